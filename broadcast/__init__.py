@@ -1,0 +1,1 @@
+"""broadcast package (see docs/architecture.md)."""

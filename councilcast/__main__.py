@@ -1,0 +1,3 @@
+from councilcast.cli import main
+
+raise SystemExit(main())

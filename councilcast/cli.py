@@ -1,0 +1,86 @@
+"""The ``councilcast`` command (argparse).
+
+Sub-commands: ``serve``, ``demo`` here; areas add theirs through ``register(subparsers)``
+in the modules listed in :data:`COMMAND_MODULES` (``plan ...``, ``verify-round``,
+``relay``, ``verify``). Flags override ``COUNCILCAST_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+
+from councilcast import __version__
+from councilcast.config import Config
+
+__all__ = ["main", "build_parser", "config_from_args"]
+
+COMMAND_MODULES = [
+    "councilcast.cli_plan",
+    "councilcast.cli_voting",
+    "councilcast.cli_broadcast",
+]
+
+
+def add_server_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="address to listen on (env COUNCILCAST_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (env COUNCILCAST_PORT, default 8080; 0 = any free port)")
+    p.add_argument("--db", help="SQLite file, created if missing (env COUNCILCAST_DB, default ./councilcast.db)")
+
+
+def config_from_args(args: argparse.Namespace, **extra) -> Config:
+    return Config.from_env(host=getattr(args, "host", None), port=getattr(args, "port", None),
+                           db=getattr(args, "db", None), **extra)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="councilcast",
+        description="Televised assemblies, synchronized voting rounds and the plan factory.",
+    )
+    parser.add_argument("--version", action="version", version=f"councilcast {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the server on the embedded default (SQLite)")
+    add_server_flags(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="run the server with the demo: economy, synthetic camera, simulated assemblies")
+    add_server_flags(p)
+    p.set_defaults(func=cmd_demo)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return args.func(args) or 0
+
+
+def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
+    from councilcast.server import run
+
+    config = config_from_args(args, demo=demo or None)
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(run(config))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return cmd_serve(args, demo=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""CLI commands of the plan area (to be built)."""
+
+
+def register(subparsers) -> None:
+    pass

@@ -1,0 +1,79 @@
+"""Settings: command-line flags first, then ``COUNCILCAST_*`` environment variables, then defaults.
+
+Every setting is a field of :class:`Config`; ``docs/settings.md`` lists them and
+``tests/councilcast/test_docs.py`` fails when one is missing there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Config", "ENV_PREFIX"]
+
+ENV_PREFIX = "COUNCILCAST_"
+
+
+@dataclass
+class Config:
+    """Runtime settings of one councilcast server."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on."""
+    port: int = 8080
+    """TCP port to listen on (0 picks a free one)."""
+    db: str = "councilcast.db"
+    """Path of the SQLite file; created if missing."""
+    secretariat_token: str | None = None
+    """Bearer token of the Central Council's secretariat. Generated and printed once when unset."""
+    studio_token: str | None = None
+    """Bearer token studios use for WHIP ingest. Generated and printed once when unset."""
+    data_dir: str | None = None
+    """Folder for recordings and other files; defaults to ``<db>.data`` beside the database."""
+    public_url: str | None = None
+    """Public base URL, used in links (e.g. QR codes). Defaults to http://host:port."""
+    ice_servers: str = ""
+    """Comma-separated STUN/TURN URLs handed to WebRTC peers (none by default: loopback and LAN)."""
+    demo: bool = False
+    """Start the demo: bundled economy, synthetic camera on channel ``central``, simulated assemblies."""
+    log_level: str = "INFO"
+    """Python logging level."""
+    extra: dict = field(default_factory=dict)
+    """Settings for tests and embedding; not read from the environment."""
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Config":
+        """Build a config from ``COUNCILCAST_*`` variables, then apply non-None ``overrides``."""
+        environ = os.environ if environ is None else environ
+        values: dict = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "extra":
+                continue
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _coerce(f.type, raw, f.name)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir) if self.data_dir else Path(str(self.db) + ".data")
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+
+def _coerce(type_name, raw: str, name: str):
+    t = str(type_name)
+    if t.startswith("int"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise SystemExit(f"{ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
+    if t.startswith("bool"):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return raw

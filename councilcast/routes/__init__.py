@@ -1,0 +1,14 @@
+"""HTTP routes, one module per area. Each module has ``setup(app)`` and ``OPENAPI``.
+
+``setup`` adds the area's routes, app state and ``cleanup_ctx`` entries (including what
+``councilcast demo`` starts for that area, when ``app[CONFIG].demo`` is set).
+``OPENAPI`` is a dict of OpenAPI ``paths`` entries merged into ``/api/openapi.json``.
+"""
+
+AREAS = [
+    "councilcast.routes.pages",
+    "councilcast.routes.health",
+    "councilcast.routes.voting",
+    "councilcast.routes.broadcast",
+    "councilcast.routes.plan",
+]

@@ -1,0 +1,61 @@
+"""``GET /api/health`` and ``GET /api/openapi.json``."""
+
+import importlib
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from councilcast import __version__
+from councilcast.appkeys import CONFIG, DB, STARTED_AT
+
+routes = web.RouteTableDef()
+
+OPENAPI = {
+    "/api/health": {
+        "get": {
+            "summary": "Liveness and what this server runs on",
+            "responses": {"200": {"description": "status, version, database",
+                                  "content": {"application/json": {"example": {
+                                      "status": "ok", "version": __version__,
+                                      "database": {"engine": "sqlite", "path": "/srv/councilcast.db"}}}}}},
+        }
+    },
+    "/api/openapi.json": {"get": {"summary": "This OpenAPI description", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+}
+
+
+@routes.get("/api/health")
+async def health(request: web.Request) -> web.Response:
+    db = request.app[DB]
+    versions = await db.read(lambda conn: {r[0]: r[1] for r in conn.execute(
+        "SELECT area, MAX(version) FROM schema_migrations GROUP BY area")})
+    return web.json_response({
+        "status": "ok",
+        "version": __version__,
+        "database": {"engine": "sqlite", "path": str(Path(db.path).resolve()), "schema": versions},
+        "uptime_s": round(time.time() - request.app[STARTED_AT], 3),
+        "demo": request.app[CONFIG].demo,
+    })
+
+
+@routes.get("/api/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    from councilcast.routes import AREAS
+
+    paths: dict = {}
+    for name in AREAS:
+        paths.update(getattr(importlib.import_module(name), "OPENAPI", {}))
+    doc = {
+        "openapi": "3.1.0",
+        "info": {"title": "councilcast", "version": __version__,
+                 "description": "Errors: a 4xx with {\"error\": {\"field\": ..., \"reason\": ...}}. "
+                                "Tokens: Authorization: Bearer <token>."},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": dict(sorted(paths.items())),
+    }
+    return web.json_response(doc)
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)

@@ -1,0 +1,263 @@
+"""SQLite storage: WAL mode, versioned migrations, one writer thread with group commit.
+
+Why one writer: SQLite allows one writer at a time; funnelling every write through one
+thread means no ``database is locked`` errors and lets us batch concurrent writes into
+one transaction (group commit), so that ``synchronous=FULL`` durability (an fsync per
+commit) does not cost throughput. The event loop never touches the disk: writes go to the
+writer thread, reads to a small pool of read-only connections (as Datasette does).
+
+Usage from a route::
+
+    row_id = await db.write(lambda conn: conn.execute("INSERT ...", args).lastrowid)
+    rows = await db.read(lambda conn: conn.execute("SELECT ...").fetchall())
+
+A write function runs inside the batch's transaction under its own SAVEPOINT: if it
+raises, only its own changes are rolled back and the exception is re-raised to its
+caller; the others in the batch still commit. The future resolves only after COMMIT
+returned, i.e. after the data is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import pkgutil
+import queue
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlite_utils
+
+__all__ = ["Database", "migration_steps"]
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 512  # writes per transaction; bounds the latency of the first in a batch
+
+
+def migration_steps() -> dict[str, list]:
+    """Collect ``STEPS`` from every module in :mod:`councilcast.migrations`, keyed by area.
+
+    Each area (core, voting, broadcast, plan) owns its own list, so the areas evolve
+    their schemas independently; a step is an SQL script or a callable taking the
+    connection. Steps are append-only: never edit one that has shipped.
+    """
+    import councilcast.migrations as pkg
+
+    steps: dict[str, list] = {}
+    for info in pkgutil.iter_modules(pkg.__path__):
+        mod = importlib.import_module(f"{pkg.__name__}.{info.name}")
+        steps[getattr(mod, "AREA", info.name)] = list(mod.STEPS)
+    return steps
+
+
+def _connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+    else:
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class Database:
+    """One SQLite file: a writer thread, a read pool, migrations applied at open."""
+
+    def __init__(self, path: str | Path, read_threads: int = 4):
+        self.path = str(path)
+        self._queue: queue.Queue = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._read_pool = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="db-read")
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self.commits = 0  # transactions committed (for benchmarks: writes / commits = batch size)
+        self.writes = 0
+
+    # -- lifecycle -----------------------------------------------------------------
+    def open(self) -> None:
+        """Create the file if missing, switch to WAL, run migrations, start the writer."""
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = _connect(self.path)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: every COMMIT is fsynced, also in WAL mode, so an acknowledged write
+        # survives power loss, not only a process crash.
+        conn.execute("PRAGMA synchronous=FULL")
+        self._migrate(conn)
+        self._conn = conn
+        self._writer = threading.Thread(target=self._run_writer, name="db-writer", daemon=True)
+        self._writer.start()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join(timeout=10)
+            self._writer = None
+        self._read_pool.shutdown(wait=True)
+        with self._readers_lock:
+            for c in self._readers:
+                c.close()
+            self._readers.clear()
+        if getattr(self, "_conn", None) is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " area TEXT NOT NULL, version INTEGER NOT NULL, applied_at REAL NOT NULL,"
+            " PRIMARY KEY (area, version))"
+        )
+        done = {(r[0], r[1]) for r in conn.execute("SELECT area, version FROM schema_migrations")}
+        for area, steps in sorted(migration_steps().items()):
+            for version, step in enumerate(steps, start=1):
+                if (area, version) in done:
+                    continue
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if callable(step):
+                        step(conn)
+                    else:
+                        for stmt in _split_sql(step):
+                            conn.execute(stmt)
+                    conn.execute(
+                        "INSERT INTO schema_migrations(area, version, applied_at) VALUES (?, ?, ?)",
+                        (area, version, time.time()),
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                log.debug("migrated %s to version %d", area, version)
+
+    def schema_versions(self) -> dict[str, int]:
+        conn = self._reader()
+        rows = conn.execute("SELECT area, MAX(version) FROM schema_migrations GROUP BY area").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    # -- writing -------------------------------------------------------------------
+    async def write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn(conn)`` on the writer thread inside a transaction; return its result once committed."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._queue.put((fn, loop, fut))
+        return await fut
+
+    def write_sync(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Blocking variant for CLI commands and start-up code (not for the event loop)."""
+        done = threading.Event()
+        box: dict = {}
+
+        def deliver(ok, value):
+            box["ok"], box["value"] = ok, value
+            done.set()
+
+        self._queue.put((fn, None, deliver))
+        done.wait()
+        if box["ok"]:
+            return box["value"]
+        raise box["value"]
+
+    def _run_writer(self) -> None:
+        conn = self._conn
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            results = []
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for i, (fn, _loop, _fut) in enumerate(batch):
+                    conn.execute(f"SAVEPOINT w{i}")
+                    try:
+                        value = fn(conn)
+                    except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+                        conn.execute(f"ROLLBACK TO w{i}")
+                        conn.execute(f"RELEASE w{i}")
+                        results.append((False, exc))
+                    else:
+                        conn.execute(f"RELEASE w{i}")
+                        results.append((True, value))
+                conn.execute("COMMIT")
+                self.commits += 1
+                self.writes += len(batch)
+            except BaseException as exc:  # the commit itself failed: nobody's write is durable
+                log.exception("write batch failed")
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                results = [(False, exc)] * len(batch)
+            for (fn, loop, fut), (ok, value) in zip(batch, results):
+                if loop is None:
+                    fut(ok, value)
+                else:
+                    loop.call_soon_threadsafe(_resolve, fut, ok, value)
+            if stop:
+                return
+
+    # -- reading -------------------------------------------------------------------
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, readonly=True)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    async def read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn(conn)`` on a read-only connection in the read pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_pool, lambda: fn(self._reader()))
+
+    def read_sync(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        return self._read_pool.submit(lambda: fn(self._reader())).result()
+
+    def utils(self, conn: sqlite3.Connection) -> sqlite_utils.Database:
+        """Wrap a connection handed to a write/read function in sqlite-utils' API."""
+        return sqlite_utils.Database(conn)
+
+
+def _resolve(fut: asyncio.Future, ok: bool, value: Any) -> None:
+    if fut.done():  # the caller went away (cancelled); the write is committed regardless
+        return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration script into statements (sqlite3.execute takes one at a time).
+
+    ``executescript`` would COMMIT our migration transaction behind our back.
+    """
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

@@ -1,0 +1,1 @@
+"""planfactory package (see docs/architecture.md)."""

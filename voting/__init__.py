@@ -1,0 +1,1 @@
+"""voting package (see docs/architecture.md)."""
