@@ -11,4 +11,5 @@ AREAS = [
     "councilcast.routes.voting",
     "councilcast.routes.broadcast",
     "councilcast.routes.plan",
+    "councilcast.routes.plan_variants",
 ]

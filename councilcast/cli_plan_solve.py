@@ -1,0 +1,5 @@
+"""``councilcast plan solve|info|import ...`` (to be built)."""
+
+
+def register(plan_subparsers) -> None:
+    pass
