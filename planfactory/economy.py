@@ -17,7 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Economy", "Enterprise", "EconomyError"]
+__all__ = ["Economy", "Enterprise", "EconomyError", "spectral_radius_bounds", "WEEKS_PER_YEAR"]
+
+WEEKS_PER_YEAR = 46.0
+"""Working weeks in the plan's period of one year: 52 weeks less 6 weeks of holidays and
+public days off. Hours available in a year = workforce * hours_per_week * WEEKS_PER_YEAR."""
 
 
 class EconomyError(ValueError):
@@ -60,6 +64,51 @@ class Economy:
     enterprises: list[Enterprise] = field(default_factory=list)
     name: str = "economy"
     units: list[str] | None = None
+    current_output: np.ndarray | None = None
+    """Today's gross output per sector (what "change from today" is measured against)."""
+
+    def __post_init__(self):
+        self.sectors = [str(s) for s in self.sectors]
+        if not sp.issparse(self.A):
+            self.A = np.asarray(self.A, dtype=float)
+        if self.B is not None and not sp.issparse(self.B):
+            self.B = np.asarray(self.B, dtype=float)
+        self.labour = np.asarray(self.labour, dtype=float)
+        for name in ("capacity", "stocks", "consumption_basket", "public_basket", "current_output"):
+            v = getattr(self, name)
+            if v is not None:
+                setattr(self, name, np.asarray(v, dtype=float))
+        self.validate()
+
+    def validate(self) -> "Economy":
+        """Check shapes, signs, baskets and productiveness; raise :class:`EconomyError`."""
+        from planfactory.formats import validate_economy
+
+        validate_economy(self)
+        return self
+
+    @property
+    def hours_available(self) -> float | None:
+        """Hours the workforce offers in a year at today's hours per week (None if unknown)."""
+        if self.workforce is None or self.hours_per_week is None:
+            return None
+        return float(self.workforce) * float(self.hours_per_week) * WEEKS_PER_YEAR
+
+    def sector_index(self, name_or_index) -> int:
+        """Index of a sector given by name or by index."""
+        if isinstance(name_or_index, (int, np.integer)) and not isinstance(name_or_index, bool):
+            if 0 <= int(name_or_index) < self.n:
+                return int(name_or_index)
+            raise EconomyError("sector", f"index {name_or_index} out of range 0..{self.n - 1}")
+        try:
+            return self._index[name_or_index]
+        except AttributeError:
+            self._index = {s: i for i, s in enumerate(self.sectors)}
+            if name_or_index in self._index:
+                return self._index[name_or_index]
+        except KeyError:
+            pass
+        raise EconomyError("sector", f"no sector named {name_or_index!r}")
 
     @property
     def n(self) -> int:
@@ -68,3 +117,38 @@ class Economy:
     @property
     def is_sparse(self) -> bool:
         return sp.issparse(self.A)
+
+
+def spectral_radius_bounds(A, iterations: int = 300, tol: float = 1e-9) -> tuple[float, float]:
+    """Lower and upper bounds on the spectral radius of a non-negative matrix ``A``.
+
+    Collatz-Wielandt: for any positive x, min_i (Ax)_i / x_i <= rho(A) <= max_i (Ax)_i / x_i.
+    Power iteration from the all-ones vector (A plus the identity, to avoid periodicity)
+    tightens both bounds; each step costs one product with A, so this works on 10^6 sparse
+    products. Column and row sums give the first upper bounds for free.
+    """
+    n = A.shape[0]
+    if n == 0:
+        return 0.0, 0.0
+    colmax = float(np.max(np.asarray(A.sum(axis=0)).ravel()))
+    rowmax = float(np.max(np.asarray(A.sum(axis=1)).ravel()))
+    upper = min(colmax, rowmax)
+    if upper < 1.0 - 1e-12 and iterations <= 0:
+        return 0.0, upper
+    x = np.ones(n)
+    lower = 0.0
+    for _ in range(iterations):
+        y = A @ x + x  # (A + I) x: same Perron vector, no periodicity
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = y / x
+        pos = x > 0
+        lo = float(np.min(ratio[pos])) - 1.0
+        hi = float(np.max(ratio[pos])) - 1.0
+        lower = max(lower, lo)
+        upper = min(upper, hi) if np.all(pos) else upper
+        if upper < 1.0 - 1e-12 or lower >= 1.0 or upper - lower <= tol * max(1.0, upper):
+            break
+        x = y / np.max(y)
+        if not np.all(x > 0):
+            x = x + 1e-300
+    return max(lower, 0.0), upper

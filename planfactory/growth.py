@@ -1,0 +1,266 @@
+"""Multi-year paths: investment becomes capacity through B (essay 7f, item e).
+
+Public API::
+
+    GrowthAssumptions(years=10, depreciation=0.05, labour_productivity_growth=0.02,
+                      workforce_growth=0.0)
+    path_for_investment_share(economy, decision, assumptions=None, basis=None) -> GrowthPath
+        the investment share of the decision held every year; HiGHS chooses where the
+        equipment goes so as to maximize consumption summed over the years.
+    investment_for_growth(economy, decision, target_growth, assumptions=None, basis=None) -> GrowthPath
+        consumption must grow by target_growth a year; the highest first-year consumption
+        compatible with that, and the investment (hours, share) it needs every year.
+        (decision gives the hours and the private/public proportion; its investment share is ignored.)
+    approximate_growth(economy, basis, sweep, assumptions=None) -> (m,) array
+        balanced-growth estimate for many decisions at once (matrix products, no LP):
+        min(capacity growth from the investment, labour growth); for sweeping variants.
+    GrowthPath: years (T,), consumption_hours (T,) (private + public, valued at year-0
+        labour values), consumption_hours_per_person (T,), growth (T-1,), average_growth,
+        investment_hours (T,), investment_share (T,), gross_output (n, T), capacity (n, T),
+        new_capacity (n, T), hours_needed (T,), hours_available (T,), feasible (T,) bool,
+        binding (list per year), status (HiGHS message), to_dict().
+
+The linear programme (docs/planfactory.md, "Growth"), years t = 0..T-1, everything scaled
+by H_0 (hours available in year 0)::
+
+    (I - A) x_t = theta_t f_cp + B dK_t            balance: consumption plus equipment
+    K_{t+1} = (1 - delta) K_t + dK_t,  K_0 = capacity   equipment made in year t works from t+1
+    x_t <= K_t                                      capacity, every year
+    l_t . x_t <= H_t,  l_t = l / (1 + pi)^t,  H_t = H_0 (1 + w)^t      labour, every year
+    share mode:   v . B dK_t = s_i / (1 - s_i) theta_t   (investment is s_i of the net product)
+    growth mode:  theta_t = (1 + g)^t theta_0
+    x, K, dK, theta >= 0
+
+f_cp is the decision's private and public baskets in its proportion, worth one hour
+(v . f_cp = 1), so theta_t is consumption in year-0 hours. Without productivity or
+workforce growth, hours cap the net product and consumption cannot grow for long: the
+model says so rather than inventing growth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+from planfactory.decision import DecisionBasis, DecisionSweep, FundamentalDecision
+from planfactory.economy import WEEKS_PER_YEAR, Economy, EconomyError
+from planfactory.feasibility import check
+
+__all__ = ["GrowthAssumptions", "GrowthPath", "path_for_investment_share", "investment_for_growth",
+           "approximate_growth"]
+
+
+@dataclass(frozen=True)
+class GrowthAssumptions:
+    years: int = 10
+    """Length of the path (T >= 2)."""
+    depreciation: float = 0.05
+    """Share of capacity that wears out each year."""
+    labour_productivity_growth: float = 0.02
+    """pi: yearly fall of the hours needed per unit of output (l_t = l / (1 + pi)^t)."""
+    workforce_growth: float = 0.0
+    """Yearly growth of the workforce."""
+
+    def __post_init__(self):
+        if int(self.years) < 2 or int(self.years) > 100:
+            raise ValueError("years must be between 2 and 100")
+        if not 0 <= self.depreciation < 1:
+            raise ValueError("depreciation must be in [0, 1)")
+        if not -0.5 < self.labour_productivity_growth < 1 or not -0.5 < self.workforce_growth < 1:
+            raise ValueError("growth rates must be in (-0.5, 1)")
+
+    def to_dict(self) -> dict:
+        return {"years": self.years, "depreciation": self.depreciation,
+                "labour_productivity_growth": self.labour_productivity_growth,
+                "workforce_growth": self.workforce_growth}
+
+
+@dataclass
+class GrowthPath:
+    mode: str
+    decision: FundamentalDecision
+    assumptions: GrowthAssumptions
+    sectors: list[str]
+    years: np.ndarray
+    consumption_hours: np.ndarray
+    consumption_hours_per_person: np.ndarray
+    growth: np.ndarray
+    average_growth: float
+    investment_hours: np.ndarray
+    investment_share: np.ndarray
+    gross_output: np.ndarray
+    capacity: np.ndarray
+    new_capacity: np.ndarray
+    hours_needed: np.ndarray
+    hours_available: np.ndarray
+    feasible: np.ndarray
+    binding: list
+    status: str
+    target_growth: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self, sectors: bool = False) -> dict:
+        d = {
+            "mode": self.mode, "decision": self.decision.to_dict(), "assumptions": self.assumptions.to_dict(),
+            "target_growth": self.target_growth, "years": self.years.tolist(),
+            "consumption_hours": self.consumption_hours.tolist(),
+            "consumption_hours_per_person": self.consumption_hours_per_person.tolist(),
+            "growth": self.growth.tolist(), "average_growth": self.average_growth,
+            "investment_hours": self.investment_hours.tolist(), "investment_share": self.investment_share.tolist(),
+            "hours_needed": self.hours_needed.tolist(), "hours_available": self.hours_available.tolist(),
+            "feasible": self.feasible.tolist(), "binding": self.binding, "status": self.status,
+        }
+        if sectors:
+            d.update(gross_output=self.gross_output.T.tolist(), capacity=self.capacity.T.tolist(),
+                     new_capacity=self.new_capacity.T.tolist())
+        return d
+
+
+def _prepare(economy: Economy, decision: FundamentalDecision, basis: DecisionBasis | None):
+    if economy.B is None:
+        raise EconomyError("capital_coefficients", "are needed for a growth path (investment -> capacity)")
+    if economy.capacity is None:
+        raise EconomyError("capacity", "is needed for a growth path")
+    if economy.workforce is None:
+        raise EconomyError("workforce", "is needed for a growth path")
+    basis = basis or DecisionBasis.build(economy)
+    cp = decision.consumption_share + decision.public_share
+    if cp <= 0:
+        raise ValueError("a growth path needs some consumption (private or public share > 0)")
+    f = (decision.consumption_share * basis.F[:, 0] + decision.public_share * basis.F[:, 1]) / cp
+    return basis, f
+
+
+def _solve(economy: Economy, decision: FundamentalDecision, a: GrowthAssumptions, basis: DecisionBasis,
+           f: np.ndarray, mode: str, target: float | None) -> GrowthPath:
+    n, T = economy.n, int(a.years)
+    H0 = float(basis.hours_available(decision.hours_per_week))
+    if H0 <= 0:
+        raise ValueError("no hours available: hours_per_week and workforce must be > 0")
+    A = sp.csr_matrix(economy.A)
+    B = sp.csr_matrix(economy.B)
+    vB = np.asarray(B.T @ basis.v).ravel()
+    K0 = economy.capacity / H0
+    nv = 3 * n + 1  # per year: x, K, dK, theta
+
+    def ix(t, part):
+        base = t * nv
+        return {"x": base, "K": base + n, "dK": base + 2 * n, "th": base + 3 * n}[part]
+
+    N = T * nv
+    I = sp.identity(n, format="csr")
+    eq_blocks, eq_rhs = [], []
+    ub_blocks, ub_rhs = [], []
+
+    def block(rows, entries):
+        M = sp.lil_matrix((rows, N))
+        for col0, sub in entries:
+            sub = sp.csr_matrix(sub)
+            M[:, col0:col0 + sub.shape[1]] = sub
+        return M.tocsr()
+
+    s_i = decision.investment_share
+    if mode == "share" and s_i >= 1:
+        raise ValueError("investment share must be below 1 for a path (something must be consumed)")
+    r = s_i / (1 - s_i) if mode == "share" else None
+    for t in range(T):
+        eq_blocks.append(block(n, [(ix(t, "x"), I - A), (ix(t, "dK"), -B), (ix(t, "th"), -f[:, None])]))
+        eq_rhs.append(np.zeros(n))
+        if t >= 1:
+            eq_blocks.append(block(n, [(ix(t, "K"), I), (ix(t - 1, "K"), -(1 - a.depreciation) * I),
+                                       (ix(t - 1, "dK"), -I)]))
+            eq_rhs.append(np.zeros(n))
+        if mode == "share":
+            eq_blocks.append(block(1, [(ix(t, "dK"), vB[None, :]), (ix(t, "th"), np.array([[-r]]))]))
+            eq_rhs.append(np.zeros(1))
+        elif t >= 1:
+            eq_blocks.append(block(1, [(ix(t, "th"), np.array([[1.0]])), (ix(0, "th"), np.array([[-(1 + target) ** t]]))]))
+            eq_rhs.append(np.zeros(1))
+        ub_blocks.append(block(n, [(ix(t, "x"), I), (ix(t, "K"), -I)]))
+        ub_rhs.append(np.zeros(n))
+        lt = economy.labour / (1 + a.labour_productivity_growth) ** t
+        ub_blocks.append(block(1, [(ix(t, "x"), lt[None, :])]))
+        ub_rhs.append(np.array([(1 + a.workforce_growth) ** t]))
+    bounds = [(0, None)] * N
+    for j in range(n):
+        bounds[ix(0, "K") + j] = (K0[j], K0[j])
+    cost = np.zeros(N)
+    if mode == "share":
+        for t in range(T):
+            cost[ix(t, "th")] = -1.0
+    else:
+        cost[ix(0, "th")] = -1.0
+        for t in range(T):  # least investment among the best plans
+            cost[ix(t, "dK"):ix(t, "dK") + n] = 1e-7 * vB
+    res = linprog(cost, A_ub=sp.vstack(ub_blocks), b_ub=np.concatenate(ub_rhs), A_eq=sp.vstack(eq_blocks),
+                  b_eq=np.concatenate(eq_rhs), bounds=bounds, method="highs")
+    if res.status != 0 or res.x is None:
+        raise EconomyError("growth", f"the linear programme has no solution: {res.message}")
+    z = res.x
+    X = np.stack([z[ix(t, "x"):ix(t, "x") + n] for t in range(T)], axis=1) * H0
+    K = np.stack([z[ix(t, "K"):ix(t, "K") + n] for t in range(T)], axis=1) * H0
+    dK = np.stack([z[ix(t, "dK"):ix(t, "dK") + n] for t in range(T)], axis=1) * H0
+    theta = np.array([z[ix(t, "th")] for t in range(T)]) * H0
+    inv = vB @ dK
+    with np.errstate(divide="ignore", invalid="ignore"):
+        growth = np.where(theta[:-1] > 0, theta[1:] / np.where(theta[:-1] > 0, theta[:-1], 1) - 1, np.nan)
+        avg = float((theta[-1] / theta[0]) ** (1 / (T - 1)) - 1) if theta[0] > 0 else float("nan")
+        share = np.where(theta + inv > 0, inv / (theta + inv), 0.0)
+    hours_avail = H0 * (1 + a.workforce_growth) ** np.arange(T)
+    hours_needed = np.empty(T)
+    feasible = np.empty(T, dtype=bool)
+    binding = []
+    for t in range(T):  # independent check of every year, outside the LP
+        lt = economy.labour / (1 + a.labour_productivity_growth) ** t
+        fe = check(economy, X[:, t], hours_available=hours_avail[t], labour=lt, capacity=K[:, t], tol=1e-6)
+        hours_needed[t] = fe.hours_needed
+        feasible[t] = fe.feasible
+        binding.append([b["sector"] for b in fe.tightest(top=n) if b["ratio"] >= 1 - 1e-6])
+    workforce = float(economy.workforce) * (1 + a.workforce_growth) ** np.arange(T)
+    return GrowthPath(mode=mode, decision=decision, assumptions=a, sectors=list(economy.sectors), years=np.arange(T),
+                      consumption_hours=theta, consumption_hours_per_person=theta / workforce, growth=growth,
+                      average_growth=avg, investment_hours=inv, investment_share=share, gross_output=X, capacity=K,
+                      new_capacity=dK, hours_needed=hours_needed, hours_available=hours_avail, feasible=feasible,
+                      binding=binding, status=str(res.message), target_growth=target)
+
+
+def path_for_investment_share(economy: Economy, decision: FundamentalDecision,
+                              assumptions: GrowthAssumptions | None = None,
+                              basis: DecisionBasis | None = None) -> GrowthPath:
+    """Consumption year by year when the decision's investment share is held every year."""
+    basis, f = _prepare(economy, decision, basis)
+    return _solve(economy, decision, assumptions or GrowthAssumptions(), basis, f, "share", None)
+
+
+def investment_for_growth(economy: Economy, decision: FundamentalDecision, target_growth: float,
+                          assumptions: GrowthAssumptions | None = None,
+                          basis: DecisionBasis | None = None) -> GrowthPath:
+    """The highest first-year consumption that can grow by ``target_growth`` a year, and its investment."""
+    if not -0.5 < target_growth < 1:
+        raise ValueError("target_growth must be in (-0.5, 1)")
+    basis, f = _prepare(economy, decision, basis)
+    return _solve(economy, decision, assumptions or GrowthAssumptions(), basis, f, "growth", float(target_growth))
+
+
+def approximate_growth(economy: Economy, basis: DecisionBasis, sweep: DecisionSweep,
+                       assumptions: GrowthAssumptions | None = None) -> np.ndarray:
+    """Balanced-growth estimate of consumption growth for many decisions (no LP).
+
+    Investment adds capacity in the expansion structure w; the capacity growth rate is
+    the added capacity over today's output in w's direction, less depreciation; the
+    labour growth rate is (1 + pi)(1 + workforce growth) - 1. Consumption can grow at the
+    smaller of the two. An estimate: the LP (:func:`path_for_investment_share`) is exact.
+    """
+    a = assumptions or GrowthAssumptions()
+    base = economy.current_output if economy.current_output is not None else economy.capacity
+    if base is None or basis.expansion is None or not basis.has_investment:
+        return np.full(sweep.gross_output.shape[1], np.nan)
+    w = basis.expansion
+    j = np.flatnonzero(w > 0)
+    ratio = sweep.new_capacity[j, :] / base[j, None]
+    cap_growth = np.min(ratio, axis=0) - a.depreciation
+    lab_growth = (1 + a.labour_productivity_growth) * (1 + a.workforce_growth) - 1
+    return np.minimum(cap_growth, lab_growth)
