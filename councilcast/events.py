@@ -1,0 +1,172 @@
+"""One WebSocket per screen at ``/ws``: clock sync and the event fan-out.
+
+Client -> server messages (JSON text frames):
+
+- ``{"type": "sync", "t0": <client ms>}``: answered at once with
+  ``{"type": "sync", "t0": ..., "t1": <server ms at receipt>, "t2": <server ms at send>}``
+  (NTP-style; ``static/js/clock.js`` keeps the offset of its lowest-RTT samples).
+
+Server -> client: ``{"type": "hello", "server_time": <ms>, ...}`` on connect, then every
+published event, e.g. ``round.opened``, ``round.closed``, ``round.result``. Any area
+publishes with ``await app[EVENTS].publish({"type": ..., ...})``.
+
+Fan-out: an event is serialized to JSON once and framed once (an unmasked, uncompressed
+RFC 6455 text frame); the same bytes are then written to each socket's transport in one
+synchronous pass, with no per-socket coroutine, await or copy. The naive loop
+(``await ws.send_str(text)`` per socket) is kept as :meth:`EventHub.publish_naive` for
+the benchmark's baseline. A socket whose send buffer is above ``SLOW_LIMIT`` (a client
+that stopped reading) is dropped instead of buffering without bound.
+
+Beyond one process, :class:`EventHub` is the seam: a broker-backed hub publishes to the
+broker and every process writes what it receives to its own sockets (docs/voting.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import struct
+import time
+from typing import Callable
+
+from aiohttp import WSMsgType, web
+
+__all__ = ["EVENTS", "EventHub", "setup", "frame_text"]
+
+log = logging.getLogger(__name__)
+
+SLOW_LIMIT = 1 << 20  # bytes waiting in a socket's send buffer before we give up on it
+MAX_CLIENT_MESSAGE = 4096
+
+
+def frame_text(payload: bytes) -> bytes:
+    """An unmasked final text frame (server -> client, RFC 6455 section 5.2)."""
+    n = len(payload)
+    if n < 126:
+        header = struct.pack("!BB", 0x81, n)
+    elif n < 65536:
+        header = struct.pack("!BBH", 0x81, 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, n)
+    return header + payload
+
+
+def now_ms() -> float:
+    return time.time() * 1000.0
+
+
+class EventHub:
+    """The set of connected screens and the publish operation."""
+
+    def __init__(self):
+        self._clients: dict[web.WebSocketResponse, asyncio.Transport] = {}
+        self.hello_extra: list[Callable[[], dict]] = []  # areas add state to the hello message
+        self.published = 0
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def add(self, ws: web.WebSocketResponse, transport: asyncio.Transport) -> None:
+        self._clients[ws] = transport
+
+    def discard(self, ws: web.WebSocketResponse) -> None:
+        self._clients.pop(ws, None)
+
+    async def publish(self, event: dict) -> int:
+        """Send ``event`` to every screen; returns how many sockets it was written to."""
+        event.setdefault("sent_at", now_ms())
+        frame = frame_text(json.dumps(event, separators=(",", ":")).encode())
+        return self.publish_frame(frame)
+
+    def publish_frame(self, frame: bytes) -> int:
+        sent = 0
+        slow = []
+        for ws, transport in self._clients.items():
+            if transport.is_closing():
+                continue
+            if transport.get_write_buffer_size() > SLOW_LIMIT:
+                slow.append(ws)
+                continue
+            transport.write(frame)
+            sent += 1
+        for ws in slow:
+            self.dropped += 1
+            self.discard(ws)
+            t = asyncio.ensure_future(ws.close(code=1008, message=b"too slow"))
+            t.add_done_callback(lambda f: f.exception())
+        self.published += 1
+        return sent
+
+    async def publish_naive(self, event: dict) -> int:
+        """The baseline: one awaited ``send_str`` per socket (the text serialized once)."""
+        event.setdefault("sent_at", now_ms())
+        text = json.dumps(event, separators=(",", ":"))
+        sent = 0
+        for ws in list(self._clients):
+            try:
+                await ws.send_str(text)
+                sent += 1
+            except (ConnectionError, RuntimeError):
+                pass
+        return sent
+
+    async def close_all(self) -> None:
+        clients = list(self._clients)
+        self._clients.clear()
+        for ws in clients:
+            try:
+                await asyncio.wait_for(ws.close(code=1001, message=b"server shutdown"), 1)
+            except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                pass
+
+
+EVENTS = web.AppKey("events", EventHub)
+
+
+async def ws_handler(request: web.Request) -> web.StreamResponse:
+    hub = request.app[EVENTS]
+    # No permessage-deflate: compressing per socket would undo the shared frame.
+    ws = web.WebSocketResponse(compress=False, heartbeat=30, max_msg_size=MAX_CLIENT_MESSAGE)
+    await ws.prepare(request)
+    transport = request.transport
+    if transport is None:
+        return ws
+    hello = {"type": "hello", "server_time": now_ms()}
+    for extra in hub.hello_extra:
+        try:
+            hello.update(extra())
+        except Exception:  # noqa: BLE001 - a broken extra must not cut the socket
+            log.exception("hello extra failed")
+    await ws.send_str(json.dumps(hello, separators=(",", ":")))
+    hub.add(ws, transport)
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            t1 = now_ms()
+            try:
+                data = json.loads(msg.data)
+            except ValueError:
+                continue
+            if isinstance(data, dict) and data.get("type") == "sync":
+                t0 = data.get("t0")
+                if isinstance(t0, (int, float)) and not isinstance(t0, bool):
+                    reply = '{"type":"sync","t0":%r,"t1":%r,"t2":%r}' % (float(t0), t1, now_ms())
+                    await ws.send_str(reply)
+    finally:
+        hub.discard(ws)
+    return ws
+
+
+def setup(app: web.Application) -> EventHub:
+    """Register the hub and ``/ws`` once (idempotent, so any area may call it)."""
+    if EVENTS in app:
+        return app[EVENTS]
+    hub = EventHub()
+    app[EVENTS] = hub
+    app.router.add_get("/ws", ws_handler, name="ws")
+
+    app.on_shutdown.append(lambda app: hub.close_all())
+    return hub

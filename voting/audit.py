@@ -1,0 +1,132 @@
+"""The audit record: every accepted count appended to a hash chain, per round.
+
+Record ``n`` is a JSON object with ``round``, ``seq`` (1, 2, ...), ``assembly``,
+``version`` (1 for the first count of that assembly, then 2, 3 for recounts),
+``present``, ``abstain``, ``counts`` (every option), ``source`` (``clerk`` or
+``ballots``), ``received_at`` (server POSIX seconds) and ``prev``: the hash of record
+``n-1``, or for ``seq`` 1 the round's genesis hash, the hash of its definition
+(``round``, ``title``, ``options``, ``scope``, ``kind``). A record's ``hash`` is the
+SHA-256 of its canonical JSON without the ``hash`` key: keys sorted, no spaces, UTF-8.
+
+The result publishes the last hash (``final_hash``) and the number of records; anyone
+holding the export can re-add the totals from the last version of each assembly and
+detect a changed record (its hash no longer matches), a removed one (a ``prev`` or
+``seq`` breaks, or the final hash differs) or an added one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from voting.result import compute_result
+
+__all__ = ["canonical", "record_hash", "genesis_hash", "definition", "verify_export", "standing_counts",
+           "FORMAT"]
+
+FORMAT = "councilcast-round-audit/1"
+RECORD_KEYS = ("round", "seq", "assembly", "version", "present", "abstain", "counts", "source",
+               "received_at", "prev")
+
+
+def canonical(obj) -> bytes:
+    """Canonical JSON: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def record_hash(record: dict) -> str:
+    """SHA-256 (hex) of a record's canonical JSON, ``hash`` key excluded."""
+    body = {k: record[k] for k in RECORD_KEYS}
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def definition(round_id: str, title: str, options: list[str], scope, kind: str) -> dict:
+    return {"round": round_id, "title": title, "options": list(options), "scope": scope, "kind": kind}
+
+
+def genesis_hash(defn: dict) -> str:
+    return hashlib.sha256(canonical(defn)).hexdigest()
+
+
+def standing_counts(records: list[dict]) -> dict[str, dict]:
+    """The last version of each assembly's count: the one that stands."""
+    out: dict[str, dict] = {}
+    for r in records:
+        out[r["assembly"]] = r
+    return out
+
+
+def verify_export(export: dict) -> dict:
+    """Check an audit export end to end; returns ``{"ok": bool, "errors": [...], ...}``.
+
+    Checks: the format; the genesis hash against the round definition; each record's
+    hash, ``seq`` and ``prev`` link; the final hash and record count against the
+    published result; and the totals, abstentions, presence, per-assembly counts and the
+    decision re-added from the standing counts against the published ones.
+    """
+    errors: list[str] = []
+    if export.get("format") != FORMAT:
+        errors.append(f"unknown format {export.get('format')!r}")
+    defn = export.get("definition") or {}
+    genesis = genesis_hash(defn)
+    if export.get("genesis") != genesis:
+        errors.append("genesis hash does not match the round definition")
+    prev = genesis
+    records = export.get("records") or []
+    for i, rec in enumerate(records, start=1):
+        try:
+            h = record_hash(rec)
+        except KeyError as exc:
+            errors.append(f"record {i}: missing field {exc}")
+            prev = rec.get("hash")
+            continue
+        if rec.get("seq") != i:
+            errors.append(f"record {i}: seq is {rec.get('seq')} (a record was removed or reordered)")
+        if rec.get("round") != defn.get("round"):
+            errors.append(f"record {i}: belongs to round {rec.get('round')}")
+        if rec["prev"] != prev:
+            errors.append(f"record {i}: prev does not match the hash of record {i - 1} (chain broken)")
+        if rec.get("hash") != h:
+            errors.append(f"record {i}: content does not match its hash (record changed)")
+        prev = rec.get("hash")
+    result = export.get("result") or {}
+    final = records[-1]["hash"] if records else genesis
+    if result.get("final_hash") != final:
+        errors.append("final hash of the chain differs from the published final_hash")
+    if result.get("records") != len(records):
+        errors.append(f"published result counts {result.get('records')} records, the export has {len(records)}")
+    standing = standing_counts(records)
+    members = {a["id"]: a.get("members") for a in result.get("assemblies", [])}
+    recomputed = compute_result(
+        defn.get("options", []),
+        [{"id": a, "counts": r["counts"], "present": r["present"], "abstain": r["abstain"]}
+         for a, r in standing.items()],
+        result.get("registered", 0),
+    )
+    for key in ("totals", "abstain", "present", "votes_cast", "decision", "winner", "runoff", "carried"):
+        if recomputed[key] != result.get(key):
+            errors.append(f"{key}: recomputed {recomputed[key]!r}, published {result.get(key)!r}")
+    published = {a["id"]: a for a in result.get("assemblies", [])}
+    if set(published) != set(standing):
+        errors.append("the published assemblies differ from those in the chain")
+    for aid, rec in standing.items():
+        pub = published.get(aid)
+        if pub and (pub.get("counts") != rec["counts"] or pub.get("present") != rec["present"]
+                    or pub.get("abstain") != rec["abstain"] or pub.get("hash") != rec["hash"]):
+            errors.append(f"assembly {aid}: published count differs from its last record")
+    return {"ok": not errors, "errors": errors, "records": len(records), "final_hash": final,
+            "totals": recomputed["totals"], "abstain": recomputed["abstain"],
+            "present": recomputed["present"], "decision": recomputed["decision"],
+            "winner": recomputed["winner"], "assemblies": len(standing), "members_known": len(members)}
+
+
+def find_receipt(export: dict, receipt: str) -> dict:
+    """Where a count's receipt (its record hash) stands: counted, superseded, or absent."""
+    records = export.get("records") or []
+    standing = standing_counts(records)
+    for rec in records:
+        if rec.get("hash") == receipt:
+            counted = standing[rec["assembly"]]["hash"] == receipt
+            return {"found": True, "counted": counted, "assembly": rec["assembly"], "seq": rec["seq"],
+                    "version": rec["version"]}
+    return {"found": False, "counted": False}

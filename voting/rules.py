@@ -1,0 +1,171 @@
+"""Validation rules for assemblies, rounds and counts.
+
+Every check raises :class:`VotingError` naming the offending field, so the web layer can
+turn it into ``{"error": {"field": ..., "reason": ...}}`` with a 4xx status.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+__all__ = ["VotingError", "Tally", "check_tally", "check_round_spec", "check_assembly_spec",
+           "check_int", "parse_time", "iso", "ABSTAIN"]
+
+ABSTAIN = "abstain"
+MAX_OPTIONS = 20
+MAX_DURATION_S = 7 * 24 * 3600
+MAX_MEMBERS = 10_000_000
+
+
+class VotingError(Exception):
+    """A request that breaks a rule; ``status`` is the HTTP status the web layer should use."""
+
+    def __init__(self, field: str | None, reason: str, status: int = 400):
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Tally:
+    """One assembly's count for one round: votes per option, abstentions, members present."""
+
+    present: int
+    abstain: int
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def check_int(value, name: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """An integer (not a bool, not a float) within bounds, or VotingError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise VotingError(name, "must be an integer")
+    if value < minimum:
+        raise VotingError(name, f"must be >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise VotingError(name, f"must be <= {maximum}")
+    return value
+
+
+def check_text(value, name: str, *, max_len: int = 200, required: bool = True) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise VotingError(name, "must be a non-empty string")
+    value = value.strip()
+    if len(value) > max_len:
+        raise VotingError(name, f"must be at most {max_len} characters")
+    return value
+
+
+def check_tally(body: dict, options: list[str], members: int) -> Tally:
+    """Check a clerk's count against the round's options and the assembly's registered membership.
+
+    Rules: every option named in ``counts`` is one of the round's options (missing options
+    count 0); counts, ``abstain`` and ``present`` are non-negative integers;
+    ``sum(counts) + abstain <= present <= members``.
+    """
+    if not isinstance(body, dict):
+        raise VotingError(None, "body must be a JSON object")
+    unknown = set(body) - {"present", "counts", "abstain"}
+    if unknown:
+        raise VotingError(sorted(unknown)[0], "unknown field")
+    if "present" not in body:
+        raise VotingError("present", "is required")
+    present = check_int(body["present"], "present")
+    abstain = check_int(body.get("abstain", 0), "abstain")
+    counts_in = body.get("counts")
+    if not isinstance(counts_in, dict):
+        raise VotingError("counts", "must be an object {option: votes}")
+    counts = {opt: 0 for opt in options}
+    for opt, n in counts_in.items():
+        if opt not in counts:
+            raise VotingError(f"counts.{opt}", "not an option of this round")
+        counts[opt] = check_int(n, f"counts.{opt}")
+    if present > members:
+        raise VotingError("present", f"more than the {members} registered members")
+    if sum(counts.values()) + abstain > present:
+        raise VotingError("counts", "votes plus abstentions exceed the members present")
+    return Tally(present=present, abstain=abstain, counts=counts)
+
+
+def check_assembly_spec(body: dict) -> dict:
+    """``{"name": str, "members": int, "workplace": str?}`` checked and normalized."""
+    if not isinstance(body, dict):
+        raise VotingError(None, "body must be a JSON object")
+    return {
+        "name": check_text(body.get("name"), "name"),
+        "members": check_int(body.get("members"), "members", minimum=1, maximum=MAX_MEMBERS),
+        "workplace": check_text(body.get("workplace"), "workplace", required=False),
+    }
+
+
+def parse_time(value, name: str) -> float:
+    """An ISO 8601 timestamp (with or without zone; naive means UTC) -> POSIX seconds."""
+    if not isinstance(value, str):
+        raise VotingError(name, "must be an ISO 8601 timestamp string")
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise VotingError(name, "is not an ISO 8601 timestamp") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def iso(ts: float | None) -> str | None:
+    """POSIX seconds -> ISO 8601 in UTC with milliseconds."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def check_options(value, name: str = "options") -> list[str]:
+    if not isinstance(value, list) or len(value) < 2:
+        raise VotingError(name, "must be a list of at least two options")
+    if len(value) > MAX_OPTIONS:
+        raise VotingError(name, f"at most {MAX_OPTIONS} options")
+    out = []
+    for i, opt in enumerate(value):
+        opt = check_text(opt, f"{name}[{i}]", max_len=100)
+        if opt.lower() == ABSTAIN:
+            raise VotingError(f"{name}[{i}]", "'abstain' is not an option; abstentions are counted apart")
+        if opt in out:
+            raise VotingError(f"{name}[{i}]", "duplicate option")
+        out.append(opt)
+    return out
+
+
+def check_round_spec(body: dict, now: float) -> dict:
+    """``{"title", "options", "duration_s", "opens_at"?, "assemblies"?}`` checked.
+
+    ``opens_at`` defaults to now; a time in the past is refused (more than 1 s ago),
+    so a round can never open retroactively. ``assemblies`` limits who may vote.
+    """
+    if not isinstance(body, dict):
+        raise VotingError(None, "body must be a JSON object")
+    unknown = set(body) - {"title", "options", "duration_s", "opens_at", "assemblies"}
+    if unknown:
+        raise VotingError(sorted(unknown)[0], "unknown field")
+    title = check_text(body.get("title"), "title")
+    options = check_options(body.get("options"))
+    dur = body.get("duration_s")
+    if isinstance(dur, bool) or not isinstance(dur, (int, float)) or not math.isfinite(dur):
+        raise VotingError("duration_s", "must be a number of seconds")
+    if not 1 <= dur <= MAX_DURATION_S:
+        raise VotingError("duration_s", f"must be between 1 and {MAX_DURATION_S}")
+    opens_at = now
+    if body.get("opens_at") is not None:
+        opens_at = parse_time(body["opens_at"], "opens_at")
+        if opens_at < now - 1:
+            raise VotingError("opens_at", "is in the past")
+        opens_at = max(opens_at, now)
+    scope = body.get("assemblies")
+    if scope is not None:
+        if not isinstance(scope, list) or not scope or not all(isinstance(a, str) for a in scope):
+            raise VotingError("assemblies", "must be a non-empty list of assembly ids")
+        scope = sorted(set(scope))
+    return {"title": title, "options": options, "duration_s": float(dur), "opens_at": opens_at,
+            "closes_at": opens_at + float(dur), "scope": scope}

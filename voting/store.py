@@ -1,0 +1,419 @@
+"""Storage of the voting area: functions over one SQL connection, run inside a transaction.
+
+The application runs each write function through its single writer (group commit), so
+every function here sees a consistent database and either all of its changes commit or
+none do. :class:`SqlStore` speaks SQLite's dialect through the DB-API; another database
+(PostgreSQL) is another implementation of the same methods. Tables are created by
+``councilcast/migrations/voting.py``.
+
+Times are POSIX seconds taken from the caller (``now``): the server clock is the only
+authority on open and close, and the tally check happens in the same transaction that
+records the tally, so a count can never slip in after the close.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from typing import Any
+
+from voting.audit import FORMAT, definition, genesis_hash, record_hash
+from voting.result import compute_result
+from voting.rules import ABSTAIN, VotingError, check_int, check_tally, iso
+
+__all__ = ["SqlStore", "public_round", "round_state", "new_code", "code_hash", "RUNOFF_DELAY_S"]
+
+RUNOFF_DELAY_S = 60.0
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed on phones
+CODE_LEN = 10
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LEN))
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().replace("-", "").encode()).hexdigest()
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(5)}"
+
+
+def round_state(r: dict, now: float) -> str:
+    """scheduled, open, closed or published, by server time."""
+    if r.get("published_at") is not None:
+        return "published"
+    if r.get("closed_at") is not None or now >= r["closes_at"]:
+        return "closed"
+    if now < r["opens_at"]:
+        return "scheduled"
+    return "open"
+
+
+def public_round(r: dict, now: float) -> dict:
+    """What anyone may see of a round: no count of any kind before the result is published."""
+    state = round_state(r, now)
+    out = {
+        "id": r["id"], "title": r["title"], "options": r["options"], "kind": r["kind"],
+        "subject": r["subject"], "assemblies": r["scope"], "state": state,
+        "opens_at": iso(r["opens_at"]), "closes_at": iso(r["closes_at"]),
+        "opens_at_ts": r["opens_at"], "closes_at_ts": r["closes_at"],
+        "duration_s": r["duration_s"], "closed_at": iso(r["closed_at"]),
+        "server_time": now,
+    }
+    if state == "published":
+        out["result"] = r["result"]
+        out["final_hash"] = r["final_hash"]
+        out["published_at"] = iso(r["published_at"])
+    return out
+
+
+def _round_row(row) -> dict:
+    d = dict(row)
+    d["options"] = json.loads(d["options"])
+    d["scope"] = json.loads(d["scope"]) if d["scope"] else None
+    d["result"] = json.loads(d["result"]) if d["result"] else None
+    return d
+
+
+class SqlStore:
+    """The voting tables over a DB-API connection (SQLite dialect)."""
+
+    # -- assemblies -------------------------------------------------------------------
+    def create_assembly(self, conn, spec: dict, now: float) -> dict:
+        aid = _id("ga")
+        conn.execute("INSERT INTO voting_assemblies(id, name, workplace, members, created_at) VALUES (?,?,?,?,?)",
+                     (aid, spec["name"], spec["workplace"], spec["members"], now))
+        return {"id": aid, **spec, "created_at": iso(now)}
+
+    def get_assembly(self, conn, aid: str) -> dict | None:
+        row = conn.execute("SELECT id, name, workplace, members, created_at FROM voting_assemblies WHERE id=?",
+                           (aid,)).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        d["created_at"] = iso(d["created_at"])
+        return d
+
+    def list_assemblies(self, conn, limit: int = 1000, offset: int = 0) -> list[dict]:
+        rows = conn.execute("SELECT id, name, workplace, members, created_at FROM voting_assemblies "
+                            "ORDER BY created_at, id LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+        return [{**dict(r), "created_at": iso(r["created_at"])} for r in rows]
+
+    def count_assemblies(self, conn) -> tuple[int, int]:
+        row = conn.execute("SELECT COUNT(*), COALESCE(SUM(members), 0) FROM voting_assemblies").fetchone()
+        return row[0], row[1]
+
+    # -- rounds -----------------------------------------------------------------------
+    def create_round(self, conn, spec: dict, now: float, kind: str = "decision", subject: str | None = None) -> dict:
+        if spec["scope"] is not None:
+            known = {r[0] for r in conn.execute(
+                f"SELECT id FROM voting_assemblies WHERE id IN ({','.join('?' * len(spec['scope']))})",
+                spec["scope"])}
+            missing = [a for a in spec["scope"] if a not in known]
+            if missing:
+                raise VotingError("assemblies", f"unknown assembly {missing[0]}")
+        rid = _id("r")
+        genesis = genesis_hash(definition(rid, spec["title"], spec["options"], spec["scope"], kind))
+        conn.execute(
+            "INSERT INTO voting_rounds(id, title, options, kind, subject, scope, opens_at, closes_at, duration_s,"
+            " genesis, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (rid, spec["title"], json.dumps(spec["options"]), kind, subject,
+             json.dumps(spec["scope"]) if spec["scope"] is not None else None,
+             spec["opens_at"], spec["closes_at"], spec["duration_s"], genesis, now))
+        return self.get_round(conn, rid)
+
+    def get_round(self, conn, rid: str) -> dict | None:
+        row = conn.execute("SELECT * FROM voting_rounds WHERE id=?", (rid,)).fetchone()
+        return _round_row(row) if row else None
+
+    def list_rounds(self, conn, limit: int = 200) -> list[dict]:
+        rows = conn.execute("SELECT * FROM voting_rounds ORDER BY opens_at DESC, id LIMIT ?", (limit,)).fetchall()
+        return [_round_row(r) for r in rows]
+
+    def pending_rounds(self, conn) -> list[dict]:
+        """Rounds not yet closed and published (for the scheduler, at start and on change)."""
+        rows = conn.execute("SELECT * FROM voting_rounds WHERE published_at IS NULL").fetchall()
+        return [_round_row(r) for r in rows]
+
+    def _require_open(self, r: dict | None, now: float) -> dict:
+        if r is None:
+            raise VotingError("round", "no such round", 404)
+        state = round_state(r, now)
+        if state == "scheduled":
+            raise VotingError("round", f"the round opens at {iso(r['opens_at'])} (server time)", 409)
+        if state != "open":
+            raise VotingError("round", "the round is closed", 409)
+        return r
+
+    def _in_scope(self, r: dict, aid: str) -> None:
+        if r["scope"] is not None and aid not in r["scope"]:
+            raise VotingError("round", "this assembly does not vote in this round", 403)
+
+    # -- counts and the audit chain -------------------------------------------------------
+    def _append(self, conn, r: dict, aid: str, present: int, abstain: int, counts: dict, source: str,
+                now: float) -> dict:
+        head = conn.execute("SELECT seq, hash FROM voting_records WHERE round_id=? ORDER BY seq DESC LIMIT 1",
+                            (r["id"],)).fetchone()
+        seq, prev = (head[0] + 1, head[1]) if head else (1, r["genesis"])
+        last = conn.execute("SELECT MAX(version) FROM voting_records WHERE round_id=? AND assembly_id=?",
+                            (r["id"], aid)).fetchone()[0]
+        rec = {"round": r["id"], "seq": seq, "assembly": aid, "version": (last or 0) + 1, "present": present,
+               "abstain": abstain, "counts": {o: int(counts.get(o, 0)) for o in r["options"]},
+               "source": source, "received_at": now, "prev": prev}
+        rec["hash"] = record_hash(rec)
+        conn.execute(
+            "INSERT INTO voting_records(round_id, seq, assembly_id, version, present, abstain, counts, source,"
+            " received_at, prev, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (r["id"], seq, aid, rec["version"], present, abstain, json.dumps(rec["counts"]), source, now, prev,
+             rec["hash"]))
+        return rec
+
+    def add_tally(self, conn, rid: str, aid: str, body: Any, now: float) -> dict:
+        """Record a clerk's count (or recount); returns the audit record (its hash is the receipt)."""
+        r = self._require_open(self.get_round(conn, rid), now)
+        self._in_scope(r, aid)
+        row = conn.execute("SELECT members FROM voting_assemblies WHERE id=?", (aid,)).fetchone()
+        if row is None:
+            raise VotingError("Authorization", "this clerk's assembly no longer exists", 403)
+        if conn.execute("SELECT 1 FROM voting_ballot_codes WHERE round_id=? AND assembly_id=? LIMIT 1",
+                        (rid, aid)).fetchone():
+            raise VotingError("round", "this assembly votes by individual ballots in this round", 409)
+        tally = check_tally(body, r["options"], row[0])
+        return self._append(conn, r, aid, tally.present, tally.abstain, tally.counts, "clerk", now)
+
+    # -- individual ballots -----------------------------------------------------------------
+    def issue_codes(self, conn, rid: str, aid: str, n: Any, now: float) -> list[str]:
+        r = self.get_round(conn, rid)
+        if r is None:
+            raise VotingError("round", "no such round", 404)
+        if round_state(r, now) not in ("scheduled", "open"):
+            raise VotingError("round", "the round is closed", 409)
+        self._in_scope(r, aid)
+        n = check_int(n, "count", minimum=1, maximum=100_000)
+        members = conn.execute("SELECT members FROM voting_assemblies WHERE id=?", (aid,)).fetchone()[0]
+        issued = conn.execute("SELECT COUNT(*) FROM voting_ballot_codes WHERE round_id=? AND assembly_id=?",
+                              (rid, aid)).fetchone()[0]
+        if issued + n > members:
+            raise VotingError("count", f"{issued} codes issued already; at most {members} (registered members)")
+        if conn.execute("SELECT 1 FROM voting_records WHERE round_id=? AND assembly_id=? LIMIT 1",
+                        (rid, aid)).fetchone():
+            raise VotingError("round", "this assembly has already sent a count for this round", 409)
+        codes = [new_code() for _ in range(n)]
+        conn.executemany("INSERT INTO voting_ballot_codes(code_hash, round_id, assembly_id) VALUES (?,?,?)",
+                         [(code_hash(c), rid, aid) for c in codes])
+        return codes
+
+    def code_round(self, conn, code: str) -> tuple[dict, str, bool] | None:
+        row = conn.execute("SELECT round_id, assembly_id, used FROM voting_ballot_codes WHERE code_hash=?",
+                           (code_hash(code),)).fetchone()
+        if row is None:
+            return None
+        return self.get_round(conn, row[0]), row[1], bool(row[2])
+
+    def cast_ballot(self, conn, code: Any, choice: Any, now: float) -> dict:
+        if not isinstance(code, str) or not code.strip():
+            raise VotingError("code", "is required")
+        found = self.code_round(conn, code)
+        if found is None:
+            raise VotingError("code", "unknown code", 404)
+        r, aid, used = found
+        self._require_open(r, now)
+        if choice != ABSTAIN and choice not in r["options"]:
+            raise VotingError("choice", "not an option of this round (or 'abstain')")
+        cur = conn.execute("UPDATE voting_ballot_codes SET used=1 WHERE code_hash=? AND used=0", (code_hash(code),))
+        if cur.rowcount != 1:
+            raise VotingError("code", "this code has already been used", 409)
+        conn.execute("INSERT INTO voting_ballot_counts(round_id, assembly_id, choice, n) VALUES (?,?,?,1) "
+                     "ON CONFLICT(round_id, assembly_id, choice) DO UPDATE SET n = n + 1", (r["id"], aid, choice))
+        return {"round": r["id"], "assembly": aid}
+
+    # -- close and result -----------------------------------------------------------------
+    def close_round(self, conn, rid: str, now: float) -> dict:
+        """Close (at ``now`` or at the scheduled time, whichever is first) and publish the result.
+
+        Idempotent: a published round is returned unchanged. The ballots of assemblies
+        voting one by one are turned into their count (a record with source ``ballots``)
+        in the same transaction, then every standing count is added up.
+        """
+        r = self.get_round(conn, rid)
+        if r is None:
+            raise VotingError("round", "no such round", 404)
+        if r["published_at"] is not None:
+            return r
+        closed_at = min(now, r["closes_at"]) if r["closed_at"] is None else r["closed_at"]
+        if closed_at < r["opens_at"]:  # closed before it opened: it never opened
+            closed_at = r["opens_at"] = now
+        conn.execute("UPDATE voting_rounds SET closed_at=?, opens_at=? WHERE id=?", (closed_at, r["opens_at"], rid))
+        r["closed_at"] = closed_at
+        for (aid,) in conn.execute("SELECT DISTINCT assembly_id FROM voting_ballot_codes WHERE round_id=? "
+                                   "ORDER BY assembly_id", (rid,)).fetchall():
+            counts = {c: n for c, n in conn.execute(
+                "SELECT choice, n FROM voting_ballot_counts WHERE round_id=? AND assembly_id=?", (rid, aid))}
+            abstain = counts.pop(ABSTAIN, 0)
+            present = sum(counts.values()) + abstain
+            self._append(conn, r, aid, present, abstain, counts, "ballots", closed_at)
+        standing: dict[str, dict] = {}
+        n_records, final = 0, r["genesis"]
+        for row in conn.execute("SELECT assembly_id, version, present, abstain, counts, source, hash FROM "
+                                "voting_records WHERE round_id=? ORDER BY seq", (rid,)):
+            standing[row[0]] = {"id": row[0], "version": row[1], "present": row[2], "abstain": row[3],
+                                "counts": json.loads(row[4]), "source": row[5], "hash": row[6]}
+            n_records += 1
+            final = row[6]
+        if r["scope"] is None:
+            meta = {row[0]: (row[1], row[2]) for row in conn.execute(
+                "SELECT id, name, members FROM voting_assemblies WHERE created_at <= ?", (r["opens_at"],))}
+            for aid in standing:  # an assembly registered after the open that voted anyway
+                if aid not in meta:
+                    row = conn.execute("SELECT name, members FROM voting_assemblies WHERE id=?", (aid,)).fetchone()
+                    meta[aid] = (row[0], row[1])
+        else:
+            q = f"SELECT id, name, members FROM voting_assemblies WHERE id IN ({','.join('?' * len(r['scope']))})"
+            meta = {row[0]: (row[1], row[2]) for row in conn.execute(q, r["scope"])}
+        for aid, t in standing.items():
+            t["name"], t["members"] = meta.get(aid, (None, None))
+        registered = sum(m for _, m in meta.values())
+        result = compute_result(r["options"], list(standing.values()), registered)
+        result.update({"round": rid, "final_hash": final, "records": n_records, "genesis": r["genesis"],
+                       "closed_at": iso(closed_at), "assemblies_entitled": len(meta)})
+        if r["kind"] == "recall" and r["subject"]:
+            passed = result["winner"] == "recall"
+            result["recall"] = {"delegate": r["subject"], "passed": passed}
+            if passed:
+                conn.execute("UPDATE voting_delegates SET status='recalled', recalled_at=?, recall_round=? "
+                             "WHERE id=? AND status='active'", (now, rid, r["subject"]))
+        if result["decision"] == "runoff":
+            spec = {"title": f"Runoff: {r['title']}", "options": result["runoff"], "duration_s": r["duration_s"],
+                    "opens_at": now + RUNOFF_DELAY_S, "closes_at": now + RUNOFF_DELAY_S + r["duration_s"],
+                    "scope": r["scope"]}
+            result["runoff_round"] = self.create_round(conn, spec, now, kind="runoff", subject=rid)["id"]
+        conn.execute("UPDATE voting_rounds SET result=?, final_hash=?, published_at=? WHERE id=?",
+                     (json.dumps(result), final, now, rid))
+        return self.get_round(conn, rid)
+
+    def export(self, conn, rid: str) -> dict:
+        """The documented audit export of a published round (see :mod:`voting.audit`)."""
+        r = self.get_round(conn, rid)
+        if r is None:
+            raise VotingError("round", "no such round", 404)
+        if r["published_at"] is None:
+            raise VotingError("round", "the audit record is published with the result, after the close", 409)
+        records = []
+        for row in conn.execute("SELECT * FROM voting_records WHERE round_id=? ORDER BY seq", (rid,)):
+            records.append({"round": row["round_id"], "seq": row["seq"], "assembly": row["assembly_id"],
+                            "version": row["version"], "present": row["present"], "abstain": row["abstain"],
+                            "counts": json.loads(row["counts"]), "source": row["source"],
+                            "received_at": row["received_at"], "prev": row["prev"], "hash": row["hash"]})
+        return {"format": FORMAT, "definition": definition(rid, r["title"], r["options"], r["scope"], r["kind"]),
+                "genesis": r["genesis"], "records": records, "result": r["result"]}
+
+    # -- delegates, roll calls, recall ----------------------------------------------------------
+    def create_delegate(self, conn, name: str, assemblies: list[str], now: float) -> dict:
+        for a in assemblies:
+            if conn.execute("SELECT 1 FROM voting_assemblies WHERE id=?", (a,)).fetchone() is None:
+                raise VotingError("assemblies", f"unknown assembly {a}")
+        did = _id("d")
+        conn.execute("INSERT INTO voting_delegates(id, name, assemblies, elected_at) VALUES (?,?,?,?)",
+                     (did, name, json.dumps(sorted(set(assemblies))), now))
+        return self.get_delegate(conn, did)
+
+    def get_delegate(self, conn, did: str) -> dict | None:
+        row = conn.execute("SELECT * FROM voting_delegates WHERE id=?", (did,)).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        d["assemblies"] = json.loads(d["assemblies"])
+        d["elected_at"], d["recalled_at"] = iso(d["elected_at"]), iso(d["recalled_at"])
+        return d
+
+    def list_delegates(self, conn) -> list[dict]:
+        return [self.get_delegate(conn, r[0]) for r in conn.execute(
+            "SELECT id FROM voting_delegates ORDER BY name, id").fetchall()]
+
+    def open_recall(self, conn, did: str, by_assembly: str, duration_s: float, opens_at: float, now: float) -> dict:
+        d = self.get_delegate(conn, did)
+        if d is None:
+            raise VotingError("delegate", "no such delegate", 404)
+        if by_assembly not in d["assemblies"]:
+            raise VotingError("Authorization", "only an assembly of the delegate's constituency may recall", 403)
+        if d["status"] != "active":
+            raise VotingError("delegate", "already recalled", 409)
+        if conn.execute("SELECT 1 FROM voting_rounds WHERE kind='recall' AND subject=? AND published_at IS NULL",
+                        (did,)).fetchone():
+            raise VotingError("delegate", "a recall round for this delegate is already under way", 409)
+        spec = {"title": f"Recall of delegate {d['name']}", "options": ["recall", "keep"],
+                "duration_s": duration_s, "opens_at": opens_at, "closes_at": opens_at + duration_s,
+                "scope": d["assemblies"]}
+        return self.create_round(conn, spec, now, kind="recall", subject=did)
+
+    def create_rollcall(self, conn, title: str, options: list[str], round_id: str | None, now: float) -> dict:
+        if round_id is not None and self.get_round(conn, round_id) is None:
+            raise VotingError("round", "no such round")
+        rid = _id("rc")
+        conn.execute("INSERT INTO voting_rollcalls(id, title, options, round_id, opened_at) VALUES (?,?,?,?,?)",
+                     (rid, title, json.dumps(options), round_id, now))
+        return self.get_rollcall(conn, rid)
+
+    def get_rollcall(self, conn, rcid: str) -> dict | None:
+        row = conn.execute("SELECT * FROM voting_rollcalls WHERE id=?", (rcid,)).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        d["options"] = json.loads(d["options"])
+        d["opened_at"], d["closed_at"] = iso(d["opened_at"]), iso(d["closed_at"])
+        d["votes"] = [{"delegate": v[0], "name": v[1], "choice": v[2], "at": iso(v[3])} for v in conn.execute(
+            "SELECT v.delegate_id, d.name, v.choice, v.at FROM voting_rollcall_votes v JOIN voting_delegates d "
+            "ON d.id = v.delegate_id WHERE v.rollcall_id=? ORDER BY d.name", (rcid,))]
+        d["totals"] = {o: sum(1 for v in d["votes"] if v["choice"] == o) for o in d["options"] + [ABSTAIN]}
+        return d
+
+    def list_rollcalls(self, conn) -> list[dict]:
+        return [self.get_rollcall(conn, r[0]) for r in conn.execute(
+            "SELECT id FROM voting_rollcalls ORDER BY opened_at DESC").fetchall()]
+
+    def rollcall_vote(self, conn, rcid: str, did: Any, choice: Any, now: float) -> dict:
+        rc = self.get_rollcall(conn, rcid)
+        if rc is None:
+            raise VotingError("rollcall", "no such roll call", 404)
+        if rc["closed_at"] is not None:
+            raise VotingError("rollcall", "the roll call is closed", 409)
+        if not isinstance(did, str):
+            raise VotingError("delegate", "is required")
+        d = self.get_delegate(conn, did)
+        if d is None:
+            raise VotingError("delegate", "no such delegate")
+        if d["status"] != "active":
+            raise VotingError("delegate", "this delegate has been recalled", 409)
+        if choice != ABSTAIN and choice not in rc["options"]:
+            raise VotingError("choice", "not an option of this roll call (or 'abstain')")
+        conn.execute("INSERT INTO voting_rollcall_votes(rollcall_id, delegate_id, choice, at) VALUES (?,?,?,?) "
+                     "ON CONFLICT(rollcall_id, delegate_id) DO UPDATE SET choice=excluded.choice, at=excluded.at",
+                     (rcid, did, choice, now))
+        return {"rollcall": rcid, "delegate": did, "name": d["name"], "choice": choice, "at": iso(now)}
+
+    def close_rollcall(self, conn, rcid: str, now: float) -> dict:
+        rc = self.get_rollcall(conn, rcid)
+        if rc is None:
+            raise VotingError("rollcall", "no such roll call", 404)
+        conn.execute("UPDATE voting_rollcalls SET closed_at=? WHERE id=? AND closed_at IS NULL", (now, rcid))
+        return self.get_rollcall(conn, rcid)
+
+    def delegate_record(self, conn, did: str) -> list[dict]:
+        """The delegate's roll-call votes, each beside the constituency's vote on the same question."""
+        d = self.get_delegate(conn, did)
+        out = []
+        for row in conn.execute(
+                "SELECT rc.id, rc.title, rc.round_id, v.choice, v.at FROM voting_rollcall_votes v JOIN "
+                "voting_rollcalls rc ON rc.id = v.rollcall_id WHERE v.delegate_id=? ORDER BY v.at DESC", (did,)):
+            item = {"rollcall": row[0], "title": row[1], "round": row[2], "choice": row[3], "at": iso(row[4]),
+                    "constituency": None}
+            if row[2]:
+                r = self.get_round(conn, row[2])
+                if r and r["result"]:
+                    mine = [a for a in r["result"]["assemblies"] if a["id"] in d["assemblies"]]
+                    item["constituency"] = {o: sum(a["counts"][o] for a in mine) for o in r["options"]}
+            out.append(item)
+        return out
