@@ -1,0 +1,324 @@
+"""Channels, their publishers and viewers: the broadcast area's state machine.
+
+A :class:`Channel` is one programme (``central``, ``council``, a committee). It is
+``idle`` until something goes on air, ``live`` while a :class:`~broadcast.program.Program`
+runs, and ``ended`` after. At most one publisher per channel: a WHIP session, the
+synthetic camera or a relay pull. Viewers are WHEP sessions; each has one aiortc peer
+connection whose senders are fed by :mod:`broadcast.fanout`.
+
+:class:`Broadcaster` owns every channel and session and closes them all in :meth:`close`.
+It knows nothing of HTTP: the web layer turns :class:`~broadcast.errors.BroadcastError`
+into status codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from broadcast.errors import BroadcastError
+from broadcast.fanout import MID_URI, IdleTrack, Sink
+from broadcast.offers import check_offer
+from broadcast.program import Program, track_frames
+from broadcast.recorder import Recorder, RecordingInfo
+from broadcast.synthetic import SyntheticCamera
+
+__all__ = ["Broadcaster", "Channel", "Session", "CHANNEL_NAME"]
+
+log = logging.getLogger(__name__)
+
+CHANNEL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+@dataclass
+class Session:
+    """One WHIP (publisher), WHEP (viewer) or relay peer connection."""
+
+    id: str
+    kind: str
+    channel: str
+    pc: RTCPeerConnection | None
+    created_at: float = field(default_factory=time.time)
+    sinks: list[Sink] = field(default_factory=list)
+    codecs: dict[str, str] = field(default_factory=dict)
+    connected_at: float | None = None
+    closed: bool = False
+    on_close: Callable[[], Awaitable[None]] | None = None
+
+
+@dataclass
+class Channel:
+    name: str
+    title: str
+    companion: str | None = None
+    """Name of a companion channel (a sign-language interpreter) shown beside this one."""
+    captions_url: str | None = None
+    """URL of a WebVTT caption track for this channel, when a caption source is configured."""
+    state: str = "idle"
+    program: Program | None = None
+    publisher: Session | None = None
+    source: str | None = None
+    live_since: float | None = None
+    viewers: dict[str, Session] = field(default_factory=dict)
+
+    def info(self) -> dict:
+        return {
+            "name": self.name, "title": self.title, "state": self.state, "viewers": len(self.viewers),
+            "companion": self.companion, "captions_url": self.captions_url, "source": self.source,
+            "live_since": self.live_since,
+        }
+
+
+class Broadcaster:
+    """Every channel and session of one server."""
+
+    def __init__(self, recordings_dir: Path | None = None, *, bitrate: int = 1_500_000, fps: int = 30,
+                 keyframe_interval: float = 2.0,
+                 on_recording: Callable[[str, RecordingInfo], Awaitable[None] | None] | None = None):
+        self.recordings_dir = Path(recordings_dir) if recordings_dir else None
+        self.bitrate = bitrate
+        self.fps = fps
+        self.keyframe_interval = keyframe_interval
+        self.on_recording = on_recording
+        self.channels: dict[str, Channel] = {}
+        self.sessions: dict[str, Session] = {}
+        self._pending: set[asyncio.Task] = set()
+        self.closed = False
+
+    # -- channels ----------------------------------------------------------------------
+    def define(self, name: str, title: str | None = None, companion: str | None = None,
+               captions_url: str | None = None) -> Channel:
+        """Create (or update the settings of) a channel."""
+        if not CHANNEL_NAME.match(name or ""):
+            raise BroadcastError("bad_channel", "name", "a channel name is 1-40 of a-z, 0-9 and '-', starting alphanumeric")
+        if companion is not None and not CHANNEL_NAME.match(companion):
+            raise BroadcastError("bad_channel", "companion", "the companion must be a channel name")
+        if companion == name:
+            raise BroadcastError("bad_channel", "companion", "a channel cannot be its own companion")
+        ch = self.channels.get(name)
+        if ch is None:
+            ch = self.channels[name] = Channel(name, title or name)
+        elif title:
+            ch.title = title
+        ch.companion = companion
+        ch.captions_url = captions_url
+        return ch
+
+    def get(self, name: str) -> Channel:
+        ch = self.channels.get(name)
+        if ch is None:
+            raise BroadcastError("unknown_channel", "channel", f"no channel named {name!r}")
+        return ch
+
+    def session(self, sid: str, kind: str | None = None) -> Session:
+        s = self.sessions.get(sid)
+        if s is None or (kind is not None and s.kind != kind):
+            raise BroadcastError("unknown_session", None, "no such session (ended, or never existed)")
+        return s
+
+    # -- going on air --------------------------------------------------------------------
+    def go_live(self, name: str, video, audio, *, source: str, publisher: Session | None = None) -> Program:
+        """Put ``video``/``audio`` (async iterators of frames) on air on channel ``name``."""
+        ch = self.get(name)
+        if ch.state == "live":
+            raise BroadcastError("busy", "channel", f"channel {name!r} already has a publisher ({ch.source})")
+        recorder = None
+        if self.recordings_dir is not None:
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            recorder = Recorder(self.recordings_dir / name / f"{name}-{stamp}-{secrets.token_hex(3)}.webm", self.fps)
+        program = Program(name, video, audio, bitrate=self.bitrate, fps=self.fps,
+                          keyframe_interval=self.keyframe_interval, recorder=recorder,
+                          on_end=lambda p: self._spawn(self._program_ended(name, p)))
+        ch.program, ch.publisher, ch.source = program, publisher, source
+        ch.state, ch.live_since = "live", time.time()
+        program.start()
+        return program
+
+    def start_camera(self, name: str, width: int = 1280, height: int = 720, fps: int | None = None) -> Program:
+        """Put the synthetic camera on channel ``name``."""
+        cam = SyntheticCamera(name, width, height, fps or self.fps)
+        return self.go_live(name, cam.video_frames(), cam.audio_frames(), source="camera")
+
+    async def end(self, name: str) -> RecordingInfo | None:
+        """Take channel ``name`` off air (its viewers are disconnected; the recording closes)."""
+        ch = self.get(name)
+        program, publisher = ch.program, ch.publisher
+        if program is None:
+            return None
+        ch.program, ch.publisher = None, None
+        ch.state = "ended"
+        rec = await program.stop()
+        if publisher is not None:
+            await self.close_session(publisher.id, end_channel=False)
+        for sid in list(ch.viewers):
+            await self.close_session(sid)
+        await self._recorded(name, rec)
+        return rec
+
+    async def _program_ended(self, name: str, program: Program) -> None:
+        ch = self.channels.get(name)
+        if ch is not None and ch.program is program:
+            await self.end(name)
+
+    async def _recorded(self, name: str, rec: RecordingInfo | None) -> None:
+        if rec is None or self.on_recording is None:
+            return
+        try:
+            out = self.on_recording(name, rec)
+            if inspect.isawaitable(out):
+                await out
+        except Exception:
+            log.exception("storing the recording of %s", name)
+
+    # -- WHIP: a publisher -----------------------------------------------------------------
+    async def publish(self, name: str, offer: str) -> tuple[Session, str]:
+        """Take a WHIP offer for channel ``name``; returns the session and the SDP answer."""
+        ch = self.get(name)
+        check_offer(offer, "whip")
+        if ch.state == "live":
+            raise BroadcastError("busy", "channel", f"channel {name!r} already has a publisher ({ch.source})")
+        pc = RTCPeerConnection()
+        session = Session(secrets.token_urlsafe(24), "whip", name, pc)
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+            video = audio = None
+            for t in pc.getTransceivers():
+                t.direction = "recvonly"
+                if t.kind == "video":
+                    video = t.receiver.track
+                elif t.kind == "audio":
+                    audio = t.receiver.track
+                session.codecs[t.kind] = t._codecs[0].mimeType
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except BroadcastError:
+            await pc.close()
+            raise
+        except Exception as exc:
+            await pc.close()
+            raise BroadcastError("unsupported", "body", f"cannot answer this offer: {exc}") from None
+        if ch.state == "live":  # another publisher won the race while we negotiated
+            await pc.close()
+            raise BroadcastError("busy", "channel", f"channel {name!r} already has a publisher")
+        self.sessions[session.id] = session
+        self._watch(session)
+        self.go_live(name, track_frames(video) if video else None, track_frames(audio) if audio else None,
+                     source="whip", publisher=session)
+        return session, pc.localDescription.sdp
+
+    # -- WHEP: a viewer ------------------------------------------------------------------
+    async def play(self, name: str, offer: str) -> tuple[Session, str]:
+        """Take a WHEP offer for channel ``name``; returns the session and the SDP answer."""
+        ch = self.get(name)
+        check_offer(offer, "whep")
+        if ch.state != "live" or ch.program is None:
+            raise BroadcastError("not_live", "channel", f"channel {name!r} is {ch.state}: nothing on air yet")
+        pc = RTCPeerConnection()
+        session = Session(secrets.token_urlsafe(24), "whep", name, pc)
+        plan = []
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+            for t in pc.getTransceivers():
+                track = IdleTrack(t.kind)
+                pc.addTrack(track)  # reuses the offer's transceiver of that kind
+                t.direction = "sendonly"
+                codec = t._codecs[0]
+                key = {"video/vp8": "vp8", "video/h264": "h264", "audio/opus": "opus"}.get(codec.mimeType.lower())
+                if key is None:
+                    raise BroadcastError("unsupported", "body", f"no codec we send among {codec.mimeType}")
+                session.codecs[t.kind] = key
+                ext = next((e.id for e in t._headerExtensions if e.uri == MID_URI), None)
+                plan.append((t, key, codec.payloadType, ext))
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except BroadcastError:
+            await pc.close()
+            raise
+        except Exception as exc:
+            await pc.close()
+            raise BroadcastError("unsupported", "body", f"cannot answer this offer: {exc}") from None
+        program = ch.program
+        if program is None:
+            await pc.close()
+            raise BroadcastError("not_live", "channel", f"channel {name!r} went off air")
+        for t, key, pt, ext in plan:
+            session.sinks.append(Sink(program.streams[key], t.sender, pt, t.mid, ext))
+        self.sessions[session.id] = session
+        ch.viewers[session.id] = session
+        self._watch(session)
+        return session, pc.localDescription.sdp
+
+    def _watch(self, session: Session) -> None:
+        pc = session.pc
+
+        @pc.on("connectionstatechange")
+        async def changed():
+            state = pc.connectionState
+            if state == "connected" and session.connected_at is None and not session.closed:
+                session.connected_at = time.time()
+                for sink in session.sinks:
+                    sink.attach()
+            elif state in ("failed", "closed") and not session.closed:
+                await self.close_session(session.id)
+
+    async def close_session(self, sid: str, *, end_channel: bool = True) -> None:
+        """End one session (DELETE, a failed connection, or the channel going off air)."""
+        s = self.sessions.pop(sid, None)
+        if s is None or s.closed:
+            return
+        s.closed = True
+        for sink in s.sinks:
+            sink.close()
+        ch = self.channels.get(s.channel)
+        if ch is not None:
+            ch.viewers.pop(sid, None)
+        if s.pc is not None:
+            for t in s.pc.getTransceivers():
+                if t.sender.track is not None:
+                    t.sender.track.stop()
+            await s.pc.close()
+        if s.on_close is not None:
+            await s.on_close()
+        if end_channel and ch is not None and ch.publisher is s:
+            await self.end(s.channel)
+
+    # -- relay: pull a channel from an origin ----------------------------------------------
+    def adopt(self, session: Session) -> None:
+        """Register a session made elsewhere (a relay's pull) so that close() ends it."""
+        self.sessions[session.id] = session
+        self._watch(session)
+
+    # -- housekeeping ------------------------------------------------------------------
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def stats(self) -> dict:
+        return {
+            "channels": {n: {**c.info(), "program": c.program.stats() if c.program else None}
+                         for n, c in self.channels.items()},
+            "sessions": {"whip": sum(s.kind == "whip" for s in self.sessions.values()),
+                         "whep": sum(s.kind == "whep" for s in self.sessions.values()),
+                         "relay": sum(s.kind == "relay" for s in self.sessions.values())},
+        }
+
+    async def close(self) -> None:
+        """Stop every programme and close every peer connection."""
+        self.closed = True
+        for name, ch in list(self.channels.items()):
+            if ch.program is not None:
+                await self.end(name)
+        for sid in list(self.sessions):
+            await self.close_session(sid)
+        if self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)

@@ -1,0 +1,192 @@
+"""A channel on air: its sources, its shared encoders, its streams and its recording.
+
+Frames come from one source (the synthetic camera, a WHIP publisher's decoded tracks, or
+a relay's pull from an origin). They are stamped with the channel clock (wall-clock time
+since the programme started), encoded once per codec that someone watches (VP8 always,
+for the recording and most browsers; H.264 only while an H.264 viewer is attached) and
+published to the codec's :class:`~broadcast.fanout.Stream`.
+
+Keyframes: every ``keyframe_interval`` seconds by the encoder, and on request (a new
+viewer, a PLI/FIR, a slow viewer that dropped packets), at most once per second per
+codec; a request that comes too soon is kept and served when the second has passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import fractions
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+import av
+
+from broadcast.encoding import EncodedFrame, OpusEncoder, VideoEncoder
+from broadcast.fanout import Stream
+from broadcast.recorder import Recorder, RecordingInfo
+
+__all__ = ["Program", "track_frames"]
+
+log = logging.getLogger(__name__)
+
+KEYFRAME_MIN_INTERVAL = 1.0
+_TB_90K = fractions.Fraction(1, 90_000)
+
+
+async def track_frames(track) -> AsyncIterator:
+    """The frames of an aiortc track until it ends."""
+    from aiortc.mediastreams import MediaStreamError
+
+    while True:
+        try:
+            frame = await track.recv()
+        except MediaStreamError:
+            return
+        yield frame
+
+
+class _KeyframeGate:
+    def __init__(self):
+        self.pending = False
+        self.last = 0.0
+        self.served = 0
+        self.requested = 0
+
+    def request(self) -> None:
+        self.pending = True
+        self.requested += 1
+
+    def take(self, now: float) -> bool:
+        if self.pending and now - self.last >= KEYFRAME_MIN_INTERVAL:
+            self.pending = False
+            self.last = now
+            self.served += 1
+            return True
+        return False
+
+
+class Program:
+    def __init__(self, name: str, video: AsyncIterator | None, audio: AsyncIterator | None, *,
+                 bitrate: int = 1_500_000, fps: int = 30, keyframe_interval: float = 2.0,
+                 recorder: Recorder | None = None, on_end: Callable[["Program"], None] | None = None):
+        self.name = name
+        self._video_src = video
+        self._audio_src = audio
+        self.fps = fps
+        self.recorder = recorder
+        self.on_end = on_end
+        self.t0 = time.time()
+        self._gates = {"vp8": _KeyframeGate(), "h264": _KeyframeGate()}
+        self.streams = {
+            "vp8": Stream("vp8", "video", 90_000, self._gates["vp8"].request),
+            "h264": Stream("h264", "video", 90_000, self._gates["h264"].request),
+            "opus": Stream("opus", "audio", 48_000, lambda: None),
+        }
+        self._encoders = {"vp8": VideoEncoder("vp8", bitrate, fps, keyframe_interval),
+                          "h264": VideoEncoder("h264", bitrate, fps, keyframe_interval)}
+        self._opus = OpusEncoder()
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"encode-{name}")
+        self._tasks: list[asyncio.Task] = []
+        self.encode_seconds = 0.0
+        self.frames_in = 0
+        self.last_frame_at: float | None = None
+        self.ended = asyncio.get_event_loop().create_future()
+        self.recording: RecordingInfo | None = None
+
+    # -- life cycle --------------------------------------------------------------------
+    def start(self) -> None:
+        if self._video_src is not None:
+            self._tasks.append(asyncio.ensure_future(self._pump_video()))
+        if self._audio_src is not None:
+            self._tasks.append(asyncio.ensure_future(self._pump_audio()))
+        if not self._tasks:
+            self._finish()
+
+    async def stop(self) -> RecordingInfo | None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        for src in (self._video_src, self._audio_src):
+            if src is not None and hasattr(src, "aclose"):
+                try:
+                    await src.aclose()
+                except Exception:
+                    pass
+        self._pool.shutdown(wait=True)
+        self._finish()
+        return self.recording
+
+    def _finish(self) -> None:
+        if self.recorder is not None and self.recording is None:
+            self.recording = self.recorder.close()
+            self.recorder = None
+        if not self.ended.done():
+            self.ended.set_result(None)
+            if self.on_end is not None:
+                self.on_end(self)
+
+    # -- pumps -------------------------------------------------------------------------
+    def _encode(self, frame: av.VideoFrame, jobs: list[tuple[str, bool]]) -> list[tuple[str, EncodedFrame | None]]:
+        t = time.thread_time()
+        out = [(codec, self._encoders[codec].encode(frame, key)) for codec, key in jobs]
+        self.encode_seconds += time.thread_time() - t
+        return out
+
+    async def _pump_video(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async for frame in self._video_src:
+                now = time.time()
+                frame.pts = int((now - self.t0) * 90_000)
+                frame.time_base = _TB_90K
+                self.frames_in += 1
+                self.last_frame_at = now
+                jobs = []
+                for codec in ("vp8", "h264"):
+                    if codec == "vp8" or self.streams[codec].sinks:
+                        jobs.append((codec, self._gates[codec].take(now)))
+                results = await loop.run_in_executor(self._pool, self._encode, frame, jobs)
+                for codec, enc in results:
+                    if enc is None:
+                        continue
+                    self.streams[codec].publish(enc)
+                    if codec == "vp8" and self.recorder is not None:
+                        self.recorder.video(enc, self._encoders["vp8"].size)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("video of channel %s failed", self.name)
+        self._finish()  # the picture defines the programme: no video, no programme
+
+    async def _pump_audio(self) -> None:
+        try:
+            async for frame in self._audio_src:
+                pts = int((time.time() - self.t0) * 48_000)
+                for enc in self._opus.encode(frame, pts):
+                    self.streams["opus"].publish(enc)
+                    if self.recorder is not None:
+                        self.recorder.audio(enc)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("audio of channel %s failed", self.name)
+        if self._video_src is None:
+            self._finish()
+
+    # -- figures -----------------------------------------------------------------------
+    def stats(self) -> dict:
+        return {
+            "frames_in": self.frames_in,
+            "encode_cpu_s": round(self.encode_seconds, 3),
+            "keyframes": {c: e.keyframes for c, e in self._encoders.items()},
+            "keyframe_requests": {c: g.requested for c, g in self._gates.items()},
+            "keyframes_forced": {c: g.served for c, g in self._gates.items()},
+            "streams": {c: {"sinks": len(s.sinks), "packets": s.packets, "frames": s.frames}
+                        for c, s in self.streams.items()},
+        }
+
