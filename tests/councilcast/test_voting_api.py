@@ -1,0 +1,257 @@
+"""Voting over real HTTP against the running server: assemblies, rounds, counts, rules, audit."""
+
+import asyncio
+import json
+import sys
+
+import pytest
+
+from tests.voting.helpers import bearer, get_round, new_round, register, tally, wait_published
+
+
+async def test_assembly_registration_and_tokens(server):
+    s = server.session
+    a = await register(server, "Depot 4", 240, workplace="Depot 4")
+    assert a["id"].startswith("ga-") and a["members"] == 240 and len(a["token"]) > 30
+    async with s.get(server.api("/api/clerk"), headers=bearer(a["token"])) as r:
+        assert (await r.json())["assembly"]["id"] == a["id"]
+    # bad input, no token, wrong role
+    for body, field in [({"name": "x", "members": 0}, "members"), ({"members": 3}, "name"),
+                        ({"name": "x", "members": "9"}, "members")]:
+        async with s.post(server.api("/api/assemblies"), headers=server.secretariat, json=body) as r:
+            assert r.status == 400 and (await r.json())["error"]["field"] == field
+    async with s.post(server.api("/api/assemblies"), json={"name": "x", "members": 3}) as r:
+        assert r.status == 401
+    async with s.post(server.api("/api/rounds"), headers=bearer(a["token"]),
+                      json={"title": "t", "options": ["A", "B"], "duration_s": 5}) as r:
+        assert r.status == 403
+    # rotation revokes the old token; revocation revokes the new
+    async with s.post(server.api(f"/api/assemblies/{a['id']}/token"), headers=server.secretariat) as r:
+        new = (await r.json())["token"]
+    async with s.get(server.api("/api/clerk"), headers=bearer(a["token"])) as r:
+        assert r.status == 401
+    async with s.get(server.api("/api/clerk"), headers=bearer(new)) as r:
+        assert r.status == 200
+    async with s.delete(server.api(f"/api/assemblies/{a['id']}/token"), headers=server.secretariat) as r:
+        assert (await r.json())["revoked"] == 1
+    async with s.get(server.api("/api/clerk"), headers=bearer(new)) as r:
+        assert r.status == 401
+
+
+async def test_round_lifecycle_counts_hidden_until_close_then_result_and_audit(server):
+    s = server.session
+    g1, g2, g3 = [await register(server, f"GA{i}", m) for i, m in ((1, 200), (2, 150), (3, 90))]
+    rnd = await new_round(server, duration_s=1.5)
+    assert rnd["state"] == "open" and "result" not in rnd
+    st, body = await tally(server, rnd["id"], g1["token"], {"present": 180, "counts": {"A": 137, "B": 31},
+                                                              "abstain": 12})
+    assert st == 201 and body["version"] == 1 and len(body["receipt"]) == 64
+    first_receipt = body["receipt"]
+    st, body = await tally(server, rnd["id"], g2["token"], {"present": 100, "counts": {"A": 20, "B": 71},
+                                                              "abstain": 0})
+    assert st == 201
+    # a recount: the last acknowledged count stands
+    st, recount = await tally(server, rnd["id"], g1["token"], {"present": 180, "counts": {"A": 136, "B": 32},
+                                                                 "abstain": 12})
+    assert st == 200 and recount["version"] == 2
+    # nothing of a count is visible anywhere before the close
+    for path in (f"/api/rounds/{rnd['id']}", "/api/rounds", f"/rounds/{rnd['id']}", "/rounds"):
+        async with s.get(server.api(path)) as r:
+            text = await r.text()
+        assert "136" not in text and "137" not in text and "\"totals\"" not in text, path
+    async with s.get(server.api(f"/api/rounds/{rnd['id']}/audit")) as r:
+        assert r.status == 409
+    pub = await wait_published(server, rnd["id"])
+    res = pub["result"]
+    assert res["totals"] == {"A": 136 + 20, "B": 32 + 71}
+    assert res["abstain"] == 12 and res["present"] == 280 and res["registered"] == 200 + 150 + 90
+    assert res["turnout"] == round(280 / 440, 4)
+    assert res["decision"] == "adopted" and res["winner"] == "A" and res["majority"] == (156 + 103) // 2 + 1
+    assert res["carried"] == {"A": 1, "B": 1}
+    by = {a["id"]: a for a in res["assemblies"]}
+    assert set(by) == {g1["id"], g2["id"]} and by[g1["id"]]["counts"] == {"A": 136, "B": 32}
+    assert by[g1["id"]]["hash"] == recount["receipt"] and by[g1["id"]]["version"] == 2
+    assert res["records"] == 3 and res["final_hash"] == pub["final_hash"]
+    # the audit export re-adds, by the CLI, against the running server
+    async with s.get(server.api(f"/api/rounds/{rnd['id']}/audit")) as r:
+        export = await r.json()
+    assert [x["hash"] for x in export["records"]][0] == first_receipt
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "councilcast", "verify-round", rnd["id"], "--url", server.url,
+        "--receipt", recount["receipt"], "--json", stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    rep = json.loads(out)
+    assert proc.returncode == 0 and rep["ok"] and rep["totals"] == {"A": 156, "B": 103}
+    assert rep["receipt"]["counted"] is True
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "councilcast", "verify-round", rnd["id"], "--url", server.url,
+        "--receipt", first_receipt, stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    assert proc.returncode == 1 and b"superseded" in out
+    async with s.get(server.api(f"/api/rounds/{rnd['id']}/audit?format=csv")) as r:
+        csv_text = await r.text()
+    assert csv_text.count("\n") == 4 and r.headers["X-Final-Hash"] == pub["final_hash"]
+    # late count
+    st, body = await tally(server, rnd["id"], g3["token"], {"present": 5, "counts": {"A": 5}, "abstain": 0})
+    assert st == 409 and body["error"]["field"] == "round"
+    # the public page shows the breakdown and the hash
+    async with s.get(server.api(f"/rounds/{rnd['id']}")) as r:
+        html = await r.text()
+    assert pub["final_hash"] in html and "136" in html
+
+
+async def test_rejected_counts_get_4xx_json_never_5xx(server):
+    s = server.session
+    g = await register(server, "G", 50)
+    other = await register(server, "Other", 50)
+    later = await new_round(server, duration_s=30, opens_at="2999-01-01T00:00:00Z")
+    scoped = await new_round(server, duration_s=30, assemblies=[g["id"]])
+    rid = scoped["id"]
+    cases = [
+        (rid, {"present": 10, "counts": {"C": 1}, "abstain": 0}, 400, "counts.C"),
+        (rid, {"present": 10, "counts": {"A": -2}, "abstain": 0}, 400, "counts.A"),
+        (rid, {"present": 51, "counts": {"A": 1}, "abstain": 0}, 400, "present"),
+        (rid, {"present": 5, "counts": {"A": 4, "B": 1}, "abstain": 1}, 400, "counts"),
+        (rid, {"present": 5.5, "counts": {}}, 400, "present"),
+        ("r-nope", {"present": 1, "counts": {}}, 404, "round"),
+        (later["id"], {"present": 1, "counts": {}}, 409, "round"),
+    ]
+    for r_id, body, status, field in cases:
+        st, out = await tally(server, r_id, g["token"], body)
+        assert (st, out["error"]["field"]) == (status, field), (body, out)
+    st, out = await tally(server, rid, other["token"], {"present": 1, "counts": {}})
+    assert st == 403
+    for raw in (b"{not json", b"[1,2]", b"null", b"\xff\xfe"):
+        async with s.post(server.api(f"/api/rounds/{rid}/tallies"), data=raw,
+                          headers={**bearer(g["token"]), "Content-Type": "application/json"}) as r:
+            assert r.status == 400 and "error" in await r.json()
+    async with s.post(server.api(f"/api/rounds/{rid}/tallies"), json={"present": 1, "counts": {}}) as r:
+        assert r.status == 401
+    async with s.post(server.api(f"/api/rounds/{rid}/tallies"), headers=bearer("forged"),
+                      json={"present": 1, "counts": {}}) as r:
+        assert r.status == 401
+    # nothing was recorded by any refused request
+    async with s.post(server.api(f"/api/rounds/{rid}/close"), headers=server.secretariat) as r:
+        res = (await r.json())["result"]
+    assert res["records"] == 0 and res["decision"] == "no_votes" and res["registered"] == 50
+    async with s.post(server.api(f"/api/rounds/{rid}/close"), headers=server.secretariat) as r:
+        assert r.status == 409
+
+
+async def test_three_options_without_majority_propose_a_runoff(server):
+    g = await register(server, "G", 100)
+    rnd = await new_round(server, options=("A", "B", "C"), duration_s=30)
+    await tally(server, rnd["id"], g["token"], {"present": 100, "counts": {"A": 40, "B": 35, "C": 25}})
+    async with server.session.post(server.api(f"/api/rounds/{rnd['id']}/close"), headers=server.secretariat) as r:
+        res = (await r.json())["result"]
+    assert res["decision"] == "runoff" and res["runoff"] == ["A", "B"]
+    runoff = await get_round(server, res["runoff_round"])
+    assert runoff["options"] == ["A", "B"] and runoff["kind"] == "runoff" and runoff["subject"] == rnd["id"]
+    assert runoff["state"] == "scheduled"
+
+
+async def test_individual_ballots_are_summed_into_the_assembly_count(server):
+    s = server.session
+    g = await register(server, "Ballots GA", 6)
+    rnd = await new_round(server, duration_s=30)
+    rid = rnd["id"]
+    async with s.post(server.api(f"/api/rounds/{rid}/ballot-codes"), headers=bearer(g["token"]),
+                      json={"count": 5, "qr": True}) as r:
+        assert r.status == 201
+        codes = (await r.json())["codes"]
+    assert len({c["code"] for c in codes}) == 5 and codes[0]["qr_svg"].startswith("<svg")
+    async with s.post(server.api(f"/api/rounds/{rid}/ballot-codes"), headers=bearer(g["token"]),
+                      json={"count": 2}) as r:
+        assert r.status == 400  # 5 + 2 > 6 registered members
+    st, out = await tally(server, rid, g["token"], {"present": 3, "counts": {"A": 3}})
+    assert st == 409  # this assembly votes one by one in this round
+    choices = ["A", "B", "A", "abstain"]
+    for c, choice in zip(codes, choices):
+        async with s.post(server.api("/api/ballots"), json={"code": c["code"], "choice": choice}) as r:
+            assert r.status == 201, await r.text()
+    async with s.post(server.api("/api/ballots"), json={"code": codes[0]["code"], "choice": "B"}) as r:
+        assert r.status == 409
+    async with s.post(server.api("/api/ballots"), json={"code": "NOTACODE22", "choice": "B"}) as r:
+        assert r.status == 404
+    async with s.post(server.api("/api/ballots"), json={"code": codes[4]["code"], "choice": "Z"}) as r:
+        assert r.status == 400
+    # the fifth member votes through the page's plain HTML form (no JavaScript)
+    async with s.get(server.api(f"/ballot?code={codes[4]['code']}")) as r:
+        assert "Cast my ballot" in await r.text()
+    async with s.post(server.api("/ballot"), data={"code": codes[4]["code"], "choice": "B"}) as r:
+        assert r.status == 200 and "counted" in await r.text()
+    async with s.post(server.api(f"/api/rounds/{rid}/close"), headers=server.secretariat) as r:
+        res = (await r.json())["result"]
+    a = res["assemblies"][0]
+    assert a["counts"] == {"A": 2, "B": 2} and a["abstain"] == 1 and a["present"] == 5 and a["source"] == "ballots"
+    assert res["decision"] == "tie"
+    async with s.post(server.api("/api/ballots"), json={"code": codes[0]["code"], "choice": "A"}) as r:
+        assert r.status == 409
+
+
+async def test_delegates_roll_calls_and_recall(server):
+    s = server.session
+    g1, g2, outsider = await register(server, "G1", 100), await register(server, "G2", 50), \
+        await register(server, "G3", 10)
+    async with s.post(server.api("/api/delegates"), headers=server.secretariat,
+                      json={"name": "M. Martin", "assemblies": [g1["id"], g2["id"]]}) as r:
+        assert r.status == 201
+        d = await r.json()
+    async with s.post(server.api("/api/delegates"), headers=server.secretariat,
+                      json={"name": "X", "assemblies": ["ga-nope"]}) as r:
+        assert r.status == 400
+    # a GA round on the question, then the Central Assembly's roll call on it
+    rnd = await new_round(server, duration_s=30)
+    await tally(server, rnd["id"], g1["token"], {"present": 80, "counts": {"A": 30, "B": 50}})
+    await tally(server, rnd["id"], g2["token"], {"present": 40, "counts": {"A": 25, "B": 15}})
+    async with s.post(server.api(f"/api/rounds/{rnd['id']}/close"), headers=server.secretariat):
+        pass
+    async with s.post(server.api("/api/rollcalls"), headers=server.secretariat,
+                      json={"title": "Adopt A", "options": ["A", "B"], "round": rnd["id"]}) as r:
+        rc = await r.json()
+    async with s.post(server.api(f"/api/rollcalls/{rc['id']}/votes"), headers=bearer(d["token"]),
+                      json={"choice": "A"}) as r:
+        assert r.status == 201 and (await r.json())["name"] == "M. Martin"
+    async with s.get(server.api(f"/api/delegates/{d['id']}")) as r:
+        rec = (await r.json())["record"]
+    assert rec[0]["choice"] == "A" and rec[0]["constituency"] == {"A": 55, "B": 65}
+    # recall: only a constituency GA may open it
+    async with s.post(server.api(f"/api/delegates/{d['id']}/recall"), headers=bearer(outsider["token"]),
+                      json={"duration_s": 30}) as r:
+        assert r.status == 403
+    async with s.post(server.api(f"/api/delegates/{d['id']}/recall"), headers=bearer(g2["token"]),
+                      json={"duration_s": 30}) as r:
+        assert r.status == 201
+        recall = await r.json()
+    assert recall["kind"] == "recall" and sorted(recall["assemblies"]) == sorted([g1["id"], g2["id"]])
+    st, _ = await tally(server, recall["id"], outsider["token"], {"present": 5, "counts": {"recall": 5}})
+    assert st == 403
+    await tally(server, recall["id"], g1["token"], {"present": 90, "counts": {"recall": 50, "keep": 40}})
+    await tally(server, recall["id"], g2["token"], {"present": 30, "counts": {"recall": 10, "keep": 20}})
+    async with s.post(server.api(f"/api/rounds/{recall['id']}/close"), headers=server.secretariat) as r:
+        res = (await r.json())["result"]
+    assert res["totals"] == {"recall": 60, "keep": 60} and res["recall"]["passed"] is False
+    async with s.post(server.api(f"/api/delegates/{d['id']}/recall"), headers=bearer(g1["token"]),
+                      json={"duration_s": 30}) as r:
+        recall2 = await r.json()
+    await tally(server, recall2["id"], g1["token"], {"present": 90, "counts": {"recall": 61, "keep": 29}})
+    await tally(server, recall2["id"], g2["token"], {"present": 30, "counts": {"recall": 10, "keep": 20}})
+    async with s.post(server.api(f"/api/rounds/{recall2['id']}/close"), headers=server.secretariat) as r:
+        res = (await r.json())["result"]
+    assert res["totals"] == {"recall": 71, "keep": 49} and res["recall"]["passed"] is True
+    async with s.get(server.api(f"/api/delegates/{d['id']}")) as r:
+        assert (await r.json())["status"] == "recalled"
+    async with s.post(server.api(f"/api/rollcalls/{rc['id']}/votes"), headers=server.secretariat,
+                      json={"delegate": d["id"], "choice": "B"}) as r:
+        assert r.status == 409  # a recalled delegate no longer votes
+    for path in (f"/delegates/{d['id']}", "/assemblies"):
+        async with s.get(server.api(path)) as r:
+            assert r.status == 200 and "recalled" in await r.text()
+
+
+async def test_openapi_describes_the_voting_api(server):
+    async with server.session.get(server.api("/api/openapi.json")) as r:
+        paths = (await r.json())["paths"]
+    for p in ("/api/assemblies", "/api/rounds", "/api/rounds/{id}/tallies", "/api/rounds/{id}/audit",
+              "/api/ballots", "/api/delegates/{id}/recall", "/ws"):
+        assert p in paths
