@@ -1,0 +1,372 @@
+"""Cards: for each variant and each workplace, the same fields in the same order.
+
+Numbers are computed as arrays first (:func:`card_arrays`: workplaces x variants, one
+product per field) and rendered on demand, one card at a time, as JSON
+(:func:`card_dict`), an HTML fragment that fits a phone screen (:func:`card_html`) or
+plain text short enough to read aloud in under a minute (:func:`card_text`).
+
+The fields (docs/plan-variants.md, "Cards"), letters a-e are the essay's items:
+
+==================  ==================================================  ============
+key                 label                                               scope
+==================  ==================================================  ============
+output              a. Output target of this workplace                  workplace
+equipment           Equipment received (labour value)                   workplace
+hours               b. Hours per person per week                        workplace
+consumption         c. Private consumption per person per week          economy
+growth              e. Growth of consumption per year                   economy
+public_share        d. Public consumption, share of the net product      economy
+investment_share    d. Investment, share of the net product              economy
+sector_output       a. Output of the workplace's sector                 sector
+hours_total         b. Hours worked in the economy in the year          economy
+consumption_total   c. Private consumption in the economy in the year   economy
+public_total        d. Public consumption in the year                   economy
+investment_total    d. Investment in the year                           economy
+==================  ==================================================  ============
+
+Each field carries its value, the status quo's value and the change (signed), the last
+published version's value and the change since (or null when that version had no such
+variant), and, when coefficients are marked as estimates, the range over the samples.
+Rounding is stated once (:data:`ROUNDING`); no adjectives.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["FIELDS", "ROUNDING", "CardArrays", "card_arrays", "card_dict", "card_text", "card_html",
+           "fmt_value", "fmt_signed", "attach_previous", "attach_ranges"]
+
+ROUNDING = ("Quantities rounded to 3 significant digits; hours per week, hours of consumption "
+            "and percentages to 1 decimal.")
+
+# key, label, unit ("{unit}" = the sector's unit), scope, number kind
+FIELDS: list[tuple[str, str, str, str, str]] = [
+    ("output", "a. Output target of this workplace", "{unit} a year", "workplace", "qty"),
+    ("equipment", "Equipment received", "hours of labour", "workplace", "qty"),
+    ("hours", "b. Hours per person per week", "hours", "workplace", "dec"),
+    ("consumption", "c. Private consumption per person per week", "hours of labour", "economy", "dec"),
+    ("growth", "e. Growth of consumption per year", "%", "economy", "pct"),
+    ("public_share", "d. Public consumption, share of the net product", "%", "economy", "pct"),
+    ("investment_share", "d. Investment, share of the net product", "%", "economy", "pct"),
+    ("sector_output", "a. Output of the sector", "{unit} a year", "sector", "qty"),
+    ("hours_total", "b. Hours worked in the economy", "hours a year", "economy", "qty"),
+    ("consumption_total", "c. Private consumption in the economy", "hours a year", "economy", "qty"),
+    ("public_total", "d. Public consumption", "hours a year", "economy", "qty"),
+    ("investment_total", "d. Investment", "hours a year", "economy", "qty"),
+]
+KEYS = [f[0] for f in FIELDS]
+
+
+@dataclass
+class CardArrays:
+    """Every card number of K variants for E workplaces, as arrays."""
+
+    names: list[str]
+    keys: list[str]
+    ent_ids: list[str]
+    ent_names: list[str]
+    ent_sector: np.ndarray
+    sectors: list[str]
+    units: list[str]
+    values: dict
+    """key -> (E, K) for workplace fields, (n, K) for sector fields, (K,) for economy fields."""
+    status_quo: dict
+    """key -> (E,), (n,) or scalar."""
+    previous: dict | None = None
+    """key -> same shape as ``values`` (NaN where the last version had no such variant)."""
+    previous_label: str | None = None
+    ranges: dict | None = None
+    """key -> (low, high), each the shape of ``values``."""
+    equipment_basis: dict = field(default_factory=dict)
+    """What the equipment detail is computed from on demand (per sector unit columns)."""
+
+    @property
+    def K(self) -> int:
+        return len(self.names)
+
+    @property
+    def E(self) -> int:
+        return len(self.ent_ids)
+
+    def get(self, key: str, e: int, k: int, which: str = "values") -> float:
+        src = getattr(self, which)
+        if src is None:
+            return float("nan")
+        a = src[key] if which != "status_quo" else src[key]
+        scope = _SCOPE[key]
+        if which == "status_quo":
+            if scope == "workplace":
+                return float(a[e])
+            if scope == "sector":
+                return float(a[self.ent_sector[e]])
+            return float(a)
+        if scope == "workplace":
+            return float(a[e, k])
+        if scope == "sector":
+            return float(a[self.ent_sector[e], k])
+        return float(a[k])
+
+
+_SCOPE = {f[0]: f[3] for f in FIELDS}
+_KIND = {f[0]: f[4] for f in FIELDS}
+
+
+def _scatter(index: np.ndarray, values: np.ndarray, size: int, T: np.ndarray) -> np.ndarray:
+    """(size, K): sum over proposals p in each variant's set of ``values[p]`` at row ``index[p]``."""
+    M = np.zeros((size, index.size))
+    if index.size:
+        M[index, np.arange(index.size)] = values
+    return M @ T.astype(float) if index.size else np.zeros((size, T.shape[1]))
+
+
+def _numbers(ctx, arr) -> dict:
+    """Field values for every variant of ``arr`` (a VariantArrays)."""
+    r = ctx.resolved
+    T = arr.specs.T
+    E = ctx.ent_sector.size
+    sec, share = ctx.ent_sector, ctx.ent_share
+    dy_sec = _scatter(r.sector, r.dy, ctx.n, T)
+    dy_ent = _scatter(r.enterprise, r.dy, E, T)
+    vz_ent = _scatter(r.enterprise, r.value_Z, E, T)
+    dh_ent = _scatter(r.enterprise, np.array([p.hours_change for p in r.proposals]), E, T)
+    output = share[:, None] * (arr.X - dy_sec)[sec, :] + dy_ent
+    eq_unit = ctx.basis.new_capacity_per_hour * ctx.vB  # equipment hours per hour of basket investment, by sector
+    equipment = share[:, None] * eq_unit[sec][:, None] * arr.basket_investment[None, :] + vz_ent
+    hours = arr.specs.decisions[:, 0][None, :] + dh_ent
+    shares = arr.shares
+    return {
+        "output": output, "equipment": equipment, "hours": hours,
+        "consumption": arr.consumption_pp_week, "growth": 100.0 * arr.growth,
+        "public_share": 100.0 * shares[1], "investment_share": 100.0 * shares[2],
+        "sector_output": arr.X, "hours_total": arr.hours_total, "consumption_total": arr.consumption,
+        "public_total": arr.public, "investment_total": arr.investment,
+    }
+
+
+def card_arrays(ctx, arr, chosen, names, sq_arr) -> CardArrays:
+    """Card numbers of the chosen variants (indices into ``arr``), with the status quo (``sq_arr``, one column)."""
+    from planfactory.variants import spec_key
+
+    sub = _take(arr, chosen)
+    vals = _numbers(ctx, sub)
+    sq = {k: (v[..., 0] if np.ndim(v) else v) for k, v in _numbers(ctx, sq_arr).items()}
+    sq["output"] = ctx.ent_share * ctx.today[ctx.ent_sector]
+    sq["sector_output"] = ctx.today.copy()
+    ids = ctx.resolved.ids()
+    keys = [spec_key(sub.specs.decisions[k], [ids[p] for p in np.flatnonzero(sub.specs.T[:, k])])
+            for k in range(sub.V)]
+    e = ctx.economy
+    return CardArrays(names=list(names), keys=keys, ent_ids=[x.id for x in e.enterprises],
+                      ent_names=[x.name for x in e.enterprises], ent_sector=ctx.ent_sector, sectors=list(e.sectors),
+                      units=list(e.units) if e.units else ["unit"] * e.n, values=vals, status_quo=sq)
+
+
+def _take(arr, idx):
+    from planfactory.variants import VariantArrays
+
+    idx = np.asarray(idx, dtype=np.int64)
+    return VariantArrays(specs=arr.specs.take(idx), X=arr.X[:, idx],
+                         capacity=None if arr.capacity is None else arr.capacity[:, idx],
+                         hours_total=arr.hours_total[idx], rest=arr.rest[idx], consumption=arr.consumption[idx],
+                         public=arr.public[idx], investment=arr.investment[idx],
+                         basket_investment=arr.basket_investment[idx], growth=arr.growth[idx],
+                         feasible=arr.feasible[idx], max_utilisation=arr.max_utilisation[idx],
+                         tightest=arr.tightest[idx], workforce=arr.workforce)
+
+
+def attach_previous(cards: CardArrays, prev: CardArrays, label: str) -> None:
+    """Align the last published version's numbers to ``cards`` (by variant spec and workplace id)."""
+    kpos = {key: k for k, key in enumerate(prev.keys)}
+    epos = {eid: i for i, eid in enumerate(prev.ent_ids)}
+    spos = {s: i for i, s in enumerate(prev.sectors)}
+    emap = np.array([epos.get(eid, -1) for eid in cards.ent_ids], dtype=np.int64)
+    smap = np.array([spos.get(s, -1) for s in cards.sectors], dtype=np.int64)
+    kmap = np.array([kpos.get(key, -1) for key in cards.keys], dtype=np.int64)
+    out = {}
+    for key in KEYS:
+        v = cards.values[key]
+        pv = prev.values[key]
+        res = np.full(np.shape(v), np.nan)
+        scope = _SCOPE[key]
+        for k, pk in enumerate(kmap):
+            if pk < 0:
+                continue
+            if scope == "economy":
+                res[k] = pv[pk]
+            else:
+                m = emap if scope == "workplace" else smap
+                ok = m >= 0
+                res[ok, k] = pv[m[ok], pk]
+        out[key] = res
+    cards.previous = out
+    cards.previous_label = label
+
+
+def attach_ranges(cards: CardArrays, samples: list[dict]) -> None:
+    """Ranges over sampled coefficients: ``samples`` are ``values`` dicts of the same shapes."""
+    if not samples:
+        return
+    rng = {}
+    for key in KEYS:
+        stack = np.stack([np.asarray(cards.values[key], dtype=float)] + [np.asarray(s[key], dtype=float)
+                                                                         for s in samples])
+        rng[key] = (np.nanmin(stack, axis=0), np.nanmax(stack, axis=0))
+    cards.ranges = rng
+
+
+# --------------------------------------------------------------------------- formatting
+def _sig3(x: float) -> float:
+    if x == 0 or not math.isfinite(x):
+        return x
+    return round(x, 2 - int(math.floor(math.log10(abs(x)))))
+
+
+def fmt_value(x: float, kind: str) -> str:
+    """The display of a number under :data:`ROUNDING` (no sign for positives)."""
+    if x is None or not math.isfinite(x):
+        return "not known"
+    if kind == "qty":
+        r = _sig3(x)
+        a = abs(r)
+        if a >= 1e9:
+            s = f"{r / 1e9:.3g} billion"
+        elif a >= 1e6:
+            s = f"{r / 1e6:.3g} million"
+        elif a >= 100:
+            s = f"{r:,.0f}"
+        else:
+            s = f"{r:.3g}"
+        return s.replace("-", "\u2212")
+    s = f"{x:.1f}"
+    if s in ("-0.0", "0.0"):
+        s = "0.0"
+    return (s + ("%" if kind == "pct" else "")).replace("-", "\u2212")
+
+
+def fmt_signed(x: float, kind: str) -> str:
+    """A change with its sign: +1.2, \u22120.5, \u00b10 when it rounds to zero."""
+    if x is None or not math.isfinite(x):
+        return "not known"
+    body = fmt_value(abs(x), "dec" if kind == "pts" else kind)
+    if body.strip("0.%") == "":
+        return "\u00b10" + (" points" if kind == "pts" else "%" if kind == "pct" else "")
+    return ("+" if x > 0 else "\u2212") + body + (" points" if kind == "pts" else "")
+
+
+def _ck(kind: str) -> str:
+    """Changes of percentages are in percentage points."""
+    return "pts" if kind == "pct" else kind
+
+
+def _unit(unit: str, cards: CardArrays, e: int) -> str:
+    return unit.replace("{unit}", cards.units[int(cards.ent_sector[e])])
+
+
+def _num(x):
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def card_dict(cards: CardArrays, k: int, e: int, meta: dict | None = None) -> dict:
+    """One card (variant k, workplace e) as a JSON-able dict; ``meta`` adds hashes and links."""
+    fields = []
+    for key, label, unit, scope, kind in FIELDS:
+        v = cards.get(key, e, k)
+        sq = cards.get(key, e, k, "status_quo")
+        pv = cards.get(key, e, k, "previous") if cards.previous is not None else float("nan")
+        lab = label if key != "sector_output" else f"{label} {cards.sectors[int(cards.ent_sector[e])]}"
+        f = {"key": key, "label": lab, "unit": _unit(unit, cards, e), "scope": scope, "value": _num(v),
+             "status_quo": _num(sq), "change": _num(v - sq),
+             "change_pct": _num(100.0 * (v - sq) / sq) if kind == "qty" and sq not in (0.0,) and math.isfinite(sq) else None,
+             "previous": _num(pv), "change_previous": _num(v - pv),
+             "range": None, "text": fmt_value(v, kind),
+             "text_change": fmt_signed(v - sq, _ck(kind)), "text_change_previous": fmt_signed(v - pv, _ck(kind))
+             if math.isfinite(pv) else "no earlier version"}
+        if kind == "qty" and f["change_pct"] is not None:
+            f["text_change_pct"] = fmt_signed(f["change_pct"], "pct")
+        if cards.ranges is not None:
+            lo, hi = cards.ranges[key]
+            lo = float(lo[e, k] if scope == "workplace" else lo[int(cards.ent_sector[e]), k] if scope == "sector" else lo[k])
+            hi = float(hi[e, k] if scope == "workplace" else hi[int(cards.ent_sector[e]), k] if scope == "sector" else hi[k])
+            if fmt_value(lo, kind) != fmt_value(hi, kind):
+                f["range"] = [_num(lo), _num(hi)]
+                f["text_range"] = f"{fmt_value(lo, kind)} to {fmt_value(hi, kind)}"
+        fields.append(f)
+    out = {"format": "councilcast-card-1", "variant": cards.names[k], "variant_key": cards.keys[k],
+           "workplace": {"id": cards.ent_ids[e], "name": cards.ent_names[e],
+                         "sector": cards.sectors[int(cards.ent_sector[e])]},
+           "fields": fields, "rounding": ROUNDING,
+           "compared_with": {"status_quo": "today", "previous": cards.previous_label}}
+    if meta:
+        out.update(meta)
+    return out
+
+
+SPOKEN = {"output": "Output", "equipment": "Equipment received", "hours": "Hours per person a week",
+          "consumption": "Private consumption per person a week", "growth": "Growth of consumption a year",
+          "public_share": "Public consumption share", "investment_share": "Investment share",
+          "sector_output": "Sector output", "hours_total": "Economy: hours worked",
+          "consumption_total": "Private consumption", "public_total": "Public consumption",
+          "investment_total": "Investment"}
+SPOKEN_UNIT = {"hours": "hours", "equipment": "hours", "consumption": "hours", "hours_total": "hours",
+               "consumption_total": "hours", "public_total": "hours", "investment_total": "hours"}
+
+
+def card_text(card: dict) -> str:
+    """Plain text to read aloud in under a minute (about 120 words: the same fields, short labels)."""
+    w = card["workplace"]
+    no_prev = all(f["previous"] is None for f in card["fields"])
+    same = all(f["text_change_previous"].startswith("\u00b10") for f in card["fields"] if f["previous"] is not None)
+    head = f"Variant {card['variant']}. {w['name']}, {w['sector']}. Each figure, then its change on today"
+    if not (no_prev or same):
+        head += ", then on the last version"
+    lines = [head + "."]
+    for f in card["fields"]:
+        unit = SPOKEN_UNIT.get(f["key"], "")
+        if f["key"] in ("output", "sector_output"):
+            unit = f["unit"]
+        s = f"{SPOKEN[f['key']]}: {f['text']}" + (f" {unit}" if unit else "")
+        if f.get("text_range"):
+            s += f", estimate {f['text_range']}"
+        s += f", {f['text_change']}"
+        if not (no_prev or same):
+            s += f", {f['text_change_previous']}"
+        lines.append(s + ".")
+    lines.append("No earlier published version." if no_prev else
+                 "No change since the last published version." if same else "")
+    lines.append(card["rounding"])
+    if card.get("input_hash"):
+        lines.append(f"Inputs {card['input_hash'][7:15]}.")
+    return "\n".join(x for x in lines if x)
+
+
+def card_html(card: dict) -> str:
+    """An HTML fragment (one card, fits a phone screen; styled by static/css/cards.css)."""
+    esc = html.escape
+    w = card["workplace"]
+    rows = []
+    for f in card["fields"]:
+        prev = f["text_change_previous"] if f["previous"] is not None else "\u2013"
+        unit = "" if f["unit"] == "%" else f' <span class="u">{esc(f["unit"])}</span>'
+        rng = f'<br><span class="range">estimate {esc(f["text_range"])}</span>' if f.get("text_range") else ""
+        rows.append(
+            f'<tr data-key="{esc(f["key"])}"><th scope="row">{esc(f["label"])}</th>'
+            f'<td class="num">{esc(f["text"])}{unit}{rng}</td>'
+            f'<td class="num">{esc(f["text_change"])}</td>'
+            f'<td class="num">{esc(prev)}</td></tr>')
+    ih = card.get("input_hash", "")
+    return (
+        f'<article class="plan-card" data-variant="{esc(card["variant"])}" data-workplace="{esc(w["id"])}">'
+        f'<h3>Variant {esc(card["variant"])} \u00b7 {esc(w["name"])}</h3>'
+        f'<p class="sector">{esc(w["sector"])}</p>'
+        '<table><thead><tr><th scope="col">Field</th><th scope="col" class="num">Value</th>'
+        '<th scope="col" class="num">vs today</th><th scope="col" class="num">vs last version</th></tr></thead>'
+        f'<tbody>{"".join(rows)}</tbody></table>'
+        f'<p class="rounding">{esc(card["rounding"])}</p>'
+        f'<p class="hash">inputs <code>{esc(ih[:15])}</code> \u00b7 solver {esc(card.get("solver_version", ""))}</p>'
+        '</article>')

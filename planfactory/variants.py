@@ -1,0 +1,445 @@
+"""Variants of the plan, mass-produced: sweep, solve in batches, keep the feasible, pick a few.
+
+A variant is a fundamental decision (hours per week; private, public and investment
+shares of the net product) together with a set of proposals. Everything is linear in
+the economy's structure (docs/plan-variants.md, "Method"), so V variants are evaluated
+with matrix products over one factorization:
+
+- ``H_v = workforce * hours_per_week_v * WEEKS + sum_p t_pv dL_p``: hours worked in the year;
+- proposals in the set take their final demand ``d_p`` (extra product and equipment) out of
+  the net product; the rest ``R_v = H_v - sum_p t_pv (v.d_p)`` is split by the shares;
+- gross output ``X = D T + X_basis (s * R)``  (n x V): one (n x P)(P x V) and one
+  (n x 3)(3 x V) product, with ``X_basis`` the gross output of one hour of each basket;
+- feasible when ``X <= capacity + dcap T`` in every sector and ``R >= 0``;
+- private consumption per person per week ``C_v / (workforce * WEEKS)``, with
+  ``C_v = s_c R_v + v.dy_S s_c / (s_c + s_p)``, public ``s_p R_v + v.dy_S s_p / (s_c + s_p)``
+  (the proposals' extra product is consumed), investment ``s_i R_v + v.Z_S`` (equipment);
+  the three add up to the hours worked;
+- growth of consumption per year (item e): the capacity that this year's investment adds,
+  in the expansion structure, over today's output, less depreciation, capped by the growth
+  of labour (productivity, workforce): the solver's balanced-growth estimate
+  (:func:`planfactory.growth.approximate_growth`; its LP gives the exact multi-year path).
+
+Then :func:`select` picks 3 to 5 variants that are not dominated by any feasible variant
+(fewer hours, more private and public consumption, more growth) and span the trade-off,
+:func:`group` puts every other feasible variant behind the chosen one whose concrete
+implications are closest, and the chosen ones are named A, B, C... by hours per week.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from planfactory.decision import DecisionBasis, FundamentalDecision
+from planfactory.economy import WEEKS_PER_YEAR, Economy
+from planfactory.leontief import LeontiefSolver
+from planfactory.proposals import Proposal, ResolvedProposals, resolve
+
+__all__ = ["DEFAULT_PARAMETERS", "Context", "VariantSpecs", "VariantArrays", "build_context", "parameters_with_defaults",
+           "sweep_specs", "evaluate", "pareto_mask", "select", "group", "compatible_sets", "NAMES", "spec_key"]
+
+NAMES = [chr(ord("A") + k) for k in range(26)]
+TOL = 1e-9
+
+DEFAULT_PARAMETERS: dict = {
+    "status_quo": {"hours_per_week": None, "consumption_share": 0.62, "public_share": 0.18, "investment_share": 0.20},
+    "hours_per_week": [32.0, 34.0, 36.0, 38.0, 40.0, 42.0],
+    "investment_shares": [0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40],
+    "public_shares": [0.15, 0.18, 0.22],
+    "proposal_sets": 4,
+    "select": 5,
+    "threshold_pct": 1.0,
+    "estimates": [],
+    "growth": {"years": 10, "depreciation": 0.05, "labour_productivity_growth": 0.02, "workforce_growth": 0.0},
+    "samples": 16,
+    "seed": 0,
+    "variants": None,
+}
+"""Parameters of a run; ``None`` hours in the status quo means the economy's hours today.
+
+``variants``, when given, pins the variants (a list of ``{"decision": {...}, "proposals": [ids]}``):
+no sweep, no selection; a revision recomputes the published variants this way.
+"""
+
+
+def parameters_with_defaults(parameters: dict | None, economy: Economy) -> dict:
+    """Complete ``parameters`` with the defaults (the completed dict is what gets hashed)."""
+    p = {k: (v.copy() if isinstance(v, dict) else v) for k, v in DEFAULT_PARAMETERS.items()}
+    for k, v in (parameters or {}).items():
+        if k not in p:
+            raise ValueError(f"unknown parameter {k!r}")
+        if k in ("status_quo", "growth") and isinstance(v, dict):
+            p[k] = {**p[k], **v}
+        else:
+            p[k] = v
+    if p["status_quo"]["hours_per_week"] is None:
+        p["status_quo"]["hours_per_week"] = float(economy.hours_per_week if economy.hours_per_week is not None else 40.0)
+    FundamentalDecision(**p["status_quo"])  # validates
+    for name in ("hours_per_week", "investment_shares", "public_shares"):
+        vals = p[name]
+        if not isinstance(vals, list) or not vals or not all(isinstance(x, (int, float)) for x in vals):
+            raise ValueError(f"{name} must be a non-empty list of numbers")
+    if not 1 <= int(p["select"]) <= 26:
+        raise ValueError("select must be between 1 and 26")
+    return p
+
+
+@dataclass
+class Context:
+    """What every variant of one set of inputs shares: one factorization, one multi-column solve."""
+
+    economy: Economy
+    proposals: list[Proposal]
+    parameters: dict
+    solver: LeontiefSolver
+    basis: DecisionBasis
+    resolved: ResolvedProposals
+    today: np.ndarray
+    """Each sector's output today (economy.current_output, else the status quo's)."""
+    status_quo: FundamentalDecision
+    vB: np.ndarray
+    """(v B)_j: hours of equipment per unit of new capacity of sector j (0 without B)."""
+    vBX: np.ndarray = field(default=None)
+    """(3,) v B X_basis: equipment hours to double the output of one hour of each basket."""
+    ent_sector: np.ndarray = field(default=None)
+    ent_share: np.ndarray = field(default=None)
+    ent_workforce: np.ndarray = field(default=None)
+
+    @property
+    def n(self) -> int:
+        return self.economy.n
+
+    @property
+    def workforce(self) -> float:
+        return float(self.economy.workforce)
+
+
+def build_context(economy: Economy, proposals: list[Proposal], parameters: dict | None = None,
+                  A=None) -> Context:
+    """Factorize once, build the basket basis and resolve the proposals (``A`` overrides economy.A)."""
+    if economy.workforce is None or economy.workforce <= 0:
+        raise ValueError("the economy needs a workforce (persons) for variants")
+    params = parameters_with_defaults(parameters, economy)
+    if A is not None:
+        economy = _with_A(economy, A)
+    solver = LeontiefSolver(economy.A)
+    basis = DecisionBasis.build(economy, solver)
+    sq = FundamentalDecision(**params["status_quo"])
+    if economy.current_output is not None:
+        today = np.asarray(economy.current_output, dtype=float)
+    else:
+        today = basis.evaluate(sq).gross_output[:, 0]
+    res = resolve(economy, proposals, solver, basis.v, today)
+    if economy.B is not None:
+        vB = np.asarray(economy.B.T @ basis.v).ravel()
+    else:
+        vB = np.zeros(economy.n)
+    ents = economy.enterprises
+    return Context(economy=economy, proposals=list(proposals), parameters=params, solver=solver, basis=basis,
+                   resolved=res, today=today, status_quo=sq, vB=vB, vBX=vB @ basis.X,
+                   ent_sector=np.array([e.sector for e in ents], dtype=np.int64),
+                   ent_share=np.array([e.share for e in ents], dtype=float),
+                   ent_workforce=np.array([e.workforce for e in ents], dtype=float))
+
+
+def _with_A(economy: Economy, A) -> Economy:
+    import copy
+
+    e = copy.copy(economy)
+    e.A = A
+    return e
+
+
+@dataclass
+class VariantSpecs:
+    """V variants: decisions (V, 4) = [hours per week, s_c, s_p, s_i] and proposal sets T (P, V)."""
+
+    decisions: np.ndarray
+    T: np.ndarray
+
+    @property
+    def V(self) -> int:
+        return self.decisions.shape[0]
+
+    def take(self, idx) -> "VariantSpecs":
+        idx = np.asarray(idx, dtype=np.int64)
+        return VariantSpecs(self.decisions[idx], self.T[:, idx])
+
+
+def spec_key(decision_row, proposal_ids) -> str:
+    """A stable text key of a variant's specification (used to match published versions)."""
+    h, c, p, i = (float(x) for x in decision_row)
+    return f"h={h:.6g};c={c:.6g};p={p:.6g};i={i:.6g};S={','.join(sorted(proposal_ids))}"
+
+
+@dataclass
+class VariantArrays:
+    """Every number of V variants, as arrays (columns = variants)."""
+
+    specs: VariantSpecs
+    X: np.ndarray
+    """(n, V) gross output."""
+    capacity: np.ndarray | None
+    """(n, V) capacity including proposals' additions (None without capacity data)."""
+    hours_total: np.ndarray
+    """(V,) hours worked in the year."""
+    rest: np.ndarray
+    """(V,) hours of net product left for the three baskets after the proposals' demands."""
+    consumption: np.ndarray
+    public: np.ndarray
+    investment: np.ndarray
+    """(V,) hours of labour (value) going to each use in the year."""
+    basket_investment: np.ndarray
+    """(V,) investment bought through the investment basket (becomes new capacity next year)."""
+    growth: np.ndarray
+    """(V,) growth of consumption per year (fraction)."""
+    feasible: np.ndarray
+    max_utilisation: np.ndarray
+    """(V,) largest output / capacity over sectors."""
+    tightest: np.ndarray
+    """(V,) index of that sector."""
+    workforce: float
+
+    @property
+    def V(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def consumption_pp_week(self) -> np.ndarray:
+        return self.consumption / (self.workforce * WEEKS_PER_YEAR)
+
+    @property
+    def public_pp_week(self) -> np.ndarray:
+        return self.public / (self.workforce * WEEKS_PER_YEAR)
+
+    @property
+    def hours_pp_week(self) -> np.ndarray:
+        return self.hours_total / (self.workforce * WEEKS_PER_YEAR)
+
+    @property
+    def shares(self) -> np.ndarray:
+        """(3, V) realized shares of the net product: private, public, investment."""
+        tot = self.consumption + self.public + self.investment
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.vstack([self.consumption, self.public, self.investment]) / np.where(tot > 0, tot, 1.0)
+
+    def objectives(self) -> np.ndarray:
+        """(V, 4) to maximize: -hours per week, private and public consumption per person, growth."""
+        return np.column_stack([-self.specs.decisions[:, 0], self.consumption_pp_week, self.public_pp_week,
+                                self.growth])
+
+
+def evaluate(ctx: Context, specs: VariantSpecs) -> VariantArrays:
+    """All numbers of all variants in ``specs`` (matrix products only)."""
+    r = ctx.resolved
+    D = specs.decisions
+    T = specs.T.astype(float)
+    W = ctx.workforce
+    H = W * D[:, 0] * WEEKS_PER_YEAR + (r.dL @ T if r.P else 0.0)
+    vd = r.value_Z + r.value_dy
+    R = H - (vd @ T if r.P else 0.0)
+    S = D[:, 1:].T  # (3, V)
+    X = ctx.basis.X @ (S * R)
+    if r.P:
+        X = X + r.D @ T
+    cap = ctx.economy.capacity
+    if cap is not None:
+        capv = np.repeat(cap[:, None], specs.V, axis=1)
+        if r.P:
+            np.add.at(capv, r.sector, r.dcap[:, None] * T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            util = np.where(capv > 0, X / np.where(capv > 0, capv, 1.0), np.where(X > TOL, np.inf, 0.0))
+        tight = np.argmax(util, axis=0)
+        maxu = util[tight, np.arange(specs.V)]
+        feasible = (maxu <= 1.0 + 1e-9) & (R >= -TOL)
+    else:
+        capv = None
+        tight = np.zeros(specs.V, dtype=np.int64)
+        maxu = np.full(specs.V, np.nan)
+        feasible = R >= -TOL
+    vdy = r.value_dy @ T if r.P else np.zeros(specs.V)
+    vZ = r.value_Z @ T if r.P else np.zeros(specs.V)
+    # the proposals' extra product goes to consumption, private and public in the decision's proportion
+    cp = S[0] + S[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(cp > 0, S[0] / np.where(cp > 0, cp, 1.0), 0.5)
+    cons, pub = S[0] * R + frac * vdy, S[1] * R + (1 - frac) * vdy
+    basket_inv = S[2] * R
+    inv = basket_inv + vZ
+    growth = _growth(ctx, X, basket_inv)
+    return VariantArrays(specs=specs, X=X, capacity=capv, hours_total=H, rest=R, consumption=cons, public=pub,
+                         investment=inv, basket_investment=basket_inv, growth=growth, feasible=feasible,
+                         max_utilisation=maxu, tightest=tight, workforce=W)
+
+
+def _growth(ctx: Context, X: np.ndarray, basket_inv: np.ndarray) -> np.ndarray:
+    """Item e by the solver's balanced-growth estimate (:func:`planfactory.growth.approximate_growth`).
+
+    The investment bought through the basket becomes new capacity in the expansion
+    structure; consumption can grow at the smaller of that capacity growth (less
+    depreciation) and the growth of labour (productivity and workforce). NaN (shown as
+    "not known") when the economy has no capital coefficients or no output data.
+    """
+    from types import SimpleNamespace
+
+    from planfactory.growth import GrowthAssumptions, approximate_growth
+
+    sweep = SimpleNamespace(gross_output=X, new_capacity=np.outer(ctx.basis.new_capacity_per_hour, basket_inv))
+    return np.asarray(approximate_growth(ctx.economy, ctx.basis, sweep, GrowthAssumptions(**ctx.parameters["growth"])),
+                      dtype=float)
+
+
+# --------------------------------------------------------------------------- the sweep
+def compatible_sets(ctx: Context, sets_incompatible: list[list[int]], limit: int) -> list[np.ndarray]:
+    """Up to ``limit`` proposal sets (0/1 vectors) that avoid every incompatible set.
+
+    The empty set first; then, for choice k, drop the k-th member (cyclically) of every
+    incompatible set and keep every other proposal; then check each candidate against the
+    status quo decision and drop members of any set that is still over (greedily, largest
+    need first) until it fits.
+    """
+    P = ctx.resolved.P
+    out = [np.zeros(P, dtype=bool)]
+    if P == 0 or limit <= 1:
+        return out
+    from planfactory.incompat import structure
+
+    G, h, _rows = structure(ctx)
+    seen = {tuple(out[0])}
+    k = 0
+    width = max([len(s) for s in sets_incompatible] + [1])
+    while len(out) < limit and k < max(width, 1) * 2:
+        t = np.ones(P, dtype=bool)
+        for s in sets_incompatible:
+            t[s[k % len(s)]] = False
+        # repair: drop the proposal with the largest need on the worst row until it fits
+        for _ in range(P):
+            over = G @ t - h
+            if np.all(over <= 1e-9 * np.maximum(1.0, np.abs(h))):
+                break
+            row = int(np.argmax(over))
+            cand = np.flatnonzero(t & (G[row] > 0))
+            if cand.size == 0:
+                break
+            t[cand[np.argmax(G[row, cand])]] = False
+        key = tuple(t)
+        if key not in seen:
+            seen.add(key)
+            out.append(t)
+        k += 1
+    return out
+
+
+def sweep_specs(ctx: Context, proposal_sets: list[np.ndarray]) -> VariantSpecs:
+    """The grid: hours x public share x investment share x proposal set (private takes the rest)."""
+    p = ctx.parameters
+    rows, cols = [], []
+    for t in proposal_sets:
+        for h, sp_, si in itertools.product(p["hours_per_week"], p["public_shares"], p["investment_shares"]):
+            sc = 1.0 - sp_ - si
+            if sc < 0:
+                continue
+            rows.append([float(h), sc, float(sp_), float(si)])
+            cols.append(t)
+    P = ctx.resolved.P
+    T = np.array(cols, dtype=bool).T if cols else np.zeros((P, 0), dtype=bool)
+    return VariantSpecs(np.array(rows, dtype=float).reshape(-1, 4), T.reshape(P, len(rows)))
+
+
+def pinned_specs(ctx: Context, pinned: list[dict]) -> VariantSpecs:
+    """Specs from ``parameters["variants"]`` (a revision keeps the published variants)."""
+    ids = ctx.resolved.ids()
+    pos = {pid: k for k, pid in enumerate(ids)}
+    rows, T = [], np.zeros((len(ids), len(pinned)), dtype=bool)
+    for v, item in enumerate(pinned):
+        d = FundamentalDecision(**item["decision"])
+        rows.append(d.as_row())
+        for pid in item.get("proposals", []):
+            if pid not in pos:
+                raise ValueError(f"pinned variant names unknown proposal {pid!r}")
+            T[pos[pid], v] = True
+    return VariantSpecs(np.array(rows, dtype=float).reshape(-1, 4), T)
+
+
+# --------------------------------------------------------------------------- choosing
+def pareto_mask(obj: np.ndarray) -> np.ndarray:
+    """True for rows not dominated by another row (all >=, one >), objectives maximized."""
+    V = obj.shape[0]
+    keep = np.ones(V, dtype=bool)
+    # sort by the first objective so that dominators come early; compare in blocks
+    order = np.lexsort(obj.T[::-1])[::-1]
+    o = obj[order]
+    scale = np.maximum(np.abs(o).max(axis=0), 1.0) * 1e-12
+    for a in range(V):
+        if not keep[order[a]]:
+            continue
+        ge = np.all(o >= o[a] - scale, axis=1)
+        gt = np.any(o > o[a] + scale, axis=1)
+        if np.any(ge & gt):
+            keep[order[a]] = False
+    return keep
+
+
+def select(arr: VariantArrays, k: int = 5) -> np.ndarray:
+    """Indices of up to ``k`` (at least 3 when there are) feasible, non-dominated variants.
+
+    The front's extremes first: fewest hours, most private consumption, most growth
+    (each tie broken by the other objectives); then farthest-point picks in the
+    objectives scaled to [0, 1] until ``k``.
+    """
+    feas = np.flatnonzero(arr.feasible)
+    if feas.size == 0:
+        return feas
+    obj = arr.objectives()[feas]
+    front = feas[pareto_mask(obj)]
+    fo = arr.objectives()[front]
+    chosen: list[int] = []
+    for col in (0, 1, 3):
+        keys = [fo[:, c] for c in range(fo.shape[1]) if c != col][::-1] + [fo[:, col]]
+        best = front[np.lexsort(keys)[-1]]
+        if best not in chosen:
+            chosen.append(int(best))
+    lo, hi = fo.min(axis=0), fo.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    z = (fo - lo) / span
+    pos = {int(v): i for i, v in enumerate(front)}
+    while len(chosen) < min(k, front.size):
+        d = np.min(np.linalg.norm(z[:, None, :] - z[[pos[c] for c in chosen]][None, :, :], axis=2), axis=1)
+        d[[pos[c] for c in chosen]] = -1
+        nxt = int(front[int(np.argmax(d))])
+        if d.max() <= 0:
+            break
+        chosen.append(nxt)
+    chosen = chosen[:k]
+    # name by hours per week, then private consumption (neutral order)
+    chosen.sort(key=lambda i: (arr.specs.decisions[i, 0], -arr.consumption_pp_week[i], i))
+    return np.array(chosen, dtype=np.int64)
+
+
+def group(arr: VariantArrays, chosen: np.ndarray, today: np.ndarray) -> np.ndarray:
+    """For each variant, the position in ``chosen`` of the chosen variant it is grouped behind.
+
+    Concrete implications: first the same proposal set; then the smallest largest
+    difference in any sector's output target, in % of today's output. Infeasible
+    variants get -1.
+    """
+    V = arr.V
+    out = np.full(V, -1, dtype=np.int64)
+    if chosen.size == 0:
+        return out
+    feas = np.flatnonzero(arr.feasible)
+    scale = np.where(today > 0, today, 1.0)[:, None]
+    Xc = arr.X[:, chosen] / scale
+    Tc = arr.specs.T[:, chosen]
+    for start in range(0, feas.size, 256):
+        idx = feas[start:start + 256]
+        Xv = arr.X[:, idx] / scale
+        dist = np.max(np.abs(Xv[:, :, None] - Xc[:, None, :]), axis=0)  # (b, c)
+        same = np.all(arr.specs.T[:, idx][:, :, None] == Tc[:, None, :], axis=0)
+        dist = dist + np.where(same, 0.0, 1e6)
+        out[idx] = np.argmin(dist, axis=1)
+    out[chosen] = np.arange(chosen.size)
+    return out
