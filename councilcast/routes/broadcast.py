@@ -1,9 +1,624 @@
-"""Routes of the broadcast area (to be built; see docs/architecture.md)."""
+"""Routes of the broadcast area: WHIP ingest, WHEP playback, channels, recordings, pages.
 
+WHIP (RFC 9725) and WHEP (draft-ietf-wish-whep) endpoints:
+
+- ``POST /whip/{channel}`` (studio token), ``POST /whep/{channel}`` (public): an SDP offer
+  in, ``201 Created`` with the answer and a ``Location`` (an unguessable session URL).
+- ``DELETE`` on the session URL ends it; ``PATCH`` with ``application/trickle-ice-sdpfrag``
+  adds the client's late ICE candidates (204); ICE restarts are not supported (422).
+- ``OPTIONS`` answers CORS preflights with ``Accept-Post: application/sdp``.
+
+docs/broadcast.md explains every status code and the media path behind them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from pathlib import Path
+
+import aiohttp
 from aiohttp import web
+from aiortc.sdp import candidate_from_sdp
+from yarl import URL
 
-OPENAPI: dict = {}
+from broadcast.captions import Captions
+from broadcast.channels import Broadcaster
+from broadcast.errors import BroadcastError
+from broadcast.offers import MAX_OFFER_BYTES
+from councilcast.appkeys import AUTH, CONFIG, DB
+from councilcast.errors import ApiError, read_json
+from councilcast.pages import render
+
+__all__ = ["setup", "OPENAPI", "BROADCASTER", "CAPTIONS", "DEFAULT_CHANNELS"]
+
+log = logging.getLogger(__name__)
+
+BROADCASTER = web.AppKey("broadcaster", Broadcaster)
+CAPTIONS = web.AppKey("captions", dict)
+routes = web.RouteTableDef()
+
+DEFAULT_CHANNELS = [
+    # name, title, companion
+    ("central", "Central Assembly", "central-sign"),
+    ("central-sign", "Central Assembly: sign-language interpreter", None),
+    ("council", "Central Council", None),
+]
+RETRY_AFTER_S = 5
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Location, Link, ETag, Accept-Patch, Retry-After",
+}
+
+
+# -- helpers ---------------------------------------------------------------------------
+def _raise(exc: BroadcastError):
+    headers = dict(CORS)
+    if exc.code == "not_live":
+        headers["Retry-After"] = str(RETRY_AFTER_S)
+    raise ApiError(exc.status, exc.field, exc.reason, headers=headers) from None
+
+
+async def _read_sdp(request: web.Request, content_type: str = "application/sdp") -> str:
+    if request.content_type != content_type:
+        raise ApiError(415, "Content-Type", f"expected {content_type}, got {request.content_type or 'nothing'}",
+                       headers=CORS)
+    if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
+        raise ApiError(413, "body", f"an SDP body holds at most {MAX_OFFER_BYTES} bytes", headers=CORS)
+    raw = await request.content.read(MAX_OFFER_BYTES + 1)
+    if len(raw) > MAX_OFFER_BYTES:
+        raise ApiError(413, "body", f"an SDP body holds at most {MAX_OFFER_BYTES} bytes", headers=CORS)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "body", "the SDP is not UTF-8 text", headers=CORS) from None
+
+
+def _ice_links(request: web.Request) -> list[str]:
+    urls = [u.strip() for u in request.app[CONFIG].ice_servers.split(",") if u.strip()]
+    return [f'<{u}>; rel="ice-server"' for u in urls]
+
+
+def _created(request: web.Request, location: str, answer: str) -> web.Response:
+    headers = {**CORS, "Location": location, "Accept-Patch": "application/trickle-ice-sdpfrag"}
+    resp = web.Response(status=201, text=answer, content_type="application/sdp", headers=headers)
+    for link in _ice_links(request):
+        resp.headers.add("Link", link)
+    return resp
+
+
+def _options(methods: str) -> web.Response:
+    return web.Response(status=204, headers={
+        **CORS, "Allow": methods, "Accept-Post": "application/sdp",
+        "Access-Control-Allow-Methods": methods,
+        "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+        "Access-Control-Max-Age": "86400",
+    })
+
+
+def _not_allowed(request: web.Request, allow: str):
+    raise ApiError(405, None, f"{request.method} is not allowed here (allowed: {allow})",
+                   headers={**CORS, "Allow": allow})
+
+
+def _bc(request: web.Request) -> Broadcaster:
+    return request.app[BROADCASTER]
+
+
+# -- WHIP --------------------------------------------------------------------------------
+@routes.route("OPTIONS", "/whip/{channel}")
+@routes.route("OPTIONS", "/whep/{channel}")
+async def endpoint_options(request: web.Request) -> web.Response:
+    return _options("OPTIONS, POST")
+
+
+@routes.route("OPTIONS", "/whip/{channel}/{session}")
+@routes.route("OPTIONS", "/whep/{channel}/{session}")
+async def session_options(request: web.Request) -> web.Response:
+    return _options("OPTIONS, PATCH, DELETE")
+
+
+@routes.post("/whip/{channel}")
+async def whip_post(request: web.Request) -> web.Response:
+    await request.app[AUTH].require(request, "studio")
+    name = request.match_info["channel"]
+    bc = _bc(request)
+    try:
+        bc.get(name)
+    except BroadcastError as exc:
+        _raise(exc)
+    offer = await _read_sdp(request)
+    try:
+        session, answer = await bc.publish(name, offer)
+    except BroadcastError as exc:
+        _raise(exc)
+    return _created(request, f"/whip/{name}/{session.id}", answer)
+
+
+@routes.post("/whep/{channel}")
+async def whep_post(request: web.Request) -> web.Response:
+    name = request.match_info["channel"]
+    bc = _bc(request)
+    try:
+        bc.get(name)
+    except BroadcastError as exc:
+        _raise(exc)
+    offer = await _read_sdp(request)
+    try:
+        session, answer = await bc.play(name, offer)
+    except BroadcastError as exc:
+        _raise(exc)
+    return _created(request, f"/whep/{name}/{session.id}", answer)
+
+
+async def _session(request: web.Request, kind: str):
+    if kind == "whip":
+        await request.app[AUTH].require(request, "studio")
+    try:
+        s = _bc(request).session(request.match_info["session"], kind)
+    except BroadcastError as exc:
+        _raise(exc)
+    if s.channel != request.match_info["channel"]:
+        raise ApiError(404, None, "no such session (ended, or never existed)", headers=CORS)
+    return s
+
+
+@routes.delete("/whip/{channel}/{session}")
+async def whip_delete(request: web.Request) -> web.Response:
+    s = await _session(request, "whip")
+    await _bc(request).close_session(s.id)
+    return web.Response(status=200, headers=CORS)
+
+
+@routes.delete("/whep/{channel}/{session}")
+async def whep_delete(request: web.Request) -> web.Response:
+    s = await _session(request, "whep")
+    await _bc(request).close_session(s.id)
+    return web.Response(status=200, headers=CORS)
+
+
+async def _patch(request: web.Request, kind: str) -> web.Response:
+    s = await _session(request, kind)
+    if request.headers.get("If-Match") is not None:
+        raise ApiError(422, "If-Match", "ICE restarts are not supported: start a new session", headers=CORS)
+    frag = await _read_sdp(request, "application/trickle-ice-sdpfrag")
+    added = 0
+    mid = None
+    transceivers = {t.mid: t for t in s.pc.getTransceivers()}
+    for line in frag.splitlines():
+        line = line.strip()
+        if line.startswith("a=mid:"):
+            mid = line[6:]
+        elif line.startswith("a=candidate:"):
+            try:
+                cand = candidate_from_sdp(line[2:].split(":", 1)[1])
+            except Exception:
+                raise ApiError(400, "body", f"malformed candidate line: {line[:100]}", headers=CORS) from None
+            t = transceivers.get(mid) or next(iter(transceivers.values()), None)
+            if t is None or cand.protocol.lower() != "udp":
+                continue  # unsupported candidates are dropped silently (RFC 9725 4.3.1)
+            cand.sdpMid = t.mid
+            await s.pc.addIceCandidate(cand)
+            added += 1
+        elif line and not line.startswith(("a=", "m=", "c=")):
+            raise ApiError(400, "body", f"not an SDP fragment line: {line[:100]}", headers=CORS)
+    return web.Response(status=204, headers=CORS)
+
+
+@routes.patch("/whip/{channel}/{session}")
+async def whip_patch(request: web.Request) -> web.Response:
+    return await _patch(request, "whip")
+
+
+@routes.patch("/whep/{channel}/{session}")
+async def whep_patch(request: web.Request) -> web.Response:
+    return await _patch(request, "whep")
+
+
+@routes.get("/whip/{channel}")
+@routes.get("/whep/{channel}")
+async def endpoint_get(request: web.Request):
+    _not_allowed(request, "OPTIONS, POST")
+
+
+@routes.get("/whip/{channel}/{session}")
+@routes.get("/whep/{channel}/{session}")
+async def session_get(request: web.Request):
+    _not_allowed(request, "OPTIONS, PATCH, DELETE")
+
+
+# -- channels API --------------------------------------------------------------------------
+async def _recordings(app: web.Application, channel: str | None = None) -> list[dict]:
+    def q(conn):
+        sql = "SELECT * FROM broadcast_recordings"
+        args: tuple = ()
+        if channel is not None:
+            sql += " WHERE channel=?"
+            args = (channel,)
+        return [dict(r) for r in conn.execute(sql + " ORDER BY started_at DESC", args)]
+    rows = await app[DB].read(q)
+    for r in rows:
+        r["url"] = f"/recordings/{r['id']}.webm"
+        r["page"] = f"/recordings/{r['id']}"
+        r.pop("file", None)
+    return rows
+
+
+def _channel_json(app: web.Application, name: str) -> dict:
+    ch = app[BROADCASTER].get(name)
+    info = ch.info()
+    info["whep"] = f"/whep/{name}"
+    info["watch"] = f"/watch/{name}"
+    info["captions"] = f"/api/channels/{name}/captions"
+    return info
+
+
+@routes.get("/api/channels")
+async def channels_list(request: web.Request) -> web.Response:
+    bc = _bc(request)
+    return web.json_response({"channels": [_channel_json(request.app, n) for n in sorted(bc.channels)]})
+
+
+@routes.get("/api/channels/{channel}")
+async def channel_get(request: web.Request) -> web.Response:
+    name = request.match_info["channel"]
+    try:
+        info = _channel_json(request.app, name)
+    except BroadcastError as exc:
+        _raise(exc)
+    info["recordings"] = await _recordings(request.app, name)
+    return web.json_response(info)
+
+
+@routes.put("/api/channels/{channel}")
+async def channel_put(request: web.Request) -> web.Response:
+    await request.app[AUTH].require(request, "secretariat")
+    name = request.match_info["channel"]
+    body = await read_json(request)
+    for key in ("title", "companion", "captions_url"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise ApiError(400, key, "must be a string or null")
+    title = (body.get("title") or "").strip() or None
+    if title and len(title) > 200:
+        raise ApiError(400, "title", "at most 200 characters")
+    captions_url = body.get("captions_url") or None
+    if captions_url and not captions_url.startswith(("/", "http://", "https://")):
+        raise ApiError(400, "captions_url", "must be an http(s) URL or a path on this server")
+    bc = _bc(request)
+    existing = bc.channels.get(name)
+    try:
+        ch = bc.define(name, title, body.get("companion") or None, captions_url)
+    except BroadcastError as exc:
+        _raise(exc)
+    now = time.time()
+    await request.app[DB].write(lambda c: c.execute(
+        "INSERT INTO broadcast_channels(name, title, companion, captions_url, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET title=excluded.title, "
+        "companion=excluded.companion, captions_url=excluded.captions_url, updated_at=excluded.updated_at",
+        (ch.name, ch.title, ch.companion, ch.captions_url, now, now)))
+    return web.json_response(_channel_json(request.app, name), status=200 if existing else 201)
+
+
+@routes.post("/api/channels/{channel}/camera")
+async def camera_start(request: web.Request) -> web.Response:
+    """Put the synthetic camera on air (secretariat or studio)."""
+    await request.app[AUTH].require(request, "secretariat", "studio")
+    name = request.match_info["channel"]
+    body = await read_json(request) if request.content_length else {}
+    width, height, fps = body.get("width", 1280), body.get("height", 720), body.get("fps", 30)
+    for key, v, lo, hi in (("width", width, 64, 1920), ("height", height, 64, 1080), ("fps", fps, 1, 60)):
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            raise ApiError(400, key, f"must be an integer in [{lo}, {hi}]")
+        if key != "fps" and v % 2:
+            raise ApiError(400, key, "must be even")
+    try:
+        _bc(request).get(name)
+        _bc(request).start_camera(name, width, height, fps)
+    except BroadcastError as exc:
+        _raise(exc)
+    return web.json_response(_channel_json(request.app, name), status=201)
+
+
+@routes.delete("/api/channels/{channel}/live")
+async def channel_end(request: web.Request) -> web.Response:
+    """Take a channel off air, whatever its source (secretariat or studio)."""
+    await request.app[AUTH].require(request, "secretariat", "studio")
+    name = request.match_info["channel"]
+    try:
+        await _bc(request).end(name)
+        info = _channel_json(request.app, name)
+    except BroadcastError as exc:
+        _raise(exc)
+    return web.json_response(info)
+
+
+@routes.get("/api/channels/{channel}/recordings")
+async def recordings_of(request: web.Request) -> web.Response:
+    name = request.match_info["channel"]
+    try:
+        _bc(request).get(name)
+    except BroadcastError as exc:
+        _raise(exc)
+    return web.json_response({"recordings": await _recordings(request.app, name)})
+
+
+@routes.get("/api/broadcast/stats")
+async def broadcast_stats(request: web.Request) -> web.Response:
+    return web.json_response(_bc(request).stats())
+
+
+# -- captions ------------------------------------------------------------------------------
+def _captions(request: web.Request) -> Captions:
+    name = request.match_info["channel"]
+    try:
+        _bc(request).get(name)
+    except BroadcastError as exc:
+        _raise(exc)
+    return request.app[CAPTIONS].setdefault(name, Captions())
+
+
+@routes.post("/api/channels/{channel}/captions")
+async def captions_post(request: web.Request) -> web.Response:
+    """A caption source posts a cue: {"text": ..., "duration": seconds (default 3)}."""
+    await request.app[AUTH].require(request, "studio", "secretariat")
+    caps = _captions(request)
+    body = await read_json(request)
+    text, duration = body.get("text"), body.get("duration", 3.0)
+    if not isinstance(text, str):
+        raise ApiError(400, "text", "must be a string")
+    if not isinstance(duration, (int, float)) or isinstance(duration, bool):
+        raise ApiError(400, "duration", "must be a number of seconds")
+    try:
+        cue = caps.add(text, duration=float(duration))
+    except ValueError as exc:
+        raise ApiError(400, "text" if "text" in str(exc) or "caption" in str(exc) else "duration", str(exc)) from None
+    return web.json_response({"seq": cue.seq, "start": cue.start, "end": cue.end, "text": cue.text}, status=201)
+
+
+@routes.get("/api/channels/{channel}/captions")
+async def captions_get(request: web.Request) -> web.Response:
+    caps = _captions(request)
+    try:
+        since = int(request.query.get("since", "0"))
+    except ValueError:
+        raise ApiError(400, "since", "must be an integer") from None
+    return web.json_response({"now": time.time(), "cues": [
+        {"seq": c.seq, "start": c.start, "end": c.end, "text": c.text} for c in caps.since(since)]})
+
+
+@routes.get("/api/channels/{channel}/captions.vtt")
+async def captions_vtt(request: web.Request) -> web.Response:
+    caps = _captions(request)
+    ch = _bc(request).get(request.match_info["channel"])
+    try:
+        origin = float(request.query.get("from", ch.live_since or 0))
+    except ValueError:
+        raise ApiError(400, "from", "must be a Unix time") from None
+    return web.Response(text=caps.vtt(origin), content_type="text/vtt")
+
+
+# -- recordings ----------------------------------------------------------------------------
+async def _recording(request: web.Request) -> dict:
+    rid = request.match_info["rid"]
+    row = await request.app[DB].read(lambda c: c.execute(
+        "SELECT * FROM broadcast_recordings WHERE id=?", (rid,)).fetchone())
+    if row is None:
+        raise web.HTTPNotFound()
+    return dict(row)
+
+
+@routes.get("/recordings/{rid}.webm")
+async def recording_file(request: web.Request) -> web.StreamResponse:
+    rec = await _recording(request)
+    path = request.app[CONFIG].data_path / rec["file"]
+    if not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"Content-Type": "video/webm"})
+
+
+@routes.get("/recordings/{rid}.vtt")
+async def recording_vtt(request: web.Request) -> web.Response:
+    rec = await _recording(request)
+    caps = request.app[CAPTIONS].get(rec["channel"]) or Captions()
+    return web.Response(text=caps.vtt(rec["started_at"], rec["ended_at"]), content_type="text/vtt")
+
+
+@routes.get("/recordings/{rid}")
+async def recording_page(request: web.Request) -> web.Response:
+    rec = await _recording(request)
+    return render(request, "broadcast/replay.html", {"rec": rec, "when": _when(rec["started_at"])})
+
+
+@routes.get("/recordings")
+async def recordings_page(request: web.Request) -> web.Response:
+    recs = await _recordings(request.app)
+    for r in recs:
+        r["when"] = _when(r["started_at"])
+    return render(request, "broadcast/recordings.html", {"recordings": recs, "channels": _bc(request).channels})
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+# -- pages ---------------------------------------------------------------------------------
+def _page_channel(request: web.Request, name: str) -> dict:
+    bc = _bc(request)
+    ch = bc.channels.get(name)
+    if ch is None:
+        raise web.HTTPNotFound()
+    companion = bc.channels.get(ch.companion) if ch.companion else None
+    return {"channel": ch, "companion": companion}
+
+
+@routes.get("/live")
+async def live_page(request: web.Request) -> web.Response:
+    return render(request, "broadcast/live.html", _page_channel(request, "central"))
+
+
+@routes.get("/watch/{channel}")
+async def watch_page(request: web.Request) -> web.Response:
+    return render(request, "broadcast/watch.html", _page_channel(request, request.match_info["channel"]))
+
+
+@routes.get("/studio/{channel}")
+async def studio_page(request: web.Request) -> web.Response:
+    return render(request, "broadcast/studio.html", _page_channel(request, request.match_info["channel"]))
+
+
+# -- start and stop ------------------------------------------------------------------------
+async def _store_recording(app: web.Application, channel: str, rec) -> None:
+    data = app[CONFIG].data_path
+    try:
+        rel = str(Path(rec.path).resolve().relative_to(data.resolve()))
+    except ValueError:
+        rel = str(rec.path)
+    rid = secrets.token_urlsafe(9)
+    await app[DB].write(lambda c: c.execute(
+        "INSERT INTO broadcast_recordings(id, channel, file, started_at, ended_at, duration_s, bytes, "
+        "video_frames, audio_packets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (rid, channel, rel, rec.started_at, rec.ended_at, rec.duration_s, rec.bytes, rec.video_frames,
+         rec.audio_packets)))
+
+
+async def _relay_loop(app: web.Application, origin: str, channel: str) -> None:
+    """Keep pulling ``channel`` from ``origin`` (retrying while it is not live)."""
+    from broadcast.relay import pull
+
+    bc = app[BROADCASTER]
+    async with aiohttp.ClientSession() as http:
+        while not bc.closed:
+            delay = RETRY_AFTER_S
+            location: list[str] = []
+
+            async def post_offer(sdp: str) -> str:
+                async with http.post(f"{origin}/whep/{channel}", data=sdp.encode(),
+                                     headers={"Content-Type": "application/sdp"}) as r:
+                    if r.status != 201:
+                        raise RuntimeError(f"origin answered {r.status}: {(await r.text())[:200]}",
+                                           int(r.headers.get("Retry-After", RETRY_AFTER_S)))
+                    location.append(str(r.url.join(URL(r.headers["Location"]))))
+                    return await r.text()
+
+            async def hang_up() -> None:
+                if location:
+                    try:
+                        async with http.delete(location[0]):
+                            pass
+                    except aiohttp.ClientError:
+                        pass
+
+            try:
+                await pull(bc, channel, post_offer, on_close=hang_up)
+                program = bc.get(channel).program
+                if program is not None:
+                    await program.ended
+                delay = 1
+            except asyncio.CancelledError:
+                raise
+            except RuntimeError as exc:
+                delay = exc.args[1] if len(exc.args) > 1 else RETRY_AFTER_S
+                log.info("relay %s: %s", channel, exc.args[0])
+            except Exception as exc:
+                log.warning("relay %s from %s: %r", channel, origin, exc)
+            await asyncio.sleep(min(max(delay, 1), 30))
+
+
+async def _broadcast_ctx(app: web.Application):
+    config = app[CONFIG]
+    bc = Broadcaster(config.data_path / "recordings",
+                     on_recording=lambda name, rec: _store_recording(app, name, rec))
+    app[BROADCASTER] = bc
+    for name, title, companion in DEFAULT_CHANNELS:
+        bc.define(name, title, companion)
+    rows = await app[DB].read(lambda c: [dict(r) for r in c.execute("SELECT * FROM broadcast_channels")])
+    for r in rows:
+        bc.define(r["name"], r["title"], r["companion"], r["captions_url"])
+    tasks: list[asyncio.Task] = []
+    origin = getattr(config, "relay_origin", None)
+    if origin:
+        names = [n.strip() for n in (getattr(config, "relay_channels", "") or "").split(",") if n.strip()]
+        try:
+            async with aiohttp.ClientSession() as http, http.get(f"{origin}/api/channels") as r:
+                remote = (await r.json())["channels"]
+            for c in remote:
+                bc.define(c["name"], c["title"], c.get("companion"), c.get("captions_url"))
+            names = names or [c["name"] for c in remote]
+        except Exception as exc:
+            log.warning("relay: cannot list channels at %s (%r); pulling %s", origin, exc, names or ["central"])
+            names = names or ["central"]
+        for n in names:
+            bc.define(n, bc.channels[n].title if n in bc.channels else None)
+            tasks.append(asyncio.ensure_future(_relay_loop(app, origin.rstrip("/"), n)))
+    elif config.demo:
+        bc.start_camera("central", 1280, 720, 30)
+        bc.start_camera("central-sign", 320, 240, 15)
+    yield
+    bc.closed = True
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await bc.close()
 
 
 def setup(app: web.Application) -> None:
-    pass
+    app[CAPTIONS] = {}
+    app.cleanup_ctx.append(_broadcast_ctx)
+    app.router.add_routes(routes)
+
+
+_SDP = {"application/sdp": {"schema": {"type": "string"}}}
+_ERR = {"description": "an error: {\"error\": {\"field\": ..., \"reason\": ...}}"}
+OPENAPI = {
+    "/whip/{channel}": {
+        "post": {"summary": "WHIP ingest (RFC 9725): an SDP offer in, the answer out", "security": [{"bearer": []}],
+                 "requestBody": {"content": _SDP},
+                 "responses": {"201": {"description": "answer; Location = session URL", "content": _SDP},
+                               "400": _ERR, "401": _ERR, "403": _ERR, "404": _ERR, "406": _ERR,
+                               "409": _ERR, "413": _ERR, "415": _ERR}},
+        "options": {"summary": "CORS preflight; Accept-Post: application/sdp", "responses": {"204": {"description": "ok"}}},
+    },
+    "/whip/{channel}/{session}": {
+        "delete": {"summary": "end the ingest", "responses": {"200": {"description": "ended"}, "404": _ERR}},
+        "patch": {"summary": "trickle ICE (application/trickle-ice-sdpfrag); restarts: 422",
+                  "responses": {"204": {"description": "candidates added"}, "400": _ERR, "415": _ERR, "422": _ERR}},
+    },
+    "/whep/{channel}": {
+        "post": {"summary": "WHEP playback: an SDP offer in, the answer out; 409 + Retry-After when not live",
+                 "requestBody": {"content": _SDP},
+                 "responses": {"201": {"description": "answer; Location = session URL", "content": _SDP},
+                               "400": _ERR, "404": _ERR, "406": _ERR, "409": _ERR, "413": _ERR, "415": _ERR}},
+        "options": {"summary": "CORS preflight", "responses": {"204": {"description": "ok"}}},
+    },
+    "/whep/{channel}/{session}": {
+        "delete": {"summary": "leave", "responses": {"200": {"description": "left"}, "404": _ERR}},
+        "patch": {"summary": "trickle ICE", "responses": {"204": {"description": "candidates added"}}},
+    },
+    "/api/channels": {"get": {"summary": "every channel: state, title, viewers, companion",
+                              "responses": {"200": {"description": "{channels: [...]}"}}}},
+    "/api/channels/{channel}": {
+        "get": {"summary": "one channel and its recordings", "responses": {"200": {"description": "channel"}, "404": _ERR}},
+        "put": {"summary": "create or update a channel (secretariat): title, companion, captions_url",
+                "security": [{"bearer": []}], "responses": {"200": {"description": "updated"},
+                                                            "201": {"description": "created"}, "400": _ERR}},
+    },
+    "/api/channels/{channel}/camera": {"post": {
+        "summary": "put the synthetic camera on air (secretariat/studio): {width, height, fps}",
+        "security": [{"bearer": []}], "responses": {"201": {"description": "live"}, "409": _ERR}}},
+    "/api/channels/{channel}/live": {"delete": {
+        "summary": "take the channel off air (secretariat/studio)", "security": [{"bearer": []}],
+        "responses": {"200": {"description": "ended"}}}},
+    "/api/channels/{channel}/recordings": {"get": {"summary": "recordings of a channel",
+                                                    "responses": {"200": {"description": "{recordings: [...]}"}}}},
+    "/api/channels/{channel}/captions": {
+        "get": {"summary": "recent caption cues (?since=seq)", "responses": {"200": {"description": "cues"}}},
+        "post": {"summary": "add a caption cue (studio/secretariat): {text, duration}", "security": [{"bearer": []}],
+                 "responses": {"201": {"description": "cue"}, "400": _ERR}},
+    },
+    "/api/channels/{channel}/captions.vtt": {"get": {"summary": "captions as WebVTT (?from=unix time)",
+                                                      "responses": {"200": {"description": "text/vtt"}}}},
+    "/api/broadcast/stats": {"get": {"summary": "encoders, streams and sessions, for operators",
+                                     "responses": {"200": {"description": "figures"}}}},
+}
