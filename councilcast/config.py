@@ -40,6 +40,10 @@ class Config:
     """Start the demo: bundled economy, synthetic camera on channel ``central``, simulated assemblies."""
     log_level: str = "INFO"
     """Python logging level."""
+    relay_origin: str | None = None
+    """Relay mode: base URL of an origin councilcast whose channels this server pulls over WHEP and serves again."""
+    relay_channels: str = ""
+    """Relay mode: comma-separated channels to pull (empty: every channel the origin lists)."""
     extra: dict = field(default_factory=dict)
     """Settings for tests and embedding; not read from the environment."""
 
