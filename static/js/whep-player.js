@@ -10,6 +10,7 @@
 (function () {
   "use strict";
 
+  const RETRY_WAITING_MS = 5000;
   const STATE_TEXT = { connecting: "connecting…", live: "live", waiting: "waiting", ended: "ended",
                        reconnecting: "reconnecting…", idle: "waiting" };
 
@@ -61,7 +62,8 @@
       if (this.closed) return;
       clearTimeout(this.retryTimer);
       this.teardown(false);
-      this.setState(this.state === "live" ? "reconnecting" : this.state === "waiting" ? "waiting" : "connecting");
+      if (this.state === "live") this.setState("reconnecting");
+      else if (this.state !== "waiting" && this.state !== "ended") this.setState("connecting");
       const pc = new RTCPeerConnection();
       this.pc = pc;
       pc.addTransceiver("video", { direction: "recvonly" });
@@ -76,6 +78,7 @@
         if (pc !== this.pc) return;
         if (pc.connectionState === "connected") { this.setState("live"); this.stalledSince = null; }
         if (pc.connectionState === "failed" || pc.connectionState === "closed") this.retry(1000);
+        if (pc.connectionState === "disconnected") this.retry(3000);
       };
       try {
         await pc.setLocalDescription(await pc.createOffer());
@@ -149,8 +152,13 @@
         if (!resp.ok) return;
         const info = await resp.json();
         if (this.viewersEl) this.viewersEl.textContent = String(info.viewers);
-        if (info.state !== "live" && this.state !== "live") this.setState(info.state === "ended" ? "ended" : "waiting");
-        if (info.state === "live" && !this.pc && !this.closed) this.connect();
+        if (info.state !== "live") {
+          // Off air: drop the connection now rather than wait for it to time out.
+          if (this.pc && this.state !== "connecting") { this.teardown(false); this.retry(RETRY_WAITING_MS); }
+          this.setState(info.state === "ended" ? "ended" : "waiting");
+        } else if (!this.pc && !this.closed) {
+          this.connect();
+        }
       } catch (e) { /* offline: the next poll tries again */ }
     }
 
