@@ -284,7 +284,7 @@ def card_dict(cards: CardArrays, k: int, e: int, meta: dict | None = None) -> di
              "status_quo": _num(sq), "change": _num(v - sq),
              "change_pct": _num(100.0 * (v - sq) / sq) if kind == "qty" and sq not in (0.0,) and math.isfinite(sq) else None,
              "previous": _num(pv), "change_previous": _num(v - pv),
-             "range": None, "text": fmt_value(v, kind),
+             "range": None, "text_range": None, "text_change_pct": None, "text": fmt_value(v, kind),
              "text_change": fmt_signed(v - sq, _ck(kind)), "text_change_previous": fmt_signed(v - pv, _ck(kind))
              if math.isfinite(pv) else "no earlier version"}
         if kind == "qty" and f["change_pct"] is not None:

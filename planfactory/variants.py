@@ -53,6 +53,7 @@ DEFAULT_PARAMETERS: dict = {
     "select": 5,
     "threshold_pct": 1.0,
     "estimates": [],
+    "processes": [],
     "growth": {"years": 10, "depreciation": 0.05, "labour_productivity_growth": 0.02, "workforce_growth": 0.0},
     "samples": 16,
     "seed": 0,

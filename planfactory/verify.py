@@ -112,7 +112,21 @@ def _sample_A(economy, estimates: list[dict], samples: int, seed: int):
     return out
 
 
+def _choose_processes(economy, params):
+    """Pick processes by the activity-analysis LP at the status quo's final demand (None if no alternatives)."""
+    if not params["processes"]:
+        return economy, None
+    from planfactory import processes as pr
+    from planfactory.decision import DecisionBasis, FundamentalDecision
+
+    procs = pr.parse_processes(params["processes"], economy)
+    f0 = DecisionBasis.build(economy).evaluate(FundamentalDecision(**params["status_quo"])).final_demand[:, 0]
+    choice = pr.choose(economy, procs, f0)
+    return pr.apply(economy, choice), choice.to_dict()
+
+
 def _cards_for(economy, proposals, params) -> tuple:
+    economy, _choice = _choose_processes(economy, params)
     ctx = build_context(economy, proposals, params)
     report = incompat.find(ctx)
     sq_spec = VariantSpecs(np.array([ctx.status_quo.as_row()]), np.zeros((len(proposals), 1), dtype=bool))
@@ -136,11 +150,12 @@ def _cards_for(economy, proposals, params) -> tuple:
     if params["estimates"]:
         samples = []
         for A in _sample_A(ctx.economy, params["estimates"], int(params["samples"]), int(params["seed"])):
-            cs = build_context(economy, proposals, params, A=A)
+            # the sampled A replaces the (process-chosen) technique's A, keeping its labour
+            cs = build_context(ctx.economy, proposals, params, A=A)
             sub = evaluate(cs, specs.take(chosen))
             samples.append(_numbers(cs, sub))
         attach_ranges(cards, samples)
-    return ctx, report, specs, arr, chosen, names, groups, sq_arr, cards, nsets
+    return ctx, report, specs, arr, chosen, names, groups, sq_arr, cards, nsets, _choice
 
 
 def produce(inputs: dict, previous_inputs: dict | None = None) -> Produced:
@@ -148,7 +163,7 @@ def produce(inputs: dict, previous_inputs: dict | None = None) -> Produced:
     economy = load_economy(inputs["economy"])
     proposals = parse_proposals(inputs["proposals"], economy)
     params = parameters_with_defaults(inputs["parameters"], economy)
-    ctx, report, specs, arr, chosen, names, groups, sq_arr, cards, nsets = _cards_for(economy, proposals, params)
+    ctx, report, specs, arr, chosen, names, groups, sq_arr, cards, nsets, choice = _cards_for(economy, proposals, params)
     prev_hash = None
     if previous_inputs is not None:
         pe = load_economy(previous_inputs["economy"])
@@ -182,6 +197,7 @@ def produce(inputs: dict, previous_inputs: dict | None = None) -> Produced:
         "rounding": cards_rounding(),
         "sectors": sectors,
         "status_quo": {"decision": ctx.status_quo.to_dict(), "economy": sq, "sector_output": ctx.today},
+        "processes": choice,
         "incompatibilities": report.to_dict(),
         "sweep": {"variants": int(specs.V), "feasible": int(arr.feasible.sum()), "proposal_sets": nsets},
         "variants": variants,
