@@ -12,4 +12,5 @@ AREAS = [
     "councilcast.routes.broadcast",
     "councilcast.routes.plan",
     "councilcast.routes.plan_variants",
+    "councilcast.routes.secretariat",
 ]

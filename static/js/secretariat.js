@@ -1,0 +1,103 @@
+// The secretariat console: each <form data-api=... data-method=...> becomes one API call.
+// Fields marked data-path fill {placeholders} in the URL; data-type says how to encode
+// the others (int, number, lines = a list of non-empty lines); empty fields are left out.
+(function () {
+  "use strict";
+  const KEY = "councilcast.secretariat.token";
+  const answer = document.getElementById("answer");
+  const tokenState = document.getElementById("token-state");
+
+  function token() { return localStorage.getItem(KEY) || ""; }
+  function showTokenState() {
+    tokenState.textContent = token() ? "A token is kept in this browser." : "No token yet: paste it above.";
+  }
+
+  function encode(form) {
+    let url = form.dataset.api;
+    const body = {};
+    for (const el of form.elements) {
+      if (!el.name || el.type === "submit" || el.type === "button") continue;
+      const raw = el.value.trim();
+      if ("path" in el.dataset) { url = url.replace("{" + el.name + "}", encodeURIComponent(raw)); continue; }
+      if (raw === "") continue;
+      const t = el.dataset.type;
+      if (t === "int") body[el.name] = parseInt(raw, 10);
+      else if (t === "number") body[el.name] = Number(raw);
+      else if (t === "lines") body[el.name] = raw.split("\n").map((s) => s.trim()).filter(Boolean);
+      else body[el.name] = raw;
+    }
+    return { url, body };
+  }
+
+  async function call(method, url, body) {
+    const headers = { Authorization: "Bearer " + token() };
+    const init = { method, headers };
+    if (body && Object.keys(body).length) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const r = await fetch(url, init);
+    const text = await r.text();
+    let shown = text;
+    try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* not JSON */ }
+    return { status: r.status, shown };
+  }
+
+  document.getElementById("token-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    localStorage.setItem(KEY, ev.target.elements.token.value.trim());
+    ev.target.reset();
+    showTokenState();
+  });
+  document.getElementById("forget-token").addEventListener("click", () => {
+    localStorage.removeItem(KEY);
+    showTokenState();
+  });
+
+  for (const form of document.querySelectorAll("form[data-api]")) {
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const { url, body } = encode(form);
+      answer.textContent = "…";
+      try {
+        const { status, shown } = await call(form.dataset.method || "POST", url, body);
+        answer.textContent = form.dataset.method + " " + url + " → " + status + "\n" + shown;
+      } catch (e) {
+        answer.textContent = "network error: " + e;
+      }
+      refresh();
+    });
+  }
+
+  function fill(tbody, rows) {
+    tbody.replaceChildren(...rows.map((cells) => {
+      const tr = document.createElement("tr");
+      cells.forEach((c, i) => {
+        const td = document.createElement("td");
+        td.textContent = c;
+        if (i === 2) td.className = "num";
+        tr.appendChild(td);
+      });
+      return tr;
+    }));
+  }
+
+  async function refresh() {
+    try {
+      const ch = await (await fetch("/api/channels")).json();
+      const list = Array.isArray(ch) ? ch : ch.channels || [];
+      fill(document.querySelector("#channels tbody"),
+           list.map((c) => [c.name, c.state, String(c.viewers ?? "")]));
+    } catch (e) { /* broadcast area absent */ }
+    try {
+      const rs = await (await fetch("/api/rounds")).json();
+      const list = Array.isArray(rs) ? rs : rs.rounds || [];
+      fill(document.querySelector("#rounds tbody"),
+           list.slice(0, 10).map((r) => [r.id + " " + (r.title || ""), r.state, r.closes_at || ""]));
+    } catch (e) { /* voting area absent */ }
+  }
+
+  showTokenState();
+  refresh();
+  setInterval(refresh, 5000);
+})();

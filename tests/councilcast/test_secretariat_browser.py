@@ -1,0 +1,58 @@
+"""The secretariat's console, driven in a real Chromium against the real API."""
+
+import json
+
+import pytest
+
+from tests.conftest import SECRETARIAT_TOKEN
+
+pytestmark = pytest.mark.browser
+
+
+async def test_console_registers_an_assembly_and_opens_a_round(server, browser):
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(server.url + "/secretariat")
+    assert await page.inner_text("h1") == "Secretariat console"
+    await page.fill("#token-form input[name=token]", SECRETARIAT_TOKEN)
+    await page.click("#token-form button[type=submit]")
+    assert "kept" in await page.inner_text("#token-state")
+
+    form = page.locator('form[data-api="/api/assemblies"]')
+    await form.locator("input[name=name]").fill("Depot 4")
+    await form.locator("input[name=members]").fill("120")
+    await form.locator("button[type=submit]").click()
+    await page.wait_for_function("document.getElementById('answer').textContent.includes('→ 201')")
+    shown = await page.inner_text("#answer")
+    body = json.loads(shown.split("\n", 1)[1])
+    assert body["name"] == "Depot 4" and body["members"] == 120 and body["token"]
+
+    # The assembly is really registered: the API lists it.
+    async with server.session.get(server.api("/api/assemblies"), headers=server.secretariat) as r:
+        listed = await r.json()
+    names = [a["name"] for a in (listed if isinstance(listed, list) else listed["assemblies"])]
+    assert "Depot 4" in names
+
+    form = page.locator('form[data-api="/api/rounds"]')
+    await form.locator("input[name=title]").fill("Adopt variant A?")
+    await form.locator("textarea[name=options]").fill("yes\nno")
+    await form.locator("input[name=duration_s]").fill("60")
+    await form.locator("button[type=submit]").click()
+    await page.wait_for_function("document.getElementById('answer').textContent.includes('/api/rounds → 201')")
+    round_ = json.loads((await page.inner_text("#answer")).split("\n", 1)[1])
+    assert round_["title"] == "Adopt variant A?"
+    assert round_["options"] == ["yes", "no"]
+    assert round_["closes_at_ts"] - round_["opens_at_ts"] == pytest.approx(60)
+    await page.wait_for_function(
+        f"document.querySelector('#rounds tbody').textContent.includes({json.dumps(round_['id'])})")
+
+
+async def test_console_without_token_gets_the_api_refusal(server, browser):
+    page = await browser.new_page()
+    await page.goto(server.url + "/secretariat")
+    await page.evaluate("localStorage.clear()")
+    form = page.locator('form[data-api="/api/assemblies"]')
+    await form.locator("input[name=name]").fill("Nobody")
+    await form.locator("input[name=members]").fill("10")
+    await form.locator("button[type=submit]").click()
+    await page.wait_for_function("document.getElementById('answer').textContent.includes('→ 401')")
+    assert "Authorization" in await page.inner_text("#answer")
