@@ -28,8 +28,8 @@ async def pull(broadcaster: Broadcaster, channel: str, post_offer: Callable[[str
     DELETE the session at the origin).
     """
     pc = RTCPeerConnection()
-    video = pc.addTransceiver("video", direction="recvonly").receiver.track
-    audio = pc.addTransceiver("audio", direction="recvonly").receiver.track
+    vt = pc.addTransceiver("video", direction="recvonly")
+    at = pc.addTransceiver("audio", direction="recvonly")
     try:
         await pc.setLocalDescription(await pc.createOffer())
         answer = await post_offer(pc.localDescription.sdp)
@@ -37,7 +37,9 @@ async def pull(broadcaster: Broadcaster, channel: str, post_offer: Callable[[str
     except BaseException:
         await pc.close()
         raise
+    video, audio = vt.receiver.track, at.receiver.track  # they exist once the answer is set
     session = Session(secrets.token_urlsafe(24), "relay", channel, pc, on_close=on_close)
     broadcaster.adopt(session)
-    broadcaster.go_live(channel, track_frames(video), track_frames(audio), source="relay", publisher=session)
+    broadcaster.go_live(channel, track_frames(video) if video else None, track_frames(audio) if audio else None,
+                        source="relay", publisher=session)
     return session

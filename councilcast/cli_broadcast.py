@@ -1,5 +1,46 @@
-"""CLI commands of the broadcast area (to be built)."""
+"""CLI commands of the broadcast area: ``relay``.
+
+``councilcast relay --origin http://origin:8080`` runs a server that pulls the origin's
+channels over WHEP (all of them, or those named by ``--channels``) and serves each to its
+own viewers over WHEP, with the same pages. Relays can pull from relays: origins and
+relays form a tree. A channel the origin has not put on air yet is retried every few
+seconds (the origin answers 409 with Retry-After); when it ends, the relay's copy ends too
+and is pulled again when it comes back.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register"]
 
 
 def register(subparsers) -> None:
-    pass
+    p = subparsers.add_parser("relay", help="pull channels from an origin over WHEP and serve them again",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--origin", required=True, help="base URL of the origin server (e.g. http://10.0.0.1:8080)")
+    p.add_argument("--channels", default="", help="comma-separated channels to pull (default: all the origin lists)")
+    p.add_argument("--host", help="address to listen on (env COUNCILCAST_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (env COUNCILCAST_PORT, default 8080; 0 = any free port)")
+    p.add_argument("--db", help="SQLite file of this relay (default ./councilcast-relay.db)")
+    p.set_defaults(func=cmd_relay)
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from councilcast.config import Config
+    from councilcast.server import run
+
+    origin = args.origin.rstrip("/")
+    if not origin.startswith(("http://", "https://")):
+        raise SystemExit("--origin must be an http(s) URL")
+    config = Config.from_env(host=args.host, port=args.port, db=args.db or "councilcast-relay.db",
+                             relay_origin=origin, relay_channels=args.channels or None)
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(run(config))
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -507,14 +507,17 @@ async def _relay_loop(app: web.Application, origin: str, channel: str) -> None:
                     try:
                         async with http.delete(location[0]):
                             pass
-                    except aiohttp.ClientError:
+                    except (aiohttp.ClientError, RuntimeError):
                         pass
 
             try:
-                await pull(bc, channel, post_offer, on_close=hang_up)
-                program = bc.get(channel).program
-                if program is not None:
-                    await program.ended
+                session = await pull(bc, channel, post_offer, on_close=hang_up)
+                try:
+                    program = bc.get(channel).program
+                    if program is not None:
+                        await program.ended
+                finally:  # also on cancel: hang up at the origin while our HTTP client is open
+                    await asyncio.shield(bc.close_session(session.id))
                 delay = 1
             except asyncio.CancelledError:
                 raise

@@ -1,0 +1,46 @@
+"""Relay mode: a second server pulls a channel from the origin over WHEP and serves it."""
+
+import asyncio
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from councilcast.app import create_app
+from councilcast.routes.broadcast import BROADCASTER
+from tests.broadcast.peers import Viewer
+
+pytestmark = pytest.mark.slow
+
+
+async def test_relay_pulls_from_origin(server, make_config, tmp_path):
+    async with server.session.post(server.url + "/api/channels/central/camera", headers=server.secretariat,
+                                   json={"width": 320, "height": 180}) as r:
+        assert r.status == 201
+    config = make_config(db=str(tmp_path / "relay.db"), data_dir=str(tmp_path / "relay-data"),
+                         relay_origin=server.url, relay_channels="central")
+    app = create_app(config)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, config.host, config.port).start()
+    relay_url = f"http://{config.host}:{config.port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):  # the relay's pull connects within a second or two
+                async with http.get(relay_url + "/api/channels/central") as r:
+                    if (await r.json())["state"] == "live":
+                        break
+                await asyncio.sleep(0.1)
+            assert app[BROADCASTER].get("central").source == "relay"
+            # The origin sees the relay as one of its viewers.
+            assert server.app[BROADCASTER].get("central").viewers
+            v = Viewer(relay_url, "central")
+            assert (await v.start(http)).status == 201
+            frames = await v.frames(5, timeout=30)
+            assert {(f.width, f.height) for f in frames} == {(320, 180)}
+            await v.stop(http)
+    finally:
+        await runner.cleanup()
+    await asyncio.sleep(0.3)
+    # The relay hung up at the origin when it stopped.
+    assert not server.app[BROADCASTER].get("central").viewers
