@@ -370,3 +370,45 @@ def card_html(card: dict) -> str:
         f'<p class="rounding">{esc(card["rounding"])}</p>'
         f'<p class="hash">inputs <code>{esc(ih[:15])}</code> \u00b7 solver {esc(card.get("solver_version", ""))}</p>'
         '</article>')
+
+
+def changes(cards: CardArrays, top: int = 10) -> list[dict]:
+    """What changed since the last published version, and for whom (one entry per variant).
+
+    A number counts as changed when its rounded display changed. Workplaces are listed by
+    the size of the change of their output target (in % of the last version), largest first.
+    """
+    if cards.previous is None:
+        return []
+    out = []
+    for k in range(cards.K):
+        econ = []
+        for key, label, unit, scope, kind in FIELDS:
+            if scope != "economy":
+                continue
+            v, p = float(cards.values[key][k]), float(cards.previous[key][k])
+            if math.isfinite(p) and fmt_value(v, kind) != fmt_value(p, kind):
+                econ.append({"key": key, "label": label, "value": v, "previous": p,
+                             "text": f"{label}: {fmt_value(v, kind)}, {fmt_signed(v - p, _ck(kind))}"})
+        if not np.isfinite(cards.previous["hours_total"][k]):
+            out.append({"variant": cards.names[k], "comparable": False, "economy": [], "workplaces": [],
+                        "workplaces_changed": 0})
+            continue
+        moved = np.zeros(cards.E, dtype=bool)
+        for key in ("output", "equipment", "hours"):
+            v, p = cards.values[key][:, k], cards.previous[key][:, k]
+            kind = _KIND[key]
+            disp = np.array([fmt_value(a, kind) != fmt_value(b, kind) for a, b in zip(v, p)], dtype=bool)
+            moved |= disp & np.isfinite(p)
+        v, p = cards.values["output"][:, k], cards.previous["output"][:, k]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pct = np.where(np.abs(p) > 0, 100 * (v - p) / np.where(np.abs(p) > 0, np.abs(p), 1), 0.0)
+        idx = np.flatnonzero(moved)
+        idx = idx[np.argsort(-np.abs(pct[idx]), kind="stable")]
+        who = [{"workplace": cards.ent_ids[i], "name": cards.ent_names[i],
+                "sector": cards.sectors[int(cards.ent_sector[i])], "output": float(v[i]), "previous": float(p[i]),
+                "text": f"{cards.ent_names[i]}: output {fmt_value(v[i], 'qty')}, {fmt_signed(pct[i], 'pct')} "
+                        "on the last version"} for i in idx[:top]]
+        out.append({"variant": cards.names[k], "comparable": True, "economy": econ, "workplaces": who,
+                    "workplaces_changed": int(idx.size)})
+    return out

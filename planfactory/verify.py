@@ -27,7 +27,8 @@ from planfactory import incompat
 from planfactory.formats import load as load_economy
 from planfactory.formats import to_dict as economy_to_dict
 from planfactory.proposals import Proposal, parse_proposals
-from planfactory.summaries import KEYS, CardArrays, card_arrays, card_dict, attach_previous, attach_ranges, _numbers
+from planfactory.summaries import (KEYS, CardArrays, _numbers, attach_previous, attach_ranges, card_arrays, card_dict,
+                                   changes)
 from planfactory.variants import (NAMES, VariantSpecs, build_context, compatible_sets, evaluate, group,
                                   parameters_with_defaults, pinned_specs, select, sweep_specs, spec_key)
 
@@ -201,6 +202,7 @@ def produce(inputs: dict, previous_inputs: dict | None = None) -> Produced:
         "incompatibilities": report.to_dict(),
         "sweep": {"variants": int(specs.V), "feasible": int(arr.feasible.sum()), "proposal_sets": nsets},
         "variants": variants,
+        "changes": changes(cards),
         "cards": _cards_columns(cards),
     }
     return Produced(doc=_clean(doc), cards=cards, ctx=ctx, arrays=arr)

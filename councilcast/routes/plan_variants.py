@@ -1,9 +1,471 @@
-"""Routes for proposals, variants and summaries (to be built)."""
+"""Routes for proposals, published variant sets and their cards (docs/plan-variants.md).
+
+API (JSON; errors as ``{"error": {"field", "reason"}}``):
+
+- ``POST /api/plan/proposals`` (clerk token): a workplace council's proposal; the token's
+  subject (an assembly id) is recorded as its author. ``GET`` lists the open ones;
+  ``DELETE /api/plan/proposals/{id}`` (the authoring clerk or the secretariat) withdraws one.
+- ``POST /api/plan/proposals/check``: all open proposals checked together: minimal
+  incompatible sets and unintended effects (nothing stored).
+- ``POST /api/plan/variant-sets`` (secretariat): produce and publish a variant set from the
+  current economy (or ``economy`` in the body), the open proposals and ``parameters``.
+- ``POST /api/plan/variant-sets/revise`` (secretariat): recompute the last published
+  variants with the current (or given) economy; the result says what changed and for whom.
+- ``GET /api/plan/variant-sets``, ``GET /api/plan/variant-sets/{id}`` (``latest`` works):
+  the list, and one published document (inputs, hashes, solver version, every number).
+- ``GET /api/plan/variant-sets/{id}/cards?variant=A&workplace=X&format=json|html|text``:
+  one card, one variant's cards for every workplace, or one workplace's cards for every variant.
+
+Pages: ``/plan/variants``, ``/plan/variants/{name}``, ``/plan/workplaces/{id}`` (latest set).
+Computation runs in a worker thread (numpy releases the GIL), one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-OPENAPI: dict = {}
+from councilcast.appkeys import AUTH, CONFIG, DB
+from councilcast.errors import ApiError, read_json
+from councilcast.pages import render
+
+__all__ = ["setup", "OPENAPI", "PLAN_VARIANTS", "PlanVariants"]
+
+routes = web.RouteTableDef()
+FORMATS = {"json", "html", "text"}
 
 
+class PlanVariants:
+    """Per-app state: a one-thread executor for plan computations and a small cache of card arrays."""
+
+    def __init__(self, app: web.Application):
+        self.app = app
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-variants")
+        self.cache: OrderedDict[int, tuple] = OrderedDict()
+        self.lock = asyncio.Lock()
+
+    async def run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def economy(self, body: dict | None = None):
+        """The economy to plan with: the body's, else the plan area's current one, else the bundled demo."""
+        from planfactory.formats import load
+
+        if body and body.get("economy") is not None:
+            return load(body["economy"])
+        try:  # the solver engineer's area may hold the current economy under an app key
+            from councilcast.routes import plan as plan_routes
+
+            key = getattr(plan_routes, "ECONOMY", None)
+            if key is not None and key in self.app:
+                econ = self.app[key]
+                econ = econ() if callable(econ) else econ
+                if econ is not None:
+                    return econ
+        except ImportError:  # pragma: no cover
+            pass
+        from planfactory.demo import demo_economy
+
+        return demo_economy()
+
+    async def cards(self, set_id: int, doc: dict):
+        from planfactory.verify import cards_from_doc
+
+        if set_id in self.cache:
+            self.cache.move_to_end(set_id)
+            return self.cache[set_id]
+        cards = await self.run(cards_from_doc, doc)
+        self.cache[set_id] = cards
+        while len(self.cache) > 4:
+            self.cache.popitem(last=False)
+        return cards
+
+
+PLAN_VARIANTS = web.AppKey("plan_variants", PlanVariants)
+
+
+def _state(request: web.Request) -> PlanVariants:
+    return request.app[PLAN_VARIANTS]
+
+
+# --------------------------------------------------------------------------- storage
+def _proposal_row(r) -> dict:
+    body = json.loads(r["body"])
+    return {**body, "id": str(r["id"]), "author": r["author"], "created_at": r["created_at"],
+            "withdrawn_at": r["withdrawn_at"]}
+
+
+async def _open_proposals(request, *, for_computation: bool = False) -> list[dict]:
+    rows = await request.app[DB].read(lambda c: c.execute(
+        "SELECT * FROM plan_proposals WHERE withdrawn_at IS NULL ORDER BY id").fetchall())
+    out = [_proposal_row(r) for r in rows]
+    if for_computation:
+        out = [{k: v for k, v in p.items() if k != "withdrawn_at"} for p in out]
+    return out
+
+
+def _set_row(r, with_doc: bool = False) -> dict:
+    out = {"id": r["id"], "kind": r["kind"], "input_hash": r["input_hash"], "solver_version": r["solver_version"],
+           "previous_id": r["previous_id"], "published_at": r["published_at"], "published_by": r["published_by"],
+           **json.loads(r["summary"])}
+    if with_doc:
+        out["doc"] = r["doc"]
+    return out
+
+
+async def _get_set(request, ident: str) -> dict:
+    def q(c):
+        if ident == "latest":
+            return c.execute("SELECT * FROM plan_variant_sets ORDER BY id DESC LIMIT 1").fetchone()
+        if not ident.isdigit():
+            return None
+        return c.execute("SELECT * FROM plan_variant_sets WHERE id=?", (int(ident),)).fetchone()
+
+    row = await request.app[DB].read(q)
+    if row is None:
+        raise ApiError(404, "id", f"no published variant set {ident!r}")
+    return _set_row(row, with_doc=True)
+
+
+def _base(request) -> str:
+    cfg = request.app[CONFIG]
+    return cfg.public_url.rstrip("/") if cfg.public_url else f"{request.scheme}://{request.host}"
+
+
+# --------------------------------------------------------------------------- proposals
+@routes.post("/api/plan/proposals")
+async def submit_proposal(request: web.Request) -> web.Response:
+    rec = await request.app[AUTH].require(request, "clerk")
+    body = await read_json(request)
+    from planfactory.proposals import ProposalError, parse_proposal
+
+    body.pop("id", None)
+    body.pop("author", None)
+    body.pop("created_at", None)
+    econ = _state(request).economy()
+    try:
+        p = parse_proposal(body, econ, default_id="new")
+    except ProposalError as exc:
+        raise ApiError(400, exc.field, exc.reason) from None
+    fields = p.computational()
+    fields.pop("id")
+    fields["note"] = p.note
+    author = rec.subject or rec.role
+    now = time.time()
+
+    def ins(c):
+        cur = c.execute("INSERT INTO plan_proposals(enterprise, body, author, created_at) VALUES (?, ?, ?, ?)",
+                        (p.enterprise, json.dumps(fields), author, now))
+        return c.execute("SELECT * FROM plan_proposals WHERE id=?", (cur.lastrowid,)).fetchone()
+
+    row = await request.app[DB].write(ins)
+    return web.json_response(_proposal_row(row), status=201)
+
+
+@routes.get("/api/plan/proposals")
+async def list_proposals(request: web.Request) -> web.Response:
+    return web.json_response({"proposals": await _open_proposals(request)})
+
+
+@routes.delete("/api/plan/proposals/{id}")
+async def withdraw_proposal(request: web.Request) -> web.Response:
+    rec = await request.app[AUTH].require(request, "clerk", "secretariat")
+    pid = request.match_info["id"]
+    if not pid.isdigit():
+        raise ApiError(404, "id", f"no proposal {pid!r}")
+
+    def do(c):
+        row = c.execute("SELECT * FROM plan_proposals WHERE id=?", (int(pid),)).fetchone()
+        if row is None:
+            raise ApiError(404, "id", f"no proposal {pid!r}")
+        if rec.role == "clerk" and row["author"] != (rec.subject or rec.role):
+            raise ApiError(403, "Authorization", "only the assembly that submitted it (or the secretariat) may withdraw it")
+        if row["withdrawn_at"] is None:
+            c.execute("UPDATE plan_proposals SET withdrawn_at=? WHERE id=?", (time.time(), int(pid)))
+        return c.execute("SELECT * FROM plan_proposals WHERE id=?", (int(pid),)).fetchone()
+
+    row = await request.app[DB].write(do)
+    return web.json_response(_proposal_row(row))
+
+
+def _check(econ, proposals, parameters):
+    from planfactory import incompat
+    from planfactory.proposals import parse_proposals
+    from planfactory.variants import build_context
+    from planfactory.verify import _clean
+
+    ctx = build_context(econ, parse_proposals(proposals, econ), parameters)
+    return _clean(incompat.find(ctx).to_dict())
+
+
+def _bad_input(exc: Exception) -> ApiError:
+    field = getattr(exc, "field", None) or "parameters"
+    return ApiError(400, field, getattr(exc, "reason", None) or str(exc))
+
+
+@routes.post("/api/plan/proposals/check")
+async def check_proposals(request: web.Request) -> web.Response:
+    body = await read_json(request) if request.can_read_body else {}
+    st = _state(request)
+    econ = await st.run(st.economy, body)
+    proposals = body.get("proposals")
+    if proposals is None:
+        proposals = await _open_proposals(request, for_computation=True)
+    try:
+        report = await st.run(_check, econ, proposals, body.get("parameters"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _bad_input(exc) from None
+    return web.json_response(report)
+
+
+# --------------------------------------------------------------------------- variant sets
+def _summary(doc: dict) -> dict:
+    return {"variants": [v["name"] for v in doc["variants"]], "sweep": doc["sweep"],
+            "incompatible_sets": len(doc["incompatibilities"]["incompatible_sets"]),
+            "proposals": len(doc["inputs"]["proposals"])}
+
+
+def _produce(inputs, previous_inputs):
+    from planfactory.verify import produce
+
+    return produce(inputs, previous_inputs).doc
+
+
+def _inputs(econ, proposals, parameters):
+    from planfactory.proposals import parse_proposals
+    from planfactory.verify import make_inputs
+
+    return make_inputs(econ, parse_proposals(proposals, econ), parameters)
+
+
+async def _last_published(request):
+    row = await request.app[DB].read(lambda c: c.execute(
+        "SELECT * FROM plan_variant_sets ORDER BY id DESC LIMIT 1").fetchone())
+    return None if row is None else _set_row(row, with_doc=True)
+
+
+async def _publish(request, doc: dict, kind: str, previous_id, by: str) -> dict:
+    summary = json.dumps(_summary(doc))
+    text = json.dumps(doc, separators=(",", ":"))
+    now = time.time()
+
+    def ins(c):
+        cur = c.execute("INSERT INTO plan_variant_sets(kind, input_hash, solver_version, previous_id, published_at,"
+                        " published_by, summary, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (kind, doc["input_hash"], doc["solver_version"], previous_id, now, by, summary, text))
+        return c.execute("SELECT * FROM plan_variant_sets WHERE id=?", (cur.lastrowid,)).fetchone()
+
+    row = await request.app[DB].write(ins)
+    out = _set_row(row)
+    base = _base(request)
+    out["links"] = {"document": f"{base}/api/plan/variant-sets/{out['id']}",
+                    "page": f"{base}/plan/variants"}
+    out["changes"] = doc.get("changes", [])
+    return out
+
+
+@routes.post("/api/plan/variant-sets")
+async def publish_set(request: web.Request) -> web.Response:
+    rec = await request.app[AUTH].require(request, "secretariat")
+    body = await read_json(request) if request.can_read_body else {}
+    st = _state(request)
+    async with st.lock:
+        try:
+            econ = await st.run(st.economy, body)
+            proposals = await _open_proposals(request, for_computation=True)
+            inputs = await st.run(_inputs, econ, proposals, body.get("parameters"))
+            last = await _last_published(request)
+            prev_inputs = json.loads(last["doc"])["inputs"] if last else None
+            doc = await st.run(_produce, inputs, prev_inputs)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _bad_input(exc) from None
+        out = await _publish(request, doc, "publication", last["id"] if last else None, rec.subject or rec.role)
+    return web.json_response(out, status=201)
+
+
+@routes.post("/api/plan/variant-sets/revise")
+async def revise_set(request: web.Request) -> web.Response:
+    rec = await request.app[AUTH].require(request, "secretariat")
+    body = await read_json(request) if request.can_read_body else {}
+    st = _state(request)
+    async with st.lock:
+        last = await _last_published(request)
+        if last is None:
+            raise ApiError(409, None, "nothing published yet: publish a variant set first")
+        old = json.loads(last["doc"])
+        pinned = [{"name": v["name"], "decision": v["decision"], "proposals": v["proposals"]} for v in old["variants"]]
+        params = {**old["inputs"]["parameters"], "variants": pinned}
+        try:
+            econ = await st.run(st.economy, body)
+            from planfactory.proposals import parse_proposals
+            from planfactory.verify import make_inputs
+
+            props = parse_proposals(old["inputs"]["proposals"], econ)
+            inputs = await st.run(make_inputs, econ, props, params)
+            prev_inputs = {**old["inputs"], "parameters": {**old["inputs"]["parameters"], "variants": pinned}}
+            doc = await st.run(_produce, inputs, prev_inputs)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _bad_input(exc) from None
+        out = await _publish(request, doc, "revision", last["id"], rec.subject or rec.role)
+    return web.json_response(out, status=201)
+
+
+@routes.get("/api/plan/variant-sets")
+async def list_sets(request: web.Request) -> web.Response:
+    rows = await request.app[DB].read(lambda c: c.execute(
+        "SELECT id, kind, input_hash, solver_version, previous_id, published_at, published_by, summary"
+        " FROM plan_variant_sets ORDER BY id DESC LIMIT 100").fetchall())
+    return web.json_response({"variant_sets": [_set_row(r) for r in rows]})
+
+
+@routes.get("/api/plan/variant-sets/{id}")
+async def get_set(request: web.Request) -> web.Response:
+    s = await _get_set(request, request.match_info["id"])
+    return web.Response(text=s["doc"], content_type="application/json",
+                        headers={"X-Input-Hash": s["input_hash"], "X-Variant-Set": str(s["id"])})
+
+
+def _render(cards_list: list[dict], fmt: str) -> web.Response:
+    from planfactory.summaries import card_html, card_text
+
+    if fmt == "json":
+        return web.json_response(cards_list[0] if len(cards_list) == 1 else {"cards": cards_list})
+    if fmt == "text":
+        return web.Response(text="\n\n".join(card_text(c) for c in cards_list) + "\n", content_type="text/plain")
+    return web.Response(text="\n".join(card_html(c) for c in cards_list), content_type="text/html")
+
+
+async def _cards_for(request, s: dict, variant: str | None, workplace: str | None) -> list[dict]:
+    from planfactory.summaries import card_dict
+    from planfactory.verify import card_meta
+
+    doc = json.loads(s["doc"]) if isinstance(s["doc"], str) else s["doc"]
+    cards = await _state(request).cards(s["id"], doc)
+    ks = list(range(cards.K))
+    es = None
+    if variant is not None:
+        if variant not in cards.names:
+            raise ApiError(404, "variant", f"no variant {variant!r} in set {s['id']}")
+        ks = [cards.names.index(variant)]
+    if workplace is not None:
+        if workplace not in cards.ent_ids:
+            raise ApiError(404, "workplace", f"no workplace {workplace!r}")
+        es = [cards.ent_ids.index(workplace)]
+    if es is None:
+        if variant is None:
+            raise ApiError(400, "variant", "give a variant, a workplace, or both")
+        es = range(cards.E)
+    meta = card_meta(doc, f"{_base(request)}/api/plan/variant-sets/{s['id']}")
+    return [card_dict(cards, k, e, meta) for k in ks for e in es]
+
+
+@routes.get("/api/plan/variant-sets/{id}/cards")
+async def get_cards(request: web.Request) -> web.Response:
+    fmt = request.query.get("format", "json")
+    if fmt not in FORMATS:
+        raise ApiError(400, "format", "must be json, html or text")
+    s = await _get_set(request, request.match_info["id"])
+    cards = await _cards_for(request, s, request.query.get("variant"), request.query.get("workplace"))
+    return _render(cards, fmt)
+
+
+# --------------------------------------------------------------------------- pages
+async def _latest_or_none(request):
+    try:
+        return await _get_set(request, "latest")
+    except ApiError:
+        return None
+
+
+@routes.get("/plan/variants")
+async def variants_page(request: web.Request) -> web.Response:
+    s = await _latest_or_none(request)
+    doc = json.loads(s["doc"]) if s else None
+    return render(request, "plan/variants_index.html", {"set": s, "doc": doc})
+
+
+@routes.get("/plan/variants/{name}")
+async def variant_page(request: web.Request) -> web.Response:
+    s = await _latest_or_none(request)
+    if s is None:
+        raise web.HTTPNotFound()
+    doc = json.loads(s["doc"])
+    name = request.match_info["name"]
+    v = next((x for x in doc["variants"] if x["name"] == name), None)
+    if v is None:
+        raise web.HTTPNotFound()
+    from planfactory.summaries import fmt_signed, fmt_value
+
+    today = doc["status_quo"]["sector_output"]
+    sectors = [{"name": n, "value": fmt_value(x, "qty"),
+                "change": fmt_signed(100 * (x - t) / t, "pct") if t else "not known"}
+               for n, x, t in zip(doc["sectors"], v["sector_output"], today)]
+    cards = await _state(request).cards(s["id"], doc)
+    workplaces = [{"id": i, "name": nm} for i, nm in zip(cards.ent_ids, cards.ent_names)]
+    return render(request, "plan/variants_detail.html", {"set": s, "doc": doc, "v": v, "sectors": sectors,
+                                                          "workplaces": workplaces})
+
+
+@routes.get("/plan/workplaces/{id}")
+async def workplace_page(request: web.Request) -> web.Response:
+    from planfactory.summaries import card_html
+
+    s = await _latest_or_none(request)
+    if s is None:
+        raise web.HTTPNotFound()
+    try:
+        cards = await _cards_for(request, s, None, request.match_info["id"])
+    except ApiError:
+        raise web.HTTPNotFound() from None
+    return render(request, "plan/card_workplace.html", {"set": s, "cards": cards,
+                                                         "fragments": [card_html(c) for c in cards]})
+
+
+# --------------------------------------------------------------------------- wiring
 def setup(app: web.Application) -> None:
-    pass
+    app[PLAN_VARIANTS] = PlanVariants(app)
+
+    async def lifecycle(app: web.Application):
+        yield
+        app[PLAN_VARIANTS].executor.shutdown(wait=True, cancel_futures=True)
+
+    app.cleanup_ctx.append(lifecycle)
+    app.add_routes(routes)
+
+
+def _op(summary: str, *, auth: str | None = None, body: bool = False, params: list | None = None) -> dict:
+    op: dict = {"summary": summary, "responses": {"200": {"description": "OK"}, "400": {"description": "bad input"}}}
+    if auth:
+        op["security"] = [{"bearer": []}]
+        op["description"] = f"Needs a {auth} token."
+    if body:
+        op["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
+    if params:
+        op["parameters"] = [{"name": p, "in": "query", "required": False, "schema": {"type": "string"}} for p in params]
+    return op
+
+
+OPENAPI: dict = {
+    "/api/plan/proposals": {
+        "post": _op("Submit a workplace council's proposal (author: the clerk token's subject)", auth="clerk", body=True),
+        "get": _op("Open proposals"),
+    },
+    "/api/plan/proposals/{id}": {"delete": _op("Withdraw a proposal", auth="clerk (author) or secretariat")},
+    "/api/plan/proposals/check": {"post": _op("Minimal incompatible sets and unintended effects of the open proposals",
+                                              body=True)},
+    "/api/plan/variant-sets": {
+        "post": _op("Produce and publish a variant set (body: parameters, optional economy)", auth="secretariat",
+                    body=True),
+        "get": _op("Published variant sets, newest first"),
+    },
+    "/api/plan/variant-sets/revise": {"post": _op("Recompute the last published variants with new data; "
+                                                  "says what changed and for whom", auth="secretariat", body=True)},
+    "/api/plan/variant-sets/{id}": {"get": _op("One published document (id or 'latest'): inputs, hashes, numbers")},
+    "/api/plan/variant-sets/{id}/cards": {"get": _op("Cards of a variant and/or a workplace",
+                                                     params=["variant", "workplace", "format"])},
+}

@@ -102,3 +102,8 @@ def test_revision_shows_what_changed_since_the_last_version(published):
     assert f["sector_output"]["change_previous"] < 0
     assert f["sector_output"]["text_change_previous"].startswith("\u2212")
     assert verify_document(json.loads(json.dumps(rev.doc)))["ok"]
+    # what changed and for whom: energy works are named, in every variant
+    for ch in rev.doc["changes"]:
+        assert ch["comparable"] and ch["workplaces_changed"] > 0
+        assert any(w["sector"] == "Energy" for w in ch["workplaces"])
+        assert all(w["output"] != w["previous"] for w in ch["workplaces"])

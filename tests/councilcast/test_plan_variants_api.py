@@ -1,0 +1,108 @@
+"""Proposals, published variant sets, revisions and cards over the real server."""
+
+import json
+
+import pytest
+
+from councilcast.appkeys import AUTH
+from planfactory.demo import demo_economy
+from planfactory.formats import to_dict
+from planfactory.verify import verify_card, verify_document
+
+
+@pytest.fixture
+async def clerk(server):
+    token, _ = await server.app[AUTH].issue("clerk", "assembly-7", "test clerk")
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def post(server, path, body=None, headers=None):
+    async with server.session.post(server.api(path), json=body if body is not None else {}, headers=headers or {}) as r:
+        return r.status, await r.json()
+
+
+async def test_proposals_need_a_clerk_and_record_the_assembly(server, clerk):
+    e = demo_economy()
+    ent = e.enterprises[5].id
+    status, body = await post(server, "/api/plan/proposals", {"enterprise": ent, "output_change_percent": 10})
+    assert status == 401
+    status, body = await post(server, "/api/plan/proposals", {"enterprise": ent}, server.secretariat)
+    assert status == 403
+    status, body = await post(server, "/api/plan/proposals", {"enterprise": ent, "output_change_percent": 10,
+                                                              "author": "someone else"}, clerk)
+    assert status == 201, body
+    assert body["author"] == "assembly-7" and body["enterprise"] == ent and body["id"] == "1"
+    status, err = await post(server, "/api/plan/proposals", {"enterprise": "no-such-works"}, clerk)
+    assert status == 400 and err["error"]["field"] == "enterprise"
+    status, err = await post(server, "/api/plan/proposals", {"enterprise": ent, "equipment": {"Steel": -1}}, clerk)
+    assert status == 400 and err["error"]["field"] == "equipment.Steel"
+    async with server.session.get(server.api("/api/plan/proposals")) as r:
+        listed = (await r.json())["proposals"]
+    assert [p["id"] for p in listed] == ["1"]
+    async with server.session.delete(server.api("/api/plan/proposals/1"), headers=clerk) as r:
+        assert r.status == 200 and (await r.json())["withdrawn_at"] is not None
+    async with server.session.get(server.api("/api/plan/proposals")) as r:
+        assert (await r.json())["proposals"] == []
+
+
+async def test_publish_cards_verify_and_revise(server, clerk):
+    e = demo_economy()
+    ents = e.enterprises
+    for body in ({"enterprise": ents[5].id, "output_change_percent": 30},
+                 {"enterprise": ents[120].id, "output_change": 10, "hours_change": 1}):
+        assert (await post(server, "/api/plan/proposals", body, clerk))[0] == 201
+    status, check = await post(server, "/api/plan/proposals/check")
+    assert status == 200 and "incompatible_sets" in check and len(check["unintended_effects"]) == 2
+    assert (await post(server, "/api/plan/variant-sets", {"parameters": {"select": 4}}, clerk))[0] == 403
+    status, err = await post(server, "/api/plan/variant-sets", {"parameters": {"select": "many"}}, server.secretariat)
+    assert status == 400 and err["error"]["field"] == "parameters"
+    status, pub = await post(server, "/api/plan/variant-sets", {"parameters": {"select": 4}}, server.secretariat)
+    assert status == 201, pub
+    assert 3 <= len(pub["variants"]) <= 4 and pub["proposals"] == 2
+    async with server.session.get(server.api(f"/api/plan/variant-sets/{pub['id']}")) as r:
+        doc = await r.json()
+    assert doc["input_hash"] == pub["input_hash"] and verify_document(doc)["ok"]
+    wid = ents[120].id
+    async with server.session.get(server.api(f"/api/plan/variant-sets/latest/cards"),
+                                  params={"variant": "A", "workplace": wid}) as r:
+        card = await r.json()
+    assert card["workplace"]["id"] == wid and card["input_hash"] == doc["input_hash"]
+    assert verify_card(card, doc)["ok"]
+    async with server.session.get(server.api("/api/plan/variant-sets/latest/cards"),
+                                  params={"workplace": wid, "format": "text"}) as r:
+        text = await r.text()
+    assert text.count("Variant ") == len(pub["variants"])
+    async with server.session.get(server.api("/api/plan/variant-sets/latest/cards"),
+                                  params={"variant": "B", "format": "html"}) as r:
+        html = await r.text()
+    assert html.count('class="plan-card"') == len(e.enterprises)
+    async with server.session.get(server.api("/api/plan/variant-sets/latest/cards"), params={"variant": "Z"}) as r:
+        assert r.status == 404 and (await r.json())["error"]["field"] == "variant"
+    # pages
+    for path in ("/plan/variants", "/plan/variants/A", f"/plan/workplaces/{wid}"):
+        async with server.session.get(server.url + path) as r:
+            assert r.status == 200, path
+            page = await r.text()
+        assert "cards.css" in page
+    # revision: the coefficient department halves the energy used per unit of steel
+    d = to_dict(e)
+    steel, energy = e.sectors.index("Steel"), e.sectors.index("Energy")
+    d["technical_coefficients"][energy][steel] *= 0.5
+    status, rev = await post(server, "/api/plan/variant-sets/revise", {"economy": d}, server.secretariat)
+    assert status == 201, rev
+    assert rev["kind"] == "revision" and rev["previous_id"] == pub["id"] and rev["variants"] == pub["variants"]
+    assert all(c["comparable"] and c["workplaces_changed"] > 0 for c in rev["changes"])
+    async with server.session.get(server.api("/api/plan/variant-sets/latest/cards"),
+                                  params={"variant": "A", "workplace": ents[0].id}) as r:
+        card = await r.json()
+    f = {x["key"]: x for x in card["fields"]}
+    assert ents[0].sector == energy and f["sector_output"]["change_previous"] < 0
+    async with server.session.get(server.api("/api/plan/variant-sets")) as r:
+        sets = (await r.json())["variant_sets"]
+    assert [s["kind"] for s in sets] == ["revision", "publication"]
+
+
+async def test_openapi_lists_the_routes(server):
+    async with server.session.get(server.api("/api/openapi.json")) as r:
+        paths = (await r.json())["paths"]
+    assert "/api/plan/variant-sets/{id}/cards" in paths and "/api/plan/proposals" in paths
