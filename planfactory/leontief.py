@@ -1,9 +1,25 @@
 """The Leontief system (I - A) x = f, factorized once and reused for many demands.
 
-Small economies use a dense LU (LAPACK getrf via :func:`scipy.linalg.lu_factor`); large
-sparse ones a sparse LU with a fill-reducing column ordering (SuperLU via
-:func:`scipy.sparse.linalg.splu`). The inverse is never formed. Demands come as a matrix
-(one column per demand), solved in one call.
+Public API::
+
+    LeontiefSolver(A, method="auto", tol=1e-10, maxiter=500, progress=None)
+        method: "dense"     LAPACK LU (getrf) of I - A, for dense A or sparse A with n <= DENSE_LIMIT;
+                "splu"      SuperLU with the MMD_AT_PLUS_A fill-reducing ordering (for structured
+                            sparse A whose factors stay sparse, e.g. banded or block-triangular);
+                "iterative" block BiCGSTAB on all demand columns at once (one sparse
+                            matrix-matrix product per step reads A once for every demand),
+                            Neumann/Jacobi iteration x <- f + A x as the fallback, which always
+                            converges because the spectral radius of A is < 1.
+                "auto"      dense for dense A or n <= DENSE_LIMIT, else iterative (measured:
+                            docs/planfactory.md, "Solver choices").
+        progress: optional callable(step: int, residual: float) called by the iterative method.
+    solver.solve(F) -> Solution(gross_output, residual, method, iterations)
+        F of shape (n,) or (n, k); k demands solved together, never one by one.
+    solver.solve_transposed(b) -> y with (I - A)^T y = b
+    solver.labour_values(l) -> v with v (I - A) = l, i.e. v = l (I - A)^-1 (no inverse formed)
+    solver.residual(x, f) -> max |(I - A) x - f| / max(1, max |f|)
+
+The inverse is never formed.
 """
 
 from __future__ import annotations
@@ -15,7 +31,14 @@ import scipy.linalg as la
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-__all__ = ["LeontiefSolver", "Solution"]
+__all__ = ["LeontiefSolver", "Solution", "DENSE_LIMIT", "SolverError"]
+
+DENSE_LIMIT = 3000
+"""Sparse economies up to this size are densified and LU-factorized (3000^2 doubles = 72 MB)."""
+
+
+class SolverError(ArithmeticError):
+    """The iterative method did not reach the tolerance within its iterations."""
 
 
 @dataclass
@@ -26,42 +49,138 @@ class Solution:
     """x, shape (n,) or (n, k): one column per demand."""
     residual: float
     """max |(I - A) x - f| / max(1, max |f|): relative residual, worst column."""
+    method: str = "dense"
+    iterations: int = 0
+    """Sparse matrix products used by the iterative method (0 for direct methods)."""
+
+
+def _colmax(R: np.ndarray) -> np.ndarray:
+    return np.max(np.abs(R), axis=0) if R.size else np.zeros(R.shape[1])
 
 
 class LeontiefSolver:
     """Factorize ``I - A`` once; solve for many demands and for labour values."""
 
-    def __init__(self, A):
+    def __init__(self, A, method: str = "auto", tol: float = 1e-10, maxiter: int = 500, progress=None):
         self.n = A.shape[0]
         self.sparse = sp.issparse(A)
-        if self.sparse:
-            self.M = (sp.identity(self.n, format="csc") - sp.csc_matrix(A)).tocsc()
-            self._lu = spla.splu(self.M, permc_spec="COLAMD")
-        else:
-            self.M = np.eye(self.n) - np.asarray(A, dtype=float)
+        self.tol = tol
+        self.maxiter = maxiter
+        self.progress = progress
+        if method == "auto":
+            method = "dense" if (not self.sparse or self.n <= DENSE_LIMIT) else "iterative"
+        if method not in ("dense", "splu", "iterative"):
+            raise ValueError(f"unknown method {method!r}")
+        self.method = method
+        if method == "dense":
+            Ad = A.toarray() if self.sparse else np.asarray(A, dtype=float)
+            self.M = np.eye(self.n) - Ad
             self._lu = la.lu_factor(self.M, check_finite=False)
+            self.A = Ad
+        elif method == "splu":
+            self.M = (sp.identity(self.n, format="csc") - sp.csc_matrix(A)).tocsc()
+            self._lu = spla.splu(self.M, permc_spec="MMD_AT_PLUS_A")
+            self.A = sp.csr_matrix(A)
+        else:
+            self.A = sp.csr_matrix(A)
+            self.M = None  # never built: products with I - A are x - A x
+            self._lu = None
+        self.last_iterations = 0
 
+    # ------------------------------------------------------------------ products
+    def _apply(self, X: np.ndarray, transposed: bool = False) -> np.ndarray:
+        """(I - A) X, or (I - A)^T X."""
+        if self.M is not None:
+            return (self.M.T if transposed else self.M) @ X
+        return X - ((self.A.T @ X) if transposed else (self.A @ X))
+
+    def residual(self, x: np.ndarray, f: np.ndarray, transposed: bool = False) -> float:
+        r = self._apply(x, transposed) - f
+        scale = max(1.0, float(np.max(np.abs(f))) if f.size else 1.0)
+        return float(np.max(np.abs(r)) / scale) if r.size else 0.0
+
+    # ------------------------------------------------------------------ solves
     def solve(self, f) -> Solution:
         """Gross output x with (I - A) x = f; ``f`` of shape (n,) or (n, k)."""
         f = np.asarray(f, dtype=float)
-        if self.sparse:
-            x = self._lu.solve(f)
-        else:
-            x = la.lu_solve(self._lu, f, check_finite=False)
-        return Solution(x, self.residual(x, f))
+        x = self._solve(f, transposed=False)
+        return Solution(x, self.residual(x, f), self.method, self.last_iterations)
 
     def solve_transposed(self, b) -> np.ndarray:
         """y with (I - A)^T y = b, e.g. labour values: v (I - A) = l."""
-        b = np.asarray(b, dtype=float)
-        if self.sparse:
-            return self._lu.solve(b, trans="T")
-        return la.lu_solve(self._lu, b, trans=1, check_finite=False)
+        return self._solve(np.asarray(b, dtype=float), transposed=True)
 
     def labour_values(self, labour) -> np.ndarray:
         """v = l (I - A)^-1, hours of labour embodied per unit of each product."""
         return self.solve_transposed(labour)
 
-    def residual(self, x: np.ndarray, f: np.ndarray) -> float:
-        r = self.M @ x - f
-        scale = max(1.0, float(np.max(np.abs(f))) if f.size else 1.0)
-        return float(np.max(np.abs(r)) / scale) if r.size else 0.0
+    def _solve(self, f: np.ndarray, transposed: bool) -> np.ndarray:
+        self.last_iterations = 0
+        if self.method == "dense":
+            return la.lu_solve(self._lu, f, trans=1 if transposed else 0, check_finite=False)
+        if self.method == "splu":
+            return self._lu.solve(f, trans="T" if transposed else "N")
+        one = f.ndim == 1
+        F = f[:, None] if one else f
+        X = self._iterate(F, transposed)
+        return X[:, 0] if one else X
+
+    def _iterate(self, F: np.ndarray, transposed: bool) -> np.ndarray:
+        """Block BiCGSTAB over all columns, then Neumann steps for any column left behind."""
+        F = np.ascontiguousarray(F)
+        n, k = F.shape
+        if k == 0 or n == 0:
+            return np.zeros_like(F)
+        scale = np.maximum(1.0, _colmax(F))
+        op = (lambda X: self._apply(X, transposed))
+        Aop = (lambda X: (self.A.T @ X) if transposed else (self.A @ X))
+        X = F.copy()  # x0 = f: the first term of the Neumann series
+        R = F - op(X)
+        steps = 1
+        res = _colmax(R) / scale
+        Rh = R.copy()
+        P = R.copy()
+        rho = np.einsum("ij,ij->j", Rh, R)
+        budget = self.maxiter
+        while res.max() > self.tol and steps < budget:
+            V = op(P)
+            denom = np.einsum("ij,ij->j", Rh, V)
+            if np.any(~np.isfinite(denom)) or np.any(np.abs(denom) < 1e-300):
+                break
+            alpha = rho / denom
+            S = R - V * alpha
+            T = op(S)
+            steps += 2
+            tt = np.einsum("ij,ij->j", T, T)
+            omega = np.where(tt > 0, np.einsum("ij,ij->j", T, S) / np.where(tt > 0, tt, 1.0), 0.0)
+            X += P * alpha + S * omega
+            R = S - T * omega
+            new_res = _colmax(R) / scale
+            if not np.all(np.isfinite(new_res)) or np.any(omega == 0):
+                break
+            res = new_res
+            if self.progress:
+                self.progress(steps, float(res.max()))
+            if res.max() <= self.tol:
+                break
+            rho_new = np.einsum("ij,ij->j", Rh, R)
+            beta = (rho_new / rho) * (alpha / omega)
+            rho = rho_new
+            P = R + (P - V * omega) * beta
+        if not np.all(np.isfinite(X)):
+            X = F.copy()
+        # Neumann / Jacobi fallback: x <- f + A x converges since rho(A) < 1
+        R = F - op(X)
+        res = _colmax(R) / scale
+        steps += 1
+        while res.max() > self.tol and steps < budget + 4 * budget:
+            X = F + Aop(X)
+            R = F - op(X)
+            steps += 2
+            res = _colmax(R) / scale
+            if self.progress:
+                self.progress(steps, float(res.max()))
+        self.last_iterations = steps
+        if res.max() > self.tol * 10:
+            raise SolverError(f"no convergence after {steps} matrix products: residual {res.max():.3g}")
+        return X
