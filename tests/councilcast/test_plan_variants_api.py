@@ -106,3 +106,46 @@ async def test_openapi_lists_the_routes(server):
     async with server.session.get(server.api("/api/openapi.json")) as r:
         paths = (await r.json())["paths"]
     assert "/api/plan/variant-sets/{id}/cards" in paths and "/api/plan/proposals" in paths
+
+
+def _proposals_file(tmp_path):
+    ents = demo_economy().enterprises
+    p = tmp_path / "proposals.json"
+    p.write_text(json.dumps([{"enterprise": ents[5].id, "output_change_percent": 30},
+                             {"enterprise": ents[120].id, "output_change": 10, "hours_change": 1}]))
+    return p
+
+
+def test_cli_variants_then_verify_catches_a_changed_number(tmp_path, capsys):
+    from councilcast.cli import main
+
+    out = tmp_path / "doc.json"
+    assert main(["plan", "variants", "demo", "--proposals", str(_proposals_file(tmp_path)), "--out", str(out)]) == 0
+    assert "Variant A:" in capsys.readouterr().out
+    assert main(["verify", str(out)]) == 0
+    assert "OK: every number agrees" in capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    doc["cards"]["values"]["hours"][3][0] += 0.5
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    assert main(["verify", str(bad)]) == 1
+    assert "$.cards.values.hours[3][0]" in capsys.readouterr().out
+    assert main(["plan", "summary", str(out), "--variant", "A", "--workplace", doc["cards"]["workplaces"][3]]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Variant A.") and len(text.split()) <= 150
+    assert main(["plan", "proposals", "demo", str(_proposals_file(tmp_path)), "--json"]) == 0
+    assert "incompatible_sets" in json.loads(capsys.readouterr().out)
+
+
+async def test_verify_a_card_by_url(server, clerk, tmp_path):
+    import asyncio
+
+    from councilcast.cli import main
+
+    ents = demo_economy().enterprises
+    assert (await post(server, "/api/plan/proposals", {"enterprise": ents[9].id, "output_change": 5}, clerk))[0] == 201
+    status, pub = await post(server, "/api/plan/variant-sets", {}, server.secretariat)
+    assert status == 201
+    url = f"{server.url}/api/plan/variant-sets/{pub['id']}/cards?variant=A&workplace={ents[9].id}"
+    assert await asyncio.to_thread(main, ["verify", url]) == 0
+    assert await asyncio.to_thread(main, ["verify", f"{server.url}/api/plan/variant-sets/latest"]) == 0
