@@ -435,8 +435,9 @@ def group(arr: VariantArrays, chosen: np.ndarray, today: np.ndarray) -> np.ndarr
     scale = np.where(today > 0, today, 1.0)[:, None]
     Xc = arr.X[:, chosen] / scale
     Tc = arr.specs.T[:, chosen]
-    for start in range(0, feas.size, 256):
-        idx = feas[start:start + 256]
+    step = max(1, int(2e7 // max(1, arr.X.shape[0] * chosen.size)))  # bound the (n, b, c) temporary
+    for start in range(0, feas.size, step):
+        idx = feas[start:start + step]
         Xv = arr.X[:, idx] / scale
         dist = np.max(np.abs(Xv[:, :, None] - Xc[:, None, :]), axis=0)  # (b, c)
         same = np.all(arr.specs.T[:, idx][:, :, None] == Tc[:, None, :], axis=0)
