@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -43,6 +44,8 @@ def register(plan_subparsers) -> None:
     p.add_argument("file", help="JSON file: a list of proposals")
     p.add_argument("--parameters", help="JSON file: parameters (status_quo, threshold_pct)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--submit", metavar="URL", help="also submit them to the server at URL (needs --token)")
+    p.add_argument("--token", help="the assembly clerk's token for --submit (or COUNCILCAST_CLERK_TOKEN)")
     p.set_defaults(func=cmd_proposals)
 
 
@@ -187,6 +190,25 @@ def cmd_proposals(args) -> int:
         return _fail(f"{exc.field}: {exc.reason}")
     except (OSError, ValueError) as exc:
         return _fail(str(exc))
+    if args.submit:
+        import os
+
+        token = args.token or os.environ.get("COUNCILCAST_CLERK_TOKEN")
+        if not token:
+            return _fail("--submit needs --token (a clerk token)")
+        for p in props:
+            body = {k: v for k, v in p.computational().items() if k != "id"}
+            body["note"] = p.note
+            req = urllib.request.Request(args.submit.rstrip("/") + "/api/plan/proposals", method="POST",
+                                         data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": f"Bearer {token}"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    stored = json.loads(r.read().decode())
+            except urllib.error.HTTPError as exc:
+                return _fail(f"proposal {p.id}: {exc.code} {exc.read().decode()}")
+            print(f"submitted proposal {p.id} as {stored['id']} (author {stored['author']})", file=sys.stderr)
     if args.json:
         print(json.dumps(rep))
         return 0

@@ -249,7 +249,8 @@ async def _last_published(request):
     return None if row is None else _set_row(row, with_doc=True)
 
 
-async def _publish(request, doc: dict, kind: str, previous_id, by: str) -> dict:
+async def _publish(request, doc: dict, kind: str, previous_id, by: str, *, app=None, base: str | None = None) -> dict:
+    app = app or request.app
     summary = json.dumps(_summary(doc))
     text = json.dumps(doc, separators=(",", ":"))
     now = time.time()
@@ -260,9 +261,10 @@ async def _publish(request, doc: dict, kind: str, previous_id, by: str) -> dict:
                         (kind, doc["input_hash"], doc["solver_version"], previous_id, now, by, summary, text))
         return c.execute("SELECT * FROM plan_variant_sets WHERE id=?", (cur.lastrowid,)).fetchone()
 
-    row = await request.app[DB].write(ins)
+    row = await app[DB].write(ins)
+    app[PLAN_VARIANTS].cache.pop(row["id"], None)
     out = _set_row(row)
-    base = _base(request)
+    base = base or _base(request)
     out["links"] = {"document": f"{base}/api/plan/variant-sets/{out['id']}",
                     "page": f"{base}/plan/variants"}
     out["changes"] = doc.get("changes", [])
@@ -427,11 +429,59 @@ async def workplace_page(request: web.Request) -> web.Response:
 
 
 # --------------------------------------------------------------------------- wiring
+DEMO_PROPOSALS = [  # (sector, proposal): what the demo's councils propose
+    ("Steel", {"output_change_percent": 15, "note": "a second furnace line"}),
+    ("Food processing", {"output_change_percent": 10, "equipment": {"Machinery": 20000}}),
+    ("Health care", {"output_change_percent": 8, "hours_change": 1}),
+    ("Energy", {"output_change_percent": 30}),
+    ("Textiles and clothing", {"output_change_percent": -5, "hours_change": -2}),
+]
+
+
+async def publish_demo(app: web.Application) -> None:
+    """``councilcast demo``: councils' proposals and a first published variant set, once."""
+    db = app[DB]
+    n = await db.read(lambda c: c.execute("SELECT COUNT(*) FROM plan_variant_sets").fetchone()[0])
+    if n:
+        return
+    st = app[PLAN_VARIANTS]
+    econ = await st.run(st.economy)
+    first = {}
+    for ent in econ.enterprises:
+        first.setdefault(econ.sectors[ent.sector], ent.id)
+    rows = [(first[sec], dict(body, enterprise=first[sec])) for sec, body in DEMO_PROPOSALS if sec in first]
+    now = time.time()
+
+    def ins(c):
+        if c.execute("SELECT COUNT(*) FROM plan_proposals").fetchone()[0] == 0:
+            for ent_id, body in rows:
+                c.execute("INSERT INTO plan_proposals(enterprise, body, author, created_at) VALUES (?, ?, ?, ?)",
+                          (ent_id, json.dumps(body), "demo", now))
+
+    await db.write(ins)
+    rows_ = await db.read(lambda c: c.execute(
+        "SELECT * FROM plan_proposals WHERE withdrawn_at IS NULL ORDER BY id").fetchall())
+    props = [{k: v for k, v in _proposal_row(r).items() if k != "withdrawn_at"} for r in rows_]
+    async with st.lock:
+        inputs = await st.run(_inputs, econ, props, None)
+        doc = await st.run(_produce, inputs, None)
+        await _publish(None, doc, "publication", None, "demo", app=app, base=app[CONFIG].base_url)
+
+
 def setup(app: web.Application) -> None:
     app[PLAN_VARIANTS] = PlanVariants(app)
 
     async def lifecycle(app: web.Application):
+        task = None
+        if app[CONFIG].demo:
+            task = asyncio.create_task(publish_demo(app))
         yield
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping anyway
+                pass
         app[PLAN_VARIANTS].executor.shutdown(wait=True, cancel_futures=True)
 
     app.cleanup_ctx.append(lifecycle)

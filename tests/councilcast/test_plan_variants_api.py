@@ -149,3 +149,48 @@ async def test_verify_a_card_by_url(server, clerk, tmp_path):
     url = f"{server.url}/api/plan/variant-sets/{pub['id']}/cards?variant=A&workplace={ents[9].id}"
     assert await asyncio.to_thread(main, ["verify", url]) == 0
     assert await asyncio.to_thread(main, ["verify", f"{server.url}/api/plan/variant-sets/latest"]) == 0
+
+
+async def test_demo_publishes_a_first_variant_set(make_config):
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
+    from councilcast.app import create_app
+    from councilcast.routes.plan_variants import DEMO_PROPOSALS
+
+    config = make_config(demo=True)
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, config.host, config.port).start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            for _ in range(200):
+                async with s.get(f"http://{config.host}:{config.port}/api/plan/variant-sets") as r:
+                    sets = (await r.json())["variant_sets"]
+                if sets:
+                    break
+                await asyncio.sleep(0.1)
+            assert len(sets) == 1 and sets[0]["proposals"] == len(DEMO_PROPOSALS)
+            async with s.get(f"http://{config.host}:{config.port}/plan/variants") as r:
+                page = await r.text()
+            assert "Variant" in page and "cannot hold together" in page
+    finally:
+        await runner.cleanup()
+
+
+async def test_cli_submits_proposals_from_a_file(server, clerk, tmp_path):
+    import asyncio
+
+    from councilcast.cli import main
+
+    token = clerk["Authorization"].split()[1]
+    argv = ["plan", "proposals", "demo", str(_proposals_file(tmp_path)), "--json", "--submit", server.url,
+            "--token", token]
+    assert await asyncio.to_thread(main, argv) == 0
+    async with server.session.get(server.api("/api/plan/proposals")) as r:
+        listed = (await r.json())["proposals"]
+    assert [p["author"] for p in listed] == ["assembly-7", "assembly-7"]
+    assert listed[0]["output_change"] == 30 and listed[0]["kind"] == "percent"
