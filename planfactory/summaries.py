@@ -345,30 +345,42 @@ def card_text(card: dict) -> str:
     return "\n".join(x for x in lines if x)
 
 
+SHORT = {"output": "a. Output", "equipment": "Equipment received", "hours": "b. Hours a week",
+         "consumption": "c. Consumption a week", "growth": "e. Growth a year", "public_share": "d. Public share",
+         "investment_share": "d. Investment share", "sector_output": "a. Sector output",
+         "hours_total": "b. Hours, economy", "consumption_total": "c. Consumption, economy",
+         "public_total": "d. Public, economy", "investment_total": "d. Investment, economy"}
+SHORT_UNIT = {"hours a year": "h/year", "hours of labour": "h", "hours": "h"}
+
+
 def card_html(card: dict) -> str:
-    """An HTML fragment (one card, fits a phone screen; styled by static/css/cards.css)."""
+    """An HTML fragment (one card that fits a phone screen; styled by static/css/cards.css).
+
+    Two columns: a short label (the full one in ``title``), then the value with its unit and,
+    under it, the change on today and on the last published version.
+    """
     esc = html.escape
     w = card["workplace"]
     rows = []
     for f in card["fields"]:
-        prev = f["text_change_previous"] if f["previous"] is not None else "\u2013"
-        unit = "" if f["unit"] == "%" else f' <span class="u">{esc(f["unit"])}</span>'
+        unit = "" if f["unit"] == "%" else SHORT_UNIT.get(f["unit"], f["unit"].replace(" a year", "/year"))
+        unit_html = f' <span class="u">{esc(unit)}</span>' if unit else ""
         rng = f'<br><span class="range">estimate {esc(f["text_range"])}</span>' if f.get("text_range") else ""
+        prev = f" \u00b7 {f['text_change_previous']} since last" if f["previous"] is not None else ""
         rows.append(
-            f'<tr data-key="{esc(f["key"])}"><th scope="row">{esc(f["label"])}</th>'
-            f'<td class="num">{esc(f["text"])}{unit}{rng}</td>'
-            f'<td class="num">{esc(f["text_change"])}</td>'
-            f'<td class="num">{esc(prev)}</td></tr>')
+            f'<tr data-key="{esc(f["key"])}"><th scope="row" title="{esc(f["label"])}">{esc(SHORT[f["key"]])}</th>'
+            f'<td><span class="v">{esc(f["text"])}</span>{unit_html}{rng}<br>'
+            f'<span class="chg">{esc(f["text_change"])} on today{esc(prev)}</span></td></tr>')
     ih = card.get("input_hash", "")
+    solver = (card.get("solver_version") or "").split(" (")[0]
+    no_prev = " \u00b7 no earlier published version" if all(f["previous"] is None for f in card["fields"]) else ""
     return (
         f'<article class="plan-card" data-variant="{esc(card["variant"])}" data-workplace="{esc(w["id"])}">'
         f'<h3>Variant {esc(card["variant"])} \u00b7 {esc(w["name"])}</h3>'
-        f'<p class="sector">{esc(w["sector"])}</p>'
-        '<table><thead><tr><th scope="col">Field</th><th scope="col" class="num">Value</th>'
-        '<th scope="col" class="num">vs today</th><th scope="col" class="num">vs last version</th></tr></thead>'
-        f'<tbody>{"".join(rows)}</tbody></table>'
+        f'<p class="sector">{esc(w["sector"])}{no_prev}</p>'
+        f'<table><tbody>{"".join(rows)}</tbody></table>'
         f'<p class="rounding">{esc(card["rounding"])}</p>'
-        f'<p class="hash">inputs <code>{esc(ih[:15])}</code> \u00b7 solver {esc(card.get("solver_version", ""))}</p>'
+        f'<p class="hash">inputs <code>{esc(ih[7:19])}</code> \u00b7 {esc(solver)}</p>'
         '</article>')
 
 
