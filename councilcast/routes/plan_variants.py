@@ -73,17 +73,28 @@ class PlanVariants:
 
         return demo_economy()
 
-    async def cards(self, set_id: int, doc: dict):
+    async def loaded(self, s: dict) -> tuple[dict, object]:
+        """(document, card arrays) of a stored set, parsed once and kept for the next requests."""
         from planfactory.verify import cards_from_doc
 
+        set_id = s["id"]
         if set_id in self.cache:
             self.cache.move_to_end(set_id)
             return self.cache[set_id]
-        cards = await self.run(cards_from_doc, doc)
-        self.cache[set_id] = cards
+        text = s.get("doc")
+        if text is None:
+            text = await self.app[DB].read(lambda c: c.execute(
+                "SELECT doc FROM plan_variant_sets WHERE id=?", (set_id,)).fetchone()[0])
+
+        def parse():
+            doc = json.loads(text)
+            return doc, cards_from_doc(doc)
+
+        out = await self.run(parse)
+        self.cache[set_id] = out
         while len(self.cache) > 4:
             self.cache.popitem(last=False)
-        return cards
+        return out
 
 
 PLAN_VARIANTS = web.AppKey("plan_variants", PlanVariants)
@@ -118,18 +129,21 @@ def _set_row(r, with_doc: bool = False) -> dict:
     return out
 
 
-async def _get_set(request, ident: str) -> dict:
+async def _get_set(request, ident: str, with_doc: bool = True) -> dict:
+    cols = "*" if with_doc else ("id, kind, input_hash, solver_version, previous_id, published_at, published_by,"
+                                 " summary")
+
     def q(c):
         if ident == "latest":
-            return c.execute("SELECT * FROM plan_variant_sets ORDER BY id DESC LIMIT 1").fetchone()
+            return c.execute(f"SELECT {cols} FROM plan_variant_sets ORDER BY id DESC LIMIT 1").fetchone()
         if not ident.isdigit():
             return None
-        return c.execute("SELECT * FROM plan_variant_sets WHERE id=?", (int(ident),)).fetchone()
+        return c.execute(f"SELECT {cols} FROM plan_variant_sets WHERE id=?", (int(ident),)).fetchone()
 
     row = await request.app[DB].read(q)
     if row is None:
         raise ApiError(404, "id", f"no published variant set {ident!r}")
-    return _set_row(row, with_doc=True)
+    return _set_row(row, with_doc=with_doc)
 
 
 def _base(request) -> str:
@@ -346,8 +360,7 @@ async def _cards_for(request, s: dict, variant: str | None, workplace: str | Non
     from planfactory.summaries import card_dict
     from planfactory.verify import card_meta
 
-    doc = json.loads(s["doc"]) if isinstance(s["doc"], str) else s["doc"]
-    cards = await _state(request).cards(s["id"], doc)
+    doc, cards = await _state(request).loaded(s)
     ks = list(range(cards.K))
     es = None
     if variant is not None:
@@ -371,7 +384,7 @@ async def get_cards(request: web.Request) -> web.Response:
     fmt = request.query.get("format", "json")
     if fmt not in FORMATS:
         raise ApiError(400, "format", "must be json, html or text")
-    s = await _get_set(request, request.match_info["id"])
+    s = await _get_set(request, request.match_info["id"], with_doc=False)
     cards = await _cards_for(request, s, request.query.get("variant"), request.query.get("workplace"))
     return _render(cards, fmt)
 
@@ -379,7 +392,7 @@ async def get_cards(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- pages
 async def _latest_or_none(request):
     try:
-        return await _get_set(request, "latest")
+        return await _get_set(request, "latest", with_doc=False)
     except ApiError:
         return None
 
@@ -387,7 +400,7 @@ async def _latest_or_none(request):
 @routes.get("/plan/variants")
 async def variants_page(request: web.Request) -> web.Response:
     s = await _latest_or_none(request)
-    doc = json.loads(s["doc"]) if s else None
+    doc = (await _state(request).loaded(s))[0] if s else None
     return render(request, "plan/variants_index.html", {"set": s, "doc": doc})
 
 
@@ -396,7 +409,7 @@ async def variant_page(request: web.Request) -> web.Response:
     s = await _latest_or_none(request)
     if s is None:
         raise web.HTTPNotFound()
-    doc = json.loads(s["doc"])
+    doc, cards = await _state(request).loaded(s)
     name = request.match_info["name"]
     v = next((x for x in doc["variants"] if x["name"] == name), None)
     if v is None:
@@ -407,7 +420,6 @@ async def variant_page(request: web.Request) -> web.Response:
     sectors = [{"name": n, "value": fmt_value(x, "qty"),
                 "change": fmt_signed(100 * (x - t) / t, "pct") if t else "not known"}
                for n, x, t in zip(doc["sectors"], v["sector_output"], today)]
-    cards = await _state(request).cards(s["id"], doc)
     workplaces = [{"id": i, "name": nm} for i, nm in zip(cards.ent_ids, cards.ent_names)]
     return render(request, "plan/variants_detail.html", {"set": s, "doc": doc, "v": v, "sectors": sectors,
                                                           "workplaces": workplaces})
