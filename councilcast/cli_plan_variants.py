@@ -122,6 +122,10 @@ def _overview(doc: dict) -> str:
              f"inputs {doc['input_hash'][:19]}; {doc['solver_version']}"]
     for s in doc["incompatibilities"]["incompatible_sets"]:
         lines.append(f"  incompatible: {s['text']}")
+    for ps in doc["sweep"].get("by_proposal_set", []):
+        who = ("proposals " + ", ".join(ps["proposals"])) if ps["proposals"] else "no proposal"
+        lines.append(f"  {who}: {ps['variants']} variants, {ps['feasible']} within capacity, "
+                     f"{ps['on_front']} not dominated" + (f"; shown as {', '.join(ps['chosen'])}" if ps["chosen"] else ""))
     for v in doc["variants"]:
         e = v["economy"]
         lines.append(f"Variant {v['name']}: {fmt_value(v['decision']['hours_per_week'], 'dec')} h/week, "

@@ -228,9 +228,11 @@ class VariantArrays:
             return np.vstack([self.consumption, self.public, self.investment]) / np.where(tot > 0, tot, 1.0)
 
     def objectives(self) -> np.ndarray:
-        """(V, 4) to maximize: -hours per week, private and public consumption per person, growth."""
-        return np.column_stack([-self.specs.decisions[:, 0], self.consumption_pp_week, self.public_pp_week,
-                                self.growth])
+        """(V, 4) to maximize: minus the hours per person per week (the decision's hours plus the
+        proposals' changes, averaged over the workforce), private and public consumption per person,
+        growth."""
+        return np.column_stack([-self.hours_pp_week, self.consumption_pp_week, self.public_pp_week,
+                                np.nan_to_num(self.growth, nan=-np.inf)])
 
 
 def evaluate(ctx: Context, specs: VariantSpecs) -> VariantArrays:
@@ -387,7 +389,7 @@ def pareto_mask(obj: np.ndarray) -> np.ndarray:
 def select(arr: VariantArrays, k: int = 5) -> np.ndarray:
     """Indices of up to ``k`` (at least 3 when there are) feasible, non-dominated variants.
 
-    The front's extremes first: fewest hours, most private consumption, most growth
+    The front's extremes first: fewest hours per person, most private consumption, most growth
     (each tie broken by the other objectives); then farthest-point picks in the
     objectives scaled to [0, 1] until ``k``.
     """
@@ -416,7 +418,7 @@ def select(arr: VariantArrays, k: int = 5) -> np.ndarray:
         chosen.append(nxt)
     chosen = chosen[:k]
     # name by hours per week, then private consumption (neutral order)
-    chosen.sort(key=lambda i: (arr.specs.decisions[i, 0], -arr.consumption_pp_week[i], i))
+    chosen.sort(key=lambda i: (round(float(arr.hours_pp_week[i]), 9), -arr.consumption_pp_week[i], i))
     return np.array(chosen, dtype=np.int64)
 
 

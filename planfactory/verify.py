@@ -200,7 +200,8 @@ def produce(inputs: dict, previous_inputs: dict | None = None) -> Produced:
         "status_quo": {"decision": ctx.status_quo.to_dict(), "economy": sq, "sector_output": ctx.today},
         "processes": choice,
         "incompatibilities": report.to_dict(),
-        "sweep": {"variants": int(specs.V), "feasible": int(arr.feasible.sum()), "proposal_sets": nsets},
+        "sweep": {"variants": int(specs.V), "feasible": int(arr.feasible.sum()), "proposal_sets": nsets,
+                  "by_proposal_set": _by_set(arr, chosen, names, ids)},
         "variants": variants,
         "changes": changes(cards),
         "cards": _cards_columns(cards),
@@ -212,6 +213,26 @@ def cards_rounding() -> str:
     from planfactory.summaries import ROUNDING
 
     return ROUNDING
+
+
+def _by_set(arr, chosen, names, ids) -> list[dict]:
+    """For each proposal set swept: its variants, how many are feasible, on the front, chosen."""
+    from planfactory.variants import pareto_mask
+
+    feas = np.flatnonzero(arr.feasible)
+    front = np.zeros(arr.V, dtype=bool)
+    if feas.size:
+        front[feas[pareto_mask(arr.objectives()[feas])]] = True
+    T = arr.specs.T
+    patterns = np.unique(T.T, axis=0) if arr.V else np.zeros((0, T.shape[0]), dtype=bool)
+    out = []
+    for pat in patterns:
+        m = np.all(T == pat[:, None], axis=0)
+        out.append({"proposals": [ids[p] for p in np.flatnonzero(pat)], "variants": int(m.sum()),
+                    "feasible": int((m & arr.feasible).sum()), "on_front": int((m & front).sum()),
+                    "chosen": [names[k] for k, c in enumerate(chosen) if m[c]]})
+    out.sort(key=lambda d: (len(d["proposals"]), d["proposals"]))
+    return out
 
 
 def _group_summary(arr, members: np.ndarray) -> dict:

@@ -73,11 +73,11 @@ def test_chosen_variants_are_not_dominated_by_any_feasible_variant(demo):
             dominates = np.all(obj[j] >= obj[c] - 1e-12) and np.any(obj[j] > obj[c] + 1e-9)
             assert not dominates, (c, j)
     # they span the trade-off: the fewest hours, the most consumption and the most growth on offer
-    assert specs.decisions[chosen, 0].min() == specs.decisions[feas, 0].min()
+    assert arr.hours_pp_week[chosen].min() == pytest.approx(arr.hours_pp_week[feas].min())
     assert arr.consumption_pp_week[chosen].max() == pytest.approx(arr.consumption_pp_week[feas].max())
     assert arr.growth[chosen].max() == pytest.approx(arr.growth[feas].max())
-    # named in order of hours per week
-    assert list(specs.decisions[chosen, 0]) == sorted(specs.decisions[chosen, 0])
+    # named in order of hours per person per week
+    assert list(arr.hours_pp_week[chosen]) == sorted(arr.hours_pp_week[chosen])
 
 
 def test_every_feasible_variant_is_grouped_behind_a_chosen_one(demo):
