@@ -1,0 +1,90 @@
+"""The one WebSocket per screen: clock sync and round events, against the running server."""
+
+import asyncio
+import json
+import time
+
+import aiohttp
+
+from tests.voting.helpers import bearer, new_round, register, tally, ws_until
+from voting.clock import estimate_offset
+
+
+async def test_clock_sync_exchange(server):
+    async with server.session.ws_connect(server.url + "/ws") as ws:
+        hello = await ws.receive_json()
+        assert hello["type"] == "hello" and abs(hello["server_time"] - time.time() * 1000) < 1000
+        samples = []
+        for _ in range(8):
+            t0 = time.time() * 1000
+            await ws.send_json({"type": "sync", "t0": t0})
+            m = await ws.receive_json()
+            t3 = time.time() * 1000
+            assert m["type"] == "sync" and m["t0"] == t0 and m["t0"] <= m["t1"] <= m["t2"] <= t3
+            samples.append((m["t0"], m["t1"], m["t2"], t3))
+        offset, rtt = estimate_offset(samples)
+        # client and server share this machine's clock: the true offset is 0, the error at most rtt/2
+        assert abs(offset) <= rtt / 2 + 0.01 and rtt < 50
+        # junk is ignored, the socket stays up
+        await ws.send_str("{not json")
+        await ws.send_json({"type": "sync", "t0": "x"})
+        await ws.send_json({"type": "sync", "t0": 1.0})
+        assert (await ws.receive_json())["t0"] == 1.0
+
+
+async def test_round_events_reach_every_screen_at_the_server_times_and_carry_no_count(server):
+    g = await register(server, "G", 500)
+    screens = [await server.session.ws_connect(server.url + "/ws") for _ in range(3)]
+    for ws in screens:
+        assert (await ws.receive_json())["type"] == "hello"
+    opens_at = time.time() + 0.6
+    from voting.rules import iso
+    rnd = await new_round(server, duration_s=1.0, opens_at=iso(opens_at))
+    logs = await asyncio.gather(*(ws_until(ws, lambda m: m["type"] == "round.opened") for ws in screens))
+    t_opened = time.time()
+    for log in logs:
+        opened = log[-1]
+        assert log[0]["type"] == "round.scheduled" and opened["round"]["id"] == rnd["id"]
+        assert opened["round"]["closes_at_ts"] == rnd["closes_at_ts"] and opened["round"]["options"] == ["A", "B"]
+        assert opened["sent_at"] >= rnd["opens_at_ts"] * 1000  # never before the server's opening time
+    assert t_opened - rnd["opens_at_ts"] < 0.2
+    st, _ = await tally(server, rnd["id"], g["token"], {"present": 400, "counts": {"A": 271, "B": 97}, "abstain": 3})
+    assert st == 201
+    logs = await asyncio.gather(*(ws_until(ws, lambda m: m["type"] == "round.result") for ws in screens))
+    for log in logs:
+        types = [m["type"] for m in log]
+        assert types[-2:] == ["round.closed", "round.result"]
+        closed, result = log[-2], log[-1]
+        assert closed["sent_at"] >= rnd["closes_at_ts"] * 1000 - 1
+        assert closed["sent_at"] - rnd["closes_at_ts"] * 1000 < 200
+        for m in log[:-1]:  # nothing before the result names a count
+            assert "271" not in json.dumps(m)
+        assert result["round"]["result"]["totals"] == {"A": 271, "B": 97}
+        assert result["sent_at"] - closed["sent_at"] < 1000  # the result within 1 s of the close
+    for ws in screens:
+        await ws.close()
+
+
+async def test_fast_fan_out_and_naive_baseline_reach_every_socket(server):
+    n = 200
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))  # the default stops at 100
+    screens = [await session.ws_connect(server.url + "/ws") for _ in range(n)]
+    for ws in screens:
+        await ws.receive_json()
+    for strategy in ("fast", "naive"):
+        async with server.session.post(server.api("/api/events/ping"), headers=server.secretariat,
+                                       json={"strategy": strategy, "n": 7}) as r:
+            out = await r.json()
+        assert out["sent"] == n
+        got = await asyncio.gather(*(ws.receive_json() for ws in screens))
+        assert all(m["type"] == "ping" and m["n"] == 7 for m in got)
+    async with server.session.post(server.api("/api/events/ping"), headers=bearer("nope"), json={}) as r:
+        assert r.status == 401
+    for ws in screens[:100]:
+        await ws.close()
+    await asyncio.sleep(0.1)
+    async with server.session.get(server.api("/api/voting/stats")) as r:
+        assert (await r.json())["screens"] == n - 100
+    for ws in screens[100:]:
+        await ws.close()
+    await session.close()
