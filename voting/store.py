@@ -52,8 +52,12 @@ def round_state(r: dict, now: float) -> str:
     return "open"
 
 
-def public_round(r: dict, now: float) -> dict:
-    """What anyone may see of a round: no count of any kind before the result is published."""
+def public_round(r: dict, now: float, brief: bool = False) -> dict:
+    """What anyone may see of a round: no count of any kind before the result is published.
+
+    ``brief`` leaves out the per-assembly breakdown (10^4 rows in a federation): events
+    and lists carry the totals, ``GET /api/rounds/{id}`` the whole result.
+    """
     state = round_state(r, now)
     out = {
         "id": r["id"], "title": r["title"], "options": r["options"], "kind": r["kind"],
@@ -65,6 +69,8 @@ def public_round(r: dict, now: float) -> dict:
     }
     if state == "published":
         out["result"] = r["result"]
+        if brief:
+            out["result"] = {k: v for k, v in r["result"].items() if k != "assemblies"}
         out["final_hash"] = r["final_hash"]
         out["published_at"] = iso(r["published_at"])
     return out

@@ -22,8 +22,7 @@ from aiohttp import web
 from councilcast import events
 from councilcast.appkeys import AUTH, CONFIG, DB
 from councilcast.errors import ApiError, read_json
-from voting.rules import VotingError, check_assembly_spec, check_options, check_round_spec, check_text, \
-    parse_time
+from voting.rules import VotingError, check_assembly_spec, check_options, check_round_spec, check_text
 from voting.store import SqlStore, public_round, round_state
 
 __all__ = ["VOTING", "VotingService", "setup", "OPENAPI"]
@@ -97,7 +96,7 @@ class VotingService:
             t_committed = time.time()
             self.pending.pop(rid, None)
             self.announced.discard(rid)
-            pub = public_round(r, time.time())
+            pub = public_round(r, time.time(), brief=True)
             await self.hub.publish({"type": "round.result", "id": rid, "round": pub})
             self.last_close = {"round": rid, "closed_at": r["closed_at"], "committed_at": t_committed,
                                "published_at": time.time()}
@@ -256,7 +255,7 @@ async def list_rounds(request: web.Request) -> web.Response:
     svc = _svc(request)
     rows = await svc.read(lambda c: svc.store.list_rounds(c))
     now = time.time()
-    return web.json_response({"rounds": [public_round(r, now) for r in rows], "server_time": now})
+    return web.json_response({"rounds": [public_round(r, now, brief=True) for r in rows], "server_time": now})
 
 
 async def _round(request: web.Request) -> dict:
