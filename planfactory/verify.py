@@ -264,10 +264,17 @@ def _implications(ctx, cards: CardArrays, k: int, props: list[str], top: int = 5
     first = [i for i in range(len(cards.ent_ids)) if cards.ent_ids[i] in proposers]
     picked = first + [int(i) for i in order if cards.ent_ids[i] not in proposers][:max(0, top - len(first))]
     lines = []
+    r = ctx.resolved
+    own = {}
+    for p, prop in enumerate(r.proposals):
+        if prop.id in set(props):
+            today = float(sq[r.enterprise[p]])
+            own.setdefault(cards.ent_ids[r.enterprise[p]], []).append(
+                f"proposal {prop.id}: {fmt_signed(100 * r.dy[p] / today, 'pct') if today > 0 else fmt_signed(r.dy[p], 'qty')}")
     for i in picked[:max(top, len(first))]:
-        verb = "changes its output by"
-        lines.append(f"{cards.ent_names[i]} ({cards.sectors[int(cards.ent_sector[i])]}) {verb} "
-                     f"{fmt_signed(pct[i], 'pct')} to {fmt_value(out[i], 'qty')} with equipment worth "
+        note = f" ({'; '.join(own[cards.ent_ids[i]])})" if cards.ent_ids[i] in own else ""
+        lines.append(f"{cards.ent_names[i]} ({cards.sectors[int(cards.ent_sector[i])]}) changes its output by "
+                     f"{fmt_signed(pct[i], 'pct')}{note} to {fmt_value(out[i], 'qty')} with equipment worth "
                      f"{fmt_value(eq[i], 'qty')} hours of labour")
     return lines
 

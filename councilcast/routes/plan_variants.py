@@ -401,7 +401,9 @@ async def _latest_or_none(request):
 async def variants_page(request: web.Request) -> web.Response:
     s = await _latest_or_none(request)
     doc = (await _state(request).loaded(s))[0] if s else None
-    return render(request, "plan/variants_index.html", {"set": s, "doc": doc})
+    from planfactory.summaries import fmt_signed, fmt_value
+
+    return render(request, "plan/variants_index.html", {"set": s, "doc": doc, "fmt": fmt_value, "sgn": fmt_signed})
 
 
 @routes.get("/plan/variants/{name}")
@@ -422,7 +424,8 @@ async def variant_page(request: web.Request) -> web.Response:
                for n, x, t in zip(doc["sectors"], v["sector_output"], today)]
     workplaces = [{"id": i, "name": nm} for i, nm in zip(cards.ent_ids, cards.ent_names)]
     return render(request, "plan/variants_detail.html", {"set": s, "doc": doc, "v": v, "sectors": sectors,
-                                                          "workplaces": workplaces})
+                                                          "workplaces": workplaces, "fmt": fmt_value,
+                                                          "sgn": fmt_signed})
 
 
 @routes.get("/plan/workplaces/{id}")
