@@ -61,6 +61,9 @@ DEFAULT_PARAMETERS: dict = {
 }
 """Parameters of a run; ``None`` hours in the status quo means the economy's hours today.
 
+Without capital coefficients B the investment shares default to 0 (the status quo's
+investment share goes to private consumption); a positive one is refused.
+
 ``variants``, when given, pins the variants (a list of ``{"decision": {...}, "proposals": [ids]}``):
 no sweep, no selection; a revision recomputes the published variants this way.
 """
@@ -76,6 +79,16 @@ def parameters_with_defaults(parameters: dict | None, economy: Economy) -> dict:
             p[k] = {**p[k], **v}
         else:
             p[k] = v
+    if economy.B is None:  # no capital coefficients: investment cannot become equipment
+        given = parameters or {}
+        if "investment_shares" not in given:
+            p["investment_shares"] = [0.0]
+        if "investment_share" not in (given.get("status_quo") or {}):
+            sq = p["status_quo"]
+            p["status_quo"] = {**sq, "consumption_share": sq["consumption_share"] + sq["investment_share"],
+                               "investment_share": 0.0}
+        if any(float(x) > 0 for x in p["investment_shares"]) or p["status_quo"]["investment_share"] > 0:
+            raise ValueError("the economy has no capital coefficients (B): investment shares must be 0")
     if p["status_quo"]["hours_per_week"] is None:
         p["status_quo"]["hours_per_week"] = float(economy.hours_per_week if economy.hours_per_week is not None else 40.0)
     FundamentalDecision(**p["status_quo"])  # validates
@@ -232,7 +245,7 @@ class VariantArrays:
         proposals' changes, averaged over the workforce), private and public consumption per person,
         growth."""
         return np.column_stack([-self.hours_pp_week, self.consumption_pp_week, self.public_pp_week,
-                                np.nan_to_num(self.growth, nan=-np.inf)])
+                                np.nan_to_num(self.growth, nan=0.0)])  # NaN (no B): the same for all
 
 
 def evaluate(ctx: Context, specs: VariantSpecs) -> VariantArrays:

@@ -105,3 +105,25 @@ def test_compatible_sets_avoid_every_incompatible_set():
         assert np.all(G @ t <= h + 1e-9)
         for s in rep.sets:
             assert not all(t[p] for p in s["positions"])
+
+
+def test_a_minimal_economy_without_capital_capacity_or_workplaces():
+    # Miller & Blair's two sectors with labour and a workforce only: investment defaults to 0,
+    # every variant is feasible (no capacity data), and consumption per person is s_c * hours.
+    import json
+
+    from planfactory.economy import Economy
+    from planfactory.verify import make_inputs, produce, verify_document
+    from tests.planfactory._variants_cases import MILLER_BLAIR_A
+
+    e = Economy(sectors=["agriculture", "manufacturing"], A=np.array(MILLER_BLAIR_A), labour=np.array([0.3, 0.2]),
+                workforce=100.0, hours_per_week=40.0)
+    doc = produce(make_inputs(e, [], {})).doc
+    assert doc["sweep"]["feasible"] == doc["sweep"]["variants"] == 18
+    for v in doc["variants"]:
+        d = v["decision"]
+        assert d["investment_share"] == 0.0
+        assert v["economy"]["consumption"] == pytest.approx(d["consumption_share"] * d["hours_per_week"])
+    assert verify_document(json.loads(json.dumps(doc)))["ok"]
+    with pytest.raises(ValueError, match="investment shares must be 0"):
+        make_inputs(e, [], {"investment_shares": [0.1]})
