@@ -1,5 +1,334 @@
-"""``councilcast plan solve|info|import ...`` (to be built)."""
+"""``councilcast plan solve|info|decide|growth|import-bea|import-flows|demo``: the solver's commands.
+
+ECONOMY is a JSON file, a sparse folder (docs/planfactory.md, "Formats"), or the word
+``demo`` for the bundled demo economy. Errors print ``error: FIELD: REASON`` on stderr
+and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["register", "load_economy", "read_demand"]
+
+
+def load_economy(spec: str):
+    from planfactory.demo import demo_economy
+    from planfactory.formats import load
+
+    if spec == "demo":
+        return demo_economy()
+    return load(spec)
+
+
+def read_demand(data, economy) -> np.ndarray:
+    """A final demand: list in sector order, object by sector name, or a list of those (n x k)."""
+    from planfactory.economy import EconomyError
+
+    n = economy.n
+    if isinstance(data, dict):
+        index = {s: i for i, s in enumerate(economy.sectors)}
+        f = np.zeros(n)
+        for k, v in data.items():
+            if k not in index:
+                raise EconomyError("final_demand", f"no sector named {k!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise EconomyError("final_demand", f"value for {k!r} is not a number")
+            f[index[k]] = float(v)
+        return f
+    if isinstance(data, list) and data and all(isinstance(d, (list, dict)) for d in data):
+        return np.column_stack([read_demand(d, economy) for d in data])
+    if not isinstance(data, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data):
+        raise EconomyError("final_demand", "must be a list of numbers in sector order, an object by sector name, "
+                                           "or a list of those")
+    if len(data) != n:
+        raise EconomyError("final_demand", f"length {len(data)} does not match {n} sectors")
+    f = np.asarray(data, dtype=float)
+    if not np.all(np.isfinite(f)):
+        raise EconomyError("final_demand", "contains a value that is not a finite number")
+    return f
+
+
+def solve_payload(economy, f: np.ndarray, method: str = "auto", progress=None) -> dict:
+    """The answer of ``plan solve`` and ``POST /api/plan/solve``."""
+    from planfactory.feasibility import check
+    from planfactory.leontief import LeontiefSolver
+
+    t = time.perf_counter()
+    solver = LeontiefSolver(economy.A, method=method, progress=progress)
+    sol = solver.solve(f)
+    v = solver.labour_values(economy.labour)
+    x = sol.gross_output
+    fe = check(economy, x)
+    many = x.ndim == 2
+    out = {
+        "economy": economy.name,
+        "sectors": list(economy.sectors),
+        "gross_output": x.T.tolist() if many else x.tolist(),
+        "labour_hours": (economy.labour @ x).tolist() if many else float(economy.labour @ x),
+        "labour_values": v.tolist(),
+        "residual": sol.residual,
+        "feasible": fe.feasible.tolist() if many else bool(fe.feasible),
+        "feasibility": [fe.to_dict(k) for k in range(x.shape[1])] if many else fe.to_dict(),
+        "method": sol.method,
+        "iterations": sol.iterations,
+        "seconds": round(time.perf_counter() - t, 6),
+    }
+    return out
+
+
+def info_payload(economy) -> dict:
+    import scipy.sparse as sp
+
+    from planfactory.formats import spectral_radius
+    from planfactory.leontief import LeontiefSolver
+
+    lo, hi = spectral_radius(economy.A)
+    nnz = int(economy.A.nnz) if sp.issparse(economy.A) else int(np.count_nonzero(economy.A))
+    v = LeontiefSolver(economy.A).labour_values(economy.labour)
+    order = np.argsort(-v)
+    return {
+        "name": economy.name, "sectors": economy.n, "sparse": economy.is_sparse, "nonzeros": nnz,
+        "spectral_radius": {"lower": lo, "upper": hi}, "productive": hi < 1,
+        "max_column_sum": float(np.max(np.asarray(economy.A.sum(axis=0)).ravel())),
+        "has": {k: getattr(economy, a) is not None for k, a in (
+            ("capital_coefficients", "B"), ("capacity", "capacity"), ("stocks", "stocks"),
+            ("current_output", "current_output"), ("consumption_basket", "consumption_basket"),
+            ("public_basket", "public_basket"))},
+        "workforce": economy.workforce, "hours_per_week": economy.hours_per_week,
+        "hours_available": economy.hours_available, "enterprises": len(economy.enterprises),
+        "labour_values": {"min": float(v.min()), "median": float(np.median(v)), "max": float(v.max()),
+                          "highest": [{"sector": economy.sectors[i], "value": float(v[i])} for i in order[:5]]},
+        "first_sectors": economy.sectors[:10],
+    }
+
+
+def _print_json(obj) -> None:
+    json.dump(obj, sys.stdout, separators=(",", ":"))
+    sys.stdout.write("\n")
+
+
+def _fail(exc) -> int:
+    field = getattr(exc, "field", None)
+    reason = getattr(exc, "reason", str(exc))
+    print(f"error: {field}: {reason}" if field else f"error: {reason}", file=sys.stderr)
+    return 2
+
+
+def _guard(fn):
+    def run(args):
+        from planfactory.economy import EconomyError
+        from planfactory.leontief import SolverError
+
+        try:
+            return fn(args)
+        except (EconomyError, SolverError, ValueError, OSError) as exc:
+            return _fail(exc)
+    return run
+
+
+@_guard
+def cmd_solve(args) -> int:
+    from planfactory.economy import EconomyError
+
+    economy = load_economy(args.economy)
+    try:
+        data = json.loads(Path(args.final_demand).read_text())
+    except (OSError, ValueError) as exc:
+        raise EconomyError("final_demand", f"cannot read {args.final_demand}: {exc}") from None
+    f = read_demand(data, economy)
+    progress = None
+    if not args.quiet:
+        def progress(step, residual):
+            print(f"  step {step}: residual {residual:.3g}", file=sys.stderr, flush=True)
+    out = solve_payload(economy, f, args.method, progress)
+    if args.json:
+        _print_json(out)
+        return 0
+    print(f"{economy.name}: {economy.n} sectors; method {out['method']}; residual {out['residual']:.2g}")
+    many = f.ndim == 2
+    X = np.asarray(out["gross_output"]).T if many else np.asarray(out["gross_output"])[:, None]
+    for j, s in enumerate(economy.sectors[: args.rows]):
+        print(f"  {s:<32} " + " ".join(f"{X[j, k]:>16,.2f}" for k in range(X.shape[1])))
+    if economy.n > args.rows:
+        print(f"  ... {economy.n - args.rows} more sectors (use --json for all)")
+    print(f"labour hours: {out['labour_hours']}")
+    print(f"feasible: {out['feasible']}")
+    return 0
+
+
+@_guard
+def cmd_info(args) -> int:
+    economy = load_economy(args.economy)
+    out = info_payload(economy)
+    if args.json:
+        _print_json(out)
+        return 0
+    print(f"{out['name']}: {out['sectors']} sectors, {out['nonzeros']} non-zero coefficients"
+          f"{' (sparse)' if out['sparse'] else ''}")
+    print(f"spectral radius of A: {out['spectral_radius']['upper']:.4f} (productive: {out['productive']})")
+    print(f"workforce {out['workforce']}, {out['hours_per_week']} h/week, {out['enterprises']} enterprises")
+    print("has: " + ", ".join(k for k, v in out["has"].items() if v))
+    lv = out["labour_values"]
+    print(f"labour values (hours per unit): min {lv['min']:.4g}, median {lv['median']:.4g}, max {lv['max']:.4g}")
+    return 0
+
+
+def _decision(args):
+    from planfactory.decision import FundamentalDecision
+
+    return FundamentalDecision(args.hours, args.consumption, args.public, args.investment)
+
+
+@_guard
+def cmd_decide(args) -> int:
+    from planfactory.decision import decide
+
+    economy = load_economy(args.economy)
+    out = decide(economy, _decision(args)).to_dict()
+    if args.json:
+        _print_json(out)
+        return 0
+    print(f"{args.hours} h/week for {economy.workforce:,.0f} persons = {out['hours_available']:,.0f} hours a year")
+    print(f"private consumption: {out['consumption_hours_per_person']:,.1f} hours per person a year "
+          f"({out['consumption_hours_per_person_per_week']:.1f} a week)")
+    print(f"public consumption: {out['public_hours']:,.0f} hours; investment: {out['investment_hours']:,.0f} hours")
+    fe = out["feasibility"]
+    print(f"feasible: {out['feasible']}; hours needed {fe['hours_needed']:,.0f}")
+    for b in fe["binding_sectors"]:
+        print(f"  over capacity: {b['sector']}: {100 * (b['ratio'] - 1):.1f}% above")
+    return 0
+
+
+@_guard
+def cmd_growth(args) -> int:
+    from planfactory.growth import GrowthAssumptions, investment_for_growth, path_for_investment_share
+
+    economy = load_economy(args.economy)
+    a = GrowthAssumptions(years=args.years, depreciation=args.depreciation,
+                          labour_productivity_growth=args.productivity_growth, workforce_growth=args.workforce_growth)
+    if args.target_growth is not None:
+        p = investment_for_growth(economy, _decision(args), args.target_growth, a)
+    else:
+        p = path_for_investment_share(economy, _decision(args), a)
+    out = p.to_dict(sectors=args.sectors)
+    if args.json:
+        _print_json(out)
+        return 0
+    print(f"year  consumption h/person  growth  investment share  feasible")
+    for t in range(a.years):
+        g = f"{100 * p.growth[t - 1]:+.2f}%" if t else "    -"
+        print(f"{t:>4}  {p.consumption_hours_per_person[t]:>20,.1f}  {g:>7}  {p.investment_share[t]:>16.3f}  {p.feasible[t]}")
+    print(f"average growth of consumption: {100 * p.average_growth:+.2f}% a year")
+    return 0
+
+
+@_guard
+def cmd_import_bea(args) -> int:
+    from planfactory.formats import save
+    from planfactory.importers import economy_from_bea
+
+    e = economy_from_bea(args.folder)
+    path = save(e, args.out)
+    print(f"wrote {path}: {e.n} industries")
+    return 0
+
+
+@_guard
+def cmd_import_flows(args) -> int:
+    from planfactory.economy import EconomyError
+    from planfactory.formats import save
+    from planfactory.importers import economy_from_flows
+
+    try:
+        d = json.loads(Path(args.file).read_text())
+        e = economy_from_flows(d["sectors"], d["flows"], d["gross_output"], labour=d.get("labour"),
+                               value_added=d.get("value_added"), final_demand=d.get("final_demand"),
+                               public_demand=d.get("public_demand"), name=d.get("name", "flows table"))
+    except KeyError as exc:
+        raise EconomyError(str(exc.args[0]), "is required (sectors, flows, gross_output)") from None
+    path = save(e, args.out)
+    print(f"wrote {path}: {e.n} sectors")
+    return 0
+
+
+@_guard
+def cmd_demo(args) -> int:
+    from planfactory.demo import DEMO_PATH, generate, write_demo
+    from planfactory.formats import save
+
+    if args.out:
+        e = generate(n_sectors=args.sectors, n_enterprises=args.enterprises, seed=args.seed)
+        path = save(e, args.out)
+    elif args.write:
+        path = write_demo(DEMO_PATH)
+    else:
+        print(f"bundled demo economy: {DEMO_PATH} (use --write to regenerate it, --out PATH for another)")
+        return 0
+    print(f"wrote {path}")
+    return 0
+
+
+def _decision_flags(p) -> None:
+    p.add_argument("--hours", type=float, default=40.0, help="hours per week (default 40)")
+    p.add_argument("--consumption", type=float, default=0.62, help="private consumption share (default 0.62)")
+    p.add_argument("--public", type=float, default=0.18, help="public consumption share (default 0.18)")
+    p.add_argument("--investment", type=float, default=0.20, help="investment share (default 0.20)")
 
 
 def register(plan_subparsers) -> None:
-    pass
+    p = plan_subparsers.add_parser("solve", help="gross output, labour hours and values for a final demand")
+    p.add_argument("economy", help="economy JSON file, sparse folder, or 'demo'")
+    p.add_argument("--final-demand", required=True, metavar="FILE",
+                   help="JSON list in sector order, object by sector name, or a list of those")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--method", default="auto", choices=["auto", "dense", "splu", "iterative"])
+    p.add_argument("--rows", type=int, default=40, help="sectors shown in the text output")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=cmd_solve)
+
+    p = plan_subparsers.add_parser("info", help="summarize an economy")
+    p.add_argument("economy")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = plan_subparsers.add_parser("decide", help="what a fundamental decision implies (hours, split of the product)")
+    p.add_argument("economy")
+    _decision_flags(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_decide)
+
+    p = plan_subparsers.add_parser("growth", help="multi-year path: growth for an investment share, or investment for a growth")
+    p.add_argument("economy")
+    _decision_flags(p)
+    p.add_argument("--target-growth", type=float, help="yearly growth of consumption to reach (e.g. 0.03)")
+    p.add_argument("--years", type=int, default=10)
+    p.add_argument("--depreciation", type=float, default=0.05)
+    p.add_argument("--productivity-growth", type=float, default=0.02)
+    p.add_argument("--workforce-growth", type=float, default=0.0)
+    p.add_argument("--sectors", action="store_true", help="include per-sector outputs and capacities")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_growth)
+
+    p = plan_subparsers.add_parser("import-bea", help="BEA make-use tables (1997 summary format) -> economy")
+    p.add_argument("folder")
+    p.add_argument("--out", required=True, help="*.json or a folder for the sparse format")
+    p.set_defaults(func=cmd_import_bea)
+
+    p = plan_subparsers.add_parser("import-flows", help="flows table JSON {sectors, flows, gross_output, ...} -> economy")
+    p.add_argument("file")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_import_flows)
+
+    p = plan_subparsers.add_parser("demo", help="the bundled demo economy: regenerate it or generate another")
+    p.add_argument("--write", action="store_true", help="regenerate planfactory/data/demo_economy.json")
+    p.add_argument("--out", help="write a generated economy here instead")
+    p.add_argument("--sectors", type=int, default=30)
+    p.add_argument("--enterprises", type=int, default=200)
+    p.add_argument("--seed", type=int, default=1957)
+    p.set_defaults(func=cmd_demo)

@@ -15,7 +15,7 @@ from .plan_checks import check_plan
 @st.composite
 def productive(draw, max_n=9):
     n = draw(st.integers(1, max_n))
-    raw = draw(arrays(np.float64, (n, n), elements=st.floats(0, 1)))
+    raw = draw(arrays(np.float64, (n, n), elements=st.floats(0, 1).map(lambda t: 0.0 if t < 1e-6 else t)))
     sums = draw(arrays(np.float64, n, elements=st.floats(0, 0.95)))
     col = raw.sum(axis=0)
     A = np.where(col > 0, raw * (sums / np.where(col > 0, col, 1)), 0.0)

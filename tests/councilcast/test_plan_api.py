@@ -1,0 +1,183 @@
+"""The plan factory over HTTP and from the CLI: real server on loopback, real SQLite, real subprocesses."""
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+
+import dataclasses
+
+import numpy as np
+import pytest
+from aiohttp import web
+
+from councilcast.app import create_app
+from councilcast.appkeys import DB
+from councilcast.routes.plan import PLAN
+
+from planfactory.demo import demo_economy
+from planfactory.formats import to_dict
+
+MB = {"sectors": ["agriculture", "manufacturing"], "technical_coefficients": [[0.15, 0.25], [0.2, 0.05]],
+      "labour": [0.3, 0.6], "capacity": [1300, 1900]}
+
+
+async def test_solve_small_economy_over_http(server):
+    # Miller & Blair (2009) section 2.3: f = [600, 1500] -> x = [1247.52, 1841.58]
+    r = await server.session.post(server.api("/api/plan/solve"),
+                                  json={"economy": MB, "final_demand": {"agriculture": 600, "manufacturing": 1500}})
+    assert r.status == 200, await r.text()
+    d = await r.json()
+    assert [round(v, 2) for v in d["gross_output"]] == [1247.52, 1841.58]
+    assert d["labour_hours"] == pytest.approx(0.3 * 1247.5248 + 0.6 * 1841.5842, rel=1e-6)
+    assert d["residual"] < 1e-12 and d["feasible"] is True
+    assert len(d["labour_values"]) == 2
+    # many demands at once; the second one exceeds manufacturing's capacity
+    r = await server.session.post(server.api("/api/plan/solve"),
+                                  json={"economy": MB, "final_demand": [[600, 1500], [600, 1700]]})
+    d = await r.json()
+    assert d["feasible"] == [True, False]
+    assert d["feasibility"][1]["binding_sectors"][0]["sector"] == "manufacturing"
+
+
+@pytest.mark.parametrize("body,field,words", [
+    ({"economy": MB}, "final_demand", "required"),
+    ({"economy": MB, "final_demand": [1, 2, 3]}, "final_demand", "length 3"),
+    ({"economy": MB, "final_demand": {"steel": 1}}, "final_demand", "steel"),
+    ({"economy": {**MB, "technical_coefficients": [[0.6, 0.6], [0.6, 0.6]]}, "final_demand": [1, 1]},
+     "technical_coefficients", "not productive"),
+    ({"economy": {**MB, "labour": [1, -1]}, "final_demand": [1, 1]}, "labour", "negative"),
+    ({"economy": 7, "final_demand": [1, 1]}, "economy", "must be"),
+    ({"economy": MB, "final_demand": [1, 1], "method": "magic"}, "method", "must be"),
+])
+async def test_bad_input_names_the_field(server, body, field, words):
+    r = await server.session.post(server.api("/api/plan/solve"), json=body)
+    assert r.status == 400
+    err = (await r.json())["error"]
+    assert err["field"] == field and words in err["reason"]
+
+
+async def test_decide_and_growth_on_the_demo(server):
+    r = await server.session.post(server.api("/api/plan/decide"), json={
+        "hours_per_week": 40, "consumption_share": 0.62, "public_share": 0.18, "investment_share": 0.2,
+        "growth": {"years": 4}})
+    assert r.status == 200, await r.text()
+    d = await r.json()
+    e = demo_economy()
+    assert d["hours_available"] == e.workforce * 40 * 46
+    assert d["consumption_hours_per_person"] == pytest.approx(0.62 * 40 * 46)
+    assert np.allclose(d["gross_output"], e.current_output, atol=0.06)
+    assert d["feasible"] is True and len(d["growth"]["years"]) == 4
+    r = await server.session.post(server.api("/api/plan/decide"), json={"hours_per_week": 40, "consumption_share": 0.7,
+                                                                        "public_share": 0.2, "investment_share": 0.2})
+    assert r.status == 400 and (await r.json())["error"]["field"] == "decision"
+    r = await server.session.post(server.api("/api/plan/growth"), json={"target_growth": 0.02, "years": 5})
+    d = await r.json()
+    assert r.status == 200 and np.allclose(d["growth"], 0.02, atol=1e-6)
+
+
+async def test_economy_download_put_and_persist(server):
+    r = await server.session.get(server.api("/api/plan/economy"))
+    info = await r.json()
+    assert info["sectors"] == 30 and info["productive"] and info["source"] == "demo"
+    r = await server.session.get(server.api("/api/plan/economy.json"))
+    body = await r.read()
+    import hashlib
+
+    assert r.headers["X-Content-SHA256"] == hashlib.sha256(body).hexdigest()
+    assert json.loads(body)["sectors"] == demo_economy().sectors
+    r = await server.session.get(server.api("/api/plan/economy.csv"))
+    assert (await r.text()).splitlines()[1].startswith("Energy,")
+    # only the secretariat may replace it
+    r = await server.session.put(server.api("/api/plan/economy"), json=MB)
+    assert r.status == 401
+    r = await server.session.put(server.api("/api/plan/economy"), json={**MB, "labour": [1]}, headers=server.secretariat)
+    assert r.status == 400 and (await r.json())["error"]["field"] == "labour"
+    r = await server.session.put(server.api("/api/plan/economy"), json=MB, headers=server.secretariat)
+    assert r.status == 200
+    r = await server.session.post(server.api("/api/plan/solve"), json={"final_demand": [600, 1500]})
+    assert [round(v, 2) for v in (await r.json())["gross_output"]] == [1247.52, 1841.58]
+    rows = await server.app[DB].read(lambda c: [tuple(r) for r in c.execute("SELECT name, sectors FROM plan_economies")])
+    assert rows == [("economy", 2)]
+    # a second app on the same database file (a restart) starts with the stored economy
+    app2 = create_app(dataclasses.replace(server.config, port=0))
+    runner = web.AppRunner(app2)
+    await runner.setup()
+    try:
+        assert app2[PLAN].current().sectors == MB["sectors"]
+    finally:
+        await runner.cleanup()
+    r = await server.session.delete(server.api("/api/plan/economy"), headers=server.secretariat)
+    assert r.status == 200
+    r = await server.session.get(server.api("/api/plan/economy"))
+    assert (await r.json())["sectors"] == 30
+
+
+async def test_plan_page_without_javascript(server):
+    r = await server.session.get(server.api("/plan?hours=48&consumption=62&public=18&years=3"))
+    assert r.status == 200
+    html = await r.text()
+    assert "The fundamental decision" in html and "Energy" in html
+    assert "over capacity" in html  # 48 hours needs more capacity than the demo has
+    r = await server.session.get(server.api("/plan?consumption=90&public=30"))
+    assert "must not exceed 100%" in await r.text()
+    r = await server.session.get(server.api("/"))
+    assert 'href="/plan"' in await r.text()
+
+
+async def test_event_loop_keeps_answering_during_a_solve(server):
+    # a 3000-sector dense solve with 200 demands runs in the process pool; /api/health answers meanwhile
+    n = 3000
+    rng = np.random.default_rng(0)
+    A = (rng.random((n, n)) < 0.01) * rng.random((n, n))
+    A *= 0.6 / np.maximum(A.sum(axis=0), 1e-9)
+    econ = {"sectors": [f"p{i}" for i in range(n)], "labour": [1.0] * n,
+            "technical_coefficients": {"shape": [n, n], "rows": np.nonzero(A)[0].tolist(),
+                                       "cols": np.nonzero(A)[1].tolist(), "values": A[np.nonzero(A)].tolist()}}
+    # warm the pool first so the timing below is the solve's
+    await server.session.post(server.api("/api/plan/solve"), json={"economy": MB, "final_demand": [1, 1]})
+    task = asyncio.ensure_future(server.session.post(server.api("/api/plan/solve"),
+                                                     json={"economy": econ, "final_demand": [[1.0] * n] * 50}))
+    worst = 0.0
+    while not task.done():
+        t = time.perf_counter()
+        r = await server.session.get(server.api("/api/health"))
+        assert r.status == 200
+        worst = max(worst, time.perf_counter() - t)
+        await asyncio.sleep(0.02)
+    r = await task
+    assert r.status == 200, await r.text()
+    assert (await r.json())["residual"] < 1e-9
+    assert worst < 0.5
+
+
+def _cli(*args, input_file=None):
+    return subprocess.run([sys.executable, "-m", "councilcast", "plan", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_cli_solve_info_decide_and_errors(tmp_path):
+    econ = tmp_path / "mb.json"
+    econ.write_text(json.dumps(MB))
+    fd = tmp_path / "f.json"
+    fd.write_text(json.dumps({"agriculture": 600, "manufacturing": 1500}))
+    p = _cli("solve", str(econ), "--final-demand", str(fd), "--json")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert [round(v, 2) for v in d["gross_output"]] == [1247.52, 1841.58]
+    assert set(d) >= {"gross_output", "labour_hours", "labour_values", "residual", "feasible"}
+    fd.write_text(json.dumps([1000] * 30))
+    p = _cli("solve", "demo", "--final-demand", str(fd), "--json")
+    assert p.returncode == 0 and len(json.loads(p.stdout)["gross_output"]) == 30
+    p = _cli("info", "demo", "--json")
+    assert json.loads(p.stdout)["enterprises"] == 200
+    p = _cli("decide", "demo", "--hours", "44")
+    assert p.returncode == 0 and "over capacity" in p.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**MB, "technical_coefficients": [[1.2, 0], [0, 0.1]]}))
+    p = _cli("solve", str(bad), "--final-demand", str(fd))
+    assert p.returncode == 2 and "technical_coefficients: not productive" in p.stderr
+    out = tmp_path / "d.json"
+    p = _cli("demo", "--out", str(out), "--sectors", "12", "--enterprises", "40", "--seed", "3")
+    assert p.returncode == 0 and len(json.loads(out.read_text())["sectors"]) == 12
