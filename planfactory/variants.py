@@ -132,13 +132,19 @@ class Context:
 
 
 def build_context(economy: Economy, proposals: list[Proposal], parameters: dict | None = None,
-                  A=None) -> Context:
-    """Factorize once, build the basket basis and resolve the proposals (``A`` overrides economy.A)."""
+                  A=None, overrides: dict | None = None) -> Context:
+    """Factorize once, build the basket basis and resolve the proposals.
+
+    ``A`` or ``overrides`` (``{"A": ..., "B": ..., "labour": ...}``) replace the economy's data
+    (for sampling estimated coefficients).
+    """
     if economy.workforce is None or economy.workforce <= 0:
         raise ValueError("the economy needs a workforce (persons) for variants")
     params = parameters_with_defaults(parameters, economy)
     if A is not None:
-        economy = _with_A(economy, A)
+        overrides = {**(overrides or {}), "A": A}
+    if overrides:
+        economy = _with(economy, overrides)
     solver = LeontiefSolver(economy.A)
     basis = DecisionBasis.build(economy, solver)
     sq = FundamentalDecision(**params["status_quo"])
@@ -159,11 +165,13 @@ def build_context(economy: Economy, proposals: list[Proposal], parameters: dict 
                    ent_workforce=np.array([e.workforce for e in ents], dtype=float))
 
 
-def _with_A(economy: Economy, A) -> Economy:
+def _with(economy: Economy, overrides: dict) -> Economy:
+    """A shallow copy of ``economy`` with some of A, B, labour replaced (sampled estimates)."""
     import copy
 
     e = copy.copy(economy)
-    e.A = A
+    for name, value in overrides.items():
+        setattr(e, name, value)
     return e
 
 

@@ -90,26 +90,58 @@ class Produced:
     arrays: object
 
 
-def _sample_A(economy, estimates: list[dict], samples: int, seed: int):
-    """Technical coefficient matrices with the estimated entries drawn uniformly in their ranges."""
+def _sample_estimates(economy, estimates: list[dict], samples: int, seed: int) -> list[dict]:
+    """Overrides of A, B or labour with the estimated entries drawn in their ranges.
+
+    Sample 0 takes every low end, sample 1 every high end, the others uniform draws (seeded).
+    An estimate: ``{"matrix": "A" (default) | "B" | "labour", "row": sector, "col": sector
+    (not for labour), "low": x, "high": y}``.
+    """
     import scipy.sparse as sp
 
     rng = np.random.default_rng(seed)
     idx = {s: i for i, s in enumerate(economy.sectors)}
+
+    def where(v):
+        if isinstance(v, bool):
+            return None
+        if isinstance(v, int):
+            return v if 0 <= v < economy.n else None
+        return idx.get(v)
+
     cells = []
     for k, est in enumerate(estimates):
-        i = est["row"] if isinstance(est["row"], int) else idx.get(est["row"])
-        j = est["col"] if isinstance(est["col"], int) else idx.get(est["col"])
-        lo, hi = float(est["low"]), float(est["high"])
+        if not isinstance(est, dict):
+            raise ValueError(f"estimates[{k}]: must be an object")
+        m = est.get("matrix", "A")
+        if m not in ("A", "B", "labour"):
+            raise ValueError(f"estimates[{k}].matrix: must be A, B or labour")
+        if m == "B" and economy.B is None:
+            raise ValueError(f"estimates[{k}]: the economy has no capital coefficients B")
+        i = where(est.get("row"))
+        j = where(est.get("col")) if m != "labour" else 0
+        try:
+            lo, hi = float(est["low"]), float(est["high"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"estimates[{k}]: needs low and high") from None
         if i is None or j is None or not (0 <= lo <= hi):
-            raise ValueError(f"estimates[{k}]: needs row, col (sector names or indices) and 0 <= low <= high")
-        cells.append((i, j, lo, hi))
+            raise ValueError(f"estimates[{k}]: needs row{', col' if m != 'labour' else ''} (sector names or "
+                             "indices) and 0 <= low <= high")
+        cells.append((m, i, j, lo, hi))
+    used = sorted({c[0] for c in cells})
     out = []
     for s in range(samples):
-        A = economy.A.tolil(copy=True) if sp.issparse(economy.A) else np.array(economy.A, dtype=float, copy=True)
-        for (i, j, lo, hi) in cells:
-            A[i, j] = rng.uniform(lo, hi) if s >= 2 else (lo if s == 0 else hi)
-        out.append(A.tocsr() if sp.issparse(economy.A) else A)
+        ov = {}
+        for m in used:
+            base = {"A": economy.A, "B": economy.B, "labour": economy.labour}[m]
+            ov[m] = base.tolil(copy=True) if sp.issparse(base) else np.array(base, dtype=float, copy=True)
+        for (m, i, j, lo, hi) in cells:
+            val = rng.uniform(lo, hi) if s >= 2 else (lo if s == 0 else hi)
+            if m == "labour":
+                ov[m][i] = val
+            else:
+                ov[m][i, j] = val
+        out.append({m: (v.tocsr() if sp.issparse(v) else v) for m, v in ov.items()})
     return out
 
 
@@ -150,9 +182,9 @@ def _cards_for(economy, proposals, params) -> tuple:
     cards = card_arrays(ctx, arr, chosen, names, sq_arr)
     if params["estimates"]:
         samples = []
-        for A in _sample_A(ctx.economy, params["estimates"], int(params["samples"]), int(params["seed"])):
-            # the sampled A replaces the (process-chosen) technique's A, keeping its labour
-            cs = build_context(ctx.economy, proposals, params, A=A)
+        for ov in _sample_estimates(ctx.economy, params["estimates"], int(params["samples"]), int(params["seed"])):
+            # the sampled entries replace those of the (process-chosen) technique
+            cs = build_context(ctx.economy, proposals, params, overrides=ov)
             sub = evaluate(cs, specs.take(chosen))
             samples.append(_numbers(cs, sub))
         attach_ranges(cards, samples)

@@ -104,3 +104,24 @@ def test_signs():
     assert fmt_signed(0.04, "dec") == "\u00b10"
     assert fmt_signed(1.25, "pts") == "+1.2 points" or fmt_signed(1.25, "pts") == "+1.3 points"
     assert fmt_signed(-1500, "qty") == "\u22121,500"
+
+
+def test_estimated_labour_gives_a_range_of_consumption_per_person():
+    # hours per unit of energy between 0.5 and 1.5 of its value: labour values change, so the
+    # basket an hour buys changes, and so do the outputs; hours worked do not
+    e = demo_economy()
+    l0 = float(e.labour[0])
+    pr = produce(make_inputs(e, [], {"estimates": [{"matrix": "labour", "row": "Energy", "low": 0.5 * l0,
+                                                    "high": 1.5 * l0}], "samples": 4, "select": 3}))
+    card = {x["key"]: x for x in card_dict(pr.cards, 0, 0)["fields"]}
+    lo, hi = card["sector_output"]["range"]
+    assert lo < card["sector_output"]["value"] < hi
+    assert card["hours_total"]["range"] is None
+
+
+def test_bad_estimates_are_refused():
+    e = demo_economy()
+    with pytest.raises(ValueError, match="estimates\\[0\\]"):
+        produce(make_inputs(e, [], {"estimates": [{"row": "Nowhere", "col": "Steel", "low": 0, "high": 1}]}))
+    with pytest.raises(ValueError, match="estimates\\[0\\].matrix"):
+        produce(make_inputs(e, [], {"estimates": [{"matrix": "Z", "row": 0, "col": 0, "low": 0, "high": 1}]}))
