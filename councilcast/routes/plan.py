@@ -149,7 +149,11 @@ def _job_decide(spec, decision: dict, growth: dict | None):
         out["enterprises"] = {"count": len(arr), "hours_per_person_week": {
             "min": float(hpp[arr.workforce > 0].min()), "max": float(hpp[arr.workforce > 0].max())}}
     if growth is not None:
-        out["growth"] = _job_growth_inner(economy, decision, growth, basis)
+        g = _job_growth_inner(economy, decision, growth, basis)
+        wanted = out["consumption_hours"] + out["public_hours"]
+        g["decision_consumption_hours"] = wanted
+        g["year0_shortfall"] = max(0.0, 1.0 - g["consumption_hours"][0] / wanted) if wanted > 0 else 0.0
+        out["growth"] = g
     return out
 
 

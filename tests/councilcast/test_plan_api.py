@@ -120,6 +120,7 @@ async def test_plan_page_without_javascript(server):
     html = await r.text()
     assert "The fundamental decision" in html and "Energy" in html
     assert "over capacity" in html  # 48 hours needs more capacity than the demo has
+    assert "data-shortfall" in html  # and the path says it starts lower
     r = await server.session.get(server.api("/plan?consumption=90&public=30"))
     assert "must not exceed 100%" in await r.text()
     r = await server.session.get(server.api("/"))
