@@ -41,8 +41,7 @@ import numpy as np
 __all__ = ["FIELDS", "ROUNDING", "CardArrays", "card_arrays", "card_dict", "card_text", "card_html",
            "fmt_value", "fmt_signed", "attach_previous", "attach_ranges"]
 
-ROUNDING = ("Quantities rounded to 3 significant digits; hours per week, hours of consumption "
-            "and percentages to 1 decimal.")
+ROUNDING = "Rounded: quantities to 3 significant digits; hours and percentages to 1 decimal."
 
 # key, label, unit ("{unit}" = the sector's unit), scope, number kind
 FIELDS: list[tuple[str, str, str, str, str]] = [
@@ -254,7 +253,7 @@ def fmt_signed(x: float, kind: str) -> str:
         return "not known"
     body = fmt_value(abs(x), "dec" if kind == "pts" else kind)
     if body.strip("0.%") == "":
-        return "\u00b10" + (" points" if kind == "pts" else "%" if kind == "pct" else "")
+        return "\u00b10" + ("%" if kind == "pct" else "")
     return ("+" if x > 0 else "\u2212") + body + (" points" if kind == "pts" else "")
 
 

@@ -102,6 +102,10 @@ def test_revision_shows_what_changed_since_the_last_version(published):
     assert f["sector_output"]["change_previous"] < 0
     assert f["sector_output"]["text_change_previous"].startswith("\u2212")
     assert verify_document(json.loads(json.dumps(rev.doc)))["ok"]
+    # with the changes since the last version on every line, the text still reads in under a minute
+    from planfactory.summaries import card_text
+
+    assert max(len(card_text(card_dict(c, k, i)).split()) for k in range(c.K) for i in range(c.E)) <= 150
     # what changed and for whom: energy works are named, in every variant
     for ch in rev.doc["changes"]:
         assert ch["comparable"] and ch["workplaces_changed"] > 0
