@@ -8,6 +8,7 @@
   kept in SQLite so it survives a restart). ``DELETE`` goes back to the demo.
 - ``POST /api/plan/solve``: ``{"final_demand": [...] | {...} | [[...], ...], "economy"?: {...},
   "method"?: "auto"}`` -> gross_output, labour_hours, labour_values, residual, feasible, feasibility.
+  With ``"progress": true`` the answer is NDJSON: progress lines, then ``{"result": ...}``.
 - ``POST /api/plan/decide``: a fundamental decision -> its implications (and, with
   ``"growth": {"years": 10, ...}``, the multi-year path).
 - ``POST /api/plan/growth``: path for the decision's investment share, or with
@@ -27,7 +28,7 @@ import io
 import json
 import logging
 import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 from aiohttp import web
 
@@ -47,6 +48,7 @@ class PlanArea:
 
     def __init__(self):
         self._pool: ProcessPoolExecutor | None = None
+        self.threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-solve")
         self.economy = None  # None = the bundled demo economy
         self.economy_dict: dict | None = None
         self.source = "demo"
@@ -81,6 +83,7 @@ class PlanArea:
         return self.economy
 
     def close(self):
+        self.threads.shutdown(wait=False, cancel_futures=True)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
@@ -376,7 +379,52 @@ async def post_solve(request: web.Request) -> web.Response:
         raise ApiError(400, "method", "must be one of auto, dense, splu, iterative")
     spec = _spec_from_body(request, body)
     plan = request.app[PLAN]
+    if body.get("progress"):
+        return await _solve_streaming(request, spec, body["final_demand"], method)
     return web.json_response(_unwrap(await plan.run(job_solve, spec, body["final_demand"], method)))
+
+
+async def _solve_streaming(request: web.Request, spec, demand, method) -> web.StreamResponse:
+    """NDJSON: ``{"progress": {"step", "residual"}}`` lines while iterating, then ``{"result": ...}``.
+
+    Runs on the area's solver thread (NumPy and SciPy release the GIL in the heavy work, so
+    the event loop keeps answering); progress crosses to the loop with call_soon_threadsafe.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+    last = [0.0]
+
+    def progress(step, residual):
+        now = loop.time()
+        if now - last[0] >= 0.2:  # at most five lines a second
+            last[0] = now
+            loop.call_soon_threadsafe(queue.put_nowait, {"progress": {"step": step, "residual": residual}})
+
+    def work():
+        from councilcast.cli_plan_solve import read_demand, solve_payload
+
+        def inner():
+            economy = _load(spec)
+            return solve_payload(economy, read_demand(demand, economy), method, progress)
+        return _errors(inner)()
+
+    future = loop.run_in_executor(request.app[PLAN].threads, work)
+    future.add_done_callback(lambda f: queue.put_nowait(None))
+    resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await resp.prepare(request)
+    while True:
+        item = await queue.get()
+        if item is None:
+            break
+        await resp.write(json.dumps(item).encode() + b"\n")
+    result = future.result()
+    if "error" in result:
+        line = {"error": {"field": result["error"][0], "reason": result["error"][1]}}
+    else:
+        line = {"result": result["ok"]}
+    await resp.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+    await resp.write_eof()
+    return resp
 
 
 @routes.post("/api/plan/decide")

@@ -182,3 +182,29 @@ def test_cli_solve_info_decide_and_errors(tmp_path):
     out = tmp_path / "d.json"
     p = _cli("demo", "--out", str(out), "--sectors", "12", "--enterprises", "40", "--seed", "3")
     assert p.returncode == 0 and len(json.loads(out.read_text())["sectors"]) == 12
+
+
+async def test_solve_streams_progress(server):
+    from planfactory.demo import sparse_technology
+
+    n = 4000
+    A, labour = sparse_technology(n, 12, seed=9, family=200)
+    c = A.tocoo()
+    econ = {"sectors": [f"p{i}" for i in range(n)], "labour": labour.tolist(),
+            "technical_coefficients": {"shape": [n, n], "rows": c.row.tolist(), "cols": c.col.tolist(),
+                                       "values": c.data.tolist()}}
+    r = await server.session.post(server.api("/api/plan/solve"),
+                                  json={"economy": econ, "final_demand": [[1.0] * n] * 4, "progress": True})
+    assert r.status == 200 and r.headers["Content-Type"].startswith("application/x-ndjson")
+    lines = [json.loads(x) for x in (await r.text()).splitlines()]
+    assert "result" in lines[-1]
+    res = lines[-1]["result"]
+    assert res["method"] == "iterative" and res["residual"] < 1e-9 and len(res["gross_output"]) == 4
+    # independent check of one column: (I - A) x = 1
+    x = np.asarray(res["gross_output"][0])
+    assert np.max(np.abs(x - A @ x - 1.0)) < 1e-8
+    steps = [line["progress"]["step"] for line in lines[:-1]]
+    assert steps == sorted(steps)
+    bad = await server.session.post(server.api("/api/plan/solve"),
+                                    json={"economy": econ, "final_demand": [1.0], "progress": True})
+    assert (await bad.text()).splitlines()[-1].startswith('{"error"')
