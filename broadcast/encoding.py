@@ -41,7 +41,7 @@ class VideoEncoder:
     """
 
     def __init__(self, codec: str, bitrate: int = 1_500_000, fps: int = 30, keyframe_interval: float = 2.0,
-                 threads: int = 2):
+                 threads: int = 1):
         if codec not in VIDEO_CODECS:
             raise ValueError(f"unknown video codec {codec!r}")
         self.codec = codec

@@ -70,6 +70,8 @@ class Stream:
         self._history: list[tuple[int, int, int, bytes] | None] = [None] * HISTORY
         self.packets = 0
         self.frames = 0
+        self.fanout_s = 0.0  # time spent in the per-packet path (header, SRTP, send), all sinks
+        self.emitted = 0  # packets sent to viewers, all sinks together
 
     def publish(self, frame: EncodedFrame) -> None:
         """Number ``frame``'s payloads and send them to every sink (synchronously)."""
@@ -86,9 +88,11 @@ class Stream:
         self.frames += 1
         if not self.sinks:
             return
+        t = time.perf_counter()
         ntp = clock.current_ntp_time()
         for sink in list(self.sinks):
             sink.send_frame(packets, frame.keyframe, ntp)
+        self.fanout_s += time.perf_counter() - t
 
     def lookup(self, seq: int) -> tuple[int, int, int, bytes] | None:
         item = self._history[seq % HISTORY]
@@ -160,6 +164,7 @@ class Sink:
             asyncio.ensure_future(self.dtls.transport._send(data))
         self.sent += 1
         self.octets += len(payload)
+        self.stream.emitted += 1
 
     def send_frame(self, packets, keyframe: bool, ntp: int) -> None:
         if self.closed:

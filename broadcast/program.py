@@ -186,7 +186,8 @@ class Program:
             "keyframes": {c: e.keyframes for c, e in self._encoders.items()},
             "keyframe_requests": {c: g.requested for c, g in self._gates.items()},
             "keyframes_forced": {c: g.served for c, g in self._gates.items()},
-            "streams": {c: {"sinks": len(s.sinks), "packets": s.packets, "frames": s.frames}
+            "streams": {c: {"sinks": len(s.sinks), "packets": s.packets, "frames": s.frames,
+                            "fanout_s": round(s.fanout_s, 4), "emitted": s.emitted}
                         for c, s in self.streams.items()},
         }
 

@@ -134,7 +134,7 @@ class SyntheticCamera:
             delay = due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            elif delay < -period:  # fell behind: skip ahead rather than burst
+            elif delay < -3 * period:  # more than 3 frames behind: skip ahead rather than burst
                 index = int((time.monotonic() - start) / period)
             yield self.make_video_frame(index)
             index += 1
