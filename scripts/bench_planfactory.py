@@ -165,7 +165,11 @@ def main(argv=None) -> dict:
                              "triad_gb_per_s": round(bw, 2), "dgemm_gflops": round(gf, 1),
                              "note": "2 cores shared with other engineers' tests during the run"}}
     out["dense_1000"] = bench_dense_1000()
-    out["dense_5000"] = bench_dense_5000(2000 if args.quick else 5000)
+    d5 = bench_dense_5000(2000 if args.quick else 5000)
+    if args.quick:  # the bar is for n = 5,000; at n = 2,000 the ratio is only indicative
+        d5.pop("meets_bar")
+        d5["bar_applies_at_n"] = 5000
+    out["dense_5000" if not args.quick else "dense_2000"] = d5
     sizes = [100_000] if args.quick else [100_000, 1_000_000]
     for n in sizes:
         r = bench_sparse(n)
