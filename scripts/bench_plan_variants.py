@@ -18,6 +18,9 @@ machine has 2 cores and is shared with other engineers' tests while this runs):
 - cards: rendering on demand from the arrays (1,000 sectors): one workplace's cards
   across the chosen variants (JSON dict + HTML + text), and one variant's cards for all
   10,000 workplaces. Bar: one card page in under 50 ms.
+- http_pages: the real server on loopback with the bundled demo economy: publish, then a
+  workplace's card page, its cards as text, one variant's cards for every workplace as
+  HTML; baseline: /api/health timed the same way. Bar: one card page in under 50 ms.
 - incompat_200: naming the minimal incompatible sets among 200 proposals (1,000 sectors),
   including the 200-column solve. Baseline: the same deletion-filter tests, each done by
   a fresh Leontief solve of the subset's demand (no linear structure), timed on 20 tests
@@ -227,6 +230,70 @@ def bench_variants_sparse(n: int, V: int) -> dict:
             "ratio_vs_one_by_one": round(per * specs.V / secs, 1)}
 
 
+def bench_http_pages(requests: int = 30) -> dict:
+    """The real server on loopback with the bundled demo economy: card pages over HTTP.
+
+    Baseline: the server's health endpoint, timed the same way (the cost of a request).
+    """
+    import asyncio
+    import tempfile
+
+    import aiohttp
+    from aiohttp import web
+
+    from councilcast.app import create_app
+    from councilcast.config import Config
+
+    async def go():
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = Config(db=f"{tmp}/bench.db", port=0, secretariat_token="bench-secretariat", studio_token="bench-studio",
+                         data_dir=f"{tmp}/data")
+            app = create_app(cfg)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = site._server.sockets[0].getsockname()[1]
+            base = f"http://127.0.0.1:{port}"
+            try:
+                async with aiohttp.ClientSession() as s:
+                    t = time.perf_counter()
+                    async with s.post(base + "/api/plan/variant-sets", json={},
+                                      headers={"Authorization": "Bearer bench-secretariat"}) as r:
+                        assert r.status == 201, await r.text()
+                        pub = await r.json()
+                    publish = time.perf_counter() - t
+                    from planfactory.demo import demo_economy
+
+                    ids = [x.id for x in demo_economy().enterprises]
+
+                    async def timed(path):
+                        out = []
+                        for k in range(requests):
+                            t = time.perf_counter()
+                            async with s.get(base + path.format(id=ids[k % len(ids)])) as r:
+                                await r.read()
+                                assert r.status == 200
+                            out.append(time.perf_counter() - t)
+                        return out
+
+                    page = await timed("/plan/workplaces/{id}")
+                    text = await timed("/api/plan/variant-sets/latest/cards?workplace={id}&format=text")
+                    variant = await timed("/api/plan/variant-sets/latest/cards?variant=A&format=html")
+                    health = await timed("/api/health")
+            finally:
+                await runner.cleanup()
+        ms = lambda xs: round(1000 * float(np.median(xs)), 2)
+        return {"economy": "bundled demo (30 sectors, 200 workplaces)", "variants": len(pub["variants"]),
+                "publish_seconds": round(publish, 2), "workplace_page_ms_median": ms(page),
+                "workplace_page_ms_max": round(1000 * max(page), 2), "workplace_text_ms_median": ms(text),
+                "variant_all_workplaces_html_ms_median": ms(variant), "health_ms_median": ms(health),
+                "page_over_health": round(float(np.median(page)) / float(np.median(health)), 1),
+                "bar_ms": 50, "meets_bar": bool(max(page) < 0.05)}
+
+    return asyncio.run(go())
+
+
 def run(quick: bool = False) -> dict:
     t0 = time.perf_counter()
     out = {"note": "2-core machine shared with other engineers' tests; ratios are the meaningful part",
@@ -238,6 +305,7 @@ def run(quick: bool = False) -> dict:
     out["incompat_200"] = bench_incompat(e, quick)
     del state
     out["variants_100000"] = bench_variants_sparse(100_000, 50 if quick else 100)
+    out["http_pages"] = bench_http_pages(20 if quick else 50)
     out["total_seconds"] = round(time.perf_counter() - t0, 1)
     return out
 
