@@ -286,6 +286,7 @@ def bench_http_pages(requests: int = 30) -> dict:
         ms = lambda xs: round(1000 * float(np.median(xs)), 2)
         return {"economy": "bundled demo (30 sectors, 200 workplaces)", "variants": len(pub["variants"]),
                 "publish_seconds": round(publish, 2), "workplace_page_ms_median": ms(page),
+                "workplace_page_ms_first": round(1000 * page[0], 2),
                 "workplace_page_ms_max": round(1000 * max(page), 2), "workplace_text_ms_median": ms(text),
                 "variant_all_workplaces_html_ms_median": ms(variant), "health_ms_median": ms(health),
                 "page_over_health": round(float(np.median(page)) / float(np.median(health)), 1),

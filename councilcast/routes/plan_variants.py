@@ -276,7 +276,9 @@ async def _publish(request, doc: dict, kind: str, previous_id, by: str, *, app=N
         return c.execute("SELECT * FROM plan_variant_sets WHERE id=?", (cur.lastrowid,)).fetchone()
 
     row = await app[DB].write(ins)
-    app[PLAN_VARIANTS].cache.pop(row["id"], None)
+    st = app[PLAN_VARIANTS]
+    st.cache.pop(row["id"], None)
+    await st.loaded({"id": row["id"], "doc": text})  # parse once now, so the first card page is not the slow one
     out = _set_row(row)
     base = base or _base(request)
     out["links"] = {"document": f"{base}/api/plan/variant-sets/{out['id']}",
@@ -486,10 +488,23 @@ async def publish_demo(app: web.Application) -> None:
 def setup(app: web.Application) -> None:
     app[PLAN_VARIANTS] = PlanVariants(app)
 
+    async def warm(app: web.Application) -> None:
+        """Compile the page templates and parse the latest published set before the first visitor."""
+        from councilcast.appkeys import JINJA
+
+        for name in ("plan/variants_index.html", "plan/variants_detail.html", "plan/card_workplace.html"):
+            app[JINJA].get_template(name)
+        row = await app[DB].read(lambda c: c.execute(
+            "SELECT id FROM plan_variant_sets ORDER BY id DESC LIMIT 1").fetchone())
+        if row is not None:
+            await app[PLAN_VARIANTS].loaded({"id": row["id"]})
+
     async def lifecycle(app: web.Application):
         task = None
         if app[CONFIG].demo:
             task = asyncio.create_task(publish_demo(app))
+        else:
+            task = asyncio.create_task(warm(app))
         yield
         if task is not None and not task.done():
             task.cancel()
