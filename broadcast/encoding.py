@@ -121,8 +121,8 @@ class OpusEncoder:
     def encode(self, frame: av.AudioFrame, pts: int) -> list[EncodedFrame]:
         """Encode ``frame``; ``pts`` is its start in 48 kHz units on the channel clock."""
         out = []
-        if self._next_pts is None or abs(pts - self._next_pts) > 48_000 // 5:
-            self._next_pts = pts  # first frame, or a gap: resync to the channel clock
+        if self._next_pts is None or pts - self._next_pts > 48_000 // 5:
+            self._next_pts = pts  # first frame, or a gap: resync forward (never back) to the channel clock
         for f in self._resampler.resample(frame):
             f.pts = self._next_pts
             f.time_base = _TB_48K

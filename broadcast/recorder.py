@@ -45,6 +45,7 @@ class Recorder:
         self._as = None
         self._v0: int | None = None  # first video pts (90 kHz)
         self._a0: int | None = None
+        self._last_audio = -1
         self.started_at: float | None = None
         self._last_pts_s = 0.0
         self.video_frames = 0
@@ -71,13 +72,14 @@ class Recorder:
             self.failed = True
 
     def audio(self, frame: EncodedFrame) -> None:
-        if self._out is None or self.failed:
+        if self._out is None or self.failed or self._as is None:
             return
         try:
             for p in frame.packets:
                 pts = int(p.pts) - self._a0
-                if pts < 0:
+                if pts < 0 or pts <= self._last_audio:
                     continue
+                self._last_audio = pts
                 p.pts = p.dts = pts
                 p.stream = self._as
                 self._out.mux(p)

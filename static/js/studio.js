@@ -40,8 +40,10 @@
       }
       sessionUrl = new URL(resp.headers.get("Location"), location.href).href;
       await pc.setRemoteDescription({ type: "answer", sdp: await resp.text() });
-      pc.onconnectionstatechange = () => say("Connection: " + pc.connectionState + ".");
-      say("Live: sending to " + form.dataset.channel + ".");
+      const live = "Live: sending to " + form.dataset.channel;
+      pc.onconnectionstatechange = () => say(pc.connectionState === "connected" ? live + " (connected)."
+        : pc.connectionState === "failed" ? "Connection failed: press Stop, then Go live." : live + " (" + pc.connectionState + ").");
+      say(live + ".");
       stopBtn.disabled = false;
     } catch (err) {
       say("Could not go live: " + err.message);

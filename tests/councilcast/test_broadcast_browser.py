@@ -55,7 +55,7 @@ async def test_viewer_page_plays_in_chromium(server, browser):
     async with server.session.delete(server.url + "/api/channels/central/live", headers=server.secretariat) as r:
         assert r.status == 200
     await page.wait_for_function(
-        "document.querySelector('[data-channel=central]').dataset.state !== 'live'", timeout=15000)
+        "document.querySelector('[data-channel=central]').dataset.state !== 'live'", timeout=30000)
     async with server.session.post(server.url + "/api/channels/central/camera", headers=server.secretariat,
                                    json={"width": 320, "height": 180}) as r:
         assert r.status == 201
@@ -71,7 +71,7 @@ async def test_studio_page_publishes_fake_camera(server, browser):
     await page.fill("input[name=token]", STUDIO_TOKEN)
     await page.click("[data-role=start]")
     await page.wait_for_function("document.querySelector('[data-role=status]').textContent.startsWith('Live')",
-                                 timeout=15000)
+                                 timeout=40000)
     v = Viewer(server.url, "council")
     assert (await v.start(server.session)).status == 201
     frames = await v.frames(5, timeout=30)
