@@ -460,7 +460,10 @@ async def live_page(request: web.Request) -> web.Response:
 
 @routes.get("/watch/{channel}")
 async def watch_page(request: web.Request) -> web.Response:
-    return render(request, "broadcast/watch.html", _page_channel(request, request.match_info["channel"]))
+    ctx = _page_channel(request, request.match_info["channel"])
+    codec = request.query.get("codec", "").lower()
+    ctx["codec"] = codec if codec in ("vp8", "h264") else None  # ?codec=h264 asks for H.264 first
+    return render(request, "broadcast/watch.html", ctx)
 
 
 @routes.get("/studio/{channel}")

@@ -66,7 +66,14 @@
       else if (this.state !== "waiting" && this.state !== "ended") this.setState("connecting");
       const pc = new RTCPeerConnection();
       this.pc = pc;
-      pc.addTransceiver("video", { direction: "recvonly" });
+      const video = pc.addTransceiver("video", { direction: "recvonly" });
+      const want = (this.root.dataset.codec || "").toLowerCase();
+      if (want && RTCRtpReceiver.getCapabilities && video.setCodecPreferences) {
+        // Put the wanted codec first (e.g. data-codec="h264"); the server follows the viewer's order.
+        const codecs = RTCRtpReceiver.getCapabilities("video").codecs;
+        const first = codecs.filter((c) => c.mimeType.toLowerCase() === "video/" + want);
+        if (first.length) video.setCodecPreferences(first.concat(codecs.filter((c) => !first.includes(c))));
+      }
       pc.addTransceiver("audio", { direction: "recvonly" });
       const stream = new MediaStream();
       pc.ontrack = (ev) => {

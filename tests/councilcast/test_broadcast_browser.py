@@ -82,3 +82,32 @@ async def test_studio_page_publishes_fake_camera(server, browser):
     await asyncio.sleep(0.3)
     assert server.app[BROADCASTER].get("council").state == "ended"
     await page.close()
+
+
+CODEC = """async () => {
+  const p = window.councilcastPlayers.find((x) => x.channel === 'central');
+  if (!p || !p.pc) return {frames: 0};
+  const stats = await p.pc.getStats();
+  let out = {frames: 0, mime: null};
+  stats.forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') {
+      out.frames = r.framesDecoded || 0;
+      const c = stats.get(r.codecId);
+      out.mime = c ? c.mimeType : null;
+    }
+  });
+  return out;
+}"""
+
+
+async def test_chromium_plays_h264_when_it_asks(server, browser):
+    async with server.session.post(server.url + "/api/channels/central/camera", headers=server.secretariat,
+                                   json={"width": 320, "height": 180}) as r:
+        assert r.status == 201
+    page = await browser.new_page()
+    await page.goto(server.url + "/watch/central?codec=h264")
+    stats = await wait_for(page, CODEC, lambda v: v["frames"] >= 10, timeout=30)
+    assert stats["mime"] == "video/H264"
+    program = server.app[BROADCASTER].get("central").program
+    assert program.stats()["streams"]["h264"]["sinks"] == 1
+    await page.close()
