@@ -156,11 +156,13 @@ def _solve(economy: Economy, decision: FundamentalDecision, a: GrowthAssumptions
     ub_blocks, ub_rhs = [], []
 
     def block(rows, entries):
-        M = sp.lil_matrix((rows, N))
+        r, c, v = [], [], []
         for col0, sub in entries:
-            sub = sp.csr_matrix(sub)
-            M[:, col0:col0 + sub.shape[1]] = sub
-        return M.tocsr()
+            sub = sp.coo_matrix(sub)
+            r.append(sub.row)
+            c.append(sub.col + col0)
+            v.append(sub.data)
+        return sp.csr_matrix((np.concatenate(v), (np.concatenate(r), np.concatenate(c))), shape=(rows, N))
 
     s_i = decision.investment_share
     if mode == "share" and s_i >= 1:
@@ -196,7 +198,7 @@ def _solve(economy: Economy, decision: FundamentalDecision, a: GrowthAssumptions
         for t in range(T):  # least investment among the best plans
             cost[ix(t, "dK"):ix(t, "dK") + n] = 1e-7 * vB
     res = linprog(cost, A_ub=sp.vstack(ub_blocks), b_ub=np.concatenate(ub_rhs), A_eq=sp.vstack(eq_blocks),
-                  b_eq=np.concatenate(eq_rhs), bounds=bounds, method="highs")
+                  b_eq=np.concatenate(eq_rhs), bounds=bounds, method="highs-ipm")
     if res.status != 0 or res.x is None:
         raise EconomyError("growth", f"the linear programme has no solution: {res.message}")
     z = res.x
