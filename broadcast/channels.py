@@ -69,6 +69,7 @@ class Channel:
     source: str | None = None
     live_since: float | None = None
     viewers: dict[str, Session] = field(default_factory=dict)
+    ending: asyncio.Future | None = None
 
     def info(self) -> dict:
         return {
@@ -149,11 +150,25 @@ class Broadcaster:
         return self.go_live(name, cam.video_frames(), cam.audio_frames(), source="camera")
 
     async def end(self, name: str) -> RecordingInfo | None:
-        """Take channel ``name`` off air (its viewers are disconnected; the recording closes)."""
+        """Take channel ``name`` off air (its viewers are disconnected; the recording closes).
+
+        Whoever calls first does the work; a concurrent call (the publisher's DELETE while its
+        track ends) waits for that same work, so the recording is stored when either returns.
+        """
         ch = self.get(name)
-        program, publisher = ch.program, ch.publisher
-        if program is None:
+        if ch.ending is not None:
+            return await asyncio.shield(ch.ending)
+        if ch.program is None:
             return None
+        ch.ending = asyncio.ensure_future(self._end(ch))
+        try:
+            return await asyncio.shield(ch.ending)
+        finally:
+            if ch.ending is not None and ch.ending.done():
+                ch.ending = None
+
+    async def _end(self, ch: Channel) -> RecordingInfo | None:
+        program, publisher = ch.program, ch.publisher
         ch.program, ch.publisher = None, None
         ch.state = "ended"
         rec = await program.stop()
@@ -161,7 +176,8 @@ class Broadcaster:
             await self.close_session(publisher.id, end_channel=False)
         for sid in list(ch.viewers):
             await self.close_session(sid)
-        await self._recorded(name, rec)
+        await self._recorded(ch.name, rec)
+        ch.ending = None
         return rec
 
     async def _program_ended(self, name: str, program: Program) -> None:
@@ -271,14 +287,22 @@ class Broadcaster:
                 await self.close_session(session.id)
 
     async def close_session(self, sid: str, *, end_channel: bool = True) -> None:
-        """End one session (DELETE, a failed connection, or the channel going off air)."""
-        s = self.sessions.pop(sid, None)
+        """End one session (DELETE, a failed connection, or the channel going off air).
+
+        Closing a channel's publisher takes the channel off air (unless ``end_channel`` is
+        False, as when :meth:`end` itself closes it).
+        """
+        s = self.sessions.get(sid)
         if s is None or s.closed:
             return
+        ch = self.channels.get(s.channel)
+        if end_channel and ch is not None and ch.publisher is s:
+            await self.end(s.channel)
+            return
+        self.sessions.pop(sid, None)
         s.closed = True
         for sink in s.sinks:
             sink.close()
-        ch = self.channels.get(s.channel)
         if ch is not None:
             ch.viewers.pop(sid, None)
         if s.pc is not None:
@@ -288,8 +312,6 @@ class Broadcaster:
             await s.pc.close()
         if s.on_close is not None:
             await s.on_close()
-        if end_channel and ch is not None and ch.publisher is s:
-            await self.end(s.channel)
 
     # -- relay: pull a channel from an origin ----------------------------------------------
     def adopt(self, session: Session) -> None:
