@@ -5,7 +5,8 @@ A sample is four times: ``t0`` client send, ``t1`` server receive, ``t2`` server
 Offset (server minus client) ``((t1 - t0) + (t2 - t3)) / 2``; round trip
 ``(t3 - t0) - (t2 - t1)``. Queueing delays are one-sided and only ever make the round
 trip longer, so the samples with the lowest round trip are the most accurate: we keep
-the median offset of the ``best`` lowest-RTT samples.
+the offset of the lowest-RTT sample (as NTP's clock filter does), whose error is at most
+half its round trip; ``best > 1`` takes the median of that many lowest-RTT samples.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ def offset_rtt(t0: float, t1: float, t2: float, t3: float) -> tuple[float, float
     return ((t1 - t0) + (t2 - t3)) / 2, (t3 - t0) - (t2 - t1)
 
 
-def estimate_offset(samples: list[tuple[float, float, float, float]], best: int = 3) -> tuple[float, float]:
-    """(offset, rtt bound) from the ``best`` lowest-RTT samples; the error is at most rtt/2.
+def estimate_offset(samples: list[tuple[float, float, float, float]], best: int = 1) -> tuple[float, float]:
+    """(offset, lowest rtt) from the ``best`` lowest-RTT samples; with best=1 the error is at most rtt/2.
 
     >>> estimate_offset([(0, 105, 105, 10), (20, 160, 160, 100)])
     (100.0, 10)

@@ -38,24 +38,31 @@ def compute_result(options: list[str], tallies: list[dict], registered: int) -> 
     >>> r["totals"], r["decision"], r["winner"], r["turnout"]
     ({'A': 3, 'B': 1}, 'adopted', 'A', 0.5)
     """
-    totals = {o: 0 for o in options}
+    totals = dict.fromkeys(options, 0)
     abstain = present = 0
-    carried = {o: 0 for o in options}
+    carried = dict.fromkeys(options, 0)
     tied_assemblies = 0
     rows = []
     for t in sorted(tallies, key=lambda t: t["id"]):
-        counts = {o: int(t["counts"].get(o, 0)) for o in options}
-        for o in options:
-            totals[o] += counts[o]
+        src = t["counts"]
+        # audit records already hold every option in order: reuse them as they are
+        counts = src if list(src) == options else {o: int(src.get(o, 0)) for o in options}
+        top, leader, n_top = 0, None, 0
+        for o, v in counts.items():
+            totals[o] += v
+            if v > top:
+                top, leader, n_top = v, o, 1
+            elif v == top:
+                n_top += 1
         abstain += int(t["abstain"])
         present += int(t["present"])
-        top = max(counts.values()) if counts else 0
-        leaders = [o for o in options if counts[o] == top]
-        if top > 0 and len(leaders) == 1:
-            carried[leaders[0]] += 1
+        if top > 0 and n_top == 1:
+            carried[leader] += 1
         elif top > 0:
             tied_assemblies += 1
-        rows.append({**t, "counts": counts})
+        row = dict(t)
+        row["counts"] = counts
+        rows.append(row)
     cast = sum(totals.values())
     majority = cast // 2 + 1
     ranked = sorted(options, key=lambda o: (-totals[o], options.index(o)))

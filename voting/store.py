@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+
+import orjson
 from typing import Any
 
 from voting.audit import FORMAT, definition, genesis_hash, record_hash
@@ -80,7 +82,7 @@ def _round_row(row) -> dict:
     d = dict(row)
     d["options"] = json.loads(d["options"])
     d["scope"] = json.loads(d["scope"]) if d["scope"] else None
-    d["result"] = json.loads(d["result"]) if d["result"] else None
+    d["result"] = orjson.loads(d["result"]) if d["result"] else None
     return d
 
 
@@ -160,12 +162,15 @@ class SqlStore:
 
     # -- counts and the audit chain -------------------------------------------------------
     def _append(self, conn, r: dict, aid: str, present: int, abstain: int, counts: dict, source: str,
-                now: float) -> dict:
-        head = conn.execute("SELECT seq, hash FROM voting_records WHERE round_id=? ORDER BY seq DESC LIMIT 1",
-                            (r["id"],)).fetchone()
+                now: float, head=False, last_version=False) -> dict:
+        if head is False:
+            head = conn.execute("SELECT seq, hash FROM voting_records WHERE round_id=? ORDER BY seq DESC LIMIT 1",
+                                (r["id"],)).fetchone()
         seq, prev = (head[0] + 1, head[1]) if head else (1, r["genesis"])
-        last = conn.execute("SELECT MAX(version) FROM voting_records WHERE round_id=? AND assembly_id=?",
-                            (r["id"], aid)).fetchone()[0]
+        if last_version is False:
+            last_version = conn.execute("SELECT MAX(version) FROM voting_records WHERE round_id=? AND assembly_id=?",
+                                        (r["id"], aid)).fetchone()[0]
+        last = last_version
         rec = {"round": r["id"], "seq": seq, "assembly": aid, "version": (last or 0) + 1, "present": present,
                "abstain": abstain, "counts": {o: int(counts.get(o, 0)) for o in r["options"]},
                "source": source, "received_at": now, "prev": prev}
@@ -178,17 +183,38 @@ class SqlStore:
         return rec
 
     def add_tally(self, conn, rid: str, aid: str, body: Any, now: float) -> dict:
-        """Record a clerk's count (or recount); returns the audit record (its hash is the receipt)."""
-        r = self._require_open(self.get_round(conn, rid), now)
-        self._in_scope(r, aid)
-        row = conn.execute("SELECT members FROM voting_assemblies WHERE id=?", (aid,)).fetchone()
+        """Record a clerk's count (or recount); returns the audit record (its hash is the receipt).
+
+        The hot path of a round: one query reads everything the checks need (round state,
+        membership, ballot mode, the assembly's last version, the chain head), one INSERT
+        appends the record. Few statements matter: each one hands the GIL back and forth
+        between the writer thread and the event loop.
+        """
+        row = conn.execute(
+            "SELECT r.id, r.title, r.options, r.kind, r.subject, r.scope, r.opens_at, r.closes_at, r.duration_s,"
+            " r.closed_at, r.genesis, r.result, r.final_hash, r.published_at, r.created_at,"
+            " (SELECT members FROM voting_assemblies WHERE id = :a),"
+            " (SELECT 1 FROM voting_ballot_codes WHERE round_id = r.id AND assembly_id = :a LIMIT 1),"
+            " (SELECT MAX(version) FROM voting_records WHERE round_id = r.id AND assembly_id = :a),"
+            " (SELECT seq || ' ' || hash FROM voting_records WHERE round_id = r.id ORDER BY seq DESC LIMIT 1)"
+            " FROM voting_rounds r WHERE r.id = :r", {"a": aid, "r": rid}).fetchone()
         if row is None:
+            raise VotingError("round", "no such round", 404)
+        keys = ("id", "title", "options", "kind", "subject", "scope", "opens_at", "closes_at", "duration_s",
+                "closed_at", "genesis", "result", "final_hash", "published_at", "created_at")
+        r = self._require_open(_round_row(dict(zip(keys, row[:15]))), now)
+        members, ballots, last_version, head = row[15:]
+        self._in_scope(r, aid)
+        if members is None:
             raise VotingError("Authorization", "this clerk's assembly no longer exists", 403)
-        if conn.execute("SELECT 1 FROM voting_ballot_codes WHERE round_id=? AND assembly_id=? LIMIT 1",
-                        (rid, aid)).fetchone():
+        if ballots:
             raise VotingError("round", "this assembly votes by individual ballots in this round", 409)
-        tally = check_tally(body, r["options"], row[0])
-        return self._append(conn, r, aid, tally.present, tally.abstain, tally.counts, "clerk", now)
+        tally = check_tally(body, r["options"], members)
+        if head:
+            seq, prev = head.split(" ")
+            head = (int(seq), prev)
+        return self._append(conn, r, aid, tally.present, tally.abstain, tally.counts, "clerk", now,
+                            head=head, last_version=last_version)
 
     # -- individual ballots -----------------------------------------------------------------
     def issue_codes(self, conn, rid: str, aid: str, n: Any, now: float) -> list[str]:
@@ -263,12 +289,15 @@ class SqlStore:
             self._append(conn, r, aid, present, abstain, counts, "ballots", closed_at)
         standing: dict[str, dict] = {}
         n_records, final = 0, r["genesis"]
+        loads = orjson.loads
         for row in conn.execute("SELECT assembly_id, version, present, abstain, counts, source, hash FROM "
                                 "voting_records WHERE round_id=? ORDER BY seq", (rid,)):
             standing[row[0]] = {"id": row[0], "version": row[1], "present": row[2], "abstain": row[3],
-                                "counts": json.loads(row[4]), "source": row[5], "hash": row[6]}
+                                "counts": row[4], "source": row[5], "hash": row[6]}
             n_records += 1
             final = row[6]
+        for t in standing.values():  # parse only the counts that stand
+            t["counts"] = loads(t["counts"])
         if r["scope"] is None:
             meta = {row[0]: (row[1], row[2]) for row in conn.execute(
                 "SELECT id, name, members FROM voting_assemblies WHERE created_at <= ?", (r["opens_at"],))}
@@ -297,8 +326,9 @@ class SqlStore:
                     "scope": r["scope"]}
             result["runoff_round"] = self.create_round(conn, spec, now, kind="runoff", subject=rid)["id"]
         conn.execute("UPDATE voting_rounds SET result=?, final_hash=?, published_at=? WHERE id=?",
-                     (json.dumps(result), final, now, rid))
-        return self.get_round(conn, rid)
+                     (orjson.dumps(result).decode(), final, now, rid))
+        r.update(result=result, final_hash=final, published_at=now)
+        return r
 
     def export(self, conn, rid: str) -> dict:
         """The documented audit export of a published round (see :mod:`voting.audit`)."""

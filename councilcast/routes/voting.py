@@ -21,6 +21,7 @@ from aiohttp import web
 
 from councilcast import events
 from councilcast.appkeys import AUTH, CONFIG, DB
+from councilcast.auth import bearer, hash_token
 from councilcast.errors import ApiError, read_json
 from voting.rules import VotingError, check_assembly_spec, check_options, check_round_spec, check_text
 from voting.store import SqlStore, public_round, round_state
@@ -52,7 +53,9 @@ class VotingService:
         try:
             return await self.db.write(fn)
         except VotingError as exc:
-            raise ApiError(exc.status, exc.field, exc.reason) from None
+            headers = {"WWW-Authenticate": 'Bearer realm="councilcast", error="invalid_token"'} \
+                if exc.status == 401 else None
+            raise ApiError(exc.status, exc.field, exc.reason, headers=headers) from None
 
     async def read(self, fn):
         try:
@@ -282,13 +285,37 @@ async def close_round(request: web.Request) -> web.Response:
     return web.json_response(public_round(r, time.time()))
 
 
+def _clerk_in_txn(conn, token_hash: str) -> str:
+    """The clerk's assembly, checked inside the count's own transaction.
+
+    The same rule as :meth:`councilcast.auth.Auth.require` (a live token of role clerk),
+    read on the writer's connection: a token revoked or rotated before the count commits
+    can never record it, and the hot path saves a hop to the read pool.
+    """
+    row = conn.execute("SELECT role, subject FROM tokens WHERE token_hash=? AND revoked_at IS NULL",
+                       (token_hash,)).fetchone()
+    if row is None:
+        raise VotingError("Authorization", "unknown or revoked token", 401)
+    if row[0] != "clerk":
+        raise VotingError("Authorization", "this token may not do that (needs clerk)", 403)
+    return row[1]
+
+
 @routes.post("/api/rounds/{id}/tallies")
 async def post_tally(request: web.Request) -> web.Response:
-    aid = await _clerk(request)
+    token = bearer(request)
+    if token is None:
+        raise ApiError(401, "Authorization", "a bearer token is required",
+                       headers={"WWW-Authenticate": 'Bearer realm="councilcast"'})
+    h = hash_token(token)
     body = await read_json(request)
     svc = _svc(request)
     rid = request.match_info["id"]
-    rec = await svc.write(lambda c: svc.store.add_tally(c, rid, aid, body, time.time()))
+
+    def do(conn):
+        aid = _clerk_in_txn(conn, h)
+        return aid, svc.store.add_tally(conn, rid, aid, body, time.time())
+    aid, rec = await svc.write(do)
     log.debug("count for round %s from %s: %s", rid, aid, rec)
     return web.json_response({"round": rid, "assembly": aid, "version": rec["version"], "seq": rec["seq"],
                               "receipt": rec["hash"], "received_at": rec["received_at"]},

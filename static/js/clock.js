@@ -2,15 +2,16 @@
  *
  * Each exchange: t0 = client send, t1 = server receipt, t2 = server send, t3 = client
  * receipt. offset = ((t1 - t0) + (t2 - t3)) / 2, rtt = (t3 - t0) - (t2 - t1). Queueing only
- * lengthens the round trip, so the offset is the median of the BEST lowest-RTT samples
- * (the same maths as voting/clock.py). Server time = client time + offset.
+ * lengthens the round trip, so the offset is that of the lowest-RTT sample of the last
+ * KEEP (error at most rtt/2; the same maths as voting/clock.py). Server time = client
+ * time + offset.
  *
  * Usage (any page):  CouncilClock.start();  CouncilClock.now()  -> server ms
  *                    CouncilClock.on("round.opened", fn)  -> events from the server
  */
 (function () {
   "use strict";
-  var BEST = 3, KEEP = 24, BURST = 8, EVERY_MS = 10000;
+  var BEST = 1, KEEP = 24, BURST = 8, EVERY_MS = 10000;
   var samples = [], offset = 0, rtt = null, ws = null, listeners = {}, started = false, retry = 500;
   function local() { return performance.timeOrigin + performance.now(); }
   function emit(type, data) {
