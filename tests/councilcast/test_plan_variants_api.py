@@ -181,7 +181,7 @@ async def test_demo_publishes_a_first_variant_set(make_config):
         await runner.cleanup()
 
 
-async def test_cli_submits_proposals_from_a_file(server, clerk, tmp_path):
+async def test_cli_submits_proposals_from_a_file(server, clerk, tmp_path, capsys):
     import asyncio
 
     from councilcast.cli import main
@@ -189,7 +189,8 @@ async def test_cli_submits_proposals_from_a_file(server, clerk, tmp_path):
     token = clerk["Authorization"].split()[1]
     argv = ["plan", "proposals", "demo", str(_proposals_file(tmp_path)), "--json", "--submit", server.url,
             "--token", token]
-    assert await asyncio.to_thread(main, argv) == 0
+    rc = await asyncio.to_thread(main, argv)
+    assert rc == 0, capsys.readouterr()
     async with server.session.get(server.api("/api/plan/proposals")) as r:
         listed = (await r.json())["proposals"]
     assert [p["author"] for p in listed] == ["assembly-7", "assembly-7"]
