@@ -134,7 +134,9 @@ def _sparse_case(n: int, k: int, queue) -> None:
                "products_for_demands": sol.iterations, "products_for_values": iters_v,
                "residual_demands": sol.residual, "residual_values": res_v,
                "peak_rss_gb": round(peak / 1e9, 3), "matrix_gb": round(a_bytes / 1e9, 3),
-               "min_bytes_moved_gb": round(traffic / 1e9, 2), "achieved_gb_per_s": round(traffic / 1e9 / total, 2)})
+               "min_bytes_moved_gb": round(traffic / 1e9, 2), "achieved_gb_per_s": round(traffic / 1e9 / total, 2),
+               "seconds_per_block_product": round(t_f / max(sol.iterations, 1), 3),
+               "load_average": [round(x, 2) for x in os.getloadavg()]})
 
 
 def bench_sparse(n: int, k: int = 32) -> dict:
@@ -163,6 +165,7 @@ def main(argv=None) -> dict:
     out: dict = {"bench": "planfactory", "quick": args.quick,
                  "machine": {"cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
                              "triad_gb_per_s": round(bw, 2), "dgemm_gflops": round(gf, 1),
+                             "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
                              "note": "2 cores shared with other engineers' tests during the run"}}
     out["dense_1000"] = bench_dense_1000()
     d5 = bench_dense_5000(2000 if args.quick else 5000)
@@ -188,6 +191,7 @@ def main(argv=None) -> dict:
                 out["variants"] = mod.run(quick=args.quick)
         except Exception as exc:  # their bench failing must not hide ours
             out["variants"] = {"error": f"{type(exc).__name__}: {exc}"}
+    out["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out["total_seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(out, separators=(",", ":")))
     return out
