@@ -138,6 +138,7 @@ async def test_event_loop_keeps_answering_during_a_solve(server):
                                        "cols": np.nonzero(A)[1].tolist(), "values": A[np.nonzero(A)].tolist()}}
     # warm the pool first so the timing below is the solve's
     await server.session.post(server.api("/api/plan/solve"), json={"economy": MB, "final_demand": [1, 1]})
+    t0 = time.perf_counter()
     task = asyncio.ensure_future(server.session.post(server.api("/api/plan/solve"),
                                                      json={"economy": econ, "final_demand": [[1.0] * n] * 50}))
     worst = 0.0
@@ -148,9 +149,11 @@ async def test_event_loop_keeps_answering_during_a_solve(server):
         worst = max(worst, time.perf_counter() - t)
         await asyncio.sleep(0.02)
     r = await task
+    took = time.perf_counter() - t0
     assert r.status == 200, await r.text()
     assert (await r.json())["residual"] < 1e-9
-    assert worst < 0.5
+    # a blocked loop would hold a health check for the whole solve
+    assert worst < 1.0 and worst < took / 2, (worst, took)
 
 
 def _cli(*args, input_file=None):
