@@ -11,6 +11,7 @@ capture-to-decode latency without any side channel.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import fractions
 import math
 import time
@@ -129,15 +130,21 @@ class SyntheticCamera:
         period = 1.0 / self.fps
         start = time.monotonic()
         index = 0
-        while True:
-            due = start + index * period
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif delay < -3 * period:  # more than 3 frames behind: skip ahead rather than burst
-                index = int((time.monotonic() - start) / period)
-            yield self.make_video_frame(index)
-            index += 1
+        loop = asyncio.get_running_loop()
+        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"camera-{self.name}")
+        try:
+            while True:
+                due = start + index * period
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                elif delay < -3 * period:  # more than 3 frames behind: skip ahead rather than burst
+                    index = int((time.monotonic() - start) / period)
+                # Drawing (numpy, PIL) runs on a helper thread: the event loop stays free for the fan-out.
+                yield await loop.run_in_executor(pool, self.make_video_frame, index)
+                index += 1
+        finally:
+            pool.shutdown(wait=False)
 
     # -- audio ---------------------------------------------------------------------
     def make_audio_frame(self, index: int) -> av.AudioFrame:

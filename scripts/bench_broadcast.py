@@ -398,6 +398,7 @@ def measure(server_pid: int, url: str, counting: int, decoding: int, window: flo
     if f0 and f1:
         merged["fanout_s"] = f1[0] - f0[0]
         merged["fanout_packets"] = f1[1] - f0[1]
+        merged["server_video_fps"] = round((f1[2] - f0[2]) / window, 1)
     merged["window_s"] = window
     return merged
 
@@ -425,8 +426,8 @@ def main_thread_cpu(proc) -> float:
     return 0.0
 
 
-def fanout_counters(url: str) -> tuple[float, int] | None:
-    """(seconds in the per-packet path, packets sent) summed over the server's streams."""
+def fanout_counters(url: str) -> tuple[float, int, int] | None:
+    """(seconds in the per-packet path, packets sent, VP8 frames encoded) over the server's streams."""
     import urllib.request
 
     try:
@@ -435,11 +436,13 @@ def fanout_counters(url: str) -> tuple[float, int] | None:
     except OSError:
         return None  # the baseline server has no such counters
     secs = pkts = 0
+    frames = 0
     for ch in stats["channels"].values():
-        for st in ((ch.get("program") or {}).get("streams") or {}).values():
+        for codec, st in ((ch.get("program") or {}).get("streams") or {}).items():
             secs += st["fanout_s"]
             pkts += st["emitted"]
-    return secs, pkts
+            frames += st["frames"] if codec == "vp8" else 0
+    return secs, pkts, frames
 
 
 def fit_slope(points: list[tuple[int, float]]) -> float | None:
@@ -521,6 +524,7 @@ def summarize(step: dict, idle_cpu_per_s: float, idle_main_per_s: float = 0.0) -
         "server_main_thread_cpu_s": step.get("server_main_thread_cpu_s"),
         "server_cpu_s_per_viewer_s": round(marginal / (n * window), 6) if n else None,
         "main_thread_cpu_s_per_viewer_s": round(marginal_main / (n * window), 6) if n else None,
+        "server_video_fps": step.get("server_video_fps"),
         "packets_per_viewer_s": round(step["expected"] / (counting * window), 1) if counting else None,
         "packets_expected": step["expected"],
         "packets_lost": step["lost"],
