@@ -88,7 +88,7 @@ def info_payload(economy) -> dict:
     from planfactory.formats import spectral_radius
     from planfactory.leontief import LeontiefSolver
 
-    lo, hi = spectral_radius(economy.A)
+    lo, hi = spectral_radius(economy.A, tight=True)
     nnz = int(economy.A.nnz) if sp.issparse(economy.A) else int(np.count_nonzero(economy.A))
     v = LeontiefSolver(economy.A).labour_values(economy.labour)
     order = np.argsort(-v)

@@ -211,3 +211,25 @@ async def test_solve_streams_progress(server):
     bad = await server.session.post(server.api("/api/plan/solve"),
                                     json={"economy": econ, "final_demand": [1.0], "progress": True})
     assert (await bad.text()).splitlines()[-1].startswith('{"error"')
+
+
+def test_cli_importers(tmp_path):
+    from pathlib import Path
+
+    flows = tmp_path / "flows.json"
+    flows.write_text(json.dumps({"sectors": ["agriculture", "manufacturing"], "flows": [[150, 500], [200, 100]],
+                                 "gross_output": [1000, 2000], "value_added": [650, 1400],
+                                 "final_demand": [350, 1700]}))
+    out = tmp_path / "mb_econ.json"
+    p = _cli("import-flows", str(flows), "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    assert json.loads(out.read_text())["technical_coefficients"] == [[0.15, 0.25], [0.2, 0.05]]
+    data = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    if not (data / "bea1997-summary-use-after-redefinitions.csv").exists():
+        pytest.skip(f"BEA tables not found at {data} (CI has them; a user's clone does not)")
+    folder = tmp_path / "bea"
+    p = _cli("import-bea", str(data), "--out", str(folder))
+    assert p.returncode == 0, p.stderr
+    p = _cli("info", str(folder), "--json")
+    info = json.loads(p.stdout)
+    assert info["sectors"] == 131 and info["spectral_radius"]["upper"] < 0.4905
