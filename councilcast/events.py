@@ -112,17 +112,45 @@ class EventHub:
                 pass
         return sent
 
-    async def close_all(self) -> None:
+    async def close_all(self, timeout: float = 2.0) -> None:
+        """Close every socket (code 1001), all at once, waiting at most ``timeout`` s."""
         clients = list(self._clients)
         self._clients.clear()
-        for ws in clients:
+        if not clients:
+            return
+
+        async def close(ws):
             try:
-                await asyncio.wait_for(ws.close(code=1001, message=b"server shutdown"), 1)
-            except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                await ws.close(code=1001, message=b"server shutdown")
+            except (ConnectionError, RuntimeError):
                 pass
+        tasks = [asyncio.ensure_future(close(ws)) for ws in clients]
+        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for t in pending:
+            t.cancel()
 
 
 EVENTS = web.AppKey("events", EventHub)
+
+SYNC_PREFIX = '{"type":"sync","t0":'
+
+
+def _sync_t0(text: str) -> float | None:
+    """``t0`` of a sync request, or None. The common exact form is read without a JSON parse."""
+    if text.startswith(SYNC_PREFIX) and text.endswith("}"):
+        try:
+            return float(text[len(SYNC_PREFIX):-1])
+        except ValueError:
+            pass
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and data.get("type") == "sync":
+        t0 = data.get("t0")
+        if isinstance(t0, (int, float)) and not isinstance(t0, bool) and t0 == t0 and abs(t0) != float("inf"):
+            return float(t0)
+    return None
 
 
 async def ws_handler(request: web.Request) -> web.StreamResponse:
@@ -146,15 +174,9 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             if msg.type != WSMsgType.TEXT:
                 continue
             t1 = now_ms()
-            try:
-                data = json.loads(msg.data)
-            except ValueError:
-                continue
-            if isinstance(data, dict) and data.get("type") == "sync":
-                t0 = data.get("t0")
-                if isinstance(t0, (int, float)) and not isinstance(t0, bool):
-                    reply = '{"type":"sync","t0":%r,"t1":%r,"t2":%r}' % (float(t0), t1, now_ms())
-                    await ws.send_str(reply)
+            t0 = _sync_t0(msg.data)
+            if t0 is not None:
+                await ws.send_str('{"type":"sync","t0":%r,"t1":%r,"t2":%r}' % (t0, t1, now_ms()))
     finally:
         hub.discard(ws)
     return ws

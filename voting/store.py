@@ -183,38 +183,71 @@ class SqlStore:
         return rec
 
     def add_tally(self, conn, rid: str, aid: str, body: Any, now: float) -> dict:
-        """Record a clerk's count (or recount); returns the audit record (its hash is the receipt).
+        """Record a clerk's count (or recount); returns the audit record (its hash is the receipt)."""
+        ok, value = self.add_tallies(conn, [(rid, aid, body)], now)[0]
+        if not ok:
+            raise value
+        return value
 
-        The hot path of a round: one query reads everything the checks need (round state,
-        membership, ballot mode, the assembly's last version, the chain head), one INSERT
-        appends the record. Few statements matter: each one hands the GIL back and forth
-        between the writer thread and the event loop.
+    def add_tallies(self, conn, items: list[tuple[str, str, Any]], now: float) -> list[tuple[bool, Any]]:
+        """Record many counts ``(round id, assembly id, body)`` in one go, in order.
+
+        The same rules as :meth:`add_tally`, judged at one server time ``now``; returns
+        ``(True, record)`` or ``(False, VotingError)`` per item. A refused item changes
+        nothing (every check runs before its record is built), so the others stand. A
+        handful of statements serve the whole batch (rounds, assemblies, ballot mode,
+        versions, chain heads, one INSERT of every record), where one statement per count
+        would hand the GIL to and from the event loop thousands of times per second.
         """
-        row = conn.execute(
-            "SELECT r.id, r.title, r.options, r.kind, r.subject, r.scope, r.opens_at, r.closes_at, r.duration_s,"
-            " r.closed_at, r.genesis, r.result, r.final_hash, r.published_at, r.created_at,"
-            " (SELECT members FROM voting_assemblies WHERE id = :a),"
-            " (SELECT 1 FROM voting_ballot_codes WHERE round_id = r.id AND assembly_id = :a LIMIT 1),"
-            " (SELECT MAX(version) FROM voting_records WHERE round_id = r.id AND assembly_id = :a),"
-            " (SELECT seq || ' ' || hash FROM voting_records WHERE round_id = r.id ORDER BY seq DESC LIMIT 1)"
-            " FROM voting_rounds r WHERE r.id = :r", {"a": aid, "r": rid}).fetchone()
-        if row is None:
-            raise VotingError("round", "no such round", 404)
-        keys = ("id", "title", "options", "kind", "subject", "scope", "opens_at", "closes_at", "duration_s",
-                "closed_at", "genesis", "result", "final_hash", "published_at", "created_at")
-        r = self._require_open(_round_row(dict(zip(keys, row[:15]))), now)
-        members, ballots, last_version, head = row[15:]
-        self._in_scope(r, aid)
-        if members is None:
-            raise VotingError("Authorization", "this clerk's assembly no longer exists", 403)
-        if ballots:
-            raise VotingError("round", "this assembly votes by individual ballots in this round", 409)
-        tally = check_tally(body, r["options"], members)
-        if head:
-            seq, prev = head.split(" ")
-            head = (int(seq), prev)
-        return self._append(conn, r, aid, tally.present, tally.abstain, tally.counts, "clerk", now,
-                            head=head, last_version=last_version)
+        out: list[tuple[bool, Any]] = []
+        rids = sorted({rid for rid, _, _ in items})
+        aids = sorted({aid for _, aid, _ in items})
+        rounds = {r["id"]: r for r in (
+            _round_row(row) for row in conn.execute(
+                f"SELECT * FROM voting_rounds WHERE id IN ({','.join('?' * len(rids))})", rids))}
+        members = dict(conn.execute(
+            f"SELECT id, members FROM voting_assemblies WHERE id IN ({','.join('?' * len(aids))})", aids).fetchall())
+        heads, versions, ballot_mode = {}, {}, set()
+        for rid in rounds:
+            row = conn.execute("SELECT seq, hash FROM voting_records WHERE round_id=? ORDER BY seq DESC LIMIT 1",
+                               (rid,)).fetchone()
+            heads[rid] = (row[0], row[1]) if row else (0, rounds[rid]["genesis"])
+            q = ",".join("?" * len(aids))
+            for aid, v in conn.execute(f"SELECT assembly_id, MAX(version) FROM voting_records WHERE round_id=? "
+                                       f"AND assembly_id IN ({q}) GROUP BY assembly_id", (rid, *aids)):
+                versions[(rid, aid)] = v
+            for (aid,) in conn.execute(f"SELECT DISTINCT assembly_id FROM voting_ballot_codes WHERE round_id=? "
+                                       f"AND assembly_id IN ({q})", (rid, *aids)):
+                ballot_mode.add((rid, aid))
+        rows = []
+        for rid, aid, body in items:
+            try:
+                r = self._require_open(rounds.get(rid), now)
+                self._in_scope(r, aid)
+                if aid not in members:
+                    raise VotingError("Authorization", "this clerk's assembly no longer exists", 403)
+                if (rid, aid) in ballot_mode:
+                    raise VotingError("round", "this assembly votes by individual ballots in this round", 409)
+                tally = check_tally(body, r["options"], members[aid])
+            except VotingError as exc:
+                out.append((False, exc))
+                continue
+            seq, prev = heads[rid]
+            version = versions.get((rid, aid), 0) + 1
+            rec = {"round": rid, "seq": seq + 1, "assembly": aid, "version": version, "present": tally.present,
+                   "abstain": tally.abstain, "counts": tally.counts, "source": "clerk", "received_at": now,
+                   "prev": prev}
+            rec["hash"] = record_hash(rec)
+            heads[rid] = (seq + 1, rec["hash"])
+            versions[(rid, aid)] = version
+            rows.append((rid, seq + 1, aid, version, tally.present, tally.abstain, json.dumps(tally.counts),
+                         "clerk", now, prev, rec["hash"]))
+            out.append((True, rec))
+        if rows:
+            conn.executemany(
+                "INSERT INTO voting_records(round_id, seq, assembly_id, version, present, abstain, counts, source,"
+                " received_at, prev, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+        return out
 
     # -- individual ballots -----------------------------------------------------------------
     def issue_codes(self, conn, rid: str, aid: str, n: Any, now: float) -> list[str]:

@@ -11,7 +11,7 @@
  */
 (function () {
   "use strict";
-  var BEST = 1, KEEP = 24, BURST = 8, EVERY_MS = 10000;
+  var BEST = 1, KEEP = 24, BURST = 6, EVERY_MS = 10000;
   var samples = [], offset = 0, rtt = null, ws = null, listeners = {}, started = false, retry = 500;
   function local() { return performance.timeOrigin + performance.now(); }
   function emit(type, data) {
@@ -30,7 +30,9 @@
   function ping() {
     if (ws && ws.readyState === 1) ws.send(JSON.stringify({ type: "sync", t0: local() }));
   }
-  function burst() { for (var i = 0; i < BURST; i++) setTimeout(ping, i * 150); }
+  // a few exchanges soon after connecting, jittered so that thousands of screens
+  // reconnecting at once (after a server restart) do not arrive in lockstep
+  function burst() { for (var i = 0; i < BURST; i++) setTimeout(ping, i * 400 + Math.random() * 400); }
   function connect() {
     var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
     ws = new WebSocket(url);
