@@ -120,9 +120,16 @@ async def session_options(request: web.Request) -> web.Response:
     return _options("OPTIONS, PATCH, DELETE")
 
 
+async def _require_studio(request: web.Request) -> None:
+    """A studio token; one issued for a channel (its subject) publishes to that channel only."""
+    rec = await request.app[AUTH].require(request, "studio")
+    if rec.subject is not None and rec.subject != request.match_info["channel"]:
+        raise ApiError(403, "Authorization", f"this studio token is for channel {rec.subject!r}", headers=CORS)
+
+
 @routes.post("/whip/{channel}")
 async def whip_post(request: web.Request) -> web.Response:
-    await request.app[AUTH].require(request, "studio")
+    await _require_studio(request)
     name = request.match_info["channel"]
     bc = _bc(request)
     try:
@@ -155,7 +162,7 @@ async def whep_post(request: web.Request) -> web.Response:
 
 async def _session(request: web.Request, kind: str):
     if kind == "whip":
-        await request.app[AUTH].require(request, "studio")
+        await _require_studio(request)
     try:
         s = _bc(request).session(request.match_info["session"], kind)
     except BroadcastError as exc:

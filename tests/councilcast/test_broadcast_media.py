@@ -51,6 +51,14 @@ async def test_camera_to_two_viewers_same_packets(server):
     assert stats["streams"]["vp8"]["sinks"] == 2
     assert stats["streams"]["h264"]["frames"] == 0  # nobody asked for H.264: it is not encoded
     assert stats["keyframes_forced"]["vp8"] <= stats["keyframe_requests"]["vp8"]
+    # A NACK is answered from the shared history with the viewer's own numbering; an
+    # unknown sequence number is ignored.
+    sink = program.streams["vp8"].sinks[0]
+    stream = program.streams["vp8"]
+    recent = (stream.seq - 3 + sink.seq_offset) & 0xFFFF
+    await sink.retransmit(recent)
+    await sink.retransmit((recent + 30000) & 0xFFFF)
+    assert sink.retransmitted == 1
     assert await a.stop(server.session) == 200
     assert await b.stop(server.session) == 200
     await asyncio.sleep(0.1)

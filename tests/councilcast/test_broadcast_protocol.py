@@ -5,7 +5,7 @@ import gc
 import pytest
 from aiortc import RTCPeerConnection
 
-from councilcast.appkeys import DB
+from councilcast.appkeys import AUTH, DB
 from councilcast.routes.broadcast import BROADCASTER
 from tests.broadcast.peers import Publisher, Viewer, offer_pc
 from tests.conftest import SECRETARIAT_TOKEN, STUDIO_TOKEN
@@ -51,6 +51,10 @@ async def test_whip_tokens(server):
     assert status == 401
     status, _, body = await post(server, "/whip/central", offer, {**SDP, "Authorization": f"Bearer {SECRETARIAT_TOKEN}"})
     assert status == 403 and '"field": "Authorization"' in body
+    # A studio token issued for another channel: 403.
+    token, _ = await server.app[AUTH].issue("studio", "council", "council studio")
+    status, _, body = await post(server, "/whip/central", offer, {**SDP, "Authorization": f"Bearer {token}"})
+    assert status == 403 and "council" in body
     assert server.app[BROADCASTER].get("central").state == "idle"
     await assert_nothing_left(server)
 
@@ -199,3 +203,30 @@ async def test_viewer_page_without_js(server):
     v = Viewer(server.url, "central")
     r = await v.start(server.session)
     assert r.status == 409
+
+
+async def test_ice_servers_in_link_headers(make_config):
+    import aiohttp
+    from aiohttp import web
+
+    from councilcast.app import create_app
+
+    config = make_config(ice_servers="stun:stun.example.org:3478, turn:turn.example.org")
+    app = create_app(config)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, config.host, config.port).start()
+    url = f"http://{config.host}:{config.port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url + "/api/channels/council/camera", json={"width": 160, "height": 120},
+                                 headers={"Authorization": f"Bearer {SECRETARIAT_TOKEN}"}) as r:
+                assert r.status == 201
+            v = Viewer(url, "council")
+            r = await v.start(http)
+            assert r.status == 201
+            assert r.headers.getall("Link") == ['<stun:stun.example.org:3478>; rel="ice-server"',
+                                                '<turn:turn.example.org>; rel="ice-server"']
+            assert await v.stop(http) == 200
+    finally:
+        await runner.cleanup()
