@@ -138,7 +138,15 @@ class Program:
         return out
 
     async def _pump_video(self) -> None:
+        """Frames in, encoded frames out to :meth:`_publish_video` (a separate task).
+
+        Drawing and encoding run on helper threads and the fan-out on the event loop, so
+        the three overlap: while frame n goes out to the viewers, frame n+1 is encoded.
+        """
         loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue(maxsize=2)
+        publisher = asyncio.ensure_future(self._publish_video(queue))
+        self._tasks.append(publisher)
         try:
             async for frame in self._video_src:
                 now = time.time()
@@ -151,17 +159,29 @@ class Program:
                     if codec == "vp8" or self.streams[codec].sinks:
                         jobs.append((codec, self._gates[codec].take(now)))
                 results = await loop.run_in_executor(self._pool, self._encode, frame, jobs)
-                for codec, enc in results:
-                    if enc is None:
-                        continue
-                    self.streams[codec].publish(enc)
-                    if codec == "vp8" and self.recorder is not None:
-                        self.recorder.video(enc, self._encoders["vp8"].size)
+                await queue.put(results)  # waits when the fan-out is two frames behind
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("video of channel %s failed", self.name)
+        await queue.put(None)
+        await publisher
         self._finish()  # the picture defines the programme: no video, no programme
+
+    async def _publish_video(self, queue: asyncio.Queue) -> None:
+        while True:
+            results = await queue.get()
+            if results is None:
+                return
+            for codec, enc in results:
+                if enc is None:
+                    continue
+                try:
+                    self.streams[codec].publish(enc)
+                    if codec == "vp8" and self.recorder is not None:
+                        self.recorder.video(enc, self._encoders["vp8"].size)
+                except Exception:
+                    log.exception("publishing %s on %s", codec, self.name)
 
     async def _pump_audio(self) -> None:
         try:
