@@ -132,6 +132,42 @@ class EventHub:
 
 EVENTS = web.AppKey("events", EventHub)
 
+
+class _Stamp:
+    """Wraps a connection's protocol to note when its bytes reached the process.
+
+    NTP practice: the server's receive time ``t1`` is taken as close to the wire as
+    possible, so that time spent queued inside the server (between the socket read and
+    the handler) counts as server processing (``t2 - t1``), which the offset formula
+    subtracts, instead of as one-way network delay, which it cannot tell from clock offset.
+    """
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.rx = 0.0
+
+    def data_received(self, data):
+        self.rx = now_ms()
+        self.inner.data_received(data)
+
+    def connection_made(self, transport):
+        self.inner.connection_made(transport)
+
+    def connection_lost(self, exc):
+        self.inner.connection_lost(exc)
+
+    def eof_received(self):
+        return self.inner.eof_received()
+
+    def pause_writing(self):
+        self.inner.pause_writing()
+
+    def resume_writing(self):
+        self.inner.resume_writing()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
 SYNC_PREFIX = '{"type":"sync","t0":'
 
 
@@ -168,12 +204,16 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         except Exception:  # noqa: BLE001 - a broken extra must not cut the socket
             log.exception("hello extra failed")
     await ws.send_str(json.dumps(hello, separators=(",", ":")))
+    stamp = None
+    if isinstance(transport, asyncio.Transport) and not isinstance(transport.get_protocol(), asyncio.BufferedProtocol):
+        stamp = _Stamp(transport.get_protocol())
+        transport.set_protocol(stamp)
     hub.add(ws, transport)
     try:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue
-            t1 = now_ms()
+            t1 = stamp.rx if stamp is not None and stamp.rx else now_ms()
             t0 = _sync_t0(msg.data)
             if t0 is not None:
                 await ws.send_str('{"type":"sync","t0":%r,"t1":%r,"t2":%r}' % (t0, t1, now_ms()))
