@@ -311,7 +311,9 @@ def start_worker(url: str, viewers: int, decode: bool) -> subprocess.Popen:
     cmd = [sys.executable, __file__, "--worker", "--url", url, "--viewers", str(viewers)]
     if decode:
         cmd.append("--decode")
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.PIPE)
+    # The load generator yields to the server it measures (nice 5): on a small shared machine
+    # the server's camera and encoder threads would otherwise queue behind the viewers.
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.PIPE, preexec_fn=lambda: os.nice(5))
 
 
 def wait_ready(procs, deadline: float) -> None:
