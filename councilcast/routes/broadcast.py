@@ -563,7 +563,8 @@ async def _broadcast_ctx(app: web.Application):
             log.warning("relay: cannot list channels at %s (%r); pulling %s", origin, exc, names or ["central"])
             names = names or ["central"]
         for n in names:
-            bc.define(n, bc.channels[n].title if n in bc.channels else None)
+            if n not in bc.channels:
+                bc.define(n)
             tasks.append(asyncio.ensure_future(_relay_loop(app, origin.rstrip("/"), n)))
     elif config.demo:
         bc.start_camera("central", 1280, 720, 30)

@@ -32,6 +32,8 @@ async def test_relay_pulls_from_origin(server, make_config, tmp_path):
                         break
                 await asyncio.sleep(0.1)
             assert app[BROADCASTER].get("central").source == "relay"
+            # The relay copies the origin's channel settings (title, companion).
+            assert app[BROADCASTER].get("central").companion == "central-sign"
             # The origin sees the relay as one of its viewers.
             assert server.app[BROADCASTER].get("central").viewers
             v = Viewer(relay_url, "central")
