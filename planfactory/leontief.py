@@ -94,8 +94,10 @@ class LeontiefSolver:
         self.method = method
         if method == "dense":
             Ad = A.toarray() if self.sparse else np.asarray(A, dtype=float)
-            self.M = np.eye(self.n) - Ad
-            self._lu = la.lu_factor(self.M, check_finite=False)
+            M = np.eye(self.n) - Ad
+            # factorize in place (no n x n copy); products with I - A use A afterwards
+            self._lu = la.lu_factor(M, overwrite_a=True, check_finite=False)
+            self.M = None
             self.A = Ad
         elif method == "splu":
             self.M = (sp.identity(self.n, format="csc") - sp.csc_matrix(A)).tocsc()

@@ -85,8 +85,8 @@ def bench_dense_1000(n: int = 1000, k: int = 1000) -> dict:
             "residual": sol.residual, "bar_seconds": 1.0, "meets_bar": best < 1.0}
 
 
-def bench_dense_5000(n: int, k: int = 100, reps: int = 2) -> dict:
-    """Ours against inverse-then-multiply, interleaved and best of ``reps`` each (load on a shared machine)."""
+def bench_dense_5000(n: int, k: int = 100, reps: int = 3) -> dict:
+    """Ours against inverse-then-multiply, interleaved, best of ``reps`` each (load on a shared machine)."""
     from planfactory.leontief import LeontiefSolver
 
     A = _dense_A(n, 3)
