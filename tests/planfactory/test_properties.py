@@ -57,3 +57,20 @@ def test_iterative_equals_dense_on_sparse(n, seed):
     x = it.solve(F).gross_output
     check_plan(A, F, x, rtol=1e-9)
     assert np.all(x >= -1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(A=productive(max_n=7), data=st.data())
+def test_json_round_trip_keeps_every_number(A, data):
+    from planfactory.formats import to_dict
+
+    n = A.shape[0]
+    l = data.draw(arrays(np.float64, n, elements=st.floats(0, 50)))
+    cap = data.draw(arrays(np.float64, n, elements=st.floats(0, 1e9)))
+    e = load({"sectors": [f"s{i}" for i in range(n)], "technical_coefficients": A.tolist(), "labour": l.tolist(),
+              "capacity": cap.tolist(), "workforce": 1000, "hours_per_week": 35.5})
+    import json
+
+    e2 = load(json.loads(json.dumps(to_dict(e))))
+    assert np.array_equal(e2.A, e.A) and np.array_equal(e2.labour, e.labour)
+    assert np.array_equal(e2.capacity, e.capacity) and e2.hours_per_week == 35.5
