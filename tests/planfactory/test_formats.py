@@ -122,3 +122,9 @@ def test_bundled_demo_is_what_the_generator_makes():
     # enterprises of unequal size, adding up to the workforce
     sizes = np.array([x.workforce for x in e.enterprises])
     assert sizes.sum() == e.workforce and sizes.max() > 10 * np.median(sizes)
+
+
+def test_regenerating_the_demo_gives_the_same_bytes(tmp_path):
+    from planfactory.demo import DEMO_PATH, write_demo
+
+    assert write_demo(tmp_path / "demo.json").read_bytes() == DEMO_PATH.read_bytes()
