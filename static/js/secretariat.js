@@ -69,6 +69,25 @@
     });
   }
 
+  // A round whose options are the names of the latest published variants (A, B, C...),
+  // so the vote refers to published, hashed variants and to nothing typed by hand.
+  const voteForm = document.getElementById("vote-on-variants");
+  if (voteForm) voteForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const r = await fetch("/api/plan/variant-sets/latest");
+    if (!r.ok) { answer.textContent = "no published variants yet (" + r.status + ")"; return; }
+    const set = await r.json();
+    const names = (set.variants || []).map((v) => "Variant " + v.name);
+    const body = {
+      title: "Plan: which variant? (inputs " + String(set.input_hash || "").replace("sha256:", "").slice(0, 8) + ")",
+      options: names,
+      duration_s: Number(voteForm.elements.duration_s.value),
+    };
+    const { status, shown } = await call("POST", "/api/rounds", body);
+    answer.textContent = "POST /api/rounds → " + status + "\n" + shown;
+    refresh();
+  });
+
   function fill(tbody, rows) {
     tbody.replaceChildren(...rows.map((cells) => {
       const tr = document.createElement("tr");

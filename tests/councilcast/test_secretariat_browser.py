@@ -56,3 +56,24 @@ async def test_console_without_token_gets_the_api_refusal(server, browser):
     await form.locator("button[type=submit]").click()
     await page.wait_for_function("document.getElementById('answer').textContent.includes('→ 401')")
     assert "Authorization" in await page.inner_text("#answer")
+
+
+async def test_console_publishes_variants_and_puts_them_to_the_vote(server, browser):
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(server.url + "/secretariat")
+    await page.fill("#token-form input[name=token]", SECRETARIAT_TOKEN)
+    await page.click("#token-form button[type=submit]")
+    await page.locator('form[data-api="/api/plan/variant-sets"] button').click()
+    await page.wait_for_function("/variant-sets → 20[01]/.test(document.getElementById('answer').textContent)",
+                                 timeout=60_000)
+    async with server.session.get(server.api("/api/plan/variant-sets/latest")) as r:
+        assert r.status == 200
+        published = await r.json()
+    names = [v["name"] for v in published["variants"]]
+    assert 3 <= len(names) <= 5
+
+    await page.locator("#vote-on-variants button").click()
+    await page.wait_for_function("document.getElementById('answer').textContent.includes('/api/rounds → 201')")
+    round_ = json.loads((await page.inner_text("#answer")).split("\n", 1)[1])
+    assert round_["options"] == [f"Variant {n}" for n in names]
+    assert published["input_hash"].removeprefix("sha256:")[:8] in round_["title"]
