@@ -51,6 +51,14 @@ async def test_viewer_page_plays_in_chromium(server, browser):
     assert await page.inner_text("[data-channel=central] [data-role=state]") == "live"
     await page.wait_for_function(
         "document.querySelector('[data-channel=central] [data-role=viewers]').textContent === '1'", timeout=10000)
+    # A caption posted by the caption source shows up in the live video's captions track.
+    async with server.session.post(server.url + "/api/channels/central/captions", headers=server.studio,
+                                   json={"text": "The session is open.", "duration": 10}) as r:
+        assert r.status == 201
+    await page.wait_for_function(
+        """() => { const t = document.querySelector('[data-channel=central] video').textTracks[0];
+                   return t && t.cues && t.cues.length === 1 && t.cues[0].text === 'The session is open.'; }""",
+        timeout=10000)
     # The channel goes off air and comes back: the page reconnects without a reload.
     async with server.session.delete(server.url + "/api/channels/central/live", headers=server.secretariat) as r:
         assert r.status == 200
@@ -110,4 +118,14 @@ async def test_chromium_plays_h264_when_it_asks(server, browser):
     assert stats["mime"] == "video/H264"
     program = server.app[BROADCASTER].get("central").program
     assert program.stats()["streams"]["h264"]["sinks"] == 1
+    await page.close()
+
+
+async def test_live_page_fits_a_phone(server, browser):
+    page = await browser.new_page(viewport={"width": 390, "height": 844})
+    await page.goto(server.url + "/live")
+    assert await page.inner_text("h1") == "Live: Central Assembly"
+    assert await page.locator("[data-whep-player]").count() == 2  # the assembly and its interpreter
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert await page.get_attribute("nav a[href='/live']", "aria-current") == "page"
     await page.close()
