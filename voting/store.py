@@ -295,6 +295,20 @@ class SqlStore:
                      "ON CONFLICT(round_id, assembly_id, choice) DO UPDATE SET n = n + 1", (r["id"], aid, choice))
         return {"round": r["id"], "assembly": aid}
 
+    def cast_ballots(self, conn, items: list[tuple[Any, Any]], now: float) -> list[tuple[bool, Any]]:
+        """Many ``(code, choice)`` ballots in one transaction; ``(True, out)`` or ``(False, VotingError)`` each.
+
+        :meth:`cast_ballot` changes nothing before its last check passes, so a refused
+        ballot leaves no trace and the others stand.
+        """
+        out: list[tuple[bool, Any]] = []
+        for code, choice in items:
+            try:
+                out.append((True, self.cast_ballot(conn, code, choice, now)))
+            except VotingError as exc:
+                out.append((False, exc))
+        return out
+
     # -- close and result -----------------------------------------------------------------
     def close_round(self, conn, rid: str, now: float) -> dict:
         """Close (at ``now`` or at the scheduled time, whichever is first) and publish the result.

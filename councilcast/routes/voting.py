@@ -48,6 +48,7 @@ class VotingService:
         self._task: asyncio.Task | None = None
         self.last_close: dict = {}  # timings of the last close, for the benchmark
         self.tallies = TallyBatcher(self)
+        self.ballots = WriteBatcher(self.db, lambda conn, items: self.store.cast_ballots(conn, items, time.time()))
 
     # -- helpers ----------------------------------------------------------------------
     async def write(self, fn):
@@ -286,27 +287,27 @@ async def close_round(request: web.Request) -> web.Response:
     return web.json_response(public_round(r, time.time()))
 
 
-class TallyBatcher:
-    """Group commit at the level of counts: the counts that arrive while the writer is busy
-    go to the database together, as one write function (a handful of statements and one
-    INSERT for all of them), and each caller gets its own answer once that batch COMMITs.
+class WriteBatcher:
+    """Group commit at the application level: the requests that arrive while the writer is
+    busy go to the database together, as one write function, and each caller gets its own
+    answer once that batch has COMMITted.
 
-    One batch is in flight at a time; a refused count (bad token, bad body, closed round)
-    is refused alone. The clerk token is checked in the same transaction as the count: a
-    token revoked or rotated before the count commits can never record it (the same rule
-    as :meth:`councilcast.auth.Auth.require`, read on the writer's connection).
+    One batch is in flight at a time. ``write_batch(conn, items)`` returns ``(True,
+    value)`` or ``(False, VotingError)`` per item and must leave no change behind for a
+    refused item, so a refused request is refused alone.
     """
 
     MAX = 500
 
-    def __init__(self, svc: "VotingService"):
-        self.svc = svc
-        self.queue: list[tuple[str, str, object, asyncio.Future]] = []
+    def __init__(self, db, write_batch):
+        self.db = db
+        self.write_batch = write_batch
+        self.queue: list[tuple[tuple, asyncio.Future]] = []
         self.busy = False
 
-    async def submit(self, rid: str, token_hash: str, body) -> tuple[str, dict]:
+    async def submit(self, *item):
         fut = asyncio.get_running_loop().create_future()
-        self.queue.append((rid, token_hash, body, fut))
+        self.queue.append((item, fut))
         if not self.busy:
             self.busy = True
             asyncio.ensure_future(self._drain())
@@ -316,30 +317,45 @@ class TallyBatcher:
         try:
             while self.queue:
                 batch, self.queue = self.queue[:self.MAX], self.queue[self.MAX:]
+                items = [item for item, _ in batch]
                 try:
-                    results = await self.svc.db.write(lambda c: self._write(c, batch))
-                except BaseException as exc:  # noqa: BLE001 - the commit failed: nobody's count is durable
-                    for *_, fut in batch:
+                    results = await self.db.write(lambda c: self.write_batch(c, items))
+                except BaseException as exc:  # noqa: BLE001 - the commit failed: nothing in it is durable
+                    for _, fut in batch:
                         if not fut.done():
                             fut.set_exception(exc)
                     continue
-                for (*_, fut), res in zip(batch, results):
+                for (_, fut), (ok, value) in zip(batch, results):
                     if not fut.done():
-                        if res[0]:
-                            fut.set_result(res[1])
+                        if ok:
+                            fut.set_result(value)
                         else:
-                            fut.set_exception(res[1])
+                            fut.set_exception(value)
         finally:
             self.busy = False
 
+
+class TallyBatcher(WriteBatcher):
+    """Counts, batched: one token query, a few queries for rounds, assemblies, versions and
+    chain heads, one INSERT for every count of the batch (:meth:`voting.store.SqlStore.add_tallies`).
+
+    The clerk token is checked in the same transaction as the count: a token revoked or
+    rotated before the count commits can never record it (the same rule as
+    :meth:`councilcast.auth.Auth.require`, read on the writer's connection).
+    """
+
+    def __init__(self, svc: "VotingService"):
+        super().__init__(svc.db, self._write)
+        self.svc = svc
+
     def _write(self, conn, batch):
-        hashes = sorted({th for _, th, _, _ in batch})
+        hashes = sorted({th for _, th, _ in batch})
         tokens = {row[0]: (row[1], row[2]) for row in conn.execute(
             f"SELECT token_hash, role, subject FROM tokens WHERE revoked_at IS NULL AND token_hash IN "
             f"({','.join('?' * len(hashes))})", hashes)}
         results: list = [None] * len(batch)
         items, where = [], []
-        for i, (rid, th, body, _) in enumerate(batch):
+        for i, (rid, th, body) in enumerate(batch):
             tok = tokens.get(th)
             if tok is None:
                 results[i] = (False, VotingError("Authorization", "unknown or revoked token", 401))
@@ -419,7 +435,10 @@ async def issue_codes(request: web.Request) -> web.Response:
 async def cast_ballot(request: web.Request) -> web.Response:
     body = await read_json(request)
     svc = _svc(request)
-    out = await svc.write(lambda c: svc.store.cast_ballot(c, body.get("code"), body.get("choice"), time.time()))
+    try:
+        out = await svc.ballots.submit(body.get("code"), body.get("choice"))
+    except VotingError as exc:
+        raise ApiError(exc.status, exc.field, exc.reason) from None
     return web.json_response({"round": out["round"], "counted": True}, status=201)
 
 
