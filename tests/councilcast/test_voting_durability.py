@@ -77,3 +77,32 @@ async def test_every_acknowledged_count_survives_sigkill(server_process):
         assert standing[aid]["version"] >= version
     # and the totals re-add from the standing records
     assert res["totals"]["A"] == sum(a["counts"]["A"] for a in standing.values())
+
+
+@pytest.mark.slow
+async def test_round_that_closed_while_the_server_was_down_closes_at_its_time_on_restart(server_process):
+    import time
+
+    sp = server_process()
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sp.start)
+    async with aiohttp.ClientSession() as s:
+        async with s.post(sp.url + "/api/assemblies", headers=SEC, json={"name": "G", "members": 10}) as r:
+            ga = await r.json()
+        async with s.post(sp.url + "/api/rounds", headers=SEC,
+                          json={"title": "Q", "options": ["A", "B"], "duration_s": 1.5}) as r:
+            rnd = await r.json()
+        async with s.post(f"{sp.url}/api/rounds/{rnd['id']}/tallies", headers={"Authorization": f"Bearer {ga['token']}"},
+                          json={"present": 9, "counts": {"A": 5, "B": 3}, "abstain": 1}) as r:
+            assert r.status == 201
+        await loop.run_in_executor(None, sp.kill, 9)
+        await asyncio.sleep(max(0.0, rnd["closes_at_ts"] + 0.2 - time.time()))
+        await loop.run_in_executor(None, sp.start)
+        for _ in range(100):
+            async with s.get(f"{sp.url}/api/rounds/{rnd['id']}") as r:
+                got = await r.json()
+            if got["state"] == "published":
+                break
+            await asyncio.sleep(0.05)
+    assert got["state"] == "published" and got["result"]["totals"] == {"A": 5, "B": 3}
+    assert got["closed_at"] == rnd["closes_at"]  # the scheduled time, not the restart's
