@@ -158,7 +158,10 @@ def cmd_solve(args) -> int:
     if economy.n > args.rows:
         print(f"  ... {economy.n - args.rows} more sectors (use --json for all)")
     print(f"labour hours: {out['labour_hours']}")
-    print(f"feasible: {out['feasible']}")
+    fe = out["feasibility"] if isinstance(out["feasibility"], dict) else out["feasibility"][0]
+    unknown = [k for k, known in (("capacity", fe["capacity_known"]), ("hours available", fe["hours_available"] is not None))
+               if not known]
+    print(f"feasible: {out['feasible']}" + (f" (no data on {' or '.join(unknown)})" if unknown else ""))
     return 0
 
 
@@ -263,7 +266,12 @@ def cmd_demo(args) -> int:
     from planfactory.formats import save
 
     if args.out:
-        e = generate(n_sectors=args.sectors, n_enterprises=args.enterprises, seed=args.seed)
+        if args.products:
+            from planfactory.demo import products_economy
+
+            e = products_economy(args.products, seed=args.seed)
+        else:
+            e = generate(n_sectors=args.sectors, n_enterprises=args.enterprises, seed=args.seed)
         path = save(e, args.out)
     elif args.write:
         path = write_demo(DEMO_PATH)
@@ -331,4 +339,5 @@ def register(plan_subparsers) -> None:
     p.add_argument("--sectors", type=int, default=30)
     p.add_argument("--enterprises", type=int, default=200)
     p.add_argument("--seed", type=int, default=1957)
+    p.add_argument("--products", type=int, help="write a product-level sparse economy of this many products (with --out DIR)")
     p.set_defaults(func=cmd_demo)

@@ -20,6 +20,9 @@ Public API::
         product-level A for benchmarks (10^5 - 10^7 products): a few dense rows (energy,
         transport, ...), the rest local inputs within a product family plus a few from
         elsewhere, column sums between 0.35 and 0.75.
+    products_economy(n, inputs_per_product=20, seed=0) -> Economy
+        a product-level economy around sparse_technology (sparse A, labour, names
+        "p0000001"..., uniform baskets); ``councilcast plan demo --products N --out DIR``.
     today_decision() -> FundamentalDecision    the split used to make today's output
 
 Units: each sector's output is counted in its own unit ("unit"); labour in hours.
@@ -35,7 +38,7 @@ import scipy.sparse as sp
 
 from planfactory.economy import WEEKS_PER_YEAR, Economy, Enterprise
 
-__all__ = ["generate", "demo_economy", "write_demo", "sparse_technology", "DEMO_PATH", "SECTOR_NAMES",
+__all__ = ["generate", "demo_economy", "write_demo", "sparse_technology", "products_economy", "DEMO_PATH", "SECTOR_NAMES",
            "today_decision", "DEMO_SEED"]
 
 DEMO_PATH = Path(__file__).parent / "data" / "demo_economy.json"
@@ -96,6 +99,8 @@ def generate(n_sectors: int = 30, n_enterprises: int = 200, seed: int = DEMO_SEE
 
     if n_sectors < 3:
         raise ValueError("n_sectors must be >= 3")
+    if n_sectors > 3000:
+        raise ValueError("generate() builds dense matrices: use products_economy() beyond 3,000 sectors")
     if n_enterprises < n_sectors:
         raise ValueError("n_enterprises must be >= n_sectors (every sector has an enterprise)")
     rng = np.random.default_rng(seed)
@@ -238,3 +243,12 @@ def sparse_technology(n: int, inputs_per_product: int = 20, seed: int = 0, dense
     A.indptr = A.indptr.astype(np.int64 if A.nnz >= 2**31 else np.int32)
     labour = rng.uniform(0.05, 2.0, size=n)
     return A, labour
+
+
+def products_economy(n: int, inputs_per_product: int = 20, seed: int = 0) -> Economy:
+    """A product-level economy (sparse A from :func:`sparse_technology`) for large-scale trials."""
+    A, labour = sparse_technology(n, inputs_per_product, seed=seed)
+    width = len(str(n))
+    basket = np.full(n, 1.0 / n)
+    return Economy(sectors=[f"p{i:0{width}d}" for i in range(n)], A=A, labour=labour, consumption_basket=basket,
+                   public_basket=basket.copy(), name=f"product-level economy ({n} products, seed {seed})")

@@ -233,3 +233,24 @@ def test_cli_importers(tmp_path):
     p = _cli("info", str(folder), "--json")
     info = json.loads(p.stdout)
     assert info["sectors"] == 131 and info["spectral_radius"]["upper"] < 0.4905
+
+
+def test_cli_product_level_folder_with_progress(tmp_path):
+    folder = tmp_path / "products"
+    p = _cli("demo", "--products", "5000", "--out", str(folder), "--seed", "4")
+    assert p.returncode == 0, p.stderr
+    fd = tmp_path / "f.json"
+    fd.write_text(json.dumps([1.0] * 5000))
+    p = _cli("solve", str(folder), "--final-demand", str(fd))
+    assert p.returncode == 0, p.stderr
+    assert "method iterative" in p.stdout and "(no data on capacity or hours available)" in p.stdout
+    assert "step" in p.stderr and "residual" in p.stderr  # progress of the iterative solve
+    p = _cli("solve", str(folder), "--final-demand", str(fd), "--json", "--quiet")
+    d = json.loads(p.stdout)
+    assert p.stderr == "" and d["residual"] < 1e-9 and len(d["gross_output"]) == 5000
+    # independent check: (I - A) x = f with the stored matrix
+    import scipy.sparse as sp
+
+    A = sp.load_npz(folder / "A.npz")
+    x = np.asarray(d["gross_output"])
+    assert np.max(np.abs(x - A @ x - 1.0)) < 1e-8
