@@ -9,8 +9,9 @@ Public API::
         feasible (bool | (m,)), capacity_ok, labour_ok,
         utilisation (n,) | (n, m): x / capacity (inf where capacity is 0 and x > 0; nan if no capacity data),
         hours_needed, hours_available, labour_ratio = hours_needed / hours_available,
-        binding(k=0) -> list of {"sector", "index", "ratio", "excess"} for one plan (k),
-            sectors with x > capacity, worst first; ``excess`` = x - capacity in output units.
+        binding(k=0) -> list of {"sector", "index", "ratio", "excess"[, "stocks_cover"]} for one plan (k),
+            sectors with x > capacity, worst first; ``excess`` = x - capacity in output units;
+            ``stocks_cover`` = share of the excess that the sector's stocks could supply (once).
         to_dict(k=0, top=10) -> JSON-able summary of plan k.
 
 A sector "binds" when it would have to produce more than its capacity (ratio > 1 + tol).
@@ -39,6 +40,7 @@ class Feasibility:
     labour_ok: np.ndarray | bool
     feasible: np.ndarray | bool
     tol: float = 1e-9
+    stocks: np.ndarray | None = None
 
     @property
     def many(self) -> bool:
@@ -54,8 +56,14 @@ class Feasibility:
         idx = idx[np.argsort(-u[idx], kind="stable")]
         if top is not None:
             idx = idx[:top]
-        return [{"sector": self.sectors[i], "index": int(i), "ratio": float(u[i]),
-                 "excess": float(x[i] - self.capacity[i])} for i in idx]
+        out = []
+        for i in idx:
+            excess = float(x[i] - self.capacity[i])
+            b = {"sector": self.sectors[i], "index": int(i), "ratio": float(u[i]), "excess": excess}
+            if self.stocks is not None:  # how much of the excess this year's stocks could supply once
+                b["stocks_cover"] = float(min(1.0, self.stocks[i] / excess)) if excess > 0 else 1.0
+            out.append(b)
+        return out
 
     def tightest(self, k: int = 0, top: int = 5) -> list[dict]:
         """The ``top`` sectors closest to (or over) capacity in plan ``k``."""
@@ -82,7 +90,8 @@ class Feasibility:
         }
 
 
-def check(economy, X, hours_available=None, *, labour=None, capacity=None, tol: float = 1e-9) -> Feasibility:
+def check(economy, X, hours_available=None, *, labour=None, capacity=None, tol: float = 1e-9,
+          stocks=None) -> Feasibility:
     """Capacity and labour check for one gross output (n,) or many (n, m)."""
     X = np.asarray(X, dtype=float)
     l = np.asarray(economy.labour if labour is None else labour, dtype=float)
@@ -113,4 +122,5 @@ def check(economy, X, hours_available=None, *, labour=None, capacity=None, tol: 
         feasible, cap_ok, hours = bool(feasible), bool(cap_ok), float(hours)
     return Feasibility(sectors=list(economy.sectors), gross_output=X, capacity=cap, utilisation=u, capacity_ok=cap_ok,
                        hours_needed=hours, hours_available=ha, labour_ratio=ratio, labour_ok=lab_ok,
-                       feasible=feasible, tol=tol)
+                       feasible=feasible, tol=tol,
+                       stocks=getattr(economy, "stocks", None) if stocks is None else np.asarray(stocks, dtype=float))

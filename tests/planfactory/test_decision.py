@@ -65,6 +65,7 @@ def test_more_hours_breaks_capacity_and_names_the_sectors(econ, basis):
     worst = binding[0]
     assert worst["ratio"] == pytest.approx(out.gross_output[worst["index"]] / econ.capacity[worst["index"]])
     assert worst["excess"] == pytest.approx(out.gross_output[worst["index"]] - econ.capacity[worst["index"]])
+    assert worst["stocks_cover"] == pytest.approx(min(1.0, econ.stocks[worst["index"]] / worst["excess"]))
     # today's hours are feasible; 48 hours is 20% more work than capacity allows
     assert decide(econ, FundamentalDecision(40, 0.62, 0.18, 0.20), basis).feasibility.feasible
 
