@@ -121,10 +121,20 @@ def job_solve(spec, demand, method):
     return _errors(_job_solve)(spec, demand, method)
 
 
+API_LIMITS = {"dense": 10_000, "splu": 20_000}
+"""Largest n the API accepts for an explicitly requested direct method (dense LU needs 8 n^2
+bytes; SuperLU's fill-in can make large factorizations run for hours in a shared pool)."""
+
+
 def _job_solve(spec, demand, method):
     from councilcast.cli_plan_solve import read_demand, solve_payload
 
     economy = _load(spec)
+    if method in API_LIMITS and economy.n > API_LIMITS[method]:
+        from planfactory.economy import EconomyError
+
+        raise EconomyError("method", f"method {method} is limited to {API_LIMITS[method]} sectors over HTTP; "
+                         f"this economy has {economy.n}: use auto or iterative")
     return solve_payload(economy, read_demand(demand, economy), method)
 
 

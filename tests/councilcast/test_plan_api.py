@@ -254,3 +254,17 @@ def test_cli_product_level_folder_with_progress(tmp_path):
     A = sp.load_npz(folder / "A.npz")
     x = np.asarray(d["gross_output"])
     assert np.max(np.abs(x - A @ x - 1.0)) < 1e-8
+
+
+async def test_direct_methods_are_limited_over_http(server):
+    n = 10_001
+    econ = {"sectors": [f"p{i}" for i in range(n)], "labour": [1.0] * n,
+            "technical_coefficients": {"shape": [n, n], "rows": [0], "cols": [1], "values": [0.5]}}
+    r = await server.session.post(server.api("/api/plan/solve"),
+                                  json={"economy": econ, "final_demand": [1.0] * n, "method": "dense"})
+    assert r.status == 400
+    err = (await r.json())["error"]
+    assert err["field"] == "method" and "10000" in err["reason"]
+    r = await server.session.post(server.api("/api/plan/solve"), json={"economy": econ, "final_demand": [1.0] * n})
+    d = await r.json()
+    assert r.status == 200 and d["method"] == "iterative" and d["gross_output"][0] == pytest.approx(1.5)
