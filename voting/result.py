@@ -7,7 +7,7 @@ two is proposed. Equal votes are reported as a tie, never broken by the software
 
 from __future__ import annotations
 
-__all__ = ["compute_result", "RULE"]
+__all__ = ["compute_result", "decide", "RULE"]
 
 RULE = "simple majority of votes cast; abstentions are not votes cast; " \
        "with more than two options and no majority, a runoff between the first two"
@@ -63,6 +63,15 @@ def compute_result(options: list[str], tallies: list[dict], registered: int) -> 
         row = dict(t)
         row["counts"] = counts
         rows.append(row)
+    out = decide(options, totals, registered)
+    out.update(abstain=abstain, present=present, assemblies_reporting=len(rows), assemblies=rows,
+               carried=carried, assemblies_tied=tied_assemblies,
+               turnout=round(present / registered, 4) if registered else 0.0)
+    return out
+
+
+def decide(options: list[str], totals: dict[str, int], registered: int) -> dict:
+    """The rule applied to the totals: ``decision``, ``winner``, ``tied``, ``runoff``, ``majority``."""
     cast = sum(totals.values())
     majority = cast // 2 + 1
     ranked = sorted(options, key=lambda o: (-totals[o], options.index(o)))
@@ -87,17 +96,10 @@ def compute_result(options: list[str], tallies: list[dict], registered: int) -> 
     return {
         "rule": RULE,
         "options": list(options),
-        "totals": totals,
-        "abstain": abstain,
-        "present": present,
+        "totals": dict(totals),
         "votes_cast": cast,
         "registered": registered,
-        "turnout": round(present / registered, 4) if registered else 0.0,
         "majority": majority if cast else None,
-        "assemblies_reporting": len(rows),
-        "assemblies": rows,
-        "carried": carried,
-        "assemblies_tied": tied_assemblies,
         "decision": decision,
         "winner": winner,
         "tied": tied,

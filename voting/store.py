@@ -21,7 +21,7 @@ import orjson
 from typing import Any
 
 from voting.audit import FORMAT, definition, genesis_hash, record_hash
-from voting.result import compute_result
+from voting.result import decide
 from voting.rules import ABSTAIN, VotingError, check_int, check_tally, iso
 
 __all__ = ["SqlStore", "public_round", "round_state", "new_code", "code_hash", "RUNOFF_DELAY_S"]
@@ -334,33 +334,8 @@ class SqlStore:
             abstain = counts.pop(ABSTAIN, 0)
             present = sum(counts.values()) + abstain
             self._append(conn, r, aid, present, abstain, counts, "ballots", closed_at)
-        standing: dict[str, dict] = {}
-        n_records, final = 0, r["genesis"]
-        loads = orjson.loads
-        for row in conn.execute("SELECT assembly_id, version, present, abstain, counts, source, hash FROM "
-                                "voting_records WHERE round_id=? ORDER BY seq", (rid,)):
-            standing[row[0]] = {"id": row[0], "version": row[1], "present": row[2], "abstain": row[3],
-                                "counts": row[4], "source": row[5], "hash": row[6]}
-            n_records += 1
-            final = row[6]
-        for t in standing.values():  # parse only the counts that stand
-            t["counts"] = loads(t["counts"])
-        if r["scope"] is None:
-            meta = {row[0]: (row[1], row[2]) for row in conn.execute(
-                "SELECT id, name, members FROM voting_assemblies WHERE created_at <= ?", (r["opens_at"],))}
-            for aid in standing:  # an assembly registered after the open that voted anyway
-                if aid not in meta:
-                    row = conn.execute("SELECT name, members FROM voting_assemblies WHERE id=?", (aid,)).fetchone()
-                    meta[aid] = (row[0], row[1])
-        else:
-            q = f"SELECT id, name, members FROM voting_assemblies WHERE id IN ({','.join('?' * len(r['scope']))})"
-            meta = {row[0]: (row[1], row[2]) for row in conn.execute(q, r["scope"])}
-        for aid, t in standing.items():
-            t["name"], t["members"] = meta.get(aid, (None, None))
-        registered = sum(m for _, m in meta.values())
-        result = compute_result(r["options"], list(standing.values()), registered)
-        result.update({"round": rid, "final_hash": final, "records": n_records, "genesis": r["genesis"],
-                       "closed_at": iso(closed_at), "assemblies_entitled": len(meta)})
+        result = self._add_up(conn, r)
+        result.update({"round": rid, "closed_at": iso(closed_at)})
         if r["kind"] == "recall" and r["subject"]:
             passed = result["winner"] == "recall"
             result["recall"] = {"delegate": r["subject"], "passed": passed}
@@ -372,10 +347,64 @@ class SqlStore:
                     "opens_at": now + RUNOFF_DELAY_S, "closes_at": now + RUNOFF_DELAY_S + r["duration_s"],
                     "scope": r["scope"]}
             result["runoff_round"] = self.create_round(conn, spec, now, kind="runoff", subject=rid)["id"]
+        # the per-assembly rows come from SQLite as one JSON array: splice, do not re-encode
+        rows = result.pop("_rows")
+        text = orjson.dumps(result)[:-1] + b',"assemblies":' + rows + b"}"
         conn.execute("UPDATE voting_rounds SET result=?, final_hash=?, published_at=? WHERE id=?",
-                     (orjson.dumps(result).decode(), final, now, rid))
-        r.update(result=result, final_hash=final, published_at=now)
+                     (text.decode(), result["final_hash"], now, rid))
+        r.update(result=orjson.loads(text), final_hash=result["final_hash"], published_at=now)
         return r
+
+    def _add_up(self, conn, r: dict) -> dict:
+        """Totals, carried, breakdown of the standing counts, added up by SQLite.
+
+        The same arithmetic as :func:`voting.result.compute_result` (which ``verify-round``
+        runs on the export, so any difference shows), done in SQL: the work runs in
+        SQLite's C code, outside the GIL, and does not compete with the event loop.
+        ``_rows`` is the breakdown as a JSON array (bytes), sorted by assembly id.
+        """
+        rid, options = r["id"], r["options"]
+        standing = ("WITH last AS (SELECT assembly_id AS a, MAX(seq) AS s FROM voting_records WHERE round_id = :r "
+                    "GROUP BY assembly_id), st AS (SELECT v.* FROM voting_records v JOIN last "
+                    "ON v.round_id = :r AND v.seq = last.s), "
+                    "e AS (SELECT st.assembly_id AS a, j.key AS k, j.value AS v FROM st, json_each(st.counts) j) ")
+        p = {"r": rid}
+        totals = dict.fromkeys(options, 0)
+        for k, v in conn.execute(standing + "SELECT k, SUM(v) FROM e GROUP BY k", p):
+            totals[k] = v
+        n, abstain, present = conn.execute(
+            standing + "SELECT COUNT(*), COALESCE(SUM(abstain), 0), COALESCE(SUM(present), 0) FROM st", p).fetchone()
+        leaders = ("mx AS (SELECT a, MAX(v) AS m FROM e GROUP BY a), "
+                   "top AS (SELECT e.a, MIN(e.k) AS k, COUNT(*) AS c, mx.m FROM e JOIN mx ON e.a = mx.a AND "
+                   "e.v = mx.m GROUP BY e.a) ")
+        carried = dict.fromkeys(options, 0)
+        for k, c in conn.execute(standing.rstrip() + ", " + leaders +
+                                 "SELECT k, COUNT(*) FROM top WHERE c = 1 AND m > 0 GROUP BY k", p):
+            carried[k] = c
+        tied_assemblies = conn.execute(standing.rstrip() + ", " + leaders +
+                                       "SELECT COUNT(*) FROM top WHERE c > 1 AND m > 0", p).fetchone()[0]
+        rows = conn.execute(
+            standing + "SELECT json_group_array(json_object('id', st.assembly_id, 'version', st.version, "
+            "'present', st.present, 'abstain', st.abstain, 'counts', json(st.counts), 'source', st.source, "
+            "'hash', st.hash, 'name', ga.name, 'members', ga.members)) FROM (SELECT * FROM st ORDER BY "
+            "assembly_id) st LEFT JOIN voting_assemblies ga ON ga.id = st.assembly_id", p).fetchone()[0]
+        head = conn.execute("SELECT seq, hash FROM voting_records WHERE round_id=? ORDER BY seq DESC LIMIT 1",
+                            (rid,)).fetchone()
+        if r["scope"] is None:  # everyone registered at the open, and any later assembly that voted
+            entitled, registered = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(members), 0) FROM voting_assemblies WHERE created_at <= ? OR id IN "
+                "(SELECT DISTINCT assembly_id FROM voting_records WHERE round_id = ?)",
+                (r["opens_at"], rid)).fetchone()
+        else:
+            entitled, registered = conn.execute(
+                f"SELECT COUNT(*), COALESCE(SUM(members), 0) FROM voting_assemblies WHERE id IN "
+                f"({','.join('?' * len(r['scope']))})", r["scope"]).fetchone()
+        out = decide(options, totals, registered)
+        out.update(abstain=abstain, present=present, assemblies_reporting=n, carried=carried,
+                   assemblies_tied=tied_assemblies, turnout=round(present / registered, 4) if registered else 0.0,
+                   final_hash=head[1] if head else r["genesis"], records=head[0] if head else 0,
+                   genesis=r["genesis"], assemblies_entitled=entitled, _rows=rows.encode())
+        return out
 
     def export(self, conn, rid: str) -> dict:
         """The documented audit export of a published round (see :mod:`voting.audit`)."""

@@ -1,0 +1,41 @@
+"""The SQL add-up at the close against the Python reference (voting.result.compute_result)."""
+
+import random
+import time
+
+from councilcast.storage import Database
+from voting.result import compute_result
+from voting.rules import check_round_spec
+from voting.store import SqlStore
+
+
+def test_sql_add_up_equals_the_python_reference(tmp_path):
+    db = Database(tmp_path / "v.db")
+    db.open()
+    st = SqlStore()
+    rng = random.Random(4)
+    options = ["Variant A", "Variant «B»", "C \"quoted\""]  # names that need escaping in JSON
+    now = time.time()
+    gas = db.write_sync(lambda c: [st.create_assembly(c, {"name": f"GA {i}", "members": 50, "workplace": None},
+                                                      now - 5) for i in range(120)])
+    spec = check_round_spec({"title": "Q", "options": options, "duration_s": 600}, time.time())
+    r = db.write_sync(lambda c: st.create_round(c, spec, time.time()))
+    sent = {}
+    for _ in range(300):  # first counts and recounts, with ties inside assemblies
+        ga = rng.choice(gas)
+        counts = {o: rng.choice([0, 3, 3, 7, rng.randint(0, 12)]) for o in options}
+        body = {"present": 45, "counts": counts, "abstain": rng.randint(0, 4)}
+        db.write_sync(lambda c: st.add_tally(c, r["id"], ga["id"], body, time.time()))
+        sent[ga["id"]] = body
+    closed = db.write_sync(lambda c: st.close_round(c, r["id"], time.time()))
+    res = closed["result"]
+    ref = compute_result(options, [{"id": a, **b} for a, b in sent.items()], 120 * 50)
+    for key in ("totals", "abstain", "present", "votes_cast", "carried", "assemblies_tied", "decision", "winner",
+                "tied", "runoff", "turnout", "registered", "majority", "assemblies_reporting"):
+        assert res[key] == ref[key], key
+    assert [a["id"] for a in res["assemblies"]] == sorted(sent)
+    assert {a["id"]: a["counts"] for a in res["assemblies"]} == {a: {o: b["counts"][o] for o in options}
+                                                                for a, b in sent.items()}
+    assert all(a["members"] == 50 and a["name"].startswith("GA ") for a in res["assemblies"])
+    assert res["records"] == 300 and res["assemblies_entitled"] == 120
+    db.close()
