@@ -364,27 +364,34 @@ class SqlStore:
         ``_rows`` is the breakdown as a JSON array (bytes), sorted by assembly id.
         """
         rid, options = r["id"], r["options"]
-        standing = ("WITH last AS (SELECT assembly_id AS a, MAX(seq) AS s FROM voting_records WHERE round_id = :r "
-                    "GROUP BY assembly_id), st AS (SELECT v.* FROM voting_records v JOIN last "
-                    "ON v.round_id = :r AND v.seq = last.s), "
-                    "e AS (SELECT st.assembly_id AS a, j.key AS k, j.value AS v FROM st, json_each(st.counts) j) ")
+        standing = ("WITH last AS (SELECT assembly_id AS a, MAX(version) AS mv FROM voting_records "
+                    "WHERE round_id = :r GROUP BY assembly_id), "
+                    "st AS MATERIALIZED (SELECT v.* FROM last JOIN voting_records v ON v.round_id = :r "
+                    "AND v.assembly_id = last.a AND v.version = last.mv), ")
         p = {"r": rid}
         totals = dict.fromkeys(options, 0)
-        for k, v in conn.execute(standing + "SELECT k, SUM(v) FROM e GROUP BY k", p):
-            totals[k] = v
-        n, abstain, present = conn.execute(
-            standing + "SELECT COUNT(*), COALESCE(SUM(abstain), 0), COALESCE(SUM(present), 0) FROM st", p).fetchone()
-        leaders = ("mx AS (SELECT a, MAX(v) AS m FROM e GROUP BY a), "
-                   "top AS (SELECT e.a, MIN(e.k) AS k, COUNT(*) AS c, mx.m FROM e JOIN mx ON e.a = mx.a AND "
-                   "e.v = mx.m GROUP BY e.a) ")
         carried = dict.fromkeys(options, 0)
-        for k, c in conn.execute(standing.rstrip() + ", " + leaders +
-                                 "SELECT k, COUNT(*) FROM top WHERE c = 1 AND m > 0 GROUP BY k", p):
-            carried[k] = c
-        tied_assemblies = conn.execute(standing.rstrip() + ", " + leaders +
-                                       "SELECT COUNT(*) FROM top WHERE c > 1 AND m > 0", p).fetchone()[0]
+        n = abstain = present = tied_assemblies = 0
+        # one pass: totals per option ('t'), sums ('s'), each assembly's leader ('c'; NULL = tied)
+        for tag, k, v1, v2, v3 in conn.execute(
+                standing + "e AS MATERIALIZED (SELECT st.assembly_id AS a, j.key AS k, j.value AS v FROM st, "
+                "json_each(st.counts) j), mx AS (SELECT a, MAX(v) AS m FROM e GROUP BY a), "
+                "top AS (SELECT e.a, MIN(e.k) AS k, COUNT(*) AS c, mx.m AS m FROM e JOIN mx ON e.a = mx.a "
+                "AND e.v = mx.m GROUP BY e.a) "
+                "SELECT 't', k, SUM(v), NULL, NULL FROM e GROUP BY k "
+                "UNION ALL SELECT 's', NULL, COUNT(*), COALESCE(SUM(abstain), 0), COALESCE(SUM(present), 0) FROM st "
+                "UNION ALL SELECT 'c', CASE WHEN c = 1 THEN k END, COUNT(*), NULL, NULL FROM top WHERE m > 0 "
+                "GROUP BY 2", p):
+            if tag == "t":
+                totals[k] = v1
+            elif tag == "s":
+                n, abstain, present = v1, v2, v3
+            elif k is None:
+                tied_assemblies = v1
+            else:
+                carried[k] = v1
         rows = conn.execute(
-            standing + "SELECT json_group_array(json_object('id', st.assembly_id, 'version', st.version, "
+            standing.rstrip(", ") + " SELECT json_group_array(json_object('id', st.assembly_id, 'version', st.version, "
             "'present', st.present, 'abstain', st.abstain, 'counts', json(st.counts), 'source', st.source, "
             "'hash', st.hash, 'name', ga.name, 'members', ga.members)) FROM (SELECT * FROM st ORDER BY "
             "assembly_id) st LEFT JOIN voting_assemblies ga ON ga.id = st.assembly_id", p).fetchone()[0]
