@@ -446,6 +446,9 @@ async def run(args) -> dict:
                                    "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": pct(lat, 100),
                                    "server_cpu_s_window": round(server_cpu(proc) - c0, 3)}
             fan["baseline_ratio_p99"] = round(best["naive"]["p99_ms"] / max(best["fast"]["p99_ms"], 0.01), 2)
+            fan["baseline_ratio_publish_cpu"] = round(
+                (fan["naive_a"]["publish_cpu_ms"] + fan["naive_b"]["publish_cpu_ms"])
+                / max(fan["fast_a"]["publish_cpu_ms"] + fan["fast_b"]["publish_cpu_ms"], 0.01), 2)
             fan["baseline_ratio_publish_wall"] = round(best["naive"]["publish_wall_ms"]
                                                        / max(best["fast"]["publish_wall_ms"], 0.01), 2)
             out["fan_out"] = fan
