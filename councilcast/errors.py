@@ -13,7 +13,7 @@ import logging
 
 from aiohttp import web
 
-__all__ = ["ApiError", "error_middleware", "error_body", "read_json"]
+__all__ = ["ApiError", "error_middleware", "error_body", "read_body", "read_json"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,23 @@ def _keep_headers(exc: web.HTTPException) -> dict:
     return keep
 
 
+async def read_body(request: web.Request, max_bytes: int = MAX_JSON_BYTES) -> bytes:
+    """The whole request body, or a 413 as soon as it passes ``max_bytes``.
+
+    ``StreamReader.read(n)`` returns what has arrived so far, not n bytes, so we loop
+    until the end of the stream.
+    """
+    chunks, size = [], 0
+    while True:
+        chunk = await request.content.read(1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(413, None, f"body larger than {max_bytes} bytes")
+        chunks.append(chunk)
+
+
 async def read_json(request: web.Request, *, max_bytes: int = MAX_JSON_BYTES) -> dict:
     """The request's JSON object body, or an :class:`ApiError` naming what is wrong with it."""
     ctype = request.content_type
@@ -88,9 +105,7 @@ async def read_json(request: web.Request, *, max_bytes: int = MAX_JSON_BYTES) ->
         raise ApiError(415, None, f"expected application/json, got {ctype}")
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, None, f"body larger than {max_bytes} bytes")
-    raw = await request.content.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise ApiError(413, None, f"body larger than {max_bytes} bytes")
+    raw = await read_body(request, max_bytes)
     try:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
