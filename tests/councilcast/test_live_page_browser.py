@@ -1,0 +1,46 @@
+"""The live page: the picture's page also follows the current voting round, in Chromium."""
+
+import datetime as dt
+import time
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat()
+
+
+async def test_live_page_shows_the_round_countdown_then_the_result(server, browser):
+    async with server.session.post(server.api("/api/assemblies"), headers=server.secretariat,
+                                   json={"name": "Depot 4 GA", "members": 50}) as r:
+        assert r.status == 201
+        ga = await r.json()
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    await page.goto(server.url + "/live")
+    await page.wait_for_function("document.querySelector('[data-live-round]').textContent.includes('No voting round')")
+
+    async with server.session.post(server.api("/api/rounds"), headers=server.secretariat,
+                                   json={"title": "Adopt variant B?", "options": ["yes", "no"],
+                                         "duration_s": 3, "opens_at": iso(time.time() + 1.5)}) as r:
+        assert r.status == 201
+        rnd = await r.json()
+    # The round arrives over /ws without a reload: first scheduled, then open.
+    await page.wait_for_function("document.querySelector('[data-live-round]').textContent.includes('Adopt variant B?')")
+    await page.wait_for_function(
+        "document.querySelector('[data-live-round-state]').textContent.startsWith('Voting: closes in')", timeout=10_000)
+    # Nothing is counted on screen while the round is open.
+    assert "31" not in await page.inner_text(".live-round-options")
+
+    clerk = {"Authorization": f"Bearer {ga['token']}"}
+    async with server.session.post(server.api(f"/api/rounds/{rnd['id']}/tallies"), headers=clerk,
+                                   json={"present": 45, "counts": {"yes": 31, "no": 12}, "abstain": 2}) as r:
+        assert r.status == 201
+    await page.wait_for_function(
+        "document.querySelector('.live-round-decision') !== null", timeout=15_000)
+    text = await page.inner_text("[data-live-round]")
+    assert "Adopted: yes" in text
+    assert "43 votes cast" in text  # 31 + 12
+    rows = await page.locator(".live-round-options li").all_inner_texts()
+    assert [r.split() for r in rows] == [["yes", "31"], ["no", "12"]]
