@@ -16,7 +16,7 @@ import sys
 from councilcast import __version__
 from councilcast.config import Config
 
-__all__ = ["main", "build_parser", "config_from_args"]
+__all__ = ["main", "build_parser", "config_from_args", "run_server"]
 
 COMMAND_MODULES = [
     "councilcast.cli_plan",
@@ -66,16 +66,20 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args) or 0
 
 
-def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
+def run_server(config: Config) -> int:
+    """Serve ``config`` until SIGINT/SIGTERM (``serve``, ``demo`` and ``relay`` all end here)."""
     from councilcast.server import run
 
-    config = config_from_args(args, demo=demo or None)
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(run(config))
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
+    return run_server(config_from_args(args, demo=demo or None))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -27,20 +27,12 @@ def register(subparsers) -> None:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    import asyncio
-    import logging
-
+    from councilcast.cli import run_server
     from councilcast.config import Config
-    from councilcast.server import run
 
     origin = args.origin.rstrip("/")
     if not origin.startswith(("http://", "https://")):
         raise SystemExit("--origin must be an http(s) URL")
     config = Config.from_env(host=args.host, port=args.port, db=args.db or "councilcast-relay.db",
                              relay_origin=origin, relay_channels=args.channels or None)
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        asyncio.run(run(config))
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return run_server(config)
