@@ -517,7 +517,9 @@ async def run(args) -> dict:
                               "per_s": round(okb / wall, 1), "server_cpu_s": round(server_cpu(proc) - c0, 2),
                               "counted_in_result": res2["votes_cast"]}
             async with s.get(url + "/api/voting/stats") as r:
-                out["server_screens_at_end"] = (await r.json())["screens"]
+                st = await r.json()
+                out["server_screens_at_end"] = st["screens"]
+                out["sync_answered_by_fast_path"] = st["sync_fast_answers"]
             out["server_rss_mb"] = round(proc.memory_info().rss / 2**20)
     finally:
         if workers is not None:

@@ -588,6 +588,7 @@ async def stats(request: web.Request) -> web.Response:
     db = request.app[DB]
     svc = _svc(request)
     return web.json_response({"screens": len(svc.hub), "commits": db.commits, "writes": db.writes,
+                              "sync_fast_answers": events.sync_fast_answers(),
                               "pending_rounds": len(svc.pending), "last_close": svc.last_close,
                               "process_cpu_s": time.process_time()})
 

@@ -32,6 +32,27 @@ async def test_clock_sync_exchange(server):
         assert (await ws.receive_json())["t0"] == 1.0
 
 
+async def test_sync_in_the_browser_form_takes_the_fast_path_and_framing_stays_intact(server):
+    async def fast():
+        async with server.session.get(server.api("/api/voting/stats")) as r:
+            return (await r.json())["sync_fast_answers"]
+    n0 = await fast()
+    async with server.session.ws_connect(server.url + "/ws") as ws:
+        await ws.receive_json()
+        for i in range(5):
+            t0 = time.time() * 1000
+            await ws.send_str('{"type":"sync","t0":%r}' % t0)  # what JSON.stringify sends
+            m = await ws.receive_json()
+            assert m["t0"] == t0 and t0 <= m["t1"] <= m["t2"] <= time.time() * 1000 + 1
+            # a long message (16-bit length header) and junk in between go the normal way
+            await ws.send_str('{"type":"note","text":"%s"}' % ("x" * 3000))
+            await ws.send_str('{"type":"sync","t0":"bad"}')
+            await asyncio.sleep(0.05)  # so the next sync arrives in a read of its own
+        await ws.send_str('{"type":"sync","t0":42.5}')
+        assert (await ws.receive_json())["t0"] == 42.5
+    assert await fast() - n0 >= 6
+
+
 async def test_round_events_reach_every_screen_at_the_server_times_and_carry_no_count(server):
     g = await register(server, "G", 500)
     screens = [await server.session.ws_connect(server.url + "/ws") for _ in range(3)]
