@@ -71,6 +71,10 @@ PUBLIC_WEIGHT = {"Health care": 10, "Education": 9, "Public administration": 4, 
 CAPITAL_WEIGHT = {"Construction": 0.45, "Machinery": 0.22, "Electrical equipment": 0.10, "Electronics": 0.08,
                   "Vehicles": 0.08, "Metal products": 0.05, "Shipbuilding": 0.02}
 TODAY = (40.0, 0.62, 0.18, 0.20)
+CAPITAL_NET_PRODUCT = 3.0
+"""Capital stock / yearly net product, in value (hours), at today's output: national
+accounts put the net stock of fixed assets at about three years of GDP (docs/planfactory.md,
+"Demo economy"). The kinds' capital-output ratios set the sectors' relative intensity."""
 
 
 def today_decision():
@@ -136,12 +140,15 @@ def generate(n_sectors: int = 30, n_enterprises: int = 200, seed: int = DEMO_SEE
             kappa = 4.5
         ws = np.array([w * rng.uniform(0.7, 1.3) for _, w in suppliers])
         B[[i for i, _ in suppliers], j] = kappa * ws / ws.sum()
-    B = np.round(B, 6)
 
     labour = np.round(rng.uniform(0.3, 1.3, size=n), 4)
     for j, k in enumerate(kinds):
         if k in ("public", "service"):
             labour[j] = round(labour[j] + 0.3, 4)
+    # kappa is a ratio of VALUES (hours of equipment per hour of yearly output), not of
+    # units: a unit of equipment costs v_k hours, a unit of energy v_j; rescale each column
+    v = np.linalg.solve((np.eye(n) - A).T, labour)
+    B *= (B.sum(axis=0) * v) / (v @ B)
 
     def basket(weights: dict) -> np.ndarray:
         b = np.array([weights.get(s, 0.0) for s in names], dtype=float)
@@ -156,10 +163,18 @@ def generate(n_sectors: int = 30, n_enterprises: int = 200, seed: int = DEMO_SEE
                    workforce=float(workforce), hours_per_week=hours_per_week, name=f"demo economy (seed {seed})",
                    units=["unit"] * n)
     # today's output: today's split at today's hours; capacity above it
-    x0 = np.ones(n)
-    for _ in range(30):  # fixed point: investment expands capacity in proportion to today's output
-        basis = DecisionBasis.build(econ, expansion=x0)
-        x0 = basis.evaluate(FundamentalDecision(hours_per_week, *TODAY[1:])).gross_output[:, 0]
+    def today_output(x):
+        for _ in range(30):  # fixed point: investment expands capacity in proportion to today's output
+            basis = DecisionBasis.build(econ, expansion=x)
+            x = basis.evaluate(FundamentalDecision(hours_per_week, *TODAY[1:])).gross_output[:, 0]
+        return x
+
+    x0 = today_output(np.ones(n))
+    # the level of B: capital worth CAPITAL_NET_PRODUCT years of today's net product
+    # (the investment basket's structure, hence x0, does not depend on B's level)
+    B *= CAPITAL_NET_PRODUCT * float(v @ ((np.eye(n) - A) @ x0)) / float(v @ (B @ x0))
+    econ.B = B = np.round(B, 6)
+    x0 = today_output(x0)
     slack = rng.uniform(0.04, 0.25, size=n)
     slack[rng.choice(n, size=max(1, n // 10), replace=False)] = rng.uniform(0.01, 0.03)
     econ.current_output = np.round(x0, 1)

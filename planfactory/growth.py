@@ -12,8 +12,11 @@ Public API::
         compatible with that, and the investment (hours, share) it needs every year.
         (decision gives the hours and the private/public proportion; its investment share is ignored.)
     approximate_growth(economy, basis, sweep, assumptions=None) -> (m,) array
-        balanced-growth estimate for many decisions at once (matrix products, no LP):
-        min(capacity growth from the investment, labour growth); for sweeping variants.
+        the LP's average growth estimated for many decisions at once (no LP): the path of
+        the aggregate in each decision's own structure, capacity or hours binding each
+        year; for sweeping variants (docs/planfactory.md, "Growth").
+    long_run_growth(economy, basis, sweep, assumptions=None) -> (m,) array
+        s / kappa - delta capped by labour's growth (kappa: capital / net product).
     GrowthPath: years (T,), consumption_hours (T,) (private + public, valued at year-0
         labour values), consumption_hours_per_person (T,), growth (T-1,), average_growth,
         investment_hours (T,), investment_share (T,), gross_output (n, T), capacity (n, T),
@@ -50,7 +53,7 @@ from planfactory.economy import WEEKS_PER_YEAR, Economy, EconomyError
 from planfactory.feasibility import check
 
 __all__ = ["GrowthAssumptions", "GrowthPath", "path_for_investment_share", "investment_for_growth",
-           "approximate_growth"]
+           "approximate_growth", "long_run_growth"]
 
 
 @dataclass(frozen=True)
@@ -247,22 +250,72 @@ def investment_for_growth(economy: Economy, decision: FundamentalDecision, targe
     return _solve(economy, decision, assumptions or GrowthAssumptions(), basis, f, "growth", float(target_growth))
 
 
-def approximate_growth(economy: Economy, basis: DecisionBasis, sweep: DecisionSweep,
+def approximate_growth(economy: Economy, basis: DecisionBasis, sweep,
                        assumptions: GrowthAssumptions | None = None) -> np.ndarray:
-    """Balanced-growth estimate of consumption growth for many decisions (no LP).
+    """Average growth of consumption per year over the horizon, for many decisions (no LP).
 
-    Investment adds capacity in the expansion structure w; the capacity growth rate is
-    the added capacity over today's output in w's direction, less depreciation; the
-    labour growth rate is (1 + pi)(1 + workforce growth) - 1. Consumption can grow at the
-    smaller of the two. An estimate: the LP (:func:`path_for_investment_share`) is exact.
+    ``sweep`` needs ``gross_output`` (n, m) and ``investment_hours`` (m,) (a
+    :class:`DecisionSweep` has both). For each decision (a column x of gross output):
+
+    - net product y_0 = l . x hours (= v . f), investment share s = investment / y_0;
+    - kappa = v . B x / y_0: hours of equipment per hour of net product yearly capacity
+      in the decision's own structure (the capital / net product ratio);
+    - m_0 = y_0 min_j (capacity_j / x_j): the net product today's capacity allows in
+      that structure (the tightest sector decides);
+    - year by year (t = 0..T-1), the aggregate of the LP in the balanced direction::
+
+          y_t = min(m_t, y_0 (1 + pi)^t (1 + omega)^t)        capacity or hours bind
+          m_{t+1} = (1 - delta) m_t + s y_t / kappa            investment becomes capacity
+
+    Consumption is (1 - s) y_t, so its average growth is (y_{T-1} / y_0)^(1/(T-1)) - 1,
+    the same statistic as :attr:`GrowthPath.average_growth`. The long-run rate, once
+    spare capacity is used up, is s / kappa - delta (capped by labour's growth). The LP
+    (:func:`path_for_investment_share`) can also steer investment to the tightest
+    sectors first, so it is a little higher while spare capacity lasts; the tests hold
+    the two within 0.5 percentage points a year on the demo economy. NaN when the
+    economy has no capital coefficients or no capacity/output data.
     """
     a = assumptions or GrowthAssumptions()
-    base = economy.current_output if economy.current_output is not None else economy.capacity
-    if base is None or basis.expansion is None or not basis.has_investment:
-        return np.full(sweep.gross_output.shape[1], np.nan)
-    w = basis.expansion
-    j = np.flatnonzero(w > 0)
-    ratio = sweep.new_capacity[j, :] / base[j, None]
-    cap_growth = np.min(ratio, axis=0) - a.depreciation
-    lab_growth = (1 + a.labour_productivity_growth) * (1 + a.workforce_growth) - 1
-    return np.minimum(cap_growth, lab_growth)
+    X = np.asarray(sweep.gross_output, dtype=float)
+    m = X.shape[1]
+    K0 = economy.capacity if economy.capacity is not None else economy.current_output
+    if K0 is None or economy.B is None or not basis.has_investment:
+        return np.full(m, np.nan)
+    T = int(a.years)
+    y0 = np.asarray(basis.labour @ X, dtype=float).ravel()  # l . x = v . (I - A) x: net product in hours
+    inv = np.asarray(sweep.investment_hours, dtype=float).ravel()
+    vB = np.asarray(economy.B.T @ basis.v, dtype=float).ravel()
+    out = np.full(m, np.nan)
+    ok = y0 > 0
+    if not ok.any():
+        return out
+    y0, Xo = y0[ok], X[:, ok]
+    s = inv[ok] / y0
+    kappa = (vB @ Xo) / y0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.where(Xo > 0, K0[:, None] / np.where(Xo > 0, Xo, 1.0), np.inf)
+    y_first = y0 * np.minimum(1.0, np.min(room, axis=0))  # year 0: today's capacity, sector by sector
+    mt = y0 * (vB @ K0) / (vB @ Xo)  # later: the capital stock in the aggregate (investment relieves bottlenecks)
+    lab = (1 + a.labour_productivity_growth) * (1 + a.workforce_growth)
+    y = y_first
+    with np.errstate(divide="ignore", invalid="ignore"):
+        add = np.where(kappa > 0, s / np.where(kappa > 0, kappa, 1.0), 0.0)
+        for t in range(1, T):
+            mt = (1 - a.depreciation) * mt + add * y
+            y = np.minimum(mt, y0 * lab ** t)
+        out[ok] = np.where(y_first > 0, (y / np.where(y_first > 0, y_first, 1.0)) ** (1.0 / (T - 1)) - 1, np.nan)
+    return out
+
+
+def long_run_growth(economy: Economy, basis: DecisionBasis, sweep,
+                    assumptions: GrowthAssumptions | None = None) -> np.ndarray:
+    """s / kappa - delta, capped by labour's growth: the rate once spare capacity is used up."""
+    a = assumptions or GrowthAssumptions()
+    X = np.asarray(sweep.gross_output, dtype=float)
+    if economy.B is None or not basis.has_investment:
+        return np.full(X.shape[1], np.nan)
+    y0 = np.asarray(basis.labour @ X, dtype=float).ravel()
+    vB = np.asarray(economy.B.T @ basis.v, dtype=float).ravel()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.asarray(sweep.investment_hours, dtype=float) / (vB @ X) - a.depreciation
+    return np.minimum(g, (1 + a.labour_productivity_growth) * (1 + a.workforce_growth) - 1)

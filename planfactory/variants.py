@@ -15,10 +15,10 @@ with matrix products over one factorization:
   ``C_v = s_c R_v + v.dy_S s_c / (s_c + s_p)``, public ``s_p R_v + v.dy_S s_p / (s_c + s_p)``
   (the proposals' extra product is consumed), investment ``s_i R_v + v.Z_S`` (equipment);
   the three add up to the hours worked;
-- growth of consumption per year (item e): the capacity that this year's investment adds,
-  in the expansion structure, over today's output, less depreciation, capped by the growth
-  of labour (productivity, workforce): the solver's balanced-growth estimate
-  (:func:`planfactory.growth.approximate_growth`; its LP gives the exact multi-year path).
+- growth of consumption per year (item e), averaged over the growth horizon (10 years by
+  default): investment becomes capacity, capacity (less depreciation) and hours (with
+  productivity growth) bound the net product each year; the solver's estimate of its LP
+  (:func:`planfactory.growth.approximate_growth`; the LP gives the exact multi-year path).
 
 Then :func:`select` picks 3 to 5 variants that are not dominated by any feasible variant
 (fewer hours, more private and public consumption, more growth) and span the trade-off,
@@ -300,18 +300,18 @@ def evaluate(ctx: Context, specs: VariantSpecs) -> VariantArrays:
 
 
 def _growth(ctx: Context, X: np.ndarray, basket_inv: np.ndarray) -> np.ndarray:
-    """Item e by the solver's balanced-growth estimate (:func:`planfactory.growth.approximate_growth`).
+    """Item e by the solver's estimate of the LP's average growth (:func:`planfactory.growth.approximate_growth`).
 
-    The investment bought through the basket becomes new capacity in the expansion
-    structure; consumption can grow at the smaller of that capacity growth (less
-    depreciation) and the growth of labour (productivity and workforce). NaN (shown as
-    "not known") when the economy has no capital coefficients or no output data.
+    The investment bought through the basket becomes new capacity; year by year the
+    variant's net product grows as far as capacity (less depreciation) and hours (with
+    productivity and workforce growth) allow. NaN (shown as "not known") when the
+    economy has no capital coefficients or no output data.
     """
     from types import SimpleNamespace
 
     from planfactory.growth import GrowthAssumptions, approximate_growth
 
-    sweep = SimpleNamespace(gross_output=X, new_capacity=np.outer(ctx.basis.new_capacity_per_hour, basket_inv))
+    sweep = SimpleNamespace(gross_output=X, investment_hours=basket_inv)
     return np.asarray(approximate_growth(ctx.economy, ctx.basis, sweep, GrowthAssumptions(**ctx.parameters["growth"])),
                       dtype=float)
 
