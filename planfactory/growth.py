@@ -52,6 +52,11 @@ from planfactory.decision import DecisionBasis, DecisionSweep, FundamentalDecisi
 from planfactory.economy import WEEKS_PER_YEAR, Economy, EconomyError
 from planfactory.feasibility import check
 
+LOOKAHEAD = 3
+"""Years solved beyond the reported horizon: near its end the LP may send equipment where
+it serves only the last year (nothing after it counts); with 3 more years solved and
+dropped, the reported years equal those of a much longer horizon (tests/planfactory/test_growth.py)."""
+
 __all__ = ["GrowthAssumptions", "GrowthPath", "path_for_investment_share", "investment_for_growth",
            "approximate_growth", "long_run_growth"]
 
@@ -139,7 +144,8 @@ def _prepare(economy: Economy, decision: FundamentalDecision, basis: DecisionBas
 
 def _solve(economy: Economy, decision: FundamentalDecision, a: GrowthAssumptions, basis: DecisionBasis,
            f: np.ndarray, mode: str, target: float | None) -> GrowthPath:
-    n, T = economy.n, int(a.years)
+    n, Tr = economy.n, int(a.years)
+    T = Tr + LOOKAHEAD  # solved years; the last LOOKAHEAD are not reported (end-of-horizon effect)
     H0 = float(basis.hours_available(decision.hours_per_week))
     if H0 <= 0:
         raise ValueError("no hours available: hours_per_week and workforce must be > 0")
@@ -205,6 +211,7 @@ def _solve(economy: Economy, decision: FundamentalDecision, a: GrowthAssumptions
     if res.status != 0 or res.x is None:
         raise EconomyError("growth", f"the linear programme has no solution: {res.message}")
     z = res.x
+    T = Tr
     X = np.stack([z[ix(t, "x"):ix(t, "x") + n] for t in range(T)], axis=1) * H0
     K = np.stack([z[ix(t, "K"):ix(t, "K") + n] for t in range(T)], axis=1) * H0
     dK = np.stack([z[ix(t, "dK"):ix(t, "dK") + n] for t in range(T)], axis=1) * H0

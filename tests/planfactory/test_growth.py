@@ -82,3 +82,89 @@ def test_approximate_growth_orders_like_the_lp(econ, basis):
     ds = [FundamentalDecision(40, 0.8 - s, 0.2, s) for s in (0.1, 0.2, 0.3)]
     g = approximate_growth(econ, basis, basis.evaluate(ds))
     assert np.all(np.diff(g) > 0)
+
+
+# --- item e on the demo economy: sign, monotony, estimate against LP, horizon -------------------
+# Tolerance of the estimate against the LP's average growth (docs/planfactory.md, "Growth"):
+# 0.5 percentage points a year for feasible decisions investing 10% or more, 1 point at 5%.
+TOL_EST = 0.005
+CAP = 0.02  # labour's growth with the default assumptions: (1 + 2%)(1 + 0%) - 1
+
+
+def _both(econ, basis, d, years=10):
+    a = GrowthAssumptions(years=years)
+    est = float(approximate_growth(econ, basis, basis.evaluate(d), a)[0])
+    return est, path_for_investment_share(econ, d, a, basis)
+
+
+def test_demo_capital_is_three_years_of_net_product(econ, basis):
+    # the generator's calibration, by independent arithmetic: v solves v (I - A) = l
+    v = np.linalg.solve((np.eye(econ.n) - econ.A).T, econ.labour)
+    x0 = econ.current_output
+    capital = v @ (econ.B @ x0)
+    net = v @ ((np.eye(econ.n) - econ.A) @ x0)
+    assert capital / net == pytest.approx(3.0, rel=1e-3)
+    # sector ratios (hours of equipment per hour of yearly output) stay in a plausible range
+    ratio = (v @ econ.B) / v
+    assert 0.4 < ratio.min() and ratio.max() < 5.0
+
+
+def test_status_quo_grows(econ, basis):
+    from planfactory.demo import today_decision
+    from planfactory.growth import long_run_growth
+
+    d = today_decision()
+    est, p = _both(econ, basis, d)
+    assert est > 0 and p.average_growth > 0
+    assert np.all(p.growth > 0)
+    # once spare capacity is used up: s / kappa - delta with kappa = 3 (the calibration)
+    lr = float(long_run_growth(econ, basis, basis.evaluate(d))[0])
+    assert lr == pytest.approx(0.20 / 3.0 - 0.05, abs=2e-4)
+
+
+def test_more_investment_more_growth_in_both(econ, basis):
+    shares = (0.0, 0.05, 0.1, 0.15, 0.2)
+    ests, lps = [], []
+    for s in shares:
+        e, p = _both(econ, basis, FundamentalDecision(36, 0.8 - s, 0.2, s))
+        ests.append(e)
+        lps.append(p.average_growth)
+    for g in (np.array(ests), np.array(lps)):
+        assert np.all(np.diff(g) >= -1e-9)  # never less growth for more investment
+        below = g[:-1] < CAP - 1e-6  # strictly more until hours bind (labour's growth)
+        assert np.all(np.diff(g)[below] > 1e-4)
+        assert g.max() == pytest.approx(CAP, abs=1e-6)
+
+
+def test_zero_investment_does_not_grow(econ, basis):
+    d = FundamentalDecision(40, 0.8, 0.2, 0.0)
+    est, p = _both(econ, basis, d)
+    assert est <= 0 and p.average_growth <= 1e-9
+    # capacity only wears out: after the spare capacity (at most 25%) is used, -5% a year
+    assert p.growth[-1] == pytest.approx(-0.05, abs=1e-6)
+
+
+def test_estimate_agrees_with_the_lp(econ, basis):
+    from planfactory.feasibility import check
+
+    n_checked = 0
+    for h in (32, 36, 40):
+        for s in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3):
+            for pub in (0.15, 0.2, 0.25):
+                d = FundamentalDecision(h, 1 - s - pub, pub, s)
+                sw = basis.evaluate(d)
+                if not check(econ, sw.gross_output[:, 0], hours_available=sw.hours_available[0]).feasible:
+                    continue
+                est, p = _both(econ, basis, d)
+                tol = TOL_EST if s >= 0.1 else 2 * TOL_EST
+                assert abs(est - p.average_growth) <= tol, (h, s, pub, est, p.average_growth)
+                n_checked += 1
+    assert n_checked >= 20
+
+
+def test_reported_years_do_not_depend_on_the_horizon(econ, basis):
+    d = FundamentalDecision(36, 0.7, 0.2, 0.1)  # spare capacity runs out within the horizon
+    short = path_for_investment_share(econ, d, GrowthAssumptions(years=10), basis)
+    long = path_for_investment_share(econ, d, GrowthAssumptions(years=20), basis)
+    assert np.allclose(short.growth, long.growth[:9], atol=2e-4)
+    assert short.growth.min() < 0 < short.growth.max()  # the case does bind
