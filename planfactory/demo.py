@@ -8,8 +8,9 @@ Public API::
         transport and storage, repairs and maintenance: every sector uses them) and a
         handful of other inputs per sector, column sums between 0.30 and 0.70; capital
         coefficients B from the capital-goods sectors (construction, machinery, electrical
-        equipment, electronics, vehicles, metal products) with capital-output ratios of
-        0.8 to 4.5; labour 0.3 to 1.3 hours per unit; private and public baskets; today's
+        equipment, electronics, vehicles, metal products) whose relative capital-output
+        ratios in value (0.8 to 4.5 by kind, before scaling) are scaled so that the capital
+        stock is worth CAPITAL_NET_PRODUCT (3) years of today's net product; labour 0.3 to 1.3 hours per unit; private and public baskets; today's
         output for today's split (62% private, 18% public, 20% investment at 40 h/week),
         capacity 1% to 25% above it (a few sectors nearly full); stocks; enterprises
         of unequal size (Pareto) whose workforces add up to the workforce.

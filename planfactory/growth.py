@@ -37,7 +37,9 @@ by H_0 (hours available in year 0)::
 f_cp is the decision's private and public baskets in its proportion, worth one hour
 (v . f_cp = 1), so theta_t is consumption in year-0 hours. Without productivity or
 workforce growth, hours cap the net product and consumption cannot grow for long: the
-model says so rather than inventing growth.
+model says so rather than inventing growth. The LP is solved for T + LOOKAHEAD (3) years
+and only the first T are reported: near the end of a horizon the LP may send equipment
+where it serves only the last year, which a longer horizon would not do.
 """
 
 from __future__ import annotations
