@@ -29,8 +29,11 @@ DEMO_ASSEMBLIES = [
     ("Demo: Steelworks Longwy GA", 520, "steel"),
     ("Demo: Printers' GA", 60, "printing"),
 ]
+PLAN_QUESTION = "Which variant of the plan?"
 QUESTIONS = [
-    ("Plan variant for next year", ["Variant A: 35 h, +3% growth", "Variant B: 32 h, +2% growth"]),
+    # Options None: the names of the latest published plan variants (A, B, C...), read from
+    # the plan factory's published set, so that no figure in a demo option is typed by hand.
+    (PLAN_QUESTION, None),
     ("Share of the product for public consumption", ["20%", "25%", "30%"]),
     ("Adopt the housing programme", ["yes", "no"]),
 ]
@@ -91,6 +94,18 @@ async def run_demo(app: web.Application) -> None:
     n = 0
     while True:
         title, options = QUESTIONS[n % len(QUESTIONS)]
+        if options is None:
+            published = None
+            for _ in range(60):  # at start, give the plan factory up to 30 s to publish its first set
+                published = await _published_variants(svc)
+                if published is not None or n > 0:
+                    break
+                await asyncio.sleep(0.5)
+            if published is None:  # the plan factory has not published yet: next question
+                n += 1
+                continue
+            set_id, options = published
+            title = f"{title} (published set {set_id})"
         spec = {"title": f"{title} (demo #{n + 1})", "options": options, "duration_s": DEMO_DURATION_S,
                 "opens_at": _iso(time.time() + 3)}
         r = await svc.create_round(spec)
@@ -102,6 +117,24 @@ async def run_demo(app: web.Application) -> None:
             log.exception("demo: voting in %s failed", r["id"])
         n += 1
         await asyncio.sleep(max(1.0, r["opens_at"] - 3 + DEMO_PERIOD_S - time.time()))
+
+
+async def _published_variants(svc) -> tuple[int, list[str]] | None:
+    """(set id, ["Variant A", ...]) of the latest published plan variant set, or None."""
+    import json
+    import sqlite3
+
+    def q(conn):
+        try:
+            row = conn.execute("SELECT id, doc FROM plan_variant_sets ORDER BY id DESC LIMIT 1").fetchone()
+        except sqlite3.OperationalError:  # no plan area in this app
+            return None
+        if row is None:
+            return None
+        names = [f"Variant {v['name']}" for v in json.loads(row[1]).get("variants", [])]
+        return (row[0], names) if len(names) >= 2 else None
+
+    return await svc.db.read(q)
 
 
 def _iso(ts: float) -> str:
