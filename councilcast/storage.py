@@ -206,11 +206,18 @@ class Database:
                 except sqlite3.Error:
                     pass
                 results = [(False, exc)] * len(batch)
+            # One wake-up of each event loop per batch, not one per write.
+            by_loop: dict = {}
             for (fn, loop, fut), (ok, value) in zip(batch, results):
                 if loop is None:
                     fut(ok, value)
                 else:
-                    loop.call_soon_threadsafe(_resolve, fut, ok, value)
+                    by_loop.setdefault(loop, []).append((fut, ok, value))
+            for loop, items in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_resolve_all, items)
+                except RuntimeError:  # that loop has closed: nobody is waiting any more
+                    pass
             if stop:
                 return
 
@@ -237,13 +244,14 @@ class Database:
         return sqlite_utils.Database(conn)
 
 
-def _resolve(fut: asyncio.Future, ok: bool, value: Any) -> None:
-    if fut.done():  # the caller went away (cancelled); the write is committed regardless
-        return
-    if ok:
-        fut.set_result(value)
-    else:
-        fut.set_exception(value)
+def _resolve_all(items: list[tuple[asyncio.Future, bool, Any]]) -> None:
+    for fut, ok, value in items:
+        if fut.done():  # the caller went away (cancelled); the write is committed regardless
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
 
 
 def _split_sql(script: str) -> list[str]:
