@@ -164,8 +164,8 @@ def generate(n_sectors: int = 30, n_enterprises: int = 200, seed: int = DEMO_SEE
                    workforce=float(workforce), hours_per_week=hours_per_week, name=f"demo economy (seed {seed})",
                    units=["unit"] * n)
     # today's output: today's split at today's hours; capacity above it
-    def today_output(x):
-        for _ in range(30):  # fixed point: investment expands capacity in proportion to today's output
+    def today_output(x, iterations=30):
+        for _ in range(iterations):  # fixed point: investment expands capacity in proportion to today's output
             basis = DecisionBasis.build(econ, expansion=x)
             x = basis.evaluate(FundamentalDecision(hours_per_week, *TODAY[1:])).gross_output[:, 0]
         return x
@@ -175,7 +175,7 @@ def generate(n_sectors: int = 30, n_enterprises: int = 200, seed: int = DEMO_SEE
     # (the investment basket's structure, hence x0, does not depend on B's level)
     B *= CAPITAL_NET_PRODUCT * float(v @ ((np.eye(n) - A) @ x0)) / float(v @ (B @ x0))
     econ.B = B = np.round(B, 6)
-    x0 = today_output(x0)
+    x0 = today_output(x0, 8)  # from the fixed point of the unrounded B: a few steps suffice
     slack = rng.uniform(0.04, 0.25, size=n)
     slack[rng.choice(n, size=max(1, n // 10), replace=False)] = rng.uniform(0.01, 0.03)
     econ.current_output = np.round(x0, 1)
