@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import signal
 import socket
@@ -40,6 +39,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import free_port, percentile  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -48,18 +50,8 @@ SECRETARIAT = "bench-secretariat-token"
 WORKER_TIMEOUT_S = 240  # a worker that has not finished by then gives up (joins + window + leaving)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def pct(values, q):
-    if not values:
-        return None
-    values = sorted(values)
-    k = min(len(values) - 1, max(0, int(math.ceil(q / 100 * len(values))) - 1))
-    return round(values[k], 1)
+    return percentile(values, q, 1)
 
 
 # =============================================================================== workers

@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+
+from benchlib import free_port
 
 BARE = """
 import sys
@@ -27,12 +28,6 @@ async def h(r): return web.json_response({"status": "ok"})
 app = web.Application(); app.router.add_get("/api/health", h)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def time_to_first_answer(cmd: list[str], port: int, env: dict) -> float:

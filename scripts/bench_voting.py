@@ -38,17 +38,17 @@ import argparse
 import asyncio
 import base64
 import json
-import math
 import multiprocessing as mp
 import os
-import socket
-import statistics
 import struct
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import free_port, percentile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -58,18 +58,8 @@ SEC = {"Authorization": f"Bearer {SECRETARIAT}"}
 MEMBERS = 1000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def pct(values, q):
-    if not values:
-        return None
-    values = sorted(values)
-    k = min(len(values) - 1, max(0, int(math.ceil(q / 100 * len(values))) - 1))
-    return round(values[k], 2)
+    return percentile(values, q, 2)
 
 
 def _merge(dicts) -> dict:
