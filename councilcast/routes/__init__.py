@@ -13,4 +13,5 @@ AREAS = [
     "councilcast.routes.plan",
     "councilcast.routes.plan_variants",
     "councilcast.routes.secretariat",
+    "councilcast.routes.assembly_page",
 ]

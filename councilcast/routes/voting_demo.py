@@ -21,13 +21,15 @@ log = logging.getLogger(__name__)
 
 DEMO_PERIOD_S = 60.0
 DEMO_DURATION_S = 40.0
+# The workplace of each is an enterprise id of the bundled demo economy, so that the
+# assembly's page (/assemblies/{id}) shows that workplace's plan cards.
 DEMO_ASSEMBLIES = [
-    ("Demo: Renault Billancourt GA", 420, "car assembly"),
-    ("Demo: Hospital Saint-Louis GA", 310, "hospital"),
-    ("Demo: Depot 4 GA", 95, "bus depot"),
-    ("Demo: Rural Commune Beauce", 180, "agriculture"),
-    ("Demo: Steelworks Longwy GA", 520, "steel"),
-    ("Demo: Printers' GA", 60, "printing"),
+    ("Demo: Vehicles works no. 1 GA", 420, "vehicles-001"),
+    ("Demo: Health care works no. 3 GA", 310, "health-care-003"),
+    ("Demo: Transport and storage works no. 6 GA", 95, "transport-and-storage-006"),
+    ("Demo: Agriculture works no. 1 GA", 180, "agriculture-001"),
+    ("Demo: Steel works no. 1 GA", 520, "steel-001"),
+    ("Demo: Wood and paper works no. 1 GA", 60, "wood-and-paper-001"),
 ]
 PLAN_QUESTION = "Which variant of the plan?"
 QUESTIONS = [

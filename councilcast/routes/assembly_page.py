@@ -1,0 +1,61 @@
+"""The assembly page, ``/assemblies/{id}``: what one General Assembly needs on its screen.
+
+It puts side by side what the three areas offer one assembly: the Central Assembly's
+session live (broadcast), the current voting round with the server-clock countdown and,
+after the close, the result (voting), the assembly's delegates and their status, and the
+implication cards of the assembly's own workplace for every published plan variant (plan
+factory). The cards are rendered on the server, so the page reads without JavaScript.
+An assembly's ``workplace`` links it to an enterprise of the economy by its id.
+"""
+
+from aiohttp import web
+
+from councilcast.errors import ApiError
+from councilcast.pages import render
+
+OPENAPI: dict = {}
+
+routes = web.RouteTableDef()
+
+
+async def _workplace_cards(request: web.Request, workplace: str | None) -> tuple[dict | None, list[str]]:
+    """(published set, card HTML fragments) of ``workplace`` in the latest set, or (set, [])."""
+    from councilcast.routes import plan_variants as pv
+    from planfactory.summaries import card_html
+
+    s = await pv._latest_or_none(request)
+    if s is None or not workplace:
+        return s, []
+    try:
+        cards = await pv._cards_for(request, s, None, workplace)
+    except ApiError:  # the workplace is not an enterprise of the planned economy
+        return s, []
+    return s, [card_html(c) for c in cards]
+
+
+@routes.get("/assemblies/{id}")
+async def assembly_page(request: web.Request) -> web.Response:
+    from councilcast.routes.broadcast import BROADCASTER
+    from councilcast.routes.voting import VOTING
+
+    svc = request.app[VOTING]
+    aid = request.match_info["id"]
+
+    def q(conn):
+        a = svc.store.get_assembly(conn, aid)
+        if a is None:
+            return None
+        a["delegates"] = [d for d in svc.store.list_delegates(conn) if aid in d["assemblies"]]
+        return a
+
+    assembly = await svc.db.read(q)
+    if assembly is None:
+        raise web.HTTPNotFound()
+    channel = request.app[BROADCASTER].channels.get("central")
+    plan_set, cards = await _workplace_cards(request, assembly["workplace"])
+    return render(request, "assembly.html", {"a": assembly, "channel": channel, "plan_set": plan_set,
+                                             "cards": cards})
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)
