@@ -35,7 +35,10 @@ from planfactory.variants import (NAMES, VariantSpecs, build_context, compatible
 __all__ = ["SOLVER_VERSION", "DOC_FORMAT", "canonical_json", "sha256", "input_hashes", "produce", "Produced",
            "verify_document", "verify_card", "cards_from_doc", "compare", "make_inputs"]
 
-PLANFACTORY_VERSION = "0.1.0"
+# Bump whenever the same inputs give different numbers (0.2.0: growth of consumption is
+# the 10-year average of the path, with spare capacity and the labour cap), so that a
+# published document names the computation that made it.
+PLANFACTORY_VERSION = "0.2.0"
 SOLVER_VERSION = f"planfactory {PLANFACTORY_VERSION} (numpy {np.__version__}, scipy {scipy.__version__})"
 DOC_FORMAT = "councilcast-plan-variants-1"
 REL_TOL = 1e-9

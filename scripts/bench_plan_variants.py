@@ -54,7 +54,9 @@ def _proposals(e, P: int, seed: int, big: bool = False):
     from planfactory.proposals import parse_proposals
 
     rng = np.random.default_rng(seed)
-    picks = rng.choice(len(e.enterprises), size=P, replace=False)
+    # Only workplaces with people: a proposal to change hours needs someone to work them.
+    staffed = [k for k, x in enumerate(e.enterprises) if x.workforce > 0]
+    picks = [staffed[int(j)] for j in rng.choice(len(staffed), size=P, replace=False)]
     items = []
     for k, i in enumerate(picks):
         pct = float(rng.uniform(40, 400) if big and k % 3 == 0 else rng.uniform(2, 30))
