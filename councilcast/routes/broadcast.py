@@ -127,9 +127,8 @@ async def _require_studio(request: web.Request) -> None:
         raise ApiError(403, "Authorization", f"this studio token is for channel {rec.subject!r}", headers=CORS)
 
 
-@routes.post("/whip/{channel}")
-async def whip_post(request: web.Request) -> web.Response:
-    await _require_studio(request)
+async def _open_session(request: web.Request, protocol: str) -> web.Response:
+    """WHIP or WHEP POST: the channel must exist, then the offer is read and answered."""
     name = request.match_info["channel"]
     bc = _bc(request)
     try:
@@ -137,27 +136,23 @@ async def whip_post(request: web.Request) -> web.Response:
     except BroadcastError as exc:
         _raise(exc)
     offer = await _read_sdp(request)
+    start = bc.publish if protocol == "whip" else bc.play
     try:
-        session, answer = await bc.publish(name, offer)
+        session, answer = await start(name, offer)
     except BroadcastError as exc:
         _raise(exc)
-    return _created(request, f"/whip/{name}/{session.id}", answer)
+    return _created(request, f"/{protocol}/{name}/{session.id}", answer)
+
+
+@routes.post("/whip/{channel}")
+async def whip_post(request: web.Request) -> web.Response:
+    await _require_studio(request)
+    return await _open_session(request, "whip")
 
 
 @routes.post("/whep/{channel}")
 async def whep_post(request: web.Request) -> web.Response:
-    name = request.match_info["channel"]
-    bc = _bc(request)
-    try:
-        bc.get(name)
-    except BroadcastError as exc:
-        _raise(exc)
-    offer = await _read_sdp(request)
-    try:
-        session, answer = await bc.play(name, offer)
-    except BroadcastError as exc:
-        _raise(exc)
-    return _created(request, f"/whep/{name}/{session.id}", answer)
+    return await _open_session(request, "whep")
 
 
 async def _session(request: web.Request, kind: str):

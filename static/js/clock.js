@@ -67,6 +67,9 @@
     offset: function () { return offset; },
     rtt: function () { return rtt; },
     synced: function () { return samples.length > 0; },
+    // how many exchanges the estimate rests on (the first burst after connecting is BURST)
+    samples: function () { return samples.length; },
+    burst: BURST,
     on: function (type, fn) { (listeners[type] = listeners[type] || []).push(fn); return this; }
   };
 })();

@@ -24,12 +24,17 @@ async def test_countdown_clerk_count_and_result(server, browser):
     await clerk.wait_for_selector("[data-clerk-assembly]:has-text('Depot 4 GA')")
     assert await clerk.evaluate("localStorage.getItem('councilcast.clerkToken')") == g["token"]
     await clerk.wait_for_function("window.CouncilClock && CouncilClock.synced()")
-    rnd = await new_round(server, duration_s=3.0, opens_at=iso(time.time() + 3))
+    rnd = await new_round(server, duration_s=3.0, opens_at=iso(time.time() + 6))
+    await asyncio.gather(*(p.goto(f"{server.url}/rounds/{rnd['id']}") for p in (phone, screen)))
     for p in (phone, screen):
-        await p.goto(f"{server.url}/rounds/{rnd['id']}")
-        await p.wait_for_function("window.CouncilClock && CouncilClock.synced()")
-        # same machine, same clock: the synced offset is (close to) zero
-        assert abs(await p.evaluate("CouncilClock.offset()")) < 20
+        # the first burst of exchanges after connecting, from which the client keeps the
+        # lowest-round-trip sample (a single early sample can be slowed by the page's own load)
+        await p.wait_for_function("window.CouncilClock && CouncilClock.samples() >= CouncilClock.burst")
+        offset, rtt = await p.evaluate("[CouncilClock.offset(), CouncilClock.rtt()]")
+        # same machine, same clock: the true offset is zero, so the estimate's error is the
+        # offset itself; NTP bounds it by half the round trip, and the bar is 20 ms
+        assert abs(offset) <= rtt / 2 + 0.5
+        assert abs(offset) < 20
         assert (await p.inner_text("[data-countdown]")).startswith("Opens in 0:0")
     assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
     await clerk.wait_for_selector("[data-tally-form]")  # the clerk page learnt of the round by /ws
