@@ -13,7 +13,7 @@ import logging
 
 from aiohttp import web
 
-__all__ = ["ApiError", "error_middleware", "error_body", "read_body", "read_json"]
+__all__ = ["ApiError", "error_middleware", "error_body", "parse_json", "read_body", "read_json"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,22 @@ async def read_body(request: web.Request, max_bytes: int = MAX_JSON_BYTES) -> by
         chunks.append(chunk)
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(raw: bytes):
+    """Parse a JSON body, or raise a 400 :class:`ApiError`: invalid JSON, the non-standard
+    ``NaN``/``Infinity`` literals (Python's json accepts them) and nesting too deep for the
+    parser (``RecursionError``) are all the client's fault, never a 500."""
+    try:
+        return json.loads(raw or b"null", parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, None, f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, None, "body is not valid JSON: nested too deeply") from None
+
+
 async def read_json(request: web.Request, *, max_bytes: int = MAX_JSON_BYTES) -> dict:
     """The request's JSON object body, or an :class:`ApiError` naming what is wrong with it."""
     ctype = request.content_type
@@ -105,11 +121,7 @@ async def read_json(request: web.Request, *, max_bytes: int = MAX_JSON_BYTES) ->
         raise ApiError(415, None, f"expected application/json, got {ctype}")
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, None, f"body larger than {max_bytes} bytes")
-    raw = await read_body(request, max_bytes)
-    try:
-        data = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, None, f"body is not valid JSON: {exc}") from None
+    data = parse_json(await read_body(request, max_bytes))
     if not isinstance(data, dict):
         raise ApiError(400, None, "body must be a JSON object")
     return data

@@ -16,6 +16,9 @@ __all__ = ["VotingError", "Tally", "check_tally", "check_round_spec", "check_ass
 ABSTAIN = "abstain"
 MAX_OPTIONS = 20
 MAX_DURATION_S = 7 * 24 * 3600
+LATEST_OPENS_AT = datetime(9999, 1, 1, tzinfo=timezone.utc).timestamp()
+"""Rounds must open before this, so that closes_at (at most MAX_DURATION_S later) can still be
+written as an ISO 8601 timestamp (years stop at 9999)."""
 MAX_MEMBERS = 10_000_000
 
 
@@ -161,6 +164,8 @@ def check_round_spec(body: dict, now: float) -> dict:
         opens_at = parse_time(body["opens_at"], "opens_at")
         if opens_at < now - 1:
             raise VotingError("opens_at", "is in the past")
+        if opens_at >= LATEST_OPENS_AT:
+            raise VotingError("opens_at", "must be before 9999-01-01")
         opens_at = max(opens_at, now)
     scope = body.get("assemblies")
     if scope is not None:

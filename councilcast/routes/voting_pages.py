@@ -106,7 +106,10 @@ async def ballot_page(request: web.Request) -> web.Response:
 
 @routes.post("/ballot")
 async def ballot_form(request: web.Request) -> web.Response:
-    form = await request.post()
+    try:
+        form = await request.post()
+    except ValueError:  # a malformed multipart or urlencoded body is the client's fault
+        raise web.HTTPBadRequest(text="the form could not be read") from None
     code = str(form.get("code", "")).strip().upper()
     choice = str(form.get("choice", ""))
     svc = _svc(request)

@@ -255,3 +255,91 @@ async def test_openapi_describes_the_voting_api(server):
     for p in ("/api/assemblies", "/api/rounds", "/api/rounds/{id}/tallies", "/api/rounds/{id}/audit",
               "/api/ballots", "/api/delegates/{id}/recall", "/ws"):
         assert p in paths
+
+
+def _row_counts(server) -> dict:
+    """Rows per table, read straight from the server's SQLite file (read-only)."""
+    import sqlite3
+
+    c = sqlite3.connect(f"file:{server.config.db}?mode=ro", uri=True)
+    try:
+        names = [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {n: c.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
+    finally:
+        c.close()
+
+
+async def _listing(server) -> dict:
+    """The ids each public list shows."""
+    out = {}
+    for path, key in (("/api/assemblies", "assemblies"), ("/api/rounds", "rounds"),
+                      ("/api/delegates", "delegates"), ("/api/rollcalls", "rollcalls")):
+        async with server.session.get(server.api(path)) as r:
+            assert r.status == 200, (path, await r.text())
+            out[path] = sorted(x["id"] for x in (await r.json())[key])
+    return out
+
+
+async def test_unparseable_json_bodies_are_400_and_write_nothing(server):
+    """Nesting deeper than the parser's recursion limit and the non-standard NaN/Infinity
+    literals (which Python's json accepts) used to give 500s; now 400 with field null."""
+    s = server.session
+    a = await register(server, "GA", 50)
+    rnd = await new_round(server, duration_s=60)
+    deep = b'{"a":' * 5000 + b"1" + b"}" * 5000
+    deep_list = b"[" * 5000 + b"]" * 5000
+    before, listing = _row_counts(server), await _listing(server)
+    cases = [("/api/assemblies", server.secretariat, b'{"name": "x", "members": NaN}'),
+             ("/api/assemblies", server.secretariat, deep),
+             ("/api/rounds", server.secretariat,
+              b'{"title": "t", "options": ["A", "B"], "duration_s": Infinity}'),
+             ("/api/rounds", server.secretariat, deep_list),
+             ("/api/delegates", server.secretariat, deep),
+             ("/api/rollcalls", server.secretariat, deep_list),
+             ("/api/ballots", {}, deep),
+             (f"/api/rounds/{rnd['id']}/tallies", bearer(a["token"]),
+              b'{"present": 10, "counts": {"A": NaN, "B": 0}, "abstain": 0}'),
+             (f"/api/rounds/{rnd['id']}/tallies", bearer(a["token"]), deep)]
+    for path, headers, raw in cases:
+        async with s.post(server.api(path), data=raw,
+                          headers={**headers, "Content-Type": "application/json"}) as r:
+            assert r.status == 400, (path, raw[:40], await r.text())
+            err = (await r.json())["error"]
+            assert err["field"] is None and "not valid JSON" in err["reason"], err
+    assert _row_counts(server) == before
+    assert await _listing(server) == listing
+
+
+async def test_round_opening_too_late_for_iso_dates_is_refused_and_listing_still_works(server):
+    """opens_at 9999-12-31 was stored, then every GET /api/rounds was a 500 (closes_at in
+    year 10000 cannot be written as ISO 8601). Now refused before anything is written."""
+    s = server.session
+    a = await register(server, "GA", 50)
+    async with s.post(server.api("/api/delegates"), headers=server.secretariat,
+                      json={"name": "D", "assemblies": [a["id"]]}) as r:
+        d = await r.json()
+    before, listing = _row_counts(server), await _listing(server)
+    for when in ("9999-12-31T23:59:59Z", "9999-01-01T00:00:00Z"):
+        async with s.post(server.api("/api/rounds"), headers=server.secretariat,
+                          json={"title": "t", "options": ["A", "B"], "duration_s": 60, "opens_at": when}) as r:
+            assert r.status == 400, await r.text()
+            assert (await r.json())["error"]["field"] == "opens_at"
+        async with s.post(server.api(f"/api/delegates/{d['id']}/recall"), headers=bearer(a["token"]),
+                          json={"duration_s": 60, "opens_at": when}) as r:
+            assert r.status == 400, await r.text()
+            assert (await r.json())["error"]["field"] == "opens_at"
+    assert _row_counts(server) == before
+    assert await _listing(server) == listing
+    # the last day before the bound still works, and so does the listing with it
+    rnd = await new_round(server, duration_s=7 * 24 * 3600, opens_at="9998-12-31T23:59:59Z")
+    assert rnd["state"] == "scheduled" and rnd["closes_at"].startswith("9999-01-07T23:59:59")
+    async with s.get(server.api("/api/rounds")) as r:
+        assert r.status == 200 and rnd["id"] in [x["id"] for x in (await r.json())["rounds"]]
+
+
+async def test_ballot_form_with_a_broken_multipart_body_is_400(server):
+    before = _row_counts(server)
+    async with server.session.post(server.api("/ballot"), data=b"no boundary here",
+                                   headers={"Content-Type": "multipart/form-data; boundary=x"}) as r:
+        assert r.status == 400, await r.text()
+    assert _row_counts(server) == before
