@@ -74,7 +74,8 @@ class Feasibility:
         return [{"sector": self.sectors[i], "index": int(i), "ratio": float(u[i])} for i in idx]
 
     def to_dict(self, k: int = 0, top: int = 10) -> dict:
-        pick = (lambda a: a[k]) if self.many else (lambda a: a)
+        # hours_available may be one scalar shared by every plan (np.ndim 0) even when many
+        pick = (lambda a: a if np.ndim(a) == 0 else a[k]) if self.many else (lambda a: a)
         ha = None if self.hours_available is None else float(pick(np.asarray(self.hours_available)) if self.many else self.hours_available)
         lr = None if self.labour_ratio is None else float(pick(np.asarray(self.labour_ratio)) if self.many else self.labour_ratio)
         return {

@@ -33,7 +33,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from aiohttp import web
 
 from councilcast.appkeys import AUTH, DB
-from councilcast.errors import ApiError
+from councilcast.errors import ApiError, read_json
 from councilcast.pages import render
 
 __all__ = ["setup", "OPENAPI", "ECONOMY", "PLAN"]
@@ -216,7 +216,10 @@ def _number(body: dict, key: str, default=None) -> float:
         raise ApiError(400, key, "is required")
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise ApiError(400, key, "must be a number")
-    return float(v)
+    try:
+        return float(v)
+    except OverflowError:
+        raise ApiError(400, key, "is too large") from None
 
 
 def _decision(body: dict) -> dict:
@@ -253,7 +256,10 @@ def _growth(raw) -> dict:
         elif isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ApiError(400, f"growth.{k}", "must be a number")
         else:
-            out[k] = GROWTH_KEYS[k](v)
+            try:
+                out[k] = GROWTH_KEYS[k](v)
+            except OverflowError:
+                raise ApiError(400, f"growth.{k}", "is too large") from None
     from planfactory.growth import GrowthAssumptions
 
     try:
@@ -278,26 +284,7 @@ def _spec_from_body(request: web.Request, body: dict):
 
 async def _read_body(request: web.Request, max_bytes: int = MAX_ECONOMY_BYTES) -> dict:
     """The JSON object body, read to the end (economies can be megabytes), or a 4xx ApiError."""
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise ApiError(413, None, f"body larger than {max_bytes} bytes")
-    if request.content_type not in ("application/json", "", "application/octet-stream", "text/plain"):
-        raise ApiError(415, None, f"expected application/json, got {request.content_type}")
-    chunks, size = [], 0
-    while True:
-        chunk = await request.content.read(1 << 16)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > max_bytes:
-            raise ApiError(413, None, f"body larger than {max_bytes} bytes")
-        chunks.append(chunk)
-    try:
-        data = json.loads(b"".join(chunks) or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, None, f"body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, None, "body must be a JSON object")
-    return data
+    return await read_json(request, max_bytes=max_bytes)
 
 
 def _hash(data: bytes) -> str:

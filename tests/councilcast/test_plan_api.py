@@ -268,3 +268,65 @@ async def test_direct_methods_are_limited_over_http(server):
     r = await server.session.post(server.api("/api/plan/solve"), json={"economy": econ, "final_demand": [1.0] * n})
     d = await r.json()
     assert r.status == 200 and d["method"] == "iterative" and d["gross_output"][0] == pytest.approx(1.5)
+
+
+def _economy_rows(server) -> int:
+    import sqlite3
+
+    c = sqlite3.connect(f"file:{server.config.db}?mode=ro", uri=True)
+    try:
+        return c.execute("SELECT count(*) FROM plan_economies").fetchone()[0]
+    finally:
+        c.close()
+
+
+async def test_unparseable_or_oversized_numbers_are_400_and_store_nothing(server):
+    """Bodies nested past the parser's recursion limit, NaN/Infinity literals and integers
+    too large for a float used to give 500s."""
+    s = server.session
+    before = _economy_rows(server)
+    deep = b'{"a":' * 5000 + b"1" + b"}" * 5000
+    for method, path, raw in [("PUT", "/api/plan/economy", b"[" * 5000 + b"]" * 5000),
+                              ("PUT", "/api/plan/economy", deep),
+                              ("PUT", "/api/plan/economy", json.dumps(MB).replace("1300", "NaN").encode()),
+                              ("POST", "/api/plan/decide", deep),
+                              ("POST", "/api/plan/solve", b'{"final_demand": [Infinity, 1]}'),
+                              ("POST", "/api/plan/growth", b'{"hours_per_week": -Infinity}')]:
+        async with s.request(method, server.api(path), data=raw,
+                             headers={**server.secretariat, "Content-Type": "application/json"}) as r:
+            assert r.status == 400, (path, raw[:40], await r.text())
+            err = (await r.json())["error"]
+            assert err["field"] is None and "not valid JSON" in err["reason"]
+    for path, body, field in [("/api/plan/decide", {"hours_per_week": 10 ** 400}, "hours_per_week"),
+                              ("/api/plan/growth", {"investment_share": -10 ** 309}, "investment_share"),
+                              ("/api/plan/decide", {"growth": {"depreciation": 10 ** 309}}, "growth.depreciation")]:
+        async with s.post(server.api(path), json=body) as r:
+            assert r.status == 400, (path, await r.text())
+            err = (await r.json())["error"]
+            assert err["field"] == field and "too large" in err["reason"], err
+    assert _economy_rows(server) == before
+    async with s.get(server.api("/api/plan/economy")) as r:
+        assert (await r.json())["source"] == "demo"
+
+
+async def test_one_plan_given_as_a_list_of_demands_matches_the_single_solve(server):
+    """[f] (a list holding one demand) was a 500: the shared scalar hours_available was indexed
+    per plan. Its answer must equal the answer for f itself."""
+    s = server.session
+    f = {"agriculture": 600, "manufacturing": 1500}
+    from planfactory.economy import WEEKS_PER_YEAR
+
+    econ = {**MB, "workforce": 1, "hours_per_week": 40}
+    hours = 40 * WEEKS_PER_YEAR
+    async with s.post(server.api("/api/plan/solve"), json={"economy": econ, "final_demand": f}) as r:
+        assert r.status == 200, await r.text()
+        one = await r.json()
+    async with s.post(server.api("/api/plan/solve"), json={"economy": econ, "final_demand": [f]}) as r:
+        assert r.status == 200, await r.text()
+        many = await r.json()
+    assert many["gross_output"][0] == pytest.approx(one["gross_output"])
+    assert many["feasibility"][0]["hours_available"] == one["feasibility"]["hours_available"] == hours
+    # labour 0.3 * 1247.52 + 0.6 * 1841.58 = 1479.2 hours against one person's year
+    ratio = (0.3 * 1247.5248 + 0.6 * 1841.5842) / hours
+    assert many["feasibility"][0]["labour_ratio"] == pytest.approx(ratio, rel=1e-6)
+    assert many["feasible"] == [ratio <= 1] and one["feasible"] is (ratio <= 1)
