@@ -71,6 +71,8 @@ no sweep, no selection; a revision recomputes the published variants this way.
 
 def parameters_with_defaults(parameters: dict | None, economy: Economy) -> dict:
     """Complete ``parameters`` with the defaults (the completed dict is what gets hashed)."""
+    if parameters is not None and not isinstance(parameters, dict):
+        raise ValueError("parameters must be a JSON object")
     p = {k: (v.copy() if isinstance(v, dict) else v) for k, v in DEFAULT_PARAMETERS.items()}
     for k, v in (parameters or {}).items():
         if k not in p:

@@ -57,7 +57,14 @@ class PlanVariants:
         from planfactory.formats import load
 
         if body and body.get("economy") is not None:
-            return load(body["economy"])
+            from planfactory.economy import EconomyError
+
+            if not isinstance(body["economy"], dict):  # load() reads a str as a path on this server
+                raise ApiError(400, "economy", "must be an economy object (docs/planfactory.md)")
+            try:
+                return load(body["economy"])
+            except EconomyError as exc:
+                raise ApiError(400, exc.field, exc.reason) from None
         try:  # the solver engineer's area may hold the current economy under an app key
             from councilcast.routes import plan as plan_routes
 
@@ -129,6 +136,11 @@ def _set_row(r, with_doc: bool = False) -> dict:
     return out
 
 
+def _is_row_id(ident: str) -> bool:
+    """Digits that fit an SQLite INTEGER (larger ones made the query raise OverflowError)."""
+    return ident.isascii() and ident.isdigit() and int(ident) < 2 ** 63
+
+
 async def _get_set(request, ident: str, with_doc: bool = True) -> dict:
     cols = "*" if with_doc else ("id, kind, input_hash, solver_version, previous_id, published_at, published_by,"
                                  " summary")
@@ -136,7 +148,7 @@ async def _get_set(request, ident: str, with_doc: bool = True) -> dict:
     def q(c):
         if ident == "latest":
             return c.execute(f"SELECT {cols} FROM plan_variant_sets ORDER BY id DESC LIMIT 1").fetchone()
-        if not ident.isdigit():
+        if not _is_row_id(ident):
             return None
         return c.execute(f"SELECT {cols} FROM plan_variant_sets WHERE id=?", (int(ident),)).fetchone()
 
@@ -190,7 +202,7 @@ async def list_proposals(request: web.Request) -> web.Response:
 async def withdraw_proposal(request: web.Request) -> web.Response:
     rec = await request.app[AUTH].require(request, "clerk", "secretariat")
     pid = request.match_info["id"]
-    if not pid.isdigit():
+    if not _is_row_id(pid):
         raise ApiError(404, "id", f"no proposal {pid!r}")
 
     def do(c):

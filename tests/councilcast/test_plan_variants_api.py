@@ -195,3 +195,41 @@ async def test_cli_submits_proposals_from_a_file(server, clerk, tmp_path, capsys
         listed = (await r.json())["proposals"]
     assert [p["author"] for p in listed] == ["assembly-7", "assembly-7"]
     assert listed[0]["output_change"] == 30 and listed[0]["kind"] == "percent"
+
+
+def _rows(server) -> dict:
+    import sqlite3
+
+    c = sqlite3.connect(f"file:{server.config.db}?mode=ro", uri=True)
+    try:
+        return {t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("plan_proposals", "plan_variant_sets")}
+    finally:
+        c.close()
+
+
+async def test_malformed_economy_and_parameters_are_400_and_publish_nothing(server, clerk):
+    """An economy given as a string was read as a file path on the server (500 for a missing
+    file, an EconomyError or TypeError uncaught in /proposals/check); parameters that are not
+    an object raised AttributeError (500). Now 400 naming the field, nothing stored."""
+    before = _rows(server)
+    for path, headers in (("/api/plan/proposals/check", {}), ("/api/plan/variant-sets", server.secretariat)):
+        for body, field in [({"economy": "/etc"}, "economy"), ({"economy": "no-such-file"}, "economy"),
+                            ({"economy": [1, 2]}, "economy"), ({"economy": {"labour": [1]}}, "sectors"),
+                            ({"parameters": [1]}, "parameters"), ({"parameters": "x"}, "parameters")]:
+            status, err = await post(server, path, body, headers)
+            assert status == 400, (path, body, err)
+            assert err["error"]["field"] == field, (path, body, err)
+    assert _rows(server) == before
+    async with server.session.get(server.api("/api/plan/variant-sets")) as r:
+        assert (await r.json())["variant_sets"] == []
+
+
+async def test_ids_too_large_for_sqlite_are_404(server):
+    """Digits beyond SQLite's 64-bit INTEGER raised OverflowError in the query (500)."""
+    huge = "9" * 30
+    for method, path, headers in [("GET", f"/api/plan/variant-sets/{huge}", {}),
+                                  ("GET", f"/api/plan/variant-sets/{huge}/cards", {}),
+                                  ("DELETE", f"/api/plan/proposals/{huge}", server.secretariat)]:
+        async with server.session.request(method, server.api(path), headers=headers) as r:
+            assert r.status == 404, (path, await r.text())
+            assert (await r.json())["error"]["field"] == "id"
