@@ -230,3 +230,18 @@ async def test_ice_servers_in_link_headers(make_config):
             assert await v.stop(http) == 200
     finally:
         await runner.cleanup()
+
+
+async def test_caption_duration_too_large_for_a_float_is_400(server):
+    """{"duration": 10**400} made float() raise OverflowError: a 500. Now 400 naming duration,
+    and no cue is added."""
+    base = server.url + "/api/channels/central/captions"
+    for duration in (10 ** 400, -10 ** 400, 10 ** 7):
+        async with server.session.post(base, json={"text": "x", "duration": duration}, headers=server.studio) as r:
+            assert r.status == 400, await r.text()
+            assert (await r.json())["error"]["field"] == "duration"
+    async with server.session.post(base, data=b'{"text": "x", "duration": NaN}',
+                                   headers={**server.studio, "Content-Type": "application/json"}) as r:
+        assert r.status == 400 and (await r.json())["error"]["field"] is None
+    async with server.session.get(base + "?since=0") as r:
+        assert (await r.json())["cues"] == []
