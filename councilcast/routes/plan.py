@@ -222,6 +222,19 @@ def _number(body: dict, key: str, default=None) -> float:
         raise ApiError(400, key, "is too large") from None
 
 
+def _check_floats(value, field: str) -> None:
+    """Refuse JSON integers too large for a float (float() raises OverflowError on them)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, int) and not isinstance(v, bool) and abs(v) > 1e308:
+            raise ApiError(400, field, "contains a number too large")
+
+
 def _decision(body: dict) -> dict:
     d = {"hours_per_week": _number(body, "hours_per_week", 40.0),
          "consumption_share": _number(body, "consumption_share", 0.62),
@@ -374,6 +387,7 @@ async def post_solve(request: web.Request) -> web.Response:
     method = body.get("method", "auto")
     if method not in ("auto", "dense", "splu", "iterative"):
         raise ApiError(400, "method", "must be one of auto, dense, splu, iterative")
+    _check_floats(body["final_demand"], "final_demand")
     spec = _spec_from_body(request, body)
     plan = request.app[PLAN]
     if body.get("progress"):

@@ -330,3 +330,12 @@ async def test_one_plan_given_as_a_list_of_demands_matches_the_single_solve(serv
     ratio = (0.3 * 1247.5248 + 0.6 * 1841.5842) / hours
     assert many["feasibility"][0]["labour_ratio"] == pytest.approx(ratio, rel=1e-6)
     assert many["feasible"] == [ratio <= 1] and one["feasible"] is (ratio <= 1)
+
+
+async def test_final_demand_too_large_for_a_float_is_400(server):
+    """An integer past float range in final_demand made float() raise OverflowError in the worker (500)."""
+    for demand in ([10 ** 400, 1], {"agriculture": -10 ** 309}, [[1, 1], [10 ** 400, 1]]):
+        async with server.session.post(server.api("/api/plan/solve"), json={"economy": MB, "final_demand": demand}) as r:
+            assert r.status == 400, await r.text()
+            err = (await r.json())["error"]
+            assert err["field"] == "final_demand" and "too large" in err["reason"]
