@@ -198,11 +198,12 @@ async def create_assembly(request: web.Request) -> web.Response:
 @routes.get("/api/assemblies")
 async def list_assemblies(request: web.Request) -> web.Response:
     svc = _svc(request)
-    try:
-        limit = min(int(request.query.get("limit", 1000)), 100_000)
-        offset = max(int(request.query.get("offset", 0)), 0)
-    except ValueError:
-        raise ApiError(400, "limit", "must be an integer") from None
+    limit, offset = request.query.get("limit", "1000"), request.query.get("offset", "0")
+    for name, raw in (("limit", limit), ("offset", offset)):
+        if not raw.isascii() or not raw.isdigit():
+            raise ApiError(400, name, "must be a non-negative integer")
+    # SQLite INTEGERs stop at 2**63 - 1: a larger offset only means "past the end"
+    limit, offset = min(int(limit), 100_000), min(int(offset), 2 ** 62)
     rows = await svc.read(lambda c: svc.store.list_assemblies(c, limit, offset))
     return web.json_response({"assemblies": rows})
 

@@ -343,3 +343,19 @@ async def test_ballot_form_with_a_broken_multipart_body_is_400(server):
                                    headers={"Content-Type": "multipart/form-data; boundary=x"}) as r:
         assert r.status == 400, await r.text()
     assert _row_counts(server) == before
+
+
+async def test_assembly_listing_bounds_are_checked(server):
+    """limit/offset past SQLite's 64-bit INTEGER raised OverflowError (500); a negative or
+    non-numeric one is a 400 naming the parameter."""
+    a = await register(server, "GA", 50)
+    s = server.session
+    for query, field in (("limit=-99999999999999999999999", "limit"), ("limit=abc", "limit"),
+                         ("offset=-1", "offset"), ("offset=1e3", "offset")):
+        async with s.get(server.api(f"/api/assemblies?{query}")) as r:
+            assert r.status == 400, (query, await r.text())
+            assert (await r.json())["error"]["field"] == field
+    async with s.get(server.api("/api/assemblies?limit=99999999999999999999999&offset=0")) as r:
+        assert r.status == 200 and [x["id"] for x in (await r.json())["assemblies"]] == [a["id"]]
+    async with s.get(server.api("/api/assemblies?offset=99999999999999999999999")) as r:
+        assert r.status == 200 and (await r.json())["assemblies"] == []
