@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
+import sys
 
 from aiohttp import web
 
@@ -102,16 +105,77 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
+class _Unrepresentable:
+    """Stands in for a number no IEEE 754 double holds (``1e999``, a 400-digit integer) until
+    the objects around it have told its path (json builds objects inside out)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: tuple = ()):
+        self.path = path
+
+
+def _int(text: str):
+    v = int(text)
+    return v if abs(v) <= sys.float_info.max else _Unrepresentable()
+
+
+def _float(text: str):
+    v = float(text)
+    return v if math.isfinite(v) else _Unrepresentable()
+
+
+def _bad_path(value) -> tuple | None:
+    if isinstance(value, _Unrepresentable):
+        return value.path
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            p = _bad_path(item)
+            if p is not None:
+                return (i, *p)
+    return None
+
+
+def _object(pairs: list) -> dict | _Unrepresentable:
+    for key, value in pairs:
+        p = _bad_path(value)
+        if p is not None:
+            return _Unrepresentable((key, *p))
+    return dict(pairs)
+
+
+def _field(path: tuple) -> str | None:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or None
+
+
+# Only bodies with a run of 309 digits or a 3-digit exponent can hold such a number; the others
+# take json's fast path.
+_MAYBE_HUGE = re.compile(rb"\d{309}|[eE][+]?0*\d{3}")
+
+
 def parse_json(raw: bytes):
     """Parse a JSON body, or raise a 400 :class:`ApiError`: invalid JSON, the non-standard
-    ``NaN``/``Infinity`` literals (Python's json accepts them) and nesting too deep for the
-    parser (``RecursionError``) are all the client's fault, never a 500."""
+    ``NaN``/``Infinity`` literals (Python's json accepts them), nesting too deep for the
+    parser (``RecursionError``) and numbers beyond a double's range (every ``float()`` of
+    them downstream would raise ``OverflowError`` or give ``inf``; RFC 8259 section 6) are
+    all the client's fault, never a 500. The last names the field, e.g. ``growth.years``."""
+    raw = raw or b"null"
     try:
-        return json.loads(raw or b"null", parse_constant=_no_constant)
+        if not _MAYBE_HUGE.search(raw):
+            return json.loads(raw, parse_constant=_no_constant)
+        data = json.loads(raw, parse_constant=_no_constant, parse_int=_int, parse_float=_float,
+                          object_pairs_hook=_object)
+        path = _bad_path(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, None, f"body is not valid JSON: {exc}") from None
     except RecursionError:
         raise ApiError(400, None, "body is not valid JSON: nested too deeply") from None
+    if path is not None:
+        raise ApiError(400, _field(path), "number out of range (larger than about 1.8e308)")
+    return data
 
 
 async def read_json(request: web.Request, *, max_bytes: int = MAX_JSON_BYTES) -> dict:

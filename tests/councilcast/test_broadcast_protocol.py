@@ -240,6 +240,9 @@ async def test_caption_duration_too_large_for_a_float_is_400(server):
         async with server.session.post(base, json={"text": "x", "duration": duration}, headers=server.studio) as r:
             assert r.status == 400, await r.text()
             assert (await r.json())["error"]["field"] == "duration"
+    async with server.session.post(base, data=b'{"text": "x", "duration": 1e999}',
+                                   headers={**server.studio, "Content-Type": "application/json"}) as r:
+        assert r.status == 400 and (await r.json())["error"]["field"] == "duration"
     async with server.session.post(base, data=b'{"text": "x", "duration": NaN}',
                                    headers={**server.studio, "Content-Type": "application/json"}) as r:
         assert r.status == 400 and (await r.json())["error"]["field"] is None

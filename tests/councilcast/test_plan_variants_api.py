@@ -215,7 +215,9 @@ async def test_malformed_economy_and_parameters_are_400_and_publish_nothing(serv
     for path, headers in (("/api/plan/proposals/check", {}), ("/api/plan/variant-sets", server.secretariat)):
         for body, field in [({"economy": "/etc"}, "economy"), ({"economy": "no-such-file"}, "economy"),
                             ({"economy": [1, 2]}, "economy"), ({"economy": {"labour": [1]}}, "sectors"),
-                            ({"parameters": [1]}, "parameters"), ({"parameters": "x"}, "parameters")]:
+                            ({"parameters": [1]}, "parameters"), ({"parameters": "x"}, "parameters"),
+                            ({"proposals": [{"enterprise": "x", "output_change_percent": 10 ** 400}]},
+                             "proposals[0].output_change_percent")]:
             status, err = await post(server, path, body, headers)
             assert status == 400, (path, body, err)
             assert err["error"]["field"] == field, (path, body, err)
