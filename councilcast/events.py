@@ -24,6 +24,7 @@ broker and every process writes what it receives to its own sockets (docs/voting
 from __future__ import annotations
 
 import asyncio
+import math
 import json
 import logging
 import struct
@@ -172,11 +173,8 @@ class _Stamp:
                 key = (mask * ((n >> 2) + 1))[:n]
                 payload = (int.from_bytes(data[6:], "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
                 if payload.startswith(_SYNC_PREFIX_B) and payload.endswith(b"}"):
-                    try:
-                        t0 = float(payload[len(_SYNC_PREFIX_B):-1])
-                    except ValueError:
-                        t0 = None
-                    if t0 is not None and t0 == t0 and abs(t0) != float("inf") and not self.transport.is_closing():
+                    t0 = _finite(payload[len(_SYNC_PREFIX_B):-1])
+                    if t0 is not None and not self.transport.is_closing():
                         reply = '{"type":"sync","t0":%r,"t1":%r,"t2":%r}' % (t0, t1, now_ms())
                         self.transport.write(frame_text(reply.encode()))
                         _Stamp.answered_total += 1
@@ -237,21 +235,29 @@ SYNC_PREFIX = '{"type":"sync","t0":'
 _SYNC_PREFIX_B = SYNC_PREFIX.encode()
 
 
+def _finite(value) -> float | None:
+    """``value`` as a finite float, or None (NaN, infinities, numbers beyond a float, non-numbers)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, bytes)):
+        return None
+    try:
+        f = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return f if math.isfinite(f) else None
+
+
 def _sync_t0(text: str) -> float | None:
     """``t0`` of a sync request, or None. The common exact form is read without a JSON parse."""
     if text.startswith(SYNC_PREFIX) and text.endswith("}"):
-        try:
-            return float(text[len(SYNC_PREFIX):-1])
-        except ValueError:
-            pass
+        t0 = _finite(text[len(SYNC_PREFIX):-1])
+        if t0 is not None:
+            return t0
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         return None
-    if isinstance(data, dict) and data.get("type") == "sync":
-        t0 = data.get("t0")
-        if isinstance(t0, (int, float)) and not isinstance(t0, bool) and t0 == t0 and abs(t0) != float("inf"):
-            return float(t0)
+    if isinstance(data, dict) and data.get("type") == "sync" and isinstance(data.get("t0"), (int, float)):
+        return _finite(data["t0"])
     return None
 
 

@@ -109,3 +109,27 @@ async def test_fast_fan_out_and_naive_baseline_reach_every_socket(server):
     for ws in screens[100:]:
         await ws.close()
     await session.close()
+
+
+async def test_sync_with_numbers_no_float_can_hold_is_ignored_and_the_socket_stays_up(server):
+    """NaN, infinities, 400-digit numbers and deep nesting get no answer (never a non-JSON
+    ``nan`` echo, never an error written into the socket); the next good sync is answered."""
+    bad = [
+        '{"type":"sync","t0":nan}',                      # the exact browser form: fast path
+        '{"type":"sync","t0":1e999}',
+        '{"type":"sync","t0":' + "9" * 400 + "}",
+        '{"type": "sync", "t0": ' + "9" * 400 + "}",     # other spacing: the JSON path
+        '{"type": "sync", "t0": NaN}',
+        '{"type": "sync", "t0": -Infinity}',
+        "[" * 2000 + "]" * 2000,  # past the JSON parser's depth, within the 4 KiB message limit
+    ]
+    async with server.session.ws_connect(server.url + "/ws") as ws:
+        assert (await ws.receive_json())["type"] == "hello"
+        for text in bad:
+            await ws.send_str(text)
+        await ws.send_json({"type": "sync", "t0": 2.5})
+        msg = await ws.receive(timeout=5)
+        assert msg.type == aiohttp.WSMsgType.TEXT
+        answer = json.loads(msg.data)  # valid JSON: no nan/inf written back
+        assert answer["type"] == "sync" and answer["t0"] == 2.5
+        assert not ws.closed
