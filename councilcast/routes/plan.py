@@ -27,6 +27,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -207,7 +208,29 @@ def _unwrap(result: dict):
     if "error" in result:
         field, reason = result["error"]
         raise ApiError(400, field, reason)
-    return result["ok"]
+    out = result["ok"]
+    where = _non_finite(out)
+    if where is not None:  # JSON has no NaN or Infinity: say so rather than send invalid JSON
+        raise ApiError(422, None, f"the answer overflows a 64-bit float at {where}: the inputs are too large")
+    return out
+
+
+def _non_finite(value, path: str = "") -> str | None:
+    """The path of the first NaN or infinite number in a JSON-able value, or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path or "(top)")
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for k, v in items:
+        found = _non_finite(v, f"{path}.{k}" if path and not isinstance(k, int) else
+                            (f"{path}[{k}]" if isinstance(k, int) else str(k)))
+        if found is not None:
+            return found
+    return None
 
 
 def _number(body: dict, key: str, default=None) -> float:

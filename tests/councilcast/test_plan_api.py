@@ -353,3 +353,12 @@ async def test_final_demand_too_large_for_a_float_is_400(server):
     async with server.session.post(server.api("/api/plan/solve"),
                                    json={"economy": MB, "final_demand": [10 ** 300, 1]}) as r:
         assert r.status == 200, await r.text()
+
+
+async def test_an_answer_past_float_range_is_422_not_invalid_json(server):
+    """Demands near the largest double give outputs past it: JSON cannot say Infinity, so 422."""
+    async with server.session.post(server.api("/api/plan/solve"),
+                                   json={"economy": MB, "final_demand": [1.7e308, 1.7e308]}) as r:
+        assert r.status == 422, await r.text()
+        err = (await r.json())["error"]
+        assert "overflows" in err["reason"] and "gross_output" in err["reason"]
