@@ -14,6 +14,7 @@ into status codes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import re
@@ -204,7 +205,7 @@ class Broadcaster:
             raise BroadcastError("busy", "channel", f"channel {name!r} already has a publisher ({ch.source})")
         pc = RTCPeerConnection()
         session = Session(secrets.token_urlsafe(24), "whip", name, pc)
-        try:
+        async with _closed_on_failure(pc):
             await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
             video = audio = None
             for t in pc.getTransceivers():
@@ -216,12 +217,6 @@ class Broadcaster:
                 session.codecs[t.kind] = t._codecs[0].mimeType
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
-        except BroadcastError:
-            await pc.close()
-            raise
-        except Exception as exc:
-            await pc.close()
-            raise BroadcastError("unsupported", "body", f"cannot answer this offer: {exc}") from None
         if ch.state == "live":  # another publisher won the race while we negotiated
             await pc.close()
             raise BroadcastError("busy", "channel", f"channel {name!r} already has a publisher")
@@ -241,7 +236,7 @@ class Broadcaster:
         pc = RTCPeerConnection()
         session = Session(secrets.token_urlsafe(24), "whep", name, pc)
         plan = []
-        try:
+        async with _closed_on_failure(pc):
             await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
             for t in pc.getTransceivers():
                 track = IdleTrack(t.kind)
@@ -256,12 +251,6 @@ class Broadcaster:
                 plan.append((t, key, codec.payloadType, ext))
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
-        except BroadcastError:
-            await pc.close()
-            raise
-        except Exception as exc:
-            await pc.close()
-            raise BroadcastError("unsupported", "body", f"cannot answer this offer: {exc}") from None
         program = ch.program
         if program is None:
             await pc.close()
@@ -344,3 +333,17 @@ class Broadcaster:
             await self.close_session(sid)
         if self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def _closed_on_failure(pc: RTCPeerConnection):
+    """Negotiating an offer: on any failure close ``pc`` (nothing left behind); an error that
+    is not already a :class:`BroadcastError` means we cannot answer this offer (406)."""
+    try:
+        yield
+    except BroadcastError:
+        await pc.close()
+        raise
+    except Exception as exc:
+        await pc.close()
+        raise BroadcastError("unsupported", "body", f"cannot answer this offer: {exc}") from None
