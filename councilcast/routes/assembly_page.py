@@ -23,11 +23,11 @@ async def _workplace_cards(request: web.Request, workplace: str | None) -> tuple
     from councilcast.routes import plan_variants as pv
     from planfactory.summaries import card_html
 
-    s = await pv._latest_or_none(request)
+    s = await pv.latest_set_or_none(request)
     if s is None or not workplace:
         return s, []
     try:
-        cards = await pv._cards_for(request, s, None, workplace)
+        cards = await pv.cards_for(request, s, None, workplace)
     except ApiError:  # the workplace is not an enterprise of the planned economy
         return s, []
     return s, [card_html(c) for c in cards]

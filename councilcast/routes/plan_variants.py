@@ -370,7 +370,8 @@ def _render(cards_list: list[dict], fmt: str) -> web.Response:
     return web.Response(text="\n".join(card_html(c) for c in cards_list), content_type="text/html")
 
 
-async def _cards_for(request, s: dict, variant: str | None, workplace: str | None) -> list[dict]:
+async def cards_for(request, s: dict, variant: str | None, workplace: str | None) -> list[dict]:
+    """Card dicts of set ``s`` for one variant and/or one workplace (404/400 ApiError otherwise)."""
     from planfactory.summaries import card_dict
     from planfactory.verify import card_meta
 
@@ -399,12 +400,13 @@ async def get_cards(request: web.Request) -> web.Response:
     if fmt not in FORMATS:
         raise ApiError(400, "format", "must be json, html or text")
     s = await _get_set(request, request.match_info["id"], with_doc=False)
-    cards = await _cards_for(request, s, request.query.get("variant"), request.query.get("workplace"))
+    cards = await cards_for(request, s, request.query.get("variant"), request.query.get("workplace"))
     return _render(cards, fmt)
 
 
 # --------------------------------------------------------------------------- pages
-async def _latest_or_none(request):
+async def latest_set_or_none(request):
+    """The latest published set (without its document), or None. Public: the assembly page uses it."""
     try:
         return await _get_set(request, "latest", with_doc=False)
     except ApiError:
@@ -413,7 +415,7 @@ async def _latest_or_none(request):
 
 @routes.get("/plan/variants")
 async def variants_page(request: web.Request) -> web.Response:
-    s = await _latest_or_none(request)
+    s = await latest_set_or_none(request)
     doc = (await _state(request).loaded(s))[0] if s else None
     from planfactory.summaries import fmt_signed, fmt_value
 
@@ -422,7 +424,7 @@ async def variants_page(request: web.Request) -> web.Response:
 
 @routes.get("/plan/variants/{name}")
 async def variant_page(request: web.Request) -> web.Response:
-    s = await _latest_or_none(request)
+    s = await latest_set_or_none(request)
     if s is None:
         raise web.HTTPNotFound()
     doc, cards = await _state(request).loaded(s)
@@ -446,11 +448,11 @@ async def variant_page(request: web.Request) -> web.Response:
 async def workplace_page(request: web.Request) -> web.Response:
     from planfactory.summaries import card_html
 
-    s = await _latest_or_none(request)
+    s = await latest_set_or_none(request)
     if s is None:
         raise web.HTTPNotFound()
     try:
-        cards = await _cards_for(request, s, None, request.match_info["id"])
+        cards = await cards_for(request, s, None, request.match_info["id"])
     except ApiError:
         raise web.HTTPNotFound() from None
     return render(request, "plan/card_workplace.html", {"set": s, "cards": cards,
