@@ -1,27 +1,42 @@
-"""The one exception of the broadcast domain; the web layer maps ``code`` to a status."""
+"""The one exception of the broadcast domain.
+
+Like every domain error of councilcast it carries ``field``, ``reason`` and ``kind``; the
+web layer maps the kind to a status. ``code`` is the finer, documented reason class
+(docs/broadcast.md), and ``retry_after`` tells a WHEP player when a channel with nothing
+on air is worth asking again.
+"""
 
 from __future__ import annotations
 
-__all__ = ["BroadcastError", "CODES"]
+__all__ = ["BroadcastError", "CODES", "RETRY_AFTER_S"]
+
+RETRY_AFTER_S = 5
+"""Seconds a player should wait before asking again for a channel that is not live."""
 
 CODES = {
-    "bad_offer": 400,        # malformed SDP
-    "unknown_channel": 404,
-    "unknown_session": 404,
-    "unsupported": 406,      # tracks or codecs we cannot take
-    "busy": 409,             # the channel already has a publisher
-    "not_live": 409,         # WHEP on a channel with nothing on air (with Retry-After)
-    "bad_channel": 400,      # an invalid channel name or setting
+    "bad_offer": "invalid",            # malformed SDP
+    "unknown_channel": "not_found",
+    "unknown_session": "not_found",
+    "unsupported": "unsupported",      # tracks or codecs we cannot take (406)
+    "busy": "conflict",                # the channel already has a publisher
+    "not_live": "conflict",            # WHEP on a channel with nothing on air (with Retry-After)
+    "bad_channel": "invalid",          # an invalid channel name or setting
 }
 
 
 class BroadcastError(Exception):
     def __init__(self, code: str, field: str | None, reason: str):
+        if code not in CODES:
+            raise ValueError(f"unknown broadcast error code {code!r}")
         super().__init__(f"{code}: {reason}")
         self.code = code
         self.field = field
         self.reason = reason
 
     @property
-    def status(self) -> int:
+    def kind(self) -> str:
         return CODES[self.code]
+
+    @property
+    def retry_after(self) -> int | None:
+        return RETRY_AFTER_S if self.code == "not_live" else None

@@ -11,7 +11,7 @@ from aiohttp import web
 from councilcast.appkeys import AUTH, CONFIG, DB, JINJA, STARTED_AT
 from councilcast.auth import Auth
 from councilcast.config import Config
-from councilcast.errors import error_middleware
+from councilcast.middleware import error_middleware
 from councilcast.pages import make_environment
 from councilcast.paths import static_dir
 from councilcast.routes import AREAS

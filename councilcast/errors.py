@@ -1,9 +1,14 @@
-"""JSON errors for the API, HTML for pages.
+"""One error design for the whole application.
 
-Every rejected API request answers with a 4xx and ``{"error": {"field": ..., "reason": ...}}``
-naming the offending field (``null`` when the request as a whole is wrong). Routes raise
-:class:`ApiError`; the middleware turns it, aiohttp's own HTTP errors, and any unexpected
-exception into that shape, so no handler needs its own try/except for the format.
+Every refusal carries a ``field`` (what is wrong, ``None`` for the request as a whole), a
+``reason`` (why) and a ``kind``. The domains raise their own errors with these three
+attributes (:class:`voting.rules.VotingError`, :class:`broadcast.errors.BroadcastError`,
+:class:`planfactory.errors.PlanError`) and know nothing of HTTP; :data:`KIND_STATUS` is the
+one place where a kind becomes a status. The application's own refusals about the HTTP
+request itself (a missing token, a body too large, the wrong content type) are
+:class:`ApiError`, which carries its status directly. The middleware in
+:mod:`councilcast.middleware` renders both as ``{"error": {"field", "reason"}}``; routes
+have no try/except for either. Any other exception is a bug and stays a 500.
 """
 
 from __future__ import annotations
@@ -16,7 +21,13 @@ import sys
 
 from aiohttp import web
 
-__all__ = ["ApiError", "error_middleware", "error_body", "parse_json", "read_body", "read_json"]
+from broadcast.errors import BroadcastError
+from planfactory.economy import EconomyError
+from planfactory.proposals import ProposalError
+from voting.rules import VotingError
+
+__all__ = ["ApiError", "DOMAIN_ERRORS", "KIND_STATUS", "status_for", "error_response", "error_body", "parse_json",
+           "read_body", "read_json"]
 
 log = logging.getLogger(__name__)
 
@@ -33,55 +44,46 @@ class ApiError(Exception):
         self.reason = reason
         self.headers = headers or {}
 
-    def response(self) -> web.Response:
-        return web.json_response(error_body(self.field, self.reason), status=self.status, headers=self.headers)
-
 
 def error_body(field: str | None, reason: str) -> dict:
     return {"error": {"field": field, "reason": reason}}
 
 
-def _wants_json(request: web.Request) -> bool:
-    path = request.path
-    if path.startswith(("/api/", "/whip/", "/whep/", "/ws")):
-        return True
-    return "application/json" in request.headers.get("Accept", "") and "text/html" not in request.headers.get(
-        "Accept", ""
-    )
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (VotingError, BroadcastError, EconomyError, ProposalError)
+"""The domains' refusals; each has ``field``, ``reason`` and ``kind``."""
+
+KIND_STATUS = {
+    "invalid": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "unsupported": 406,
+    "conflict": 409,
+}
+"""The only mapping from a refusal's kind to an HTTP status."""
+
+UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="councilcast", error="invalid_token"'}
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler):
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        return exc.response()
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        if _wants_json(request):
-            reason = exc.reason if exc.status != 404 else f"no such resource: {request.path}"
-            if exc.text and exc.status not in (404, 405) and not exc.text.startswith(f"{exc.status}:"):
-                reason = exc.text
-            return web.json_response(error_body(None, reason), status=exc.status, headers=_keep_headers(exc))
-        if exc.status == 404:
-            from councilcast.pages import render
-
-            return render(request, "404.html", {"path": request.path}, status=404)
-        raise
-    except Exception:  # a bug: log it, answer without leaking internals
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        if _wants_json(request):
-            return web.json_response(error_body(None, "internal error"), status=500)
-        return web.Response(status=500, text="internal error")
+def status_for(exc: Exception) -> int:
+    """The HTTP status of a domain error (by its ``kind``) or of an :class:`ApiError`."""
+    if isinstance(exc, ApiError):
+        return exc.status
+    return KIND_STATUS[exc.kind]
 
 
-def _keep_headers(exc: web.HTTPException) -> dict:
-    keep = {}
-    for name in ("Allow", "Retry-After", "WWW-Authenticate", "Location"):
-        if name in exc.headers:
-            keep[name] = exc.headers[name]
-    return keep
+def error_response(exc: Exception, headers: dict | None = None) -> web.Response:
+    """The JSON response for an :class:`ApiError` or a domain error."""
+    if isinstance(exc, ApiError):
+        return web.json_response(error_body(exc.field, exc.reason), status=exc.status,
+                                 headers={**exc.headers, **(headers or {})})
+    out = dict(headers or {})
+    if exc.kind == "unauthorized":
+        out.update(UNAUTHORIZED_HEADERS)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        out["Retry-After"] = str(retry_after)
+    return web.json_response(error_body(exc.field, exc.reason), status=KIND_STATUS[exc.kind], headers=out)
 
 
 async def read_body(request: web.Request, max_bytes: int = MAX_JSON_BYTES) -> bytes:

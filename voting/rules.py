@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-__all__ = ["VotingError", "Tally", "check_tally", "check_round_spec", "check_assembly_spec",
+__all__ = ["VotingError", "KINDS", "Tally", "check_tally", "check_round_spec", "check_assembly_spec",
            "check_int", "parse_time", "iso", "ABSTAIN"]
 
 ABSTAIN = "abstain"
@@ -22,14 +22,22 @@ written as an ISO 8601 timestamp (years stop at 9999)."""
 MAX_MEMBERS = 10_000_000
 
 
-class VotingError(Exception):
-    """A request that breaks a rule; ``status`` is the HTTP status the web layer should use."""
+KINDS = ("invalid", "unauthorized", "forbidden", "not_found", "conflict")
+"""What kind of refusal a :class:`VotingError` is; the web layer maps each kind to one status."""
 
-    def __init__(self, field: str | None, reason: str, status: int = 400):
+
+class VotingError(Exception):
+    """A request that breaks a rule: ``field`` names what is wrong, ``reason`` says why and
+    ``kind`` (one of :data:`KINDS`) says what sort of refusal it is. The domain knows no
+    HTTP: the application's error middleware maps the kind to a status."""
+
+    def __init__(self, field: str | None, reason: str, kind: str = "invalid"):
+        if kind not in KINDS:
+            raise ValueError(f"unknown error kind {kind!r}")
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
-        self.status = status
+        self.kind = kind
 
 
 @dataclass(frozen=True)

@@ -148,17 +148,17 @@ class SqlStore:
 
     def _require_open(self, r: dict | None, now: float) -> dict:
         if r is None:
-            raise VotingError("round", "no such round", 404)
+            raise VotingError("round", "no such round", "not_found")
         state = round_state(r, now)
         if state == "scheduled":
-            raise VotingError("round", f"the round opens at {iso(r['opens_at'])} (server time)", 409)
+            raise VotingError("round", f"the round opens at {iso(r['opens_at'])} (server time)", "conflict")
         if state != "open":
-            raise VotingError("round", "the round is closed", 409)
+            raise VotingError("round", "the round is closed", "conflict")
         return r
 
     def _in_scope(self, r: dict, aid: str) -> None:
         if r["scope"] is not None and aid not in r["scope"]:
-            raise VotingError("round", "this assembly does not vote in this round", 403)
+            raise VotingError("round", "this assembly does not vote in this round", "forbidden")
 
     # -- counts and the audit chain -------------------------------------------------------
     def _append(self, conn, r: dict, aid: str, present: int, abstain: int, counts: dict, source: str,
@@ -225,9 +225,9 @@ class SqlStore:
                 r = self._require_open(rounds.get(rid), now)
                 self._in_scope(r, aid)
                 if aid not in members:
-                    raise VotingError("Authorization", "this clerk's assembly no longer exists", 403)
+                    raise VotingError("Authorization", "this clerk's assembly no longer exists", "forbidden")
                 if (rid, aid) in ballot_mode:
-                    raise VotingError("round", "this assembly votes by individual ballots in this round", 409)
+                    raise VotingError("round", "this assembly votes by individual ballots in this round", "conflict")
                 tally = check_tally(body, r["options"], members[aid])
             except VotingError as exc:
                 out.append((False, exc))
@@ -253,9 +253,9 @@ class SqlStore:
     def issue_codes(self, conn, rid: str, aid: str, n: Any, now: float) -> list[str]:
         r = self.get_round(conn, rid)
         if r is None:
-            raise VotingError("round", "no such round", 404)
+            raise VotingError("round", "no such round", "not_found")
         if round_state(r, now) not in ("scheduled", "open"):
-            raise VotingError("round", "the round is closed", 409)
+            raise VotingError("round", "the round is closed", "conflict")
         self._in_scope(r, aid)
         n = check_int(n, "count", minimum=1, maximum=100_000)
         members = conn.execute("SELECT members FROM voting_assemblies WHERE id=?", (aid,)).fetchone()[0]
@@ -265,7 +265,7 @@ class SqlStore:
             raise VotingError("count", f"{issued} codes issued already; at most {members} (registered members)")
         if conn.execute("SELECT 1 FROM voting_records WHERE round_id=? AND assembly_id=? LIMIT 1",
                         (rid, aid)).fetchone():
-            raise VotingError("round", "this assembly has already sent a count for this round", 409)
+            raise VotingError("round", "this assembly has already sent a count for this round", "conflict")
         codes = [new_code() for _ in range(n)]
         conn.executemany("INSERT INTO voting_ballot_codes(code_hash, round_id, assembly_id) VALUES (?,?,?)",
                          [(code_hash(c), rid, aid) for c in codes])
@@ -283,14 +283,14 @@ class SqlStore:
             raise VotingError("code", "is required")
         found = self.code_round(conn, code)
         if found is None:
-            raise VotingError("code", "unknown code", 404)
+            raise VotingError("code", "unknown code", "not_found")
         r, aid, used = found
         self._require_open(r, now)
         if choice != ABSTAIN and choice not in r["options"]:
             raise VotingError("choice", "not an option of this round (or 'abstain')")
         cur = conn.execute("UPDATE voting_ballot_codes SET used=1 WHERE code_hash=? AND used=0", (code_hash(code),))
         if cur.rowcount != 1:
-            raise VotingError("code", "this code has already been used", 409)
+            raise VotingError("code", "this code has already been used", "conflict")
         conn.execute("INSERT INTO voting_ballot_counts(round_id, assembly_id, choice, n) VALUES (?,?,?,1) "
                      "ON CONFLICT(round_id, assembly_id, choice) DO UPDATE SET n = n + 1", (r["id"], aid, choice))
         return {"round": r["id"], "assembly": aid}
@@ -319,7 +319,7 @@ class SqlStore:
         """
         r = self.get_round(conn, rid)
         if r is None:
-            raise VotingError("round", "no such round", 404)
+            raise VotingError("round", "no such round", "not_found")
         if r["published_at"] is not None:
             return r
         closed_at = min(now, r["closes_at"]) if r["closed_at"] is None else r["closed_at"]
@@ -417,9 +417,9 @@ class SqlStore:
         """The documented audit export of a published round (see :mod:`voting.audit`)."""
         r = self.get_round(conn, rid)
         if r is None:
-            raise VotingError("round", "no such round", 404)
+            raise VotingError("round", "no such round", "not_found")
         if r["published_at"] is None:
-            raise VotingError("round", "the audit record is published with the result, after the close", 409)
+            raise VotingError("round", "the audit record is published with the result, after the close", "conflict")
         records = []
         for row in conn.execute("SELECT * FROM voting_records WHERE round_id=? ORDER BY seq", (rid,)):
             records.append({"round": row["round_id"], "seq": row["seq"], "assembly": row["assembly_id"],
@@ -455,14 +455,14 @@ class SqlStore:
     def open_recall(self, conn, did: str, by_assembly: str, duration_s: float, opens_at: float, now: float) -> dict:
         d = self.get_delegate(conn, did)
         if d is None:
-            raise VotingError("delegate", "no such delegate", 404)
+            raise VotingError("delegate", "no such delegate", "not_found")
         if by_assembly not in d["assemblies"]:
-            raise VotingError("Authorization", "only an assembly of the delegate's constituency may recall", 403)
+            raise VotingError("Authorization", "only an assembly of the delegate's constituency may recall", "forbidden")
         if d["status"] != "active":
-            raise VotingError("delegate", "already recalled", 409)
+            raise VotingError("delegate", "already recalled", "conflict")
         if conn.execute("SELECT 1 FROM voting_rounds WHERE kind='recall' AND subject=? AND published_at IS NULL",
                         (did,)).fetchone():
-            raise VotingError("delegate", "a recall round for this delegate is already under way", 409)
+            raise VotingError("delegate", "a recall round for this delegate is already under way", "conflict")
         spec = {"title": f"Recall of delegate {d['name']}", "options": ["recall", "keep"],
                 "duration_s": duration_s, "opens_at": opens_at, "closes_at": opens_at + duration_s,
                 "scope": d["assemblies"]}
@@ -496,16 +496,16 @@ class SqlStore:
     def rollcall_vote(self, conn, rcid: str, did: Any, choice: Any, now: float) -> dict:
         rc = self.get_rollcall(conn, rcid)
         if rc is None:
-            raise VotingError("rollcall", "no such roll call", 404)
+            raise VotingError("rollcall", "no such roll call", "not_found")
         if rc["closed_at"] is not None:
-            raise VotingError("rollcall", "the roll call is closed", 409)
+            raise VotingError("rollcall", "the roll call is closed", "conflict")
         if not isinstance(did, str):
             raise VotingError("delegate", "is required")
         d = self.get_delegate(conn, did)
         if d is None:
             raise VotingError("delegate", "no such delegate")
         if d["status"] != "active":
-            raise VotingError("delegate", "this delegate has been recalled", 409)
+            raise VotingError("delegate", "this delegate has been recalled", "conflict")
         if choice != ABSTAIN and choice not in rc["options"]:
             raise VotingError("choice", "not an option of this roll call (or 'abstain')")
         conn.execute("INSERT INTO voting_rollcall_votes(rollcall_id, delegate_id, choice, at) VALUES (?,?,?,?) "
@@ -516,7 +516,7 @@ class SqlStore:
     def close_rollcall(self, conn, rcid: str, now: float) -> dict:
         rc = self.get_rollcall(conn, rcid)
         if rc is None:
-            raise VotingError("rollcall", "no such roll call", 404)
+            raise VotingError("rollcall", "no such roll call", "not_found")
         conn.execute("UPDATE voting_rollcalls SET closed_at=? WHERE id=? AND closed_at IS NULL", (now, rcid))
         return self.get_rollcall(conn, rcid)
 

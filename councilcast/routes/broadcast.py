@@ -26,10 +26,11 @@ from yarl import URL
 
 from broadcast.captions import Captions
 from broadcast.channels import Broadcaster
-from broadcast.errors import BroadcastError
+from broadcast.errors import RETRY_AFTER_S
 from broadcast.offers import MAX_OFFER_BYTES
 from councilcast.appkeys import AUTH, CONFIG, DB
 from councilcast.errors import ApiError, read_json
+from councilcast.middleware import CORS
 from councilcast.pages import render
 
 __all__ = ["setup", "OPENAPI", "BROADCASTER", "CAPTIONS", "DEFAULT_CHANNELS"]
@@ -46,21 +47,9 @@ DEFAULT_CHANNELS = [
     ("central-sign", "Central Assembly: sign-language interpreter", None),
     ("council", "Central Council", None),
 ]
-RETRY_AFTER_S = 5
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Expose-Headers": "Location, Link, ETag, Accept-Patch, Retry-After",
-}
 
 
 # -- helpers ---------------------------------------------------------------------------
-def _raise(exc: BroadcastError):
-    headers = dict(CORS)
-    if exc.code == "not_live":
-        headers["Retry-After"] = str(RETRY_AFTER_S)
-    raise ApiError(exc.status, exc.field, exc.reason, headers=headers) from None
-
-
 async def _read_sdp(request: web.Request, content_type: str = "application/sdp") -> str:
     if request.content_type != content_type:
         raise ApiError(415, "Content-Type", f"expected {content_type}, got {request.content_type or 'nothing'}",
@@ -131,16 +120,10 @@ async def _open_session(request: web.Request, protocol: str) -> web.Response:
     """WHIP or WHEP POST: the channel must exist, then the offer is read and answered."""
     name = request.match_info["channel"]
     bc = _bc(request)
-    try:
-        bc.get(name)
-    except BroadcastError as exc:
-        _raise(exc)
+    bc.get(name)
     offer = await _read_sdp(request)
     start = bc.publish if protocol == "whip" else bc.play
-    try:
-        session, answer = await start(name, offer)
-    except BroadcastError as exc:
-        _raise(exc)
+    session, answer = await start(name, offer)
     return _created(request, f"/{protocol}/{name}/{session.id}", answer)
 
 
@@ -158,10 +141,7 @@ async def whep_post(request: web.Request) -> web.Response:
 async def _session(request: web.Request, kind: str):
     if kind == "whip":
         await _require_studio(request)
-    try:
-        s = _bc(request).session(request.match_info["session"], kind)
-    except BroadcastError as exc:
-        _raise(exc)
+    s = _bc(request).session(request.match_info["session"], kind)
     if s.channel != request.match_info["channel"]:
         raise ApiError(404, None, "no such session (ended, or never existed)", headers=CORS)
     return s
@@ -266,10 +246,7 @@ async def channels_list(request: web.Request) -> web.Response:
 @routes.get("/api/channels/{channel}")
 async def channel_get(request: web.Request) -> web.Response:
     name = request.match_info["channel"]
-    try:
-        info = _channel_json(request.app, name)
-    except BroadcastError as exc:
-        _raise(exc)
+    info = _channel_json(request.app, name)
     info["recordings"] = await _recordings(request.app, name)
     return web.json_response(info)
 
@@ -290,10 +267,7 @@ async def channel_put(request: web.Request) -> web.Response:
         raise ApiError(400, "captions_url", "must be an http(s) URL or a path on this server")
     bc = _bc(request)
     existing = bc.channels.get(name)
-    try:
-        ch = bc.define(name, title, body.get("companion") or None, captions_url)
-    except BroadcastError as exc:
-        _raise(exc)
+    ch = bc.define(name, title, body.get("companion") or None, captions_url)
     now = time.time()
     await request.app[DB].write(lambda c: c.execute(
         "INSERT INTO broadcast_channels(name, title, companion, captions_url, created_at, updated_at) "
@@ -315,11 +289,8 @@ async def camera_start(request: web.Request) -> web.Response:
             raise ApiError(400, key, f"must be an integer in [{lo}, {hi}]")
         if key != "fps" and v % 2:
             raise ApiError(400, key, "must be even")
-    try:
-        _bc(request).get(name)
-        _bc(request).start_camera(name, width, height, fps)
-    except BroadcastError as exc:
-        _raise(exc)
+    _bc(request).get(name)
+    _bc(request).start_camera(name, width, height, fps)
     return web.json_response(_channel_json(request.app, name), status=201)
 
 
@@ -328,21 +299,15 @@ async def channel_end(request: web.Request) -> web.Response:
     """Take a channel off air, whatever its source (secretariat or studio)."""
     await request.app[AUTH].require(request, "secretariat", "studio")
     name = request.match_info["channel"]
-    try:
-        await _bc(request).end(name)
-        info = _channel_json(request.app, name)
-    except BroadcastError as exc:
-        _raise(exc)
+    await _bc(request).end(name)
+    info = _channel_json(request.app, name)
     return web.json_response(info)
 
 
 @routes.get("/api/channels/{channel}/recordings")
 async def recordings_of(request: web.Request) -> web.Response:
     name = request.match_info["channel"]
-    try:
-        _bc(request).get(name)
-    except BroadcastError as exc:
-        _raise(exc)
+    _bc(request).get(name)
     return web.json_response({"recordings": await _recordings(request.app, name)})
 
 
@@ -354,10 +319,7 @@ async def broadcast_stats(request: web.Request) -> web.Response:
 # -- captions ------------------------------------------------------------------------------
 def _captions(request: web.Request) -> Captions:
     name = request.match_info["channel"]
-    try:
-        _bc(request).get(name)
-    except BroadcastError as exc:
-        _raise(exc)
+    _bc(request).get(name)
     return request.app[CAPTIONS].setdefault(name, Captions())
 
 

@@ -24,7 +24,7 @@ from councilcast.appkeys import AUTH, CONFIG, DB
 from councilcast.auth import bearer, hash_token
 from councilcast.errors import ApiError, read_json
 from voting.rules import VotingError, check_assembly_spec, check_options, check_round_spec, check_text
-from voting.store import SqlStore, public_round, round_state
+from voting.store import SqlStore, public_round
 
 __all__ = ["VOTING", "VotingService", "setup", "OPENAPI"]
 
@@ -52,18 +52,10 @@ class VotingService:
 
     # -- helpers ----------------------------------------------------------------------
     async def write(self, fn):
-        try:
-            return await self.db.write(fn)
-        except VotingError as exc:
-            headers = {"WWW-Authenticate": 'Bearer realm="councilcast", error="invalid_token"'} \
-                if exc.status == 401 else None
-            raise ApiError(exc.status, exc.field, exc.reason, headers=headers) from None
+        return await self.db.write(fn)
 
     async def read(self, fn):
-        try:
-            return await self.db.read(fn)
-        except VotingError as exc:
-            raise ApiError(exc.status, exc.field, exc.reason) from None
+        return await self.db.read(fn)
 
     def hello(self) -> dict:
         now = time.time()
@@ -71,10 +63,7 @@ class VotingService:
 
     # -- rounds -----------------------------------------------------------------------
     async def create_round(self, body, kind: str = "decision", subject: str | None = None) -> dict:
-        try:
-            spec = check_round_spec(body, time.time())
-        except VotingError as exc:
-            raise ApiError(exc.status, exc.field, exc.reason) from None
+        spec = check_round_spec(body, time.time())
         r = await self.write(lambda c: self.store.create_round(c, spec, time.time(), kind, subject))
         await self.track(r)
         return r
@@ -179,10 +168,7 @@ async def _clerk(request: web.Request) -> str:
 @routes.post("/api/assemblies")
 async def create_assembly(request: web.Request) -> web.Response:
     await request.app[AUTH].require(request, "secretariat")
-    try:
-        spec = check_assembly_spec(await read_json(request))
-    except VotingError as exc:
-        raise ApiError(exc.status, exc.field, exc.reason) from None
+    spec = check_assembly_spec(await read_json(request))
     svc = _svc(request)
     from councilcast.auth import insert_token
 
@@ -359,9 +345,9 @@ class TallyBatcher(WriteBatcher):
         for i, (rid, th, body) in enumerate(batch):
             tok = tokens.get(th)
             if tok is None:
-                results[i] = (False, VotingError("Authorization", "unknown or revoked token", 401))
+                results[i] = (False, VotingError("Authorization", "unknown or revoked token", "unauthorized"))
             elif tok[0] != "clerk":
-                results[i] = (False, VotingError("Authorization", "this token may not do that (needs clerk)", 403))
+                results[i] = (False, VotingError("Authorization", "this token may not do that (needs clerk)", "forbidden"))
             else:
                 items.append((rid, tok[1], body))
                 where.append(i)
@@ -381,12 +367,7 @@ async def post_tally(request: web.Request) -> web.Response:
     body = await read_json(request)
     svc = _svc(request)
     rid = request.match_info["id"]
-    try:
-        aid, rec = await svc.tallies.submit(rid, hash_token(token), body)
-    except VotingError as exc:
-        headers = {"WWW-Authenticate": 'Bearer realm="councilcast", error="invalid_token"'} \
-            if exc.status == 401 else None
-        raise ApiError(exc.status, exc.field, exc.reason, headers=headers) from None
+    aid, rec = await svc.tallies.submit(rid, hash_token(token), body)
     log.debug("count for round %s from %s: %s", rid, aid, rec)
     return web.json_response({"round": rid, "assembly": aid, "version": rec["version"], "seq": rec["seq"],
                               "receipt": rec["hash"], "received_at": rec["received_at"]},
@@ -436,10 +417,7 @@ async def issue_codes(request: web.Request) -> web.Response:
 async def cast_ballot(request: web.Request) -> web.Response:
     body = await read_json(request)
     svc = _svc(request)
-    try:
-        out = await svc.ballots.submit(body.get("code"), body.get("choice"))
-    except VotingError as exc:
-        raise ApiError(exc.status, exc.field, exc.reason) from None
+    out = await svc.ballots.submit(body.get("code"), body.get("choice"))
     return web.json_response({"round": out["round"], "counted": True}, status=201)
 
 
@@ -449,13 +427,10 @@ async def create_delegate(request: web.Request) -> web.Response:
     await request.app[AUTH].require(request, "secretariat")
     body = await read_json(request)
     svc = _svc(request)
-    try:
-        name = check_text(body.get("name"), "name")
-        assemblies = body.get("assemblies")
-        if not isinstance(assemblies, list) or not assemblies or not all(isinstance(a, str) for a in assemblies):
-            raise VotingError("assemblies", "must be a non-empty list of assembly ids")
-    except VotingError as exc:
-        raise ApiError(exc.status, exc.field, exc.reason) from None
+    name = check_text(body.get("name"), "name")
+    assemblies = body.get("assemblies")
+    if not isinstance(assemblies, list) or not assemblies or not all(isinstance(a, str) for a in assemblies):
+        raise VotingError("assemblies", "must be a non-empty list of assembly ids")
     from councilcast.auth import insert_token
 
     def do(conn):
@@ -495,11 +470,8 @@ async def open_recall(request: web.Request) -> web.Response:
     body = await read_json(request)
     svc = _svc(request)
     now = time.time()
-    try:
-        spec = check_round_spec({"title": "recall", "options": ["recall", "keep"],
-                                 "duration_s": body.get("duration_s"), "opens_at": body.get("opens_at")}, now)
-    except VotingError as exc:
-        raise ApiError(exc.status, exc.field, exc.reason) from None
+    spec = check_round_spec({"title": "recall", "options": ["recall", "keep"],
+                             "duration_s": body.get("duration_s"), "opens_at": body.get("opens_at")}, now)
     did = request.match_info["id"]
     r = await svc.write(lambda c: svc.store.open_recall(c, did, aid, spec["duration_s"], spec["opens_at"],
                                                         time.time()))
@@ -512,14 +484,11 @@ async def create_rollcall(request: web.Request) -> web.Response:
     await request.app[AUTH].require(request, "secretariat")
     body = await read_json(request)
     svc = _svc(request)
-    try:
-        title = check_text(body.get("title"), "title")
-        options = check_options(body.get("options"))
-        rid = body.get("round")
-        if rid is not None and not isinstance(rid, str):
-            raise VotingError("round", "must be a round id")
-    except VotingError as exc:
-        raise ApiError(exc.status, exc.field, exc.reason) from None
+    title = check_text(body.get("title"), "title")
+    options = check_options(body.get("options"))
+    rid = body.get("round")
+    if rid is not None and not isinstance(rid, str):
+        raise VotingError("round", "must be a round id")
     rc = await svc.write(lambda c: svc.store.create_rollcall(c, title, options, rid, time.time()))
     await svc.hub.publish({"type": "rollcall.opened", "rollcall": {"id": rc["id"], "title": title,
                                                                     "options": options}})

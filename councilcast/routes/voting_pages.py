@@ -12,6 +12,7 @@ import time
 
 from aiohttp import web
 
+from councilcast.errors import status_for
 from councilcast.pages import render
 from voting.rules import ABSTAIN, VotingError, iso
 from voting.store import public_round
@@ -118,7 +119,7 @@ async def ballot_form(request: web.Request) -> web.Response:
     except VotingError as exc:
         ctx = await _ballot_context(request, code)
         ctx["error"] = ctx["error"] or exc.reason
-        return render(request, "voting/ballot.html", ctx, status=exc.status)
+        return render(request, "voting/ballot.html", ctx, status=status_for(exc))
     return render(request, "voting/ballot_done.html", {})
 
 

@@ -5,6 +5,7 @@ from aiortc import RTCPeerConnection
 
 from broadcast.errors import BroadcastError
 from broadcast.offers import check_offer
+from councilcast.errors import status_for
 
 
 async def offer(*kinds, direction="sendonly"):
@@ -26,21 +27,21 @@ async def test_good_offers():
 def test_malformed(text, code):
     with pytest.raises(BroadcastError) as e:
         check_offer(text, "whip")
-    assert e.value.code == code and e.value.status == 400
+    assert e.value.code == code and status_for(e.value) == 400
 
 
 async def test_unsupported():
     with pytest.raises(BroadcastError) as e:
         check_offer(await offer("video", "video"), "whip")
-    assert e.value.status == 406
+    assert status_for(e.value) == 406
     with pytest.raises(BroadcastError) as e:
         check_offer(await offer("video"), "whep")  # sendonly is not a viewer's offer
-    assert e.value.status == 406
+    assert status_for(e.value) == 406
     sdp = (await offer("audio")).replace("opus/48000", "speex/48000")
     with pytest.raises(BroadcastError) as e:
         check_offer(sdp, "whip")
-    assert e.value.status == 406
+    assert status_for(e.value) == 406
     sdp = "\r\n".join(line for line in (await offer("video")).split("\r\n") if not line.startswith("a=fingerprint"))
     with pytest.raises(BroadcastError) as e:
         check_offer(sdp, "whip")
-    assert e.value.status == 400
+    assert status_for(e.value) == 400

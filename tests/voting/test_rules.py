@@ -3,6 +3,7 @@
 import pytest
 
 from voting.rules import VotingError, check_round_spec, check_tally, parse_time, iso
+from councilcast.errors import status_for
 
 OPTS = ["A", "B"]
 
@@ -28,7 +29,7 @@ def test_valid_count_fills_missing_options_with_zero():
 def test_invalid_counts_name_the_field(body, field):
     with pytest.raises(VotingError) as e:
         check_tally(body, OPTS, 12)
-    assert e.value.field == field and e.value.status == 400
+    assert e.value.field == field and status_for(e.value) == 400
 
 
 def test_boundary_counts_plus_abstain_equal_present_equal_members():
