@@ -44,6 +44,8 @@ class Config:
     """Relay mode: base URL of an origin councilcast whose channels this server pulls over WHEP and serves again."""
     relay_channels: str = ""
     """Relay mode: comma-separated channels to pull (empty: every channel the origin lists)."""
+    ws_fastpath: bool = True
+    """``/ws`` writes events as one shared frame and answers clock sync at the socket read (``councilcast/wsfast.py``); off: aiohttp's public WebSocket API only, same behaviour, more CPU."""
     extra: dict = field(default_factory=dict)
     """Settings for tests and embedding; not read from the environment."""
 

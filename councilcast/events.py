@@ -10,12 +10,24 @@ Server -> client: ``{"type": "hello", "server_time": <ms>, ...}`` on connect, th
 published event, e.g. ``round.opened``, ``round.closed``, ``round.result``. Any area
 publishes with ``await app[EVENTS].publish({"type": ..., ...})``.
 
-Fan-out: an event is serialized to JSON once and framed once (an unmasked, uncompressed
-RFC 6455 text frame); the same bytes are then written to each socket's transport in one
-synchronous pass, with no per-socket coroutine, await or copy. The naive loop
-(``await ws.send_str(text)`` per socket) is kept as :meth:`EventHub.publish_naive` for
-the benchmark's baseline. A socket whose send buffer is above ``SLOW_LIMIT`` (a client
-that stopped reading) is dropped instead of buffering without bound.
+Two paths, one behaviour (``COUNCILCAST_WS_FASTPATH``, on by default; docs/settings.md):
+
+- **fast** (:mod:`councilcast.wsfast`, which holds every raw frame write and every use of
+  aiohttp internals): an event is serialized to JSON once and framed once; the same bytes
+  are then written to each socket's transport in one synchronous pass, with no per-socket
+  coroutine, await or copy. Each connection's protocol is wrapped so that ``t1`` is taken
+  at the socket read and a sync request in the exact form clock.js sends is answered there.
+- **public** (the setting off, or :func:`councilcast.wsfast.check` finding that the
+  installed aiohttp lacks what the fast path needs): aiohttp's public API only,
+  ``ws.send_str`` per socket (started together, so one socket in flow control does not
+  hold the others) and ``async for msg in ws`` with ``t1`` taken when the message comes
+  out of aiohttp's reader. Same messages, more CPU per event and per sync.
+
+:attr:`EventHub.ws_path` says which is active (``/api/voting/stats`` reports it). The naive
+loop (``await ws.send_str(text)`` per socket, in turn) is kept as
+:meth:`EventHub.publish_naive` for the benchmark's baseline. On both paths a socket whose
+send buffer is above ``SLOW_LIMIT`` (a client that stopped reading) is dropped instead of
+buffering without bound.
 
 Beyond one process, :class:`EventHub` is the seam: a broker-backed hub publishes to the
 broker and every process writes what it receives to its own sockets (docs/voting.md).
@@ -27,35 +39,26 @@ import asyncio
 import math
 import json
 import logging
-import struct
 import time
 from typing import Callable
 
 from aiohttp import WSMsgType, web
 
+from councilcast import wsfast
+from councilcast.config import Config
+from councilcast.wsfast import SLOW_LIMIT, frame_text
+
 __all__ = ["EVENTS", "EventHub", "setup", "frame_text"]
 
 log = logging.getLogger(__name__)
 
-SLOW_LIMIT = 1 << 20  # bytes waiting in a socket's send buffer before we give up on it
 MAX_CLIENT_MESSAGE = 4096
-
-
-def frame_text(payload: bytes) -> bytes:
-    """An unmasked final text frame (server -> client, RFC 6455 section 5.2)."""
-    n = len(payload)
-    if n < 126:
-        header = struct.pack("!BB", 0x81, n)
-    elif n < 65536:
-        header = struct.pack("!BBH", 0x81, 126, n)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, n)
-    return header + payload
+PUBLIC_SEND_WAIT = 0.1  # s the public path's publish waits for sockets in flow control
 
 
 def sync_fast_answers() -> int:
     """How many sync requests the fast path answered (diagnostics)."""
-    return _Stamp.answered_total
+    return wsfast.sync_fast_answers()
 
 
 def now_ms() -> float:
@@ -63,13 +66,25 @@ def now_ms() -> float:
 
 
 class EventHub:
-    """The set of connected screens and the publish operation."""
+    """The set of connected screens and the publish operation.
 
-    def __init__(self):
+    ``fastpath``: write events as one shared frame through :mod:`councilcast.wsfast`
+    (True) or through aiohttp's public ``ws.send_str`` (False); see the module docstring.
+    """
+
+    def __init__(self, fastpath: bool = True, fastpath_off_reason: str | None = None):
         self._clients: dict[web.WebSocketResponse, asyncio.Transport] = {}
         self.hello_extra: list[Callable[[], dict]] = []  # areas add state to the hello message
         self.published = 0
         self.dropped = 0
+        self.fastpath = fastpath
+        self.fastpath_off_reason = None if fastpath else (fastpath_off_reason or "off")
+        self._sending: set[asyncio.Future] = set()  # public path: sends still in flow control
+
+    @property
+    def ws_path(self) -> str:
+        """``"fast"`` or ``"public"``: which WebSocket path this hub uses."""
+        return "fast" if self.fastpath else "public"
 
     def __len__(self) -> int:
         return len(self._clients)
@@ -83,27 +98,51 @@ class EventHub:
     async def publish(self, event: dict) -> int:
         """Send ``event`` to every screen; returns how many sockets it was written to."""
         event.setdefault("sent_at", now_ms())
-        frame = frame_text(json.dumps(event, separators=(",", ":")).encode())
-        return self.publish_frame(frame)
+        text = json.dumps(event, separators=(",", ":"))
+        if self.fastpath:
+            return self.publish_frame(frame_text(text.encode()))
+        return await self._publish_public(text)
 
     def publish_frame(self, frame: bytes) -> int:
-        sent = 0
-        slow = []
+        """Write one encoded frame to every socket's transport (the fast path's fan-out)."""
+        sent, slow = wsfast.write_all(self._clients.items(), frame)
+        self._drop(slow)
+        self.published += 1
+        return sent
+
+    async def _publish_public(self, text: str) -> int:
+        """The public path: ``ws.send_str`` to every socket, all started at once.
+
+        aiohttp writes an uncompressed frame before it waits for the socket's flow control,
+        so after at most ``PUBLIC_SEND_WAIT`` every frame is written; sends still waiting
+        for a slow reader finish in the background (that socket is dropped once its buffer
+        passes ``SLOW_LIMIT``) and count as written.
+        """
+        targets, slow = [], []
         for ws, transport in self._clients.items():
-            if transport.is_closing():
+            if ws.closed or transport.is_closing():
                 continue
             if transport.get_write_buffer_size() > SLOW_LIMIT:
                 slow.append(ws)
                 continue
-            transport.write(frame)
-            sent += 1
+            targets.append(ws)
+        self._drop(slow)
+        self.published += 1
+        if not targets:
+            return 0
+        tasks = [asyncio.ensure_future(_send(ws, text)) for ws in targets]
+        done, pending = await asyncio.wait(tasks, timeout=PUBLIC_SEND_WAIT)
+        for t in pending:
+            self._sending.add(t)
+            t.add_done_callback(self._sending.discard)
+        return sum(1 for t in done if t.result()) + len(pending)
+
+    def _drop(self, slow: list) -> None:
         for ws in slow:
             self.dropped += 1
             self.discard(ws)
             t = asyncio.ensure_future(ws.close(code=1008, message=b"too slow"))
             t.add_done_callback(lambda f: f.exception())
-        self.published += 1
-        return sent
 
     async def publish_naive(self, event: dict) -> int:
         """The baseline: one awaited ``send_str`` per socket (the text serialized once)."""
@@ -134,102 +173,19 @@ class EventHub:
         done, pending = await asyncio.wait(tasks, timeout=timeout)
         for t in pending:
             t.cancel()
+        for t in list(self._sending):
+            t.cancel()
+
+
+async def _send(ws: web.WebSocketResponse, text: str) -> bool:
+    try:
+        await ws.send_str(text)
+    except (ConnectionError, RuntimeError):
+        return False
+    return True
 
 
 EVENTS = web.AppKey("events", EventHub)
-
-
-class _Stamp:
-    """Wraps a screen's connection protocol: stamps receipt times, answers sync at once.
-
-    NTP practice: the server's receive time ``t1`` is taken as close to the wire as
-    possible, so that time spent queued inside the server counts as server processing
-    (``t2 - t1``), which the offset formula subtracts, instead of one-way delay, which it
-    cannot tell from clock offset.
-
-    Fast path: when a read holds exactly one complete, small, masked text frame that is a
-    sync request in its exact form, the answer is written here, without the trip through
-    aiohttp's reader, queue and handler task (about a quarter of the CPU). Everything else
-    goes to aiohttp unchanged. Frame boundaries of what is passed on are tracked; if they
-    are ever unclear (a header split across reads), the fast path switches itself off for
-    that connection.
-    """
-
-    def __init__(self, inner, transport):
-        self.inner = inner
-        self.transport = transport
-        self.rx = 0.0
-        self.remaining = 0   # bytes of a frame already passed on, still to come
-        self.fast = True
-
-    answered_total = 0  # sync requests answered by the fast path, in this process
-
-    def data_received(self, data):
-        t1 = self.rx = now_ms()
-        if self.fast and self.remaining == 0 and len(data) >= 6 and data[0] == 0x81 and data[1] & 0x80:
-            n = data[1] & 0x7F
-            if n < 126 and len(data) == 6 + n:
-                mask = data[2:6]
-                key = (mask * ((n >> 2) + 1))[:n]
-                payload = (int.from_bytes(data[6:], "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
-                if payload.startswith(_SYNC_PREFIX_B) and payload.endswith(b"}"):
-                    t0 = _finite(payload[len(_SYNC_PREFIX_B):-1])
-                    if t0 is not None and not self.transport.is_closing():
-                        reply = '{"type":"sync","t0":%r,"t1":%r,"t2":%r}' % (t0, t1, now_ms())
-                        self.transport.write(frame_text(reply.encode()))
-                        _Stamp.answered_total += 1
-                        return
-        if self.fast:
-            self._track(data)
-        self.inner.data_received(data)
-
-    def _track(self, data) -> None:
-        pos, size = 0, len(data)
-        if self.remaining:
-            step = min(self.remaining, size)
-            self.remaining -= step
-            pos = step
-        while pos < size:
-            if size - pos < 2:
-                self.fast = False
-                return
-            n = data[pos + 1] & 0x7F
-            head = 2
-            if n == 126:
-                if size - pos < 4:
-                    self.fast = False
-                    return
-                n, head = int.from_bytes(data[pos + 2:pos + 4], "big"), 4
-            elif n == 127:
-                if size - pos < 10:
-                    self.fast = False
-                    return
-                n, head = int.from_bytes(data[pos + 2:pos + 10], "big"), 10
-            if data[pos + 1] & 0x80:
-                head += 4
-            total = head + n
-            if pos + total > size:
-                self.remaining = pos + total - size
-                return
-            pos += total
-
-    def connection_made(self, transport):
-        self.inner.connection_made(transport)
-
-    def connection_lost(self, exc):
-        self.inner.connection_lost(exc)
-
-    def eof_received(self):
-        return self.inner.eof_received()
-
-    def pause_writing(self):
-        self.inner.pause_writing()
-
-    def resume_writing(self):
-        self.inner.resume_writing()
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
 
 SYNC_PREFIX = '{"type":"sync","t0":'
 _SYNC_PREFIX_B = SYNC_PREFIX.encode()
@@ -261,6 +217,20 @@ def _sync_t0(text: str) -> float | None:
     return None
 
 
+def _sync_answer(t0: float, t1: float) -> str:
+    return '{"type":"sync","t0":%r,"t1":%r,"t2":%r}' % (t0, t1, now_ms())
+
+
+def _answer_at_read(payload: bytes, t1: float) -> bytes | None:
+    """The fast path's answer to a small text message read at ``t1``: sync requests in the
+    exact form clock.js sends (``JSON.stringify``); None passes the message on to aiohttp."""
+    if payload.startswith(_SYNC_PREFIX_B) and payload.endswith(b"}"):
+        t0 = _finite(payload[len(_SYNC_PREFIX_B):-1])
+        if t0 is not None:
+            return _sync_answer(t0, t1).encode()
+    return None
+
+
 async def ws_handler(request: web.Request) -> web.StreamResponse:
     hub = request.app[EVENTS]
     # No permessage-deflate: compressing per socket would undo the shared frame.
@@ -269,6 +239,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     transport = request.transport
     if transport is None:
         return ws
+    # The fast path wraps the protocol before any other await, at a frame boundary.
+    stamp = wsfast.install(transport, _answer_at_read) if hub.fastpath else None
     hello = {"type": "hello", "server_time": now_ms()}
     for extra in hub.hello_extra:
         try:
@@ -276,10 +248,6 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         except Exception:  # noqa: BLE001 - a broken extra must not cut the socket
             log.exception("hello extra failed")
     await ws.send_str(json.dumps(hello, separators=(",", ":")))
-    stamp = None
-    if isinstance(transport, asyncio.Transport) and not isinstance(transport.get_protocol(), asyncio.BufferedProtocol):
-        stamp = _Stamp(transport.get_protocol(), transport)
-        transport.set_protocol(stamp)
     hub.add(ws, transport)
     try:
         async for msg in ws:
@@ -288,17 +256,30 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             t1 = stamp.rx if stamp is not None and stamp.rx else now_ms()
             t0 = _sync_t0(msg.data)
             if t0 is not None:
-                await ws.send_str('{"type":"sync","t0":%r,"t1":%r,"t2":%r}' % (t0, t1, now_ms()))
+                await ws.send_str(_sync_answer(t0, t1))
     finally:
         hub.discard(ws)
     return ws
 
 
-def setup(app: web.Application) -> EventHub:
-    """Register the hub and ``/ws`` once (idempotent, so any area may call it)."""
+def setup(app: web.Application, *, fastpath: bool | None = None) -> EventHub:
+    """Register the hub and ``/ws`` once (idempotent, so any area may call it).
+
+    ``fastpath``: None follows ``ws_fastpath`` of the app's :class:`~councilcast.config.Config`
+    (on when the app holds none). Even when wanted, :func:`councilcast.wsfast.check` may
+    find the installed aiohttp unfit: then the public path, and a warning that says why.
+    """
     if EVENTS in app:
         return app[EVENTS]
-    hub = EventHub()
+    if fastpath is None:
+        # The config is found by type: the key lives in councilcast.appkeys, which imports this module.
+        config = next((v for v in app.values() if isinstance(v, Config)), None)
+        fastpath = True if config is None else config.ws_fastpath
+    wanted = fastpath
+    reason = wsfast.check() if wanted else "COUNCILCAST_WS_FASTPATH is off"
+    if wanted and reason is not None:
+        log.warning("/ws fast path off, using aiohttp's public WebSocket API: %s", reason)
+    hub = EventHub(fastpath=reason is None, fastpath_off_reason=reason)
     app[EVENTS] = hub
     app.router.add_get("/ws", ws_handler, name="ws")
 

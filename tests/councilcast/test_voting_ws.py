@@ -1,13 +1,50 @@
-"""The one WebSocket per screen: clock sync and round events, against the running server."""
+"""The one WebSocket per screen: clock sync and round events, against the running server.
+
+Every test here runs twice, on the fast path (``COUNCILCAST_WS_FASTPATH`` on, the default:
+councilcast/wsfast.py) and on aiohttp's public WebSocket API (off): same behaviour.
+"""
 
 import asyncio
 import json
 import time
+from contextlib import asynccontextmanager
 
 import aiohttp
+import pytest
+from aiohttp import web
 
+from councilcast import wsfast
+from councilcast.app import create_app
+from councilcast.events import EVENTS
+from tests.conftest import SECRETARIAT_TOKEN, STUDIO_TOKEN, RunningServer
 from tests.voting.helpers import bearer, new_round, register, tally, ws_until
 from voting.clock import estimate_offset
+
+
+@asynccontextmanager
+async def running_server(config):
+    """conftest's ``server`` for a given config: the app on loopback, a client session."""
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, config.host, config.port).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield RunningServer(
+                url=f"http://{config.host}:{config.port}", app=app, config=config, session=session,
+                secretariat={"Authorization": f"Bearer {SECRETARIAT_TOKEN}"},
+                studio={"Authorization": f"Bearer {STUDIO_TOKEN}"},
+            )
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture(params=["fast", "public"])
+async def server(request, make_config):
+    """The running server, once with each /ws path (overrides conftest's ``server`` here)."""
+    async with running_server(make_config(ws_fastpath=request.param == "fast")) as s:
+        assert s.app[EVENTS].ws_path == request.param
+        yield s
 
 
 async def test_clock_sync_exchange(server):
@@ -37,6 +74,7 @@ async def test_sync_in_the_browser_form_takes_the_fast_path_and_framing_stays_in
         async with server.session.get(server.api("/api/voting/stats")) as r:
             return (await r.json())["sync_fast_answers"]
     n0 = await fast()
+    assert wsfast.sync_fast_answers() == n0
     async with server.session.ws_connect(server.url + "/ws") as ws:
         await ws.receive_json()
         for i in range(5):
@@ -50,7 +88,10 @@ async def test_sync_in_the_browser_form_takes_the_fast_path_and_framing_stays_in
             await asyncio.sleep(0.05)  # so the next sync arrives in a read of its own
         await ws.send_str('{"type":"sync","t0":42.5}')
         assert (await ws.receive_json())["t0"] == 42.5
-    assert await fast() - n0 >= 6
+    if server.app[EVENTS].fastpath:
+        assert await fast() - n0 >= 6
+    else:  # the public path answers every sync through aiohttp's reader
+        assert await fast() == n0
 
 
 async def test_round_events_reach_every_screen_at_the_server_times_and_carry_no_count(server):
