@@ -1,6 +1,7 @@
-"""Typed application state shared by every area (aiohttp ``web.AppKey``).
+"""Typed application state (aiohttp ``web.AppKey``): every key of the app in one place.
 
-Areas define their own keys in their route modules; only what all of them use lives here.
+A route module finds its service here; services never read the app (they get what they
+need in their constructor), so no service imports this module.
 """
 
 from aiohttp import web
@@ -8,10 +9,15 @@ import jinja2
 
 from councilcast.auth import Auth
 from councilcast.config import Config
+from councilcast.events import EVENTS
+from councilcast.services.voting import VotingService
 from councilcast.storage import Database
+
+__all__ = ["CONFIG", "DB", "AUTH", "JINJA", "STARTED_AT", "EVENTS", "VOTING"]
 
 CONFIG = web.AppKey("config", Config)
 DB = web.AppKey("db", Database)
 AUTH = web.AppKey("auth", Auth)
 JINJA = web.AppKey("jinja", jinja2.Environment)
 STARTED_AT = web.AppKey("started_at", float)
+VOTING = web.AppKey("voting", VotingService)

@@ -10,18 +10,17 @@ Lookups are cached in memory; :meth:`Auth.revoke` and :meth:`Auth.rotate` clear 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
-import sqlite3
 import time
-from dataclasses import dataclass
 
 from aiohttp import web
 
-from councilcast.errors import ApiError
+from councilcast.errors import AuthError
 from councilcast.storage import Database
+from councilcast.stores import core as tokens
+from councilcast.stores.core import TokenRecord
 
-__all__ = ["Auth", "TokenRecord", "hash_token", "new_token", "bearer"]
+__all__ = ["Auth", "TokenRecord", "check_role", "insert_token", "hash_token", "new_token", "bearer"]
 
 ROLES = ("secretariat", "studio", "clerk", "delegate", "member")
 
@@ -43,26 +42,27 @@ def bearer(request: web.Request) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class TokenRecord:
-    id: str
-    role: str
-    subject: str | None
-    label: str | None
-
-
-def insert_token(conn: sqlite3.Connection, role: str, subject: str | None = None, label: str | None = None,
+def insert_token(conn, role: str, subject: str | None = None, label: str | None = None,
                  token: str | None = None) -> tuple[str, TokenRecord]:
     """Create a token inside a write transaction; returns (plain token, record)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
     token = token or new_token()
-    tid = secrets.token_hex(8)
-    conn.execute(
-        "INSERT INTO tokens(id, role, subject, token_hash, label, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (tid, role, subject, hash_token(token), label, time.time()),
-    )
-    return token, TokenRecord(tid, role, subject, label)
+    return token, tokens.insert_token(conn, role, subject, label, hash_token(token), time.time())
+
+
+def check_role(rec: TokenRecord | None, roles: tuple[str, ...], subject: str | None = None) -> TokenRecord:
+    """The rule of every token check: ``rec`` (None: unknown or revoked) may act as one of ``roles``.
+
+    401 for an unknown token, 403 for a valid token of another role or subject. Used by
+    :meth:`Auth.require` and by the count path, which reads the tokens of a whole batch on the
+    writer's connection, in the transaction that records the counts.
+    """
+    if rec is None:
+        raise AuthError("unauthorized", "unknown or revoked token", invalid_token=True)
+    if rec.role not in roles or (subject is not None and rec.subject != subject):
+        raise AuthError("forbidden", f"this token may not do that (needs {' or '.join(roles)})")
+    return rec
 
 
 class Auth:
@@ -79,27 +79,15 @@ class Auth:
     async def revoke(self, *, token_id: str | None = None, role: str | None = None,
                      subject: str | None = None) -> int:
         """Revoke one token by id, or every live token of (role, subject). Returns how many."""
-        def do(conn):
-            now = time.time()
-            if token_id is not None:
-                cur = conn.execute("UPDATE tokens SET revoked_at=? WHERE id=? AND revoked_at IS NULL", (now, token_id))
-            else:
-                cur = conn.execute(
-                    "UPDATE tokens SET revoked_at=? WHERE role=? AND subject IS ? AND revoked_at IS NULL",
-                    (now, role, subject),
-                )
-            return cur.rowcount
-        n = await self.db.write(do)
+        n = await self.db.write(lambda c: tokens.revoke_tokens(c, time.time(), token_id=token_id, role=role,
+                                                               subject=subject))
         self._cache.clear()
         return n
 
     async def rotate(self, role: str, subject: str | None, label: str | None = None) -> tuple[str, TokenRecord]:
         """Revoke the live tokens of (role, subject) and issue a new one, in one transaction."""
         def do(conn):
-            conn.execute(
-                "UPDATE tokens SET revoked_at=? WHERE role=? AND subject IS ? AND revoked_at IS NULL",
-                (time.time(), role, subject),
-            )
+            tokens.revoke_tokens(conn, time.time(), role=role, subject=subject)
             return insert_token(conn, role, subject, label)
         out = await self.db.write(do)
         self._cache.clear()
@@ -109,14 +97,7 @@ class Auth:
         h = hash_token(token)
         if h in self._cache:
             return self._cache[h]
-
-        def q(conn):
-            return conn.execute(
-                "SELECT id, role, subject, label FROM tokens WHERE token_hash=? AND revoked_at IS NULL", (h,)
-            ).fetchone()
-
-        row = await self.db.read(q)
-        rec = TokenRecord(row["id"], row["role"], row["subject"], row["label"]) if row else None
+        rec = (await self.db.read(lambda c: tokens.live_tokens(c, [h]))).get(h)
         if len(self._cache) > 100_000:
             self._cache.clear()
         self._cache[h] = rec
@@ -129,15 +110,8 @@ class Auth:
         """
         token = bearer(request)
         if token is None:
-            raise ApiError(401, "Authorization", "a bearer token is required",
-                           headers={"WWW-Authenticate": 'Bearer realm="councilcast"'})
-        rec = await self.lookup(token)
-        if rec is None:
-            raise ApiError(401, "Authorization", "unknown or revoked token",
-                           headers={"WWW-Authenticate": 'Bearer realm="councilcast", error="invalid_token"'})
-        if rec.role not in roles or (subject is not None and rec.subject != subject):
-            raise ApiError(403, "Authorization", f"this token may not do that (needs {' or '.join(roles)})")
-        return rec
+            raise AuthError("unauthorized", "a bearer token is required")
+        return check_role(await self.lookup(token), roles, subject)
 
     def ensure_role_token(self, role: str, configured: str | None) -> str | None:
         """At start-up: make sure a token for ``role`` (no subject) exists.
@@ -147,18 +121,11 @@ class Auth:
         """
         def do(conn):
             if configured:
-                if conn.execute("SELECT 1 FROM tokens WHERE token_hash=? AND revoked_at IS NULL",
-                                (hash_token(configured),)).fetchone() is None:
+                if not tokens.has_live_token(conn, token_hash=hash_token(configured)):
                     insert_token(conn, role, None, "configured", configured)
                 return None
-            row = conn.execute("SELECT 1 FROM tokens WHERE role=? AND subject IS NULL AND revoked_at IS NULL",
-                               (role,)).fetchone()
-            if row is None:
+            if not tokens.has_live_token(conn, role=role):
                 token, _ = insert_token(conn, role, None, "generated at first start")
                 return token
             return None
         return self.db.write_sync(do)
-
-
-def constant_time_equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())

@@ -36,13 +36,13 @@ def load_export(args: argparse.Namespace) -> dict:
     from councilcast.config import Config
     from councilcast.storage import Database
     from voting.rules import VotingError
-    from voting.store import SqlStore
+    from councilcast.stores.voting import VotingStore
 
     config = Config.from_env(db=getattr(args, "db", None))
     db = Database(config.db)
     db.open()
     try:
-        return db.read_sync(lambda c: SqlStore().export(c, args.round))
+        return db.read_sync(lambda c: VotingStore().export(c, args.round))
     except VotingError as exc:
         raise SystemExit(f"round {args.round}: {exc.reason}") from None
     finally:

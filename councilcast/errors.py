@@ -26,7 +26,7 @@ from planfactory.economy import EconomyError
 from planfactory.proposals import ProposalError
 from voting.rules import VotingError
 
-__all__ = ["ApiError", "DOMAIN_ERRORS", "KIND_STATUS", "status_for", "error_response", "error_body", "parse_json",
+__all__ = ["ApiError", "AuthError", "DOMAIN_ERRORS", "KIND_STATUS", "status_for", "error_response", "error_body", "parse_json",
            "read_body", "read_json"]
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,25 @@ def error_body(field: str | None, reason: str) -> dict:
     return {"error": {"field": field, "reason": reason}}
 
 
-DOMAIN_ERRORS: tuple[type[Exception], ...] = (VotingError, BroadcastError, EconomyError, ProposalError)
-"""The domains' refusals; each has ``field``, ``reason`` and ``kind``."""
+class AuthError(Exception):
+    """A bearer token missing, unknown or revoked (``unauthorized``), or of another role
+    (``forbidden``). The ``WWW-Authenticate`` challenge follows RFC 6750: ``error="invalid_token"``
+    only when a token was sent and is not valid."""
+
+    field = "Authorization"
+
+    def __init__(self, kind: str, reason: str, *, invalid_token: bool = False):
+        super().__init__(f"Authorization: {reason}")
+        self.kind = kind
+        self.reason = reason
+        self.headers = {}
+        if kind == "unauthorized":
+            challenge = 'Bearer realm="councilcast"' + (', error="invalid_token"' if invalid_token else "")
+            self.headers["WWW-Authenticate"] = challenge
+
+
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (VotingError, BroadcastError, EconomyError, ProposalError, AuthError)
+"""The refusals that carry ``field``, ``reason`` and ``kind`` (the domains', and :class:`AuthError`)."""
 
 KIND_STATUS = {
     "invalid": 400,
@@ -62,7 +79,6 @@ KIND_STATUS = {
 }
 """The only mapping from a refusal's kind to an HTTP status."""
 
-UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="councilcast", error="invalid_token"'}
 
 
 def status_for(exc: Exception) -> int:
@@ -77,9 +93,7 @@ def error_response(exc: Exception, headers: dict | None = None) -> web.Response:
     if isinstance(exc, ApiError):
         return web.json_response(error_body(exc.field, exc.reason), status=exc.status,
                                  headers={**exc.headers, **(headers or {})})
-    out = dict(headers or {})
-    if exc.kind == "unauthorized":
-        out.update(UNAUTHORIZED_HEADERS)
+    out = {**getattr(exc, "headers", {}), **(headers or {})}
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         out["Retry-After"] = str(retry_after)

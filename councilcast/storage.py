@@ -41,18 +41,19 @@ MAX_BATCH = 512  # writes per transaction; bounds the latency of the first in a 
 
 
 def migration_steps() -> dict[str, list]:
-    """Collect ``STEPS`` from every module in :mod:`councilcast.migrations`, keyed by area.
+    """Collect ``MIGRATIONS`` from every store module in :mod:`councilcast.stores`, keyed by ``AREA``.
 
-    Each area (core, voting, broadcast, plan) owns its own list, so the areas evolve
-    their schemas independently; a step is an SQL script or a callable taking the
+    Each area (core, voting, broadcast, plan, plan_variants) keeps its schema beside its
+    queries and evolves it on its own; a step is an SQL script or a callable taking the
     connection. Steps are append-only: never edit one that has shipped.
     """
-    import councilcast.migrations as pkg
+    import councilcast.stores as pkg
 
     steps: dict[str, list] = {}
     for info in pkgutil.iter_modules(pkg.__path__):
         mod = importlib.import_module(f"{pkg.__name__}.{info.name}")
-        steps[getattr(mod, "AREA", info.name)] = list(mod.STEPS)
+        if hasattr(mod, "MIGRATIONS"):
+            steps[mod.AREA] = list(mod.MIGRATIONS)
     return steps
 
 

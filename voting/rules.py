@@ -22,7 +22,7 @@ written as an ISO 8601 timestamp (years stop at 9999)."""
 MAX_MEMBERS = 10_000_000
 
 
-KINDS = ("invalid", "unauthorized", "forbidden", "not_found", "conflict")
+KINDS = ("invalid", "forbidden", "not_found", "conflict")
 """What kind of refusal a :class:`VotingError` is; the web layer maps each kind to one status."""
 
 

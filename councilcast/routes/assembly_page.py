@@ -10,6 +10,7 @@ An assembly's ``workplace`` links it to an enterprise of the economy by its id.
 
 from aiohttp import web
 
+from councilcast.appkeys import VOTING
 from councilcast.errors import ApiError
 from councilcast.pages import render
 
@@ -36,19 +37,8 @@ async def _workplace_cards(request: web.Request, workplace: str | None) -> tuple
 @routes.get("/assemblies/{id}")
 async def assembly_page(request: web.Request) -> web.Response:
     from councilcast.routes.broadcast import BROADCASTER
-    from councilcast.routes.voting import VOTING
 
-    svc = request.app[VOTING]
-    aid = request.match_info["id"]
-
-    def q(conn):
-        a = svc.store.get_assembly(conn, aid)
-        if a is None:
-            return None
-        a["delegates"] = [d for d in svc.store.list_delegates(conn) if aid in d["assemblies"]]
-        return a
-
-    assembly = await svc.db.read(q)
+    assembly = await request.app[VOTING].assembly_with_delegates(request.match_info["id"])
     if assembly is None:
         raise web.HTTPNotFound()
     channel = request.app[BROADCASTER].channels.get("central")

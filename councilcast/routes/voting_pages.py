@@ -15,21 +15,21 @@ from aiohttp import web
 from councilcast.errors import status_for
 from councilcast.pages import render
 from voting.rules import ABSTAIN, VotingError, iso
-from voting.store import public_round
+from councilcast.appkeys import JINJA, VOTING
+from councilcast.services.voting import VotingService
+from voting.rounds import public_round
 
 routes = web.RouteTableDef()
 
 
-def _svc(request):
-    from councilcast.routes.voting import VOTING
-
+def _svc(request) -> VotingService:
     return request.app[VOTING]
 
 
 @routes.get("/rounds")
 async def rounds_page(request: web.Request) -> web.Response:
     svc = _svc(request)
-    rows = await svc.db.read(lambda c: svc.store.list_rounds(c))
+    rows = await svc.list_rounds()
     now = time.time()
     return render(request, "voting/rounds.html", {"rounds": [public_round(r, now) for r in rows]})
 
@@ -38,7 +38,7 @@ async def rounds_page(request: web.Request) -> web.Response:
 async def round_page(request: web.Request) -> web.Response:
     svc = _svc(request)
     rid = request.match_info["id"]
-    r = await svc.db.read(lambda c: svc.store.get_round(c, rid))
+    r = await svc.get_round(rid)
     if r is None:
         raise web.HTTPNotFound()
     return render(request, "voting/round.html", {"r": public_round(r, time.time())})
@@ -46,32 +46,14 @@ async def round_page(request: web.Request) -> web.Response:
 
 @routes.get("/assemblies")
 async def assemblies_page(request: web.Request) -> web.Response:
-    svc = _svc(request)
-
-    def q(conn):
-        n, members = svc.store.count_assemblies(conn)
-        return n, members, svc.store.list_assemblies(conn, 500), svc.store.list_delegates(conn)
-    n, members, assemblies, delegates = await svc.db.read(q)
-    names = {a["id"]: a["name"] for a in assemblies}
-    return render(request, "voting/assemblies.html", {"n": n, "members": members, "assemblies": assemblies,
-                                                      "delegates": delegates, "names": names})
+    ctx = await _svc(request).overview()
+    ctx["names"] = {a["id"]: a["name"] for a in ctx["assemblies"]}
+    return render(request, "voting/assemblies.html", ctx)
 
 
 @routes.get("/delegates/{id}")
 async def delegate_page(request: web.Request) -> web.Response:
-    svc = _svc(request)
-    did = request.match_info["id"]
-
-    def q(conn):
-        d = svc.store.get_delegate(conn, did)
-        if d is None:
-            return None
-        d["record"] = svc.store.delegate_record(conn, did)
-        d["constituency"] = [svc.store.get_assembly(conn, a) for a in d["assemblies"]]
-        d["recalls"] = [public_round(r, time.time()) for r in svc.store.list_rounds(conn, 1000)
-                        if r["kind"] == "recall" and r["subject"] == did]
-        return d
-    d = await svc.db.read(q)
+    d = await _svc(request).delegate(request.match_info["id"], page=True)
     if d is None:
         raise web.HTTPNotFound()
     return render(request, "voting/delegate.html", {"d": d})
@@ -86,7 +68,7 @@ async def _ballot_context(request, code: str) -> dict:
     svc = _svc(request)
     ctx: dict = {"code": code, "round": None, "error": None, "abstain": ABSTAIN}
     if code:
-        found = await svc.db.read(lambda c: svc.store.code_round(c, code))
+        found = await svc.code_round(code)
         if found is None:
             ctx["error"] = "This code is not known. Check it and type it again."
         else:
@@ -115,7 +97,7 @@ async def ballot_form(request: web.Request) -> web.Response:
     choice = str(form.get("choice", ""))
     svc = _svc(request)
     try:
-        await svc.db.write(lambda c: svc.store.cast_ballot(c, code, choice, time.time()))
+        await svc.cast_ballot(code, choice)
     except VotingError as exc:
         ctx = await _ballot_context(request, code)
         ctx["error"] = ctx["error"] or exc.reason
@@ -125,8 +107,6 @@ async def ballot_form(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
-    from councilcast.appkeys import JINJA
-
     env = app[JINJA]
     env.filters.setdefault("iso", iso)
     env.filters.setdefault("pct", lambda x: f"{100 * x:.1f}%" if x is not None else "")

@@ -7,7 +7,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from broadcast.errors import BroadcastError
-from councilcast.errors import KIND_STATUS, status_for
+from councilcast.errors import KIND_STATUS, AuthError, status_for
 from councilcast.middleware import error_middleware
 from voting.rules import KINDS, VotingError
 
@@ -51,15 +51,22 @@ async def test_plain_exceptions_are_not_client_errors(aiohttp_client, exc_type):
     assert (await client.get("/api/boom")).status == 500
 
 
-@pytest.mark.parametrize("kind,status", [("invalid", 400), ("unauthorized", 401), ("forbidden", 403),
-                                         ("not_found", 404), ("conflict", 409)])
+@pytest.mark.parametrize("kind,status", [("invalid", 400), ("forbidden", 403), ("not_found", 404),
+                                         ("conflict", 409)])
 async def test_voting_kinds(aiohttp_client, kind, status):
     client = await aiohttp_client(_app(VotingError("round", "some reason", kind)))
     r = await client.get("/api/boom")
     assert r.status == status
     assert (await r.json()) == {"error": {"field": "round", "reason": "some reason"}}
-    if kind == "unauthorized":
-        assert r.headers["WWW-Authenticate"].startswith("Bearer ")
+
+
+@pytest.mark.parametrize("invalid_token,challenge", [(False, 'Bearer realm="councilcast"'),
+                                                     (True, 'Bearer realm="councilcast", error="invalid_token"')])
+async def test_auth_error_challenge(aiohttp_client, invalid_token, challenge):
+    client = await aiohttp_client(_app(AuthError("unauthorized", "no token", invalid_token=invalid_token)))
+    r = await client.get("/api/boom")
+    assert r.status == 401 and r.headers["WWW-Authenticate"] == challenge
+    assert (await r.json())["error"]["field"] == "Authorization"
 
 
 async def test_broadcast_not_live_has_retry_after_and_cors(aiohttp_client):

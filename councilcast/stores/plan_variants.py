@@ -1,8 +1,12 @@
 """Tables of the plan factory's output: proposals, published variant sets (with revisions)."""
 
+import json
+
+__all__ = ["AREA", "MIGRATIONS", "latest_variant_names"]
+
 AREA = "plan_variants"
 
-STEPS = [
+MIGRATIONS = [
     """
     CREATE TABLE plan_proposals (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -26,3 +30,11 @@ STEPS = [
     );
     """,
 ]
+
+
+def latest_variant_names(conn) -> tuple[int, list[str]] | None:
+    """(id, variant names) of the latest published variant set, or None before the first."""
+    row = conn.execute("SELECT id, doc FROM plan_variant_sets ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    return row[0], [v["name"] for v in json.loads(row[1]).get("variants", [])]

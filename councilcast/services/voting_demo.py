@@ -15,7 +15,9 @@ import logging
 import random
 import time
 
-from aiohttp import web
+from councilcast.services.voting import VotingService
+from councilcast.stores import plan_variants as plan_store
+from voting.rules import iso
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +89,7 @@ async def _vote(svc, rid: str, options: list[str], assemblies: list[dict], close
             await svc.db.write(lambda c, b=body, a=who["id"]: svc.store.add_tally(c, rid, a, b, time.time()))
 
 
-async def run_demo(app: web.Application) -> None:
-    from councilcast.routes.voting import VOTING
-
-    svc = app[VOTING]
+async def run_demo(svc: VotingService) -> None:
     assemblies = await _ensure_assemblies(svc)
     rng = random.Random()
     n = 0
@@ -121,32 +120,22 @@ async def run_demo(app: web.Application) -> None:
         await asyncio.sleep(max(1.0, r["opens_at"] - 3 + DEMO_PERIOD_S - time.time()))
 
 
-async def _published_variants(svc) -> tuple[int, list[str]] | None:
+async def _published_variants(svc: VotingService) -> tuple[int, list[str]] | None:
     """(set id, ["Variant A", ...]) of the latest published plan variant set, or None."""
-    import json
-    import sqlite3
-
-    def q(conn):
-        try:
-            row = conn.execute("SELECT id, doc FROM plan_variant_sets ORDER BY id DESC LIMIT 1").fetchone()
-        except sqlite3.OperationalError:  # no plan area in this app
-            return None
-        if row is None:
-            return None
-        names = [f"Variant {v['name']}" for v in json.loads(row[1]).get("variants", [])]
-        return (row[0], names) if len(names) >= 2 else None
-
-    return await svc.db.read(q)
+    found = await svc.db.read(plan_store.latest_variant_names)
+    if found is None:
+        return None
+    set_id, names = found
+    return (set_id, [f"Variant {n}" for n in names]) if len(names) >= 2 else None
 
 
 def _iso(ts: float) -> str:
-    from voting.rules import iso
-
     return iso(ts)
 
 
-async def demo_ctx(app: web.Application):
-    task = asyncio.create_task(run_demo(app), name="voting-demo")
+async def running(svc: VotingService):
+    """A ``cleanup_ctx`` body: the demo runs from start-up to shutdown."""
+    task = asyncio.create_task(run_demo(svc), name="voting-demo")
     yield
     task.cancel()
     try:

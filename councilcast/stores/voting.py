@@ -1,81 +1,125 @@
-"""Storage of the voting area: functions over one SQL connection, run inside a transaction.
+"""The voting area's SQL (SQLite): functions over one DB-API connection, run inside a transaction.
 
-The application runs each write function through its single writer (group commit), so
-every function here sees a consistent database and either all of its changes commit or
-none do. :class:`SqlStore` speaks SQLite's dialect through the DB-API; another database
-(PostgreSQL) is another implementation of the same methods. Tables are created by
-``councilcast/migrations/voting.py``.
+The application runs each write function through its single writer (group commit,
+:meth:`councilcast.storage.Database.write`), so every function here sees a consistent
+database and either all of its changes commit or none do. A PostgreSQL store is another
+implementation of the same methods. The rules are :mod:`voting`'s (pure); this module
+only reads and writes rows, and carries out what :mod:`voting.consequences` decides.
+
+Hand-written SQL throughout, on purpose: the batched count path (:meth:`VotingStore.add_tallies`)
+and the close's one-pass add-up (:meth:`VotingStore._add_up`, SQLite's C code outside the GIL)
+are the hot paths measured in docs/voting.md, and the other statements are one line each.
 
 Times are POSIX seconds taken from the caller (``now``): the server clock is the only
 authority on open and close, and the tally check happens in the same transaction that
 records the tally, so a count can never slip in after the close.
+
+The schema is :data:`MIGRATIONS` (append-only: never edit a step that has shipped).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
-
-import orjson
 from typing import Any
 
+import orjson
+
 from voting.audit import FORMAT, definition, genesis_hash, record_hash
+from voting.consequences import recall_outcome, runoff_spec
 from voting.result import decide
+from voting.rounds import code_hash, new_code, new_id, round_state
 from voting.rules import ABSTAIN, VotingError, check_int, check_tally, iso
 
-__all__ = ["SqlStore", "public_round", "round_state", "new_code", "code_hash", "RUNOFF_DELAY_S"]
+__all__ = ["VotingStore", "AREA", "MIGRATIONS"]
 
-RUNOFF_DELAY_S = 60.0
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed on phones
-CODE_LEN = 10
+AREA = "voting"
 
-
-def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LEN))
-
-
-def code_hash(code: str) -> str:
-    return hashlib.sha256(code.strip().upper().replace("-", "").encode()).hexdigest()
-
-
-def _id(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(5)}"
-
-
-def round_state(r: dict, now: float) -> str:
-    """scheduled, open, closed or published, by server time."""
-    if r.get("published_at") is not None:
-        return "published"
-    if r.get("closed_at") is not None or now >= r["closes_at"]:
-        return "closed"
-    if now < r["opens_at"]:
-        return "scheduled"
-    return "open"
-
-
-def public_round(r: dict, now: float, brief: bool = False) -> dict:
-    """What anyone may see of a round: no count of any kind before the result is published.
-
-    ``brief`` leaves out the per-assembly breakdown (10^4 rows in a federation): events
-    and lists carry the totals, ``GET /api/rounds/{id}`` the whole result.
+MIGRATIONS = [
     """
-    state = round_state(r, now)
-    out = {
-        "id": r["id"], "title": r["title"], "options": r["options"], "kind": r["kind"],
-        "subject": r["subject"], "assemblies": r["scope"], "state": state,
-        "opens_at": iso(r["opens_at"]), "closes_at": iso(r["closes_at"]),
-        "opens_at_ts": r["opens_at"], "closes_at_ts": r["closes_at"],
-        "duration_s": r["duration_s"], "closed_at": iso(r["closed_at"]),
-        "server_time": now,
-    }
-    if state == "published":
-        out["result"] = r["result"]
-        if brief:
-            out["result"] = {k: v for k, v in r["result"].items() if k != "assemblies"}
-        out["final_hash"] = r["final_hash"]
-        out["published_at"] = iso(r["published_at"])
-    return out
+    CREATE TABLE voting_assemblies (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        workplace TEXT,
+        members INTEGER NOT NULL CHECK (members > 0),
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE voting_rounds (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        options TEXT NOT NULL,            -- JSON list
+        kind TEXT NOT NULL DEFAULT 'decision',  -- decision, runoff, recall
+        subject TEXT,                     -- runoff: parent round; recall: delegate id
+        scope TEXT,                       -- JSON list of assembly ids, NULL = every assembly
+        opens_at REAL NOT NULL,
+        closes_at REAL NOT NULL,
+        duration_s REAL NOT NULL,
+        closed_at REAL,                   -- set when the round closed (scheduled or early)
+        genesis TEXT NOT NULL,            -- hash of the definition, prev of the first record
+        result TEXT,                      -- JSON, written in the same transaction as the close
+        final_hash TEXT,
+        published_at REAL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX voting_rounds_open ON voting_rounds(closed_at, opens_at);
+    -- The audit chain: one row per accepted count (recounts append a new version).
+    CREATE TABLE voting_records (
+        round_id TEXT NOT NULL REFERENCES voting_rounds(id),
+        seq INTEGER NOT NULL,
+        assembly_id TEXT NOT NULL REFERENCES voting_assemblies(id),
+        version INTEGER NOT NULL,
+        present INTEGER NOT NULL,
+        abstain INTEGER NOT NULL,
+        counts TEXT NOT NULL,             -- JSON {option: votes}, every option
+        source TEXT NOT NULL,             -- clerk or ballots
+        received_at REAL NOT NULL,
+        prev TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        PRIMARY KEY (round_id, seq)
+    );
+    CREATE INDEX voting_records_assembly ON voting_records(round_id, assembly_id, version);
+    -- One-time ballot codes. Which code was used is recorded, never the choice made with it.
+    CREATE TABLE voting_ballot_codes (
+        code_hash TEXT PRIMARY KEY,
+        round_id TEXT NOT NULL REFERENCES voting_rounds(id),
+        assembly_id TEXT NOT NULL REFERENCES voting_assemblies(id),
+        used INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX voting_ballot_codes_round ON voting_ballot_codes(round_id, assembly_id);
+    -- Ballots are only ever added to a counter: no row per ballot, so no order or time
+    -- links a code to a choice.
+    CREATE TABLE voting_ballot_counts (
+        round_id TEXT NOT NULL,
+        assembly_id TEXT NOT NULL,
+        choice TEXT NOT NULL,             -- an option or 'abstain'
+        n INTEGER NOT NULL,
+        PRIMARY KEY (round_id, assembly_id, choice)
+    ) WITHOUT ROWID;
+    CREATE TABLE voting_delegates (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        assemblies TEXT NOT NULL,         -- JSON list: the constituency
+        status TEXT NOT NULL DEFAULT 'active',  -- active, recalled
+        elected_at REAL NOT NULL,
+        recalled_at REAL,
+        recall_round TEXT
+    );
+    CREATE TABLE voting_rollcalls (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        options TEXT NOT NULL,
+        round_id TEXT,                    -- the GA round on the same question, if any
+        opened_at REAL NOT NULL,
+        closed_at REAL
+    );
+    CREATE TABLE voting_rollcall_votes (
+        rollcall_id TEXT NOT NULL REFERENCES voting_rollcalls(id),
+        delegate_id TEXT NOT NULL REFERENCES voting_delegates(id),
+        choice TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (rollcall_id, delegate_id)
+    );
+    """,
+]
 
 
 def _round_row(row) -> dict:
@@ -86,12 +130,12 @@ def _round_row(row) -> dict:
     return d
 
 
-class SqlStore:
+class VotingStore:
     """The voting tables over a DB-API connection (SQLite dialect)."""
 
     # -- assemblies -------------------------------------------------------------------
     def create_assembly(self, conn, spec: dict, now: float) -> dict:
-        aid = _id("ga")
+        aid = new_id("ga")
         conn.execute("INSERT INTO voting_assemblies(id, name, workplace, members, created_at) VALUES (?,?,?,?,?)",
                      (aid, spec["name"], spec["workplace"], spec["members"], now))
         return {"id": aid, **spec, "created_at": iso(now)}
@@ -123,7 +167,7 @@ class SqlStore:
             missing = [a for a in spec["scope"] if a not in known]
             if missing:
                 raise VotingError("assemblies", f"unknown assembly {missing[0]}")
-        rid = _id("r")
+        rid = new_id("r")
         genesis = genesis_hash(definition(rid, spec["title"], spec["options"], spec["scope"], kind))
         conn.execute(
             "INSERT INTO voting_rounds(id, title, options, kind, subject, scope, opens_at, closes_at, duration_s,"
@@ -336,16 +380,14 @@ class SqlStore:
             self._append(conn, r, aid, present, abstain, counts, "ballots", closed_at)
         result = self._add_up(conn, r)
         result.update({"round": rid, "closed_at": iso(closed_at)})
-        if r["kind"] == "recall" and r["subject"]:
-            passed = result["winner"] == "recall"
-            result["recall"] = {"delegate": r["subject"], "passed": passed}
-            if passed:
+        recall = recall_outcome(r, result)
+        if recall is not None:
+            result["recall"] = recall
+            if recall["passed"]:
                 conn.execute("UPDATE voting_delegates SET status='recalled', recalled_at=?, recall_round=? "
-                             "WHERE id=? AND status='active'", (now, rid, r["subject"]))
-        if result["decision"] == "runoff":
-            spec = {"title": f"Runoff: {r['title']}", "options": result["runoff"], "duration_s": r["duration_s"],
-                    "opens_at": now + RUNOFF_DELAY_S, "closes_at": now + RUNOFF_DELAY_S + r["duration_s"],
-                    "scope": r["scope"]}
+                             "WHERE id=? AND status='active'", (now, rid, recall["delegate"]))
+        spec = runoff_spec(r, result, now)
+        if spec is not None:
             result["runoff_round"] = self.create_round(conn, spec, now, kind="runoff", subject=rid)["id"]
         # the per-assembly rows come from SQLite as one JSON array: splice, do not re-encode
         rows = result.pop("_rows")
@@ -434,7 +476,7 @@ class SqlStore:
         for a in assemblies:
             if conn.execute("SELECT 1 FROM voting_assemblies WHERE id=?", (a,)).fetchone() is None:
                 raise VotingError("assemblies", f"unknown assembly {a}")
-        did = _id("d")
+        did = new_id("d")
         conn.execute("INSERT INTO voting_delegates(id, name, assemblies, elected_at) VALUES (?,?,?,?)",
                      (did, name, json.dumps(sorted(set(assemblies))), now))
         return self.get_delegate(conn, did)
@@ -471,7 +513,7 @@ class SqlStore:
     def create_rollcall(self, conn, title: str, options: list[str], round_id: str | None, now: float) -> dict:
         if round_id is not None and self.get_round(conn, round_id) is None:
             raise VotingError("round", "no such round")
-        rid = _id("rc")
+        rid = new_id("rc")
         conn.execute("INSERT INTO voting_rollcalls(id, title, options, round_id, opened_at) VALUES (?,?,?,?,?)",
                      (rid, title, json.dumps(options), round_id, now))
         return self.get_rollcall(conn, rid)

@@ -1,8 +1,10 @@
 """Broadcast tables: channel settings and the recordings of every live session."""
 
+__all__ = ["AREA", "MIGRATIONS"]
+
 AREA = "broadcast"
 
-STEPS = [
+MIGRATIONS = [
     """
     CREATE TABLE broadcast_channels (
         name TEXT PRIMARY KEY,        -- a-z, 0-9, '-'

@@ -4,8 +4,10 @@
 its SHA-256) or ``DELETE`` (``doc`` NULL = back to the bundled demo). The latest row wins.
 """
 
+__all__ = ["AREA", "MIGRATIONS"]
+
 AREA = "plan"
-STEPS = [
+MIGRATIONS = [
     """
     CREATE TABLE plan_economies (
         id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -6,13 +6,13 @@ import time
 from councilcast.storage import Database
 from voting.result import compute_result
 from voting.rules import check_round_spec
-from voting.store import SqlStore
+from councilcast.stores.voting import VotingStore
 
 
 def test_sql_add_up_equals_the_python_reference(tmp_path):
     db = Database(tmp_path / "v.db")
     db.open()
-    st = SqlStore()
+    st = VotingStore()
     rng = random.Random(4)
     options = ["Variant A", "Variant «B»", "C \"quoted\""]  # names that need escaping in JSON
     now = time.time()

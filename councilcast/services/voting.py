@@ -1,0 +1,321 @@
+"""The voting service: store calls through the single writer, the round scheduler, the batchers, events.
+
+The rules live in :mod:`voting` (pure), the SQL in :mod:`councilcast.stores.voting`. This
+module owns the state in between: rounds not yet published (``pending``), the scheduler
+that opens and closes them on the server clock (the only authority on both), the two
+batchers that group concurrent counts and ballots into one transaction each, and the events
+that every screen receives on ``/ws`` (:mod:`councilcast.events`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+
+from councilcast import events
+from councilcast.auth import check_role, insert_token
+from councilcast.errors import AuthError
+from councilcast.events import EventHub
+from councilcast.services.batching import WriteBatcher
+from councilcast.storage import Database
+from councilcast.stores.core import live_tokens
+from councilcast.stores.voting import VotingStore
+from voting.rounds import public_round
+from voting.rules import VotingError, check_assembly_spec, check_options, check_round_spec, check_text
+
+__all__ = ["VotingService", "TallyBatcher"]
+
+log = logging.getLogger(__name__)
+
+
+class VotingService:
+    """The application side of voting: store calls through the writer, the scheduler, events.
+
+    Every route calls one method here; every method runs the store's functions through the
+    single writer (an acknowledged write has COMMITted) or on a read connection, and
+    publishes what changed on ``/ws``.
+    """
+
+    def __init__(self, db: Database, hub: EventHub, store: VotingStore | None = None):
+        self.db = db
+        self.store = store or VotingStore()
+        self.hub = hub
+        self.pending: dict[str, dict] = {}  # rounds not yet published, as stored
+        self.announced: set[str] = set()     # rounds whose round.opened went out
+        self.closing: dict[str, asyncio.Future] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self.last_close: dict = {}  # timings of the last close, for the benchmark
+        self.tallies = TallyBatcher(self)
+        self.ballots = WriteBatcher(self.db, lambda conn, items: self.store.cast_ballots(conn, items, time.time()))
+
+    # -- helpers ----------------------------------------------------------------------
+    async def write(self, fn):
+        return await self.db.write(fn)
+
+    async def read(self, fn):
+        return await self.db.read(fn)
+
+    def hello(self) -> dict:
+        now = time.time()
+        return {"rounds": [public_round(r, now) for r in sorted(self.pending.values(), key=lambda r: r["opens_at"])]}
+
+
+    # -- assemblies ----------------------------------------------------------------------
+    async def create_assembly(self, body) -> tuple[dict, str]:
+        """Register an assembly and its clerk's token, in one transaction: (assembly, plain token)."""
+        spec = check_assembly_spec(body)
+
+        def do(conn):
+            a = self.store.create_assembly(conn, spec, time.time())
+            token, _ = insert_token(conn, "clerk", a["id"], f"clerk of {a['name']}")
+            return a, token
+
+        return await self.write(do)
+
+    async def list_assemblies(self, limit: int = 1000, offset: int = 0) -> list[dict]:
+        return await self.read(lambda c: self.store.list_assemblies(c, limit, offset))
+
+    async def get_assembly(self, aid: str) -> dict | None:
+        return await self.read(lambda c: self.store.get_assembly(c, aid))
+
+    async def assembly_with_delegates(self, aid: str) -> dict | None:
+        """An assembly with ``delegates``: those whose constituency includes it."""
+        def q(conn):
+            a = self.store.get_assembly(conn, aid)
+            if a is not None:
+                a["delegates"] = [d for d in self.store.list_delegates(conn) if aid in d["assemblies"]]
+            return a
+        return await self.read(q)
+
+    async def overview(self) -> dict:
+        """What /assemblies shows: counts, the first 500 assemblies, every delegate."""
+        def q(conn):
+            n, members = self.store.count_assemblies(conn)
+            return {"n": n, "members": members, "assemblies": self.store.list_assemblies(conn, 500),
+                    "delegates": self.store.list_delegates(conn)}
+        return await self.read(q)
+
+    # -- rounds (reads) ------------------------------------------------------------------
+    async def list_rounds(self) -> list[dict]:
+        return await self.read(self.store.list_rounds)
+
+    async def get_round(self, rid: str) -> dict | None:
+        return await self.read(lambda c: self.store.get_round(c, rid))
+
+    async def export(self, rid: str) -> dict:
+        return await self.read(lambda c: self.store.export(c, rid))
+
+    # -- counts and ballots --------------------------------------------------------------
+    async def submit_tally(self, rid: str, token_hash: str, body) -> tuple[str, dict]:
+        """A clerk's count, batched with its neighbours: (assembly id, audit record)."""
+        return await self.tallies.submit(rid, token_hash, body)
+
+    async def issue_codes(self, rid: str, aid: str, count) -> list[str]:
+        return await self.write(lambda c: self.store.issue_codes(c, rid, aid, count, time.time()))
+
+    async def cast_ballot(self, code, choice) -> dict:
+        """One member's ballot, batched; ``{"round", "assembly"}`` once committed."""
+        return await self.ballots.submit(code, choice)
+
+    async def code_round(self, code: str):
+        return await self.read(lambda c: self.store.code_round(c, code))
+
+    # -- delegates, roll calls, recall ---------------------------------------------------
+    async def create_delegate(self, body) -> tuple[dict, str]:
+        """Register a delegate and their token, in one transaction: (delegate, plain token)."""
+        name = check_text(body.get("name"), "name")
+        assemblies = body.get("assemblies")
+        if not isinstance(assemblies, list) or not assemblies or not all(isinstance(a, str) for a in assemblies):
+            raise VotingError("assemblies", "must be a non-empty list of assembly ids")
+
+        def do(conn):
+            d = self.store.create_delegate(conn, name, assemblies, time.time())
+            token, _ = insert_token(conn, "delegate", d["id"], f"delegate {name}")
+            return d, token
+
+        return await self.write(do)
+
+    async def list_delegates(self) -> list[dict]:
+        return await self.read(self.store.list_delegates)
+
+    async def delegate(self, did: str, *, page: bool = False) -> dict | None:
+        """A delegate with their roll-call ``record``; for the page also the ``constituency``
+        assemblies and the ``recalls`` (public rounds) against them."""
+        def q(conn):
+            d = self.store.get_delegate(conn, did)
+            if d is None:
+                return None
+            d["record"] = self.store.delegate_record(conn, did)
+            if page:
+                d["constituency"] = [self.store.get_assembly(conn, a) for a in d["assemblies"]]
+                d["recalls"] = [public_round(r, time.time()) for r in self.store.list_rounds(conn, 1000)
+                                if r["kind"] == "recall" and r["subject"] == did]
+            return d
+        return await self.read(q)
+
+    async def open_recall(self, did: str, by_assembly: str, body) -> dict:
+        now = time.time()
+        spec = check_round_spec({"title": "recall", "options": ["recall", "keep"],
+                                 "duration_s": body.get("duration_s"), "opens_at": body.get("opens_at")}, now)
+        r = await self.write(lambda c: self.store.open_recall(c, did, by_assembly, spec["duration_s"],
+                                                              spec["opens_at"], time.time()))
+        await self.track(r)
+        return r
+
+    async def create_rollcall(self, body) -> dict:
+        title = check_text(body.get("title"), "title")
+        options = check_options(body.get("options"))
+        rid = body.get("round")
+        if rid is not None and not isinstance(rid, str):
+            raise VotingError("round", "must be a round id")
+        rc = await self.write(lambda c: self.store.create_rollcall(c, title, options, rid, time.time()))
+        await self.hub.publish({"type": "rollcall.opened", "rollcall": {"id": rc["id"], "title": title,
+                                                                        "options": options}})
+        return rc
+
+    async def list_rollcalls(self) -> list[dict]:
+        return await self.read(self.store.list_rollcalls)
+
+    async def get_rollcall(self, rcid: str) -> dict | None:
+        return await self.read(lambda c: self.store.get_rollcall(c, rcid))
+
+    async def rollcall_vote(self, rcid: str, did, choice) -> dict:
+        out = await self.write(lambda c: self.store.rollcall_vote(c, rcid, did, choice, time.time()))
+        await self.hub.publish({"type": "rollcall.vote", **out})
+        return out
+
+    async def close_rollcall(self, rcid: str) -> dict:
+        rc = await self.write(lambda c: self.store.close_rollcall(c, rcid, time.time()))
+        await self.hub.publish({"type": "rollcall.closed", "id": rc["id"], "totals": rc["totals"]})
+        return rc
+
+    def stats(self) -> dict:
+        """Counters for operators and the benchmark: screens connected, commits, the last close."""
+        return {"screens": len(self.hub), "commits": self.db.commits, "writes": self.db.writes,
+                "sync_fast_answers": events.sync_fast_answers(), "pending_rounds": len(self.pending),
+                "last_close": self.last_close, "process_cpu_s": time.process_time()}
+
+    # -- rounds -----------------------------------------------------------------------
+    async def create_round(self, body, kind: str = "decision", subject: str | None = None) -> dict:
+        spec = check_round_spec(body, time.time())
+        r = await self.write(lambda c: self.store.create_round(c, spec, time.time(), kind, subject))
+        await self.track(r)
+        return r
+
+    async def track(self, r: dict) -> None:
+        """Hand a new round to the scheduler and tell the screens it is scheduled."""
+        self.pending[r["id"]] = r
+        self._wake.set()
+        await self.hub.publish({"type": "round.scheduled", "round": public_round(r, time.time())})
+
+    async def close(self, rid: str) -> dict:
+        """Close now (or at the scheduled time if that passed) and publish the result."""
+        if rid in self.closing:
+            return await asyncio.shield(self.closing[rid])
+        fut = asyncio.get_running_loop().create_future()
+        self.closing[rid] = fut
+        try:
+            t_req = time.time()
+            r = self.pending.get(rid)
+            if r is not None:
+                closed_at = min(t_req, r["closes_at"])
+                await self.hub.publish({"type": "round.closed", "id": rid, "closed_at": closed_at * 1000})
+            r = await self.write(lambda c: self.store.close_round(c, rid, time.time()))
+            t_committed = time.time()
+            self.pending.pop(rid, None)
+            self.announced.discard(rid)
+            pub = public_round(r, time.time(), brief=True)
+            await self.hub.publish({"type": "round.result", "id": rid, "round": pub})
+            self.last_close = {"round": rid, "closed_at": r["closed_at"], "committed_at": t_committed,
+                               "published_at": time.time()}
+            log.info("round %s closed and published (%d records, final hash %s)", rid,
+                     r["result"]["records"], r["final_hash"][:12])
+            runoff = r["result"].get("runoff_round")
+            if runoff and runoff not in self.pending:
+                rr = await self.read(lambda c: self.store.get_round(c, runoff))
+                await self.track(rr)
+            fut.set_result(r)
+            return r
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()
+            raise
+        finally:
+            self.closing.pop(rid, None)
+
+    async def run_scheduler(self) -> None:
+        """Open and close rounds on the server clock; the only authority on both."""
+        for r in await self.db.read(self.store.pending_rounds):
+            self.pending[r["id"]] = r
+        while True:
+            self._wake.clear()
+            now = time.time()
+            next_t = math.inf
+            for r in list(self.pending.values()):
+                if now >= r["closes_at"]:
+                    try:
+                        await self.close(r["id"])
+                    except Exception:  # noqa: BLE001 - keep scheduling the others
+                        log.exception("closing round %s failed", r["id"])
+                        self.pending.pop(r["id"], None)
+                    continue
+                if now >= r["opens_at"]:
+                    if r["id"] not in self.announced:
+                        self.announced.add(r["id"])
+                        await self.hub.publish({"type": "round.opened", "round": public_round(r, now)})
+                    next_t = min(next_t, r["closes_at"])
+                else:
+                    next_t = min(next_t, r["opens_at"])
+            delay = min(next_t - time.time(), 3600)
+            if delay <= 0:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.run_scheduler(), name="voting-scheduler")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+
+
+class TallyBatcher(WriteBatcher):
+    """Counts, batched: one token query, a few queries for rounds, assemblies, versions and
+    chain heads, one INSERT for every count of the batch (:meth:`councilcast.stores.voting.VotingStore.add_tallies`).
+
+    The clerk token is checked in the same transaction as the count: a token revoked or
+    rotated before the count commits can never record it (:func:`councilcast.auth.check_role`,
+    the rule of every token check, on tokens read on the writer's connection).
+    """
+
+    def __init__(self, svc: VotingService):
+        super().__init__(svc.db, self._write)
+        self.svc = svc
+
+    def _write(self, conn, batch):
+        tokens = live_tokens(conn, sorted({th for _, th, _ in batch}))
+        results: list = [None] * len(batch)
+        items, where = [], []
+        for i, (rid, th, body) in enumerate(batch):
+            try:
+                rec = check_role(tokens.get(th), ("clerk",))
+            except AuthError as exc:
+                results[i] = (False, exc)
+                continue
+            items.append((rid, rec.subject, body))
+            where.append(i)
+        if items:
+            done = self.svc.store.add_tallies(conn, items, time.time())
+            for k, (i, (ok, value)) in enumerate(zip(where, done)):
+                results[i] = (ok, (items[k][1], value) if ok else value)
+        return results
