@@ -26,6 +26,7 @@ from pathlib import Path
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from broadcast import libinternals
 from broadcast.errors import BroadcastError
 from broadcast.fanout import MID_URI, IdleTrack, Sink
 from broadcast.offers import check_offer
@@ -214,7 +215,7 @@ class Broadcaster:
                     video = t.receiver.track
                 elif t.kind == "audio":
                     audio = t.receiver.track
-                session.codecs[t.kind] = t._codecs[0].mimeType
+                session.codecs[t.kind] = libinternals.transceiver_codecs(t)[0].mimeType
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
         if ch.state == "live":  # another publisher won the race while we negotiated
@@ -242,12 +243,12 @@ class Broadcaster:
                 track = IdleTrack(t.kind)
                 pc.addTrack(track)  # reuses the offer's transceiver of that kind
                 t.direction = "sendonly"
-                codec = t._codecs[0]
+                codec = libinternals.transceiver_codecs(t)[0]
                 key = {"video/vp8": "vp8", "video/h264": "h264", "audio/opus": "opus"}.get(codec.mimeType.lower())
                 if key is None:
                     raise BroadcastError("unsupported", "body", f"no codec we send among {codec.mimeType}")
                 session.codecs[t.kind] = key
-                ext = next((e.id for e in t._headerExtensions if e.uri == MID_URI), None)
+                ext = next((e.id for e in libinternals.transceiver_header_extensions(t) if e.uri == MID_URI), None)
                 plan.append((t, key, codec.payloadType, ext))
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)

@@ -12,8 +12,8 @@ import random
 from dataclasses import dataclass
 
 import av
-from aiortc.codecs.h264 import H264Encoder
-from aiortc.codecs.vpx import Vp8Encoder
+
+from broadcast import libinternals
 
 __all__ = ["EncodedFrame", "VideoEncoder", "OpusEncoder", "VIDEO_CODECS", "AUDIO_CODECS"]
 
@@ -91,10 +91,10 @@ class VideoEncoder:
         data = b"".join(bytes(p) for p in packets)
         is_key = any(p.is_keyframe for p in packets)
         if self.codec == "vp8":
-            payloads = Vp8Encoder._packetize(data, self._picture_id)
+            payloads = libinternals.vp8_payloads(data, self._picture_id)
             self._picture_id = (self._picture_id + 1) % (1 << 15)
         else:
-            payloads = H264Encoder._packetize(H264Encoder._split_bitstream(data))
+            payloads = libinternals.h264_payloads(data)
         self.frames += 1
         self.keyframes += is_key
         pts = packets[0].pts if packets[0].pts is not None else frame.pts

@@ -8,8 +8,10 @@ viewer's selected ICE pair: no encoding, no packetizing, no task per packet.
 
 The viewer's aiortc :class:`~aiortc.RTCRtpSender` still does everything but the media:
 SDP, DTLS, RTCP reports in and out. Its own RTP loop idles on an :class:`IdleTrack`, its
-``_send_keyframe`` (PLI/FIR) and ``_retransmit`` (NACK) are routed here, and its sender
-report counters are kept current so receivers can map RTP time to wall-clock time.
+PLI/FIR and NACK handling is routed here, and its sender report counters are kept current
+so receivers can map RTP time to wall-clock time. Every use of aiortc's, aioice's and
+pylibsrtp's internals this needs goes through :mod:`broadcast.libinternals`, which also
+decides the per-packet path (``"direct"``, ``"public"`` or ``"generic"``).
 
 Slow viewers drop rather than slow the others: a sink whose socket buffer holds more than
 :data:`MAX_BUFFERED` bytes skips packets and waits for the next keyframe.
@@ -27,6 +29,7 @@ from collections.abc import Callable
 from aiortc import clock
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from broadcast import libinternals
 from broadcast.encoding import EncodedFrame
 
 __all__ = ["Stream", "Sink", "IdleTrack", "MID_URI", "MAX_BUFFERED", "HISTORY"]
@@ -38,24 +41,6 @@ MAX_BUFFERED = 256 * 1024
 HISTORY = 1024  # packets kept per stream for NACK retransmission (about 5 s of 720p video)
 _SEQ_TS = struct.Struct("!HI")
 _SEQ = struct.Struct("!H")
-
-
-def _direct_path(session, transport):
-    """(srtp, C buffer, its Python buffer, a memoryview of it, int*, socket, srtp_protect) or None.
-
-    Uses pylibsrtp's binding and the session's own 1,500-byte buffer (pylibsrtp does the
-    same inside ``Session.protect``, plus an allocation and two copies per packet), and the
-    datagram socket under asyncio's transport. Any of these missing (another pylibsrtp or
-    Python version): None, and the sink uses the public calls.
-    """
-    try:
-        from pylibsrtp._binding import ffi, lib
-
-        sock = transport._sock
-        cdata, buf = session._cdata, session._buffer
-        return (session._srtp, cdata, buf, memoryview(buf), ffi.new("int *"), sock, lib.srtp_protect)
-    except (ImportError, AttributeError):
-        return None
 
 
 class IdleTrack(MediaStreamTrack):
@@ -127,13 +112,24 @@ class Stream:
 
 
 class Sink:
-    """One viewer's RTP output for one :class:`Stream`."""
+    """One viewer's RTP output for one :class:`Stream`.
 
-    def __init__(self, stream: Stream, sender, payload_type: int, mid: str | None, mid_ext_id: int | None):
+    ``path`` caps the per-packet path (:data:`broadcast.libinternals.PATHS`); by default the
+    fastest one :func:`broadcast.libinternals.self_check` allows. A sink takes a slower path
+    by itself when its ICE pair needs it (a TURN relay: generic). :attr:`path` says which one
+    it used last.
+    """
+
+    def __init__(self, stream: Stream, sender, payload_type: int, mid: str | None, mid_ext_id: int | None,
+                 *, path: str | None = None):
+        if path is not None and path not in libinternals.PATHS:
+            raise ValueError(f"unknown path {path!r}, expected one of {libinternals.PATHS}")
         self.stream = stream
         self.sender = sender
         self.dtls = sender.transport
-        self.ssrc = sender._ssrc
+        self.ssrc = libinternals.sender_ssrc(sender)
+        self.max_path = path or libinternals.active_path()
+        self.path: str | None = None
         self.payload_type = payload_type
         self.seq_offset = random.randint(0, 0x7FFF)
         self.ts_offset = random.getrandbits(32)
@@ -153,40 +149,52 @@ class Sink:
         self.dropped = 0
         self.retransmitted = 0
         self.first_sent_at: float | None = None
+        self._transport = None
         self._sendto = None
         self._addr = None
-        self._direct = None
+        self._protect = None
+        self._direct: libinternals.DirectPath | None = None
+        self._send_generic = None
+        self._write_sr = libinternals.sender_report_writer(sender)
         self.closed = False
 
     # -- the per-packet path -----------------------------------------------------------
     def _resolve(self) -> bool:
-        """Find the selected ICE pair's socket (host/srflx pairs; None for TURN relays).
+        """Find the selected ICE pair's socket and bind the path, once (public or direct).
 
-        Also binds libsrtp directly (:func:`_direct_protect`): the packet is assembled in
-        the SRTP session's own C buffer and sent from there, with no intermediate bytes.
+        The direct path (:func:`broadcast.libinternals.direct_protect_path`) assembles the
+        packet in the SRTP session's own C buffer and sends it from there, with no
+        intermediate bytes. False (the generic path, tried again next frame): no pair yet, a
+        pair without a socket, no SRTP session yet, or a sink capped to ``"generic"``.
         """
-        try:
-            pair = self.dtls.transport._connection._nominated.get(1)
-            transport = pair.protocol.transport
-        except AttributeError:
+        if self.max_path == "generic":
             return False
-        if pair is None or transport is None:
+        selected = libinternals.selected_pair(self.dtls)
+        session = libinternals.tx_srtp(self.dtls)
+        if selected is None or session is None:
             return False
+        transport, self._addr = selected
         self._transport = transport
+        self._protect = session.protect
         self._sendto = transport.sendto
-        self._addr = pair.remote_addr
-        self._direct = _direct_path(self.dtls._tx_srtp, transport)
+        if self.max_path == "direct":
+            self._direct = libinternals.direct_protect_path(session, transport)
+        self.path = "public" if self._direct is None else "direct"
         return True
 
     def _emit(self, seq: int, marker: int, timestamp: int, payload: bytes) -> None:
         header = bytearray(self._header)
         header[1] = (marker << 7) | self.payload_type
         _SEQ_TS.pack_into(header, 2, (seq + self.seq_offset) & 0xFFFF, (timestamp + self.ts_offset) & 0xFFFFFFFF)
-        data = self.dtls._tx_srtp.protect(bytes(header) + payload)
+        if self._protect is None:
+            self._protect = libinternals.tx_srtp(self.dtls).protect
+        data = self._protect(bytes(header) + payload)
         if self._sendto is not None:
             self._sendto(data, self._addr)
         else:  # TURN or an unknown pair type: the generic (slower) path
-            asyncio.ensure_future(self.dtls.transport._send(data))
+            if self._send_generic is None:
+                self._send_generic = libinternals.generic_sender(self.dtls)
+            self._send_generic(data)
         self.sent += 1
         self.octets += len(payload)
         self.stream.emitted += 1
@@ -213,6 +221,7 @@ class Sink:
             return
         try:
             if self._sendto is None:
+                self.path = "generic"
                 for item in packets:
                     self._emit(*item)
             elif self._direct is not None:
@@ -220,8 +229,7 @@ class Sink:
             else:
                 header = bytearray(self._header)
                 struct.pack_into("!I", header, 4, (packets[0][2] + self.ts_offset) & 0xFFFFFFFF)
-                protect = self.dtls._tx_srtp.protect
-                sendto, addr = self._sendto, self._addr
+                protect, sendto, addr = self._protect, self._sendto, self._addr
                 pt, offset = self.payload_type, self.seq_offset
                 octets = 0
                 for seq, marker, _ts, payload in packets:
@@ -239,15 +247,18 @@ class Sink:
         if self.first_sent_at is None:
             self.first_sent_at = time.time()
         # Keep the sender's RTCP sender reports truthful (aiortc reads these fields).
-        s = self.sender
-        s._RTCRtpSender__ntp_timestamp = ntp
-        s._RTCRtpSender__rtp_timestamp = (packets[-1][2] + self.ts_offset) & 0xFFFFFFFF
-        s._RTCRtpSender__packet_count = self.sent
-        s._RTCRtpSender__octet_count = self.octets
+        if self._write_sr is not None:
+            self._write_sr(ntp, (packets[-1][2] + self.ts_offset) & 0xFFFFFFFF, self.sent, self.octets)
 
     def _send_direct(self, packets) -> None:
-        """The per-packet path without Python objects in between (see :func:`_direct_path`)."""
-        srtp, cdata, buf, view, len_p, sock, protect = self._direct
+        """The per-packet path without Python objects in between (see
+        :class:`broadcast.libinternals.DirectPath`).
+
+        A packet longer than the buffer allows once libsrtp appends its trailer is refused
+        with ``ValueError``, as ``pylibsrtp.Session.protect`` refuses it: libsrtp itself
+        would write the authentication tag past the end of the 1,500-byte buffer.
+        """
+        srtp, cdata, buf, view, len_p, sock, protect, limit = self._direct
         header = bytearray(self._header)
         struct.pack_into("!I", header, 4, (packets[0][2] + self.ts_offset) & 0xFFFFFFFF)
         hlen = len(header)
@@ -258,6 +269,8 @@ class Sink:
             header[1] = (marker << 7) | pt
             _SEQ.pack_into(header, 2, (seq + offset) & 0xFFFF)
             n = hlen + len(payload)
+            if n > limit:
+                raise ValueError("packet is too long")
             buf[0:hlen] = header
             buf[hlen:n] = payload
             len_p[0] = n
@@ -294,8 +307,7 @@ class Sink:
 
     def attach(self) -> None:
         """Start receiving the stream and route the sender's NACK/PLI handling here."""
-        self.sender._retransmit = self.retransmit
-        self.sender._send_keyframe = self.keyframe_wanted
+        libinternals.route_feedback(self.sender, self.retransmit, self.keyframe_wanted)
         self.stream.add(self)
 
     def close(self) -> None:
