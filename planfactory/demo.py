@@ -31,13 +31,16 @@ Units: each sector's output is counted in its own unit ("unit"); labour in hours
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from planfactory.decision import DecisionBasis, FundamentalDecision
 from planfactory.economy import WEEKS_PER_YEAR, Economy, Enterprise
+from planfactory.formats import load, to_dict
 
 __all__ = ["generate", "demo_economy", "write_demo", "sparse_technology", "products_economy", "DEMO_PATH", "SECTOR_NAMES",
            "today_decision", "DEMO_SEED"]
@@ -79,8 +82,6 @@ accounts put the net stock of fixed assets at about three years of GDP (docs/pla
 
 
 def today_decision():
-    from planfactory.decision import FundamentalDecision
-
     return FundamentalDecision(*TODAY)
 
 
@@ -100,8 +101,6 @@ def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
 def generate(n_sectors: int = 30, n_enterprises: int = 200, seed: int = DEMO_SEED, workforce: int = 2_000_000,
              hours_per_week: float = 40.0) -> Economy:
     """A seeded, realistic small economy (see the module docstring)."""
-    from planfactory.decision import DecisionBasis, FundamentalDecision
-
     if n_sectors < 3:
         raise ValueError("n_sectors must be >= 3")
     if n_sectors > 3000:
@@ -203,17 +202,11 @@ def generate(n_sectors: int = 30, n_enterprises: int = 200, seed: int = DEMO_SEE
 
 def demo_economy() -> Economy:
     """The bundled demo economy (planfactory/data/demo_economy.json)."""
-    from planfactory.formats import load
-
     return load(DEMO_PATH)
 
 
 def write_demo(path=DEMO_PATH, **kw) -> Path:
     """Regenerate the bundled demo file from :func:`generate` (defaults: 30 sectors, 200 enterprises)."""
-    import json
-
-    from planfactory.formats import to_dict
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     d = to_dict(generate(**kw))

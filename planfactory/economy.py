@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from planfactory.errors import PlanError
+from planfactory.spectral import spectral_radius_bounds
+from planfactory.validation import validate_economy
+
 __all__ = ["Economy", "Enterprise", "EconomyError", "spectral_radius_bounds", "WEEKS_PER_YEAR"]
 
 WEEKS_PER_YEAR = 46.0
@@ -24,13 +28,8 @@ WEEKS_PER_YEAR = 46.0
 public days off. Hours available in a year = workforce * hours_per_week * WEEKS_PER_YEAR."""
 
 
-class EconomyError(ValueError):
-    """Invalid economy data; ``field`` names the offending field, ``reason`` says why."""
-
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+EconomyError = PlanError
+"""The older name of :class:`planfactory.errors.PlanError` (invalid economy data); use PlanError in new code."""
 
 
 @dataclass(frozen=True)
@@ -81,9 +80,7 @@ class Economy:
         self.validate()
 
     def validate(self) -> "Economy":
-        """Check shapes, signs, baskets and productiveness; raise :class:`EconomyError`."""
-        from planfactory.formats import validate_economy
-
+        """Check shapes, signs, baskets and productiveness; raise :class:`~planfactory.errors.PlanError`."""
         validate_economy(self)
         return self
 
@@ -99,7 +96,7 @@ class Economy:
         if isinstance(name_or_index, (int, np.integer)) and not isinstance(name_or_index, bool):
             if 0 <= int(name_or_index) < self.n:
                 return int(name_or_index)
-            raise EconomyError("sector", f"index {name_or_index} out of range 0..{self.n - 1}")
+            raise PlanError("sector", f"index {name_or_index} out of range 0..{self.n - 1}")
         try:
             return self._index[name_or_index]
         except AttributeError:
@@ -108,7 +105,7 @@ class Economy:
                 return self._index[name_or_index]
         except KeyError:
             pass
-        raise EconomyError("sector", f"no sector named {name_or_index!r}")
+        raise PlanError("sector", f"no sector named {name_or_index!r}")
 
     @property
     def n(self) -> int:
@@ -117,40 +114,3 @@ class Economy:
     @property
     def is_sparse(self) -> bool:
         return sp.issparse(self.A)
-
-
-def spectral_radius_bounds(A, iterations: int = 300, tol: float = 1e-9, tight: bool = False) -> tuple[float, float]:
-    """Lower and upper bounds on the spectral radius of a non-negative matrix ``A``.
-
-    Collatz-Wielandt: for any positive x, min_i (Ax)_i / x_i <= rho(A) <= max_i (Ax)_i / x_i.
-    Power iteration from the all-ones vector (A plus the identity, to avoid periodicity)
-    tightens both bounds; each step costs one product with A, so this works on 10^6 sparse
-    products. Column and row sums give the first upper bounds for free. Unless ``tight``,
-    it stops as soon as the bounds decide whether rho < 1.
-    """
-    n = A.shape[0]
-    if n == 0:
-        return 0.0, 0.0
-    colmax = float(np.max(np.asarray(A.sum(axis=0)).ravel()))
-    rowmax = float(np.max(np.asarray(A.sum(axis=1)).ravel()))
-    upper = min(colmax, rowmax)
-    if upper < 1.0 - 1e-12 and iterations <= 0:
-        return 0.0, upper
-    x = np.ones(n)
-    lower = 0.0
-    for _ in range(iterations):
-        y = A @ x + x  # (A + I) x: same Perron vector, no periodicity
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = y / x
-        pos = x > 0
-        lo = float(np.min(ratio[pos])) - 1.0
-        hi = float(np.max(ratio[pos])) - 1.0
-        lower = max(lower, lo)
-        upper = min(upper, hi) if np.all(pos) else upper
-        decided = upper < 1.0 - 1e-12 or lower >= 1.0
-        if (decided and not tight) or upper - lower <= tol * max(1.0, upper):
-            break
-        x = y / np.max(y)
-        if not np.all(x > 0):
-            x = x + 1e-300
-    return max(lower, 0.0), upper

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planfactory.economy import WEEKS_PER_YEAR, Economy
+from planfactory.leontief import LeontiefSolver
 
 __all__ = ["EnterpriseArrays", "EnterpriseTargets", "targets", "equipment_detail", "to_records"]
 
@@ -95,8 +96,6 @@ def targets(economy: Economy, X, *, new_capacity=None, today=None, weeks_per_yea
             nc = np.broadcast_to(nc[:, None], out.shape)
     if economy.B is not None:
         if v is None:
-            from planfactory.leontief import LeontiefSolver
-
             v = LeontiefSolver(economy.A).labour_values(economy.labour)
         vB = np.asarray(economy.B.T @ np.asarray(v)).ravel()  # (v B)_j: hours of equipment per unit of new capacity
         eq = nc * (vB[a.sector][:, None] if nc.ndim == 2 else vB[a.sector])

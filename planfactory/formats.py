@@ -4,7 +4,7 @@ Public API::
 
     load(source) -> Economy
         source: a path to a JSON file, a path to a sparse folder (see below), or an
-        already-parsed dict in the JSON format. Raises EconomyError(field, reason).
+        already-parsed dict in the JSON format. Raises PlanError(field, reason).
     to_dict(economy) -> dict
         The JSON format (JSON-able; sparse A/B written as triplets). ``load(to_dict(e))``
         gives back the same economy.
@@ -12,8 +12,10 @@ Public API::
         ``*.json`` writes the JSON format; any other path writes a sparse folder.
     validate_economy(economy) -> None
         Shapes, finite and non-negative entries, baskets summing to 1, enterprise shares,
-        and productiveness (spectral radius of A < 1; otherwise EconomyError
+        and productiveness (spectral radius of A < 1; otherwise PlanError
         ("technical_coefficients", "not productive: spectral radius ... >= 1")).
+        Lives in planfactory.validation (re-exported here), spectral_radius in
+        planfactory.spectral: economy and formats import them, they import neither.
 
 The JSON format (small economies). Minimal form::
 
@@ -40,123 +42,20 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
-from planfactory.economy import Economy, EconomyError, Enterprise, spectral_radius_bounds
+from planfactory.economy import Economy, Enterprise
+from planfactory.errors import PlanError
+from planfactory.spectral import spectral_radius
+from planfactory.validation import VECTOR_FIELDS, validate_economy
 
 __all__ = ["load", "to_dict", "save", "validate_economy", "spectral_radius", "FORMAT_SPARSE"]
 
 FORMAT_SPARSE = "councilcast-sparse-1"
-VECTOR_FIELDS = ("capacity", "stocks", "current_output", "consumption_basket", "public_basket")
-DENSE_EIG_LIMIT = 600
-
-
-# --------------------------------------------------------------------------- validation
-def spectral_radius(A, tight: bool = False) -> tuple[float, float]:
-    """(lower, upper) bounds on rho(A); exact for n <= 600; ``tight`` narrows them for large A."""
-    n = A.shape[0]
-    if n == 0:
-        return 0.0, 0.0
-    if n <= DENSE_EIG_LIMIT:
-        M = A.toarray() if sp.issparse(A) else np.asarray(A, dtype=float)
-        r = float(np.max(np.abs(np.linalg.eigvals(M))))
-        return r, r
-    return spectral_radius_bounds(A, tight=tight, iterations=1000 if tight else 300, tol=1e-6 if tight else 1e-9)
-
-
-def _check_matrix(M, field: str, n: int):
-    if M.ndim != 2 or M.shape != (n, n):
-        raise EconomyError(field, f"shape {tuple(M.shape)} does not match {n} sectors (expected {n} x {n})")
-    data = M.data if sp.issparse(M) else M
-    if not np.all(np.isfinite(data)):
-        raise EconomyError(field, "contains a value that is not a finite number")
-    if data.size and float(np.min(data)) < 0:
-        if sp.issparse(M):
-            k = int(np.argmin(M.data))
-            coo = M.tocoo()
-            k = int(np.argmin(coo.data))
-            i, j = int(coo.row[k]), int(coo.col[k])
-        else:
-            i, j = (int(t) for t in np.unravel_index(int(np.argmin(M)), M.shape))
-        raise EconomyError(field, f"negative entry at row {i}, column {j}: coefficients must be >= 0")
-
-
-def _check_vector(v, field: str, n: int, *, basket: bool = False):
-    if v.ndim != 1 or v.shape[0] != n:
-        raise EconomyError(field, f"length {v.shape[0] if v.ndim else 0} does not match {n} sectors")
-    if not np.all(np.isfinite(v)):
-        raise EconomyError(field, "contains a value that is not a finite number")
-    if v.size and float(np.min(v)) < 0:
-        raise EconomyError(field, f"negative entry at position {int(np.argmin(v))}: must be >= 0")
-    if basket and abs(float(v.sum()) - 1.0) > 1e-6:
-        raise EconomyError(field, f"a basket's structure must sum to 1, got {float(v.sum()):.9g}")
-
-
-def validate_economy(e: Economy) -> None:
-    """Raise :class:`EconomyError` naming the first problem found."""
-    n = len(e.sectors)
-    if n == 0:
-        raise EconomyError("sectors", "at least one sector is needed")
-    if len(set(e.sectors)) != n:
-        seen = set()
-        dup = next(s for s in e.sectors if s in seen or seen.add(s))
-        raise EconomyError("sectors", f"duplicate sector name {dup!r}")
-    _check_matrix(e.A, "technical_coefficients", n)
-    _check_vector(e.labour, "labour", n)
-    if e.B is not None:
-        _check_matrix(e.B, "capital_coefficients", n)
-    for name in VECTOR_FIELDS:
-        v = getattr(e, name)
-        if v is not None:
-            _check_vector(v, name, n, basket=name.endswith("basket"))
-    if e.units is not None and len(e.units) != n:
-        raise EconomyError("units", f"length {len(e.units)} does not match {n} sectors")
-    for name in ("workforce", "hours_per_week"):
-        v = getattr(e, name)
-        if v is not None and (not math.isfinite(v) or v < 0):
-            raise EconomyError(name, "must be a finite number >= 0")
-    if e.hours_per_week is not None and e.hours_per_week > 168:
-        raise EconomyError("hours_per_week", "a week has 168 hours")
-    ids = set()
-    shares = np.zeros(n)
-    for k, ent in enumerate(e.enterprises):
-        f = f"enterprises[{k}]"
-        if ent.id in ids:
-            raise EconomyError(f + ".id", f"duplicate enterprise id {ent.id!r}")
-        ids.add(ent.id)
-        if not 0 <= ent.sector < n:
-            raise EconomyError(f + ".sector", f"sector index {ent.sector} out of range")
-        if not (math.isfinite(ent.share) and 0 <= ent.share <= 1):
-            raise EconomyError(f + ".share", "share of the sector's capacity must be in [0, 1]")
-        if ent.workforce < 0:
-            raise EconomyError(f + ".workforce", "must be >= 0")
-        shares[ent.sector] += ent.share
-    if e.enterprises:
-        covered = np.array(sorted({ent.sector for ent in e.enterprises}))
-        bad = covered[np.abs(shares[covered] - 1.0) > 1e-6]
-        if bad.size:
-            j = int(bad[0])
-            raise EconomyError("enterprises", f"shares of sector {e.sectors[j]!r} sum to {shares[j]:.9g}, not 1")
-    lo, hi = spectral_radius(e.A)
-    if hi >= 1.0 and lo >= 1.0 - 1e-12:
-        raise EconomyError("technical_coefficients",
-                           f"not productive: spectral radius of A is {lo:.6g} >= 1, so no non-negative "
-                           "gross output can meet every final demand")
-    if hi >= 1.0:
-        # undecided by the bounds (slow convergence): settle with ARPACK
-        import scipy.sparse.linalg as spla
-
-        r = float(abs(spla.eigs(sp.csr_matrix(e.A), k=1, which="LM", return_eigenvectors=False,
-                                tol=1e-10)[0]))
-        if r >= 1.0 - 1e-12:
-            raise EconomyError("technical_coefficients",
-                               f"not productive: spectral radius of A is {r:.6g} >= 1, so no non-negative "
-                               "gross output can meet every final demand")
 
 
 # --------------------------------------------------------------------------- JSON
@@ -168,22 +67,22 @@ def _matrix(value, field: str, n: int):
             cols = np.asarray(value["cols"], dtype=np.int64)
             vals = np.asarray(value["values"], dtype=float)
         except (KeyError, TypeError, ValueError) as exc:
-            raise EconomyError(field, f"sparse form needs shape, rows, cols, values: {exc}") from None
+            raise PlanError(field, f"sparse form needs shape, rows, cols, values: {exc}") from None
         if len(shape) != 2 or shape != (n, n):
-            raise EconomyError(field, f"shape {shape} does not match {n} sectors (expected {n} x {n})")
+            raise PlanError(field, f"shape {shape} does not match {n} sectors (expected {n} x {n})")
         if not (rows.shape == cols.shape == vals.shape):
-            raise EconomyError(field, "rows, cols and values must have the same length")
+            raise PlanError(field, "rows, cols and values must have the same length")
         if rows.size and (rows.min() < 0 or cols.min() < 0 or rows.max() >= n or cols.max() >= n):
-            raise EconomyError(field, "an index is out of range")
+            raise PlanError(field, "an index is out of range")
         return sp.csr_matrix((vals, (rows, cols)), shape=shape)
     try:
         M = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise EconomyError(field, "must be a list of rows of numbers") from None
+        raise PlanError(field, "must be a list of rows of numbers") from None
     if M.ndim != 2:
         if M.size == 0 and n == 0:
             return M.reshape(0, 0)
-        raise EconomyError(field, f"must be a list of {n} rows of {n} numbers")
+        raise PlanError(field, f"must be a list of {n} rows of {n} numbers")
     return M
 
 
@@ -194,18 +93,18 @@ def _vector(value, field: str, sectors: list[str]):
         v = np.zeros(n)
         for k, x in value.items():
             if k not in index:
-                raise EconomyError(field, f"no sector named {k!r}")
+                raise PlanError(field, f"no sector named {k!r}")
             try:
                 v[index[k]] = float(x)
             except (TypeError, ValueError):
-                raise EconomyError(field, f"value for {k!r} is not a number") from None
+                raise PlanError(field, f"value for {k!r} is not a number") from None
         return v
     try:
         v = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise EconomyError(field, "must be a list of numbers in sector order or an object by sector name") from None
+        raise PlanError(field, "must be a list of numbers in sector order or an object by sector name") from None
     if v.ndim != 1:
-        raise EconomyError(field, "must be a list of numbers in sector order or an object by sector name")
+        raise PlanError(field, "must be a list of numbers in sector order or an object by sector name")
     return v
 
 
@@ -213,7 +112,7 @@ def _number(value, field: str):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise EconomyError(field, "must be a number")
+        raise PlanError(field, "must be a number")
     return float(value)
 
 
@@ -221,13 +120,13 @@ def _enterprises(items, sectors: list[str]) -> list[Enterprise]:
     if items is None:
         return []
     if not isinstance(items, list):
-        raise EconomyError("enterprises", "must be a list of objects")
+        raise PlanError("enterprises", "must be a list of objects")
     index = {s: i for i, s in enumerate(sectors)}
     out = []
     for k, it in enumerate(items):
         f = f"enterprises[{k}]"
         if not isinstance(it, dict):
-            raise EconomyError(f, "must be an object with id, name, sector, share, workforce")
+            raise PlanError(f, "must be an object with id, name, sector, share, workforce")
         sec = it.get("sector")
         if isinstance(sec, str):
             if sec not in index:
@@ -235,31 +134,31 @@ def _enterprises(items, sectors: list[str]) -> list[Enterprise]:
                 if sec.strip().isdigit():
                     sec = int(sec)
                 else:
-                    raise EconomyError(f + ".sector", f"no sector named {sec!r}")
+                    raise PlanError(f + ".sector", f"no sector named {sec!r}")
             else:
                 sec = index[sec]
         if isinstance(sec, bool) or not isinstance(sec, (int, np.integer)):
-            raise EconomyError(f + ".sector", "must be a sector name or index")
+            raise PlanError(f + ".sector", "must be a sector name or index")
         try:
             out.append(Enterprise(id=str(it["id"]), name=str(it.get("name", it["id"])), sector=int(sec),
                                   share=float(it.get("share", 1.0)), workforce=int(round(float(it.get("workforce", 0))))))
         except KeyError as exc:
-            raise EconomyError(f, f"missing {exc.args[0]}") from None
+            raise PlanError(f, f"missing {exc.args[0]}") from None
         except (TypeError, ValueError) as exc:
-            raise EconomyError(f, f"bad value: {exc}") from None
+            raise PlanError(f, f"bad value: {exc}") from None
     return out
 
 
 def from_dict(d: dict) -> Economy:
     """An :class:`Economy` from the JSON format (already parsed)."""
     if not isinstance(d, dict):
-        raise EconomyError("economy", "must be a JSON object")
+        raise PlanError("economy", "must be a JSON object")
     for key in ("sectors", "technical_coefficients", "labour"):
         if key not in d:
-            raise EconomyError(key, "is required")
+            raise PlanError(key, "is required")
     sectors = d["sectors"]
     if not isinstance(sectors, list) or not all(isinstance(s, str) for s in sectors):
-        raise EconomyError("sectors", "must be a list of names")
+        raise PlanError("sectors", "must be a list of names")
     n = len(sectors)
     kw = {}
     for name in VECTOR_FIELDS:
@@ -267,7 +166,7 @@ def from_dict(d: dict) -> Economy:
             kw[name] = _vector(d[name], name, sectors)
     units = d.get("units")
     if units is not None and (not isinstance(units, list) or not all(isinstance(u, str) for u in units)):
-        raise EconomyError("units", "must be a list of strings")
+        raise PlanError("units", "must be a list of strings")
     return Economy(
         sectors=list(sectors),
         A=_matrix(d["technical_coefficients"], "technical_coefficients", n),
@@ -325,7 +224,7 @@ def _read_matrix(folder: Path, stem: str, field: str):
         if mtx.exists():
             return sp.csr_matrix(scipy.io.mmread(str(mtx)))
     except (OSError, ValueError) as exc:
-        raise EconomyError(field, f"cannot read {stem}: {exc}") from None
+        raise PlanError(field, f"cannot read {stem}: {exc}") from None
     return None
 
 
@@ -336,21 +235,21 @@ def _load_folder(folder: Path) -> Economy:
         try:
             meta = json.loads(meta_path.read_text())
         except ValueError as exc:
-            raise EconomyError("economy.json", f"not valid JSON: {exc}") from None
+            raise PlanError("economy.json", f"not valid JSON: {exc}") from None
     sectors_path = folder / "sectors.csv"
     if not sectors_path.exists():
-        raise EconomyError("sectors", f"{sectors_path} is missing")
+        raise PlanError("sectors", f"{sectors_path} is missing")
     with open(sectors_path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows or "name" not in rows[0] or "labour" not in rows[0]:
-        raise EconomyError("sectors", "sectors.csv needs a header with at least name,labour")
+        raise PlanError("sectors", "sectors.csv needs a header with at least name,labour")
     sectors = [r["name"] for r in rows]
 
     def col(key, field):
         try:
             return np.array([float(r[key]) for r in rows])
         except (TypeError, ValueError) as exc:
-            raise EconomyError(field, f"sectors.csv column {key}: {exc}") from None
+            raise PlanError(field, f"sectors.csv column {key}: {exc}") from None
 
     kw = {}
     for key, field in SECTOR_COLUMNS.items():
@@ -359,7 +258,7 @@ def _load_folder(folder: Path) -> Economy:
     units = [r["unit"] for r in rows] if "unit" in rows[0] else None
     A = _read_matrix(folder, "A", "technical_coefficients")
     if A is None:
-        raise EconomyError("technical_coefficients", "A.npz or A.mtx is missing")
+        raise PlanError("technical_coefficients", "A.npz or A.mtx is missing")
     ents = []
     ep = folder / "enterprises.csv"
     if ep.exists():
@@ -381,11 +280,11 @@ def load(source) -> Economy:
     if path.is_dir():
         return _load_folder(path)
     if not path.exists():
-        raise EconomyError("economy", f"no such file or folder: {path}")
+        raise PlanError("economy", f"no such file or folder: {path}")
     try:
         data = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise EconomyError("economy", f"{path} is not valid JSON: {exc}") from None
+        raise PlanError("economy", f"{path} is not valid JSON: {exc}") from None
     return from_dict(data)
 
 

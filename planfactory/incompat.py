@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planfactory.economy import WEEKS_PER_YEAR
+
 __all__ = ["structure", "IncompatibleSet", "minimal_sets", "find", "unintended_effects", "Report"]
 
 TOL = 1e-9
@@ -40,7 +42,7 @@ def structure(ctx, decision=None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``(G, h, row_names)`` at ``decision`` (a FundamentalDecision; default the status quo)."""
     r = ctx.resolved
     d = decision or ctx.status_quo
-    H = ctx.workforce * d.hours_per_week * _weeks()
+    H = ctx.workforce * d.hours_per_week * WEEKS_PER_YEAR
     xs = ctx.basis.X @ d.shares  # gross output of one hour of net product at these shares
     shift = r.dL - (r.value_Z + r.value_dy)  # hours the proposal adds to the baskets (negative: takes)
     rows, hs, names = [], [], []
@@ -56,12 +58,6 @@ def structure(ctx, decision=None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     hs.append(np.array([H]))
     names.append("labour")
     return np.vstack(rows), np.concatenate(hs), names
-
-
-def _weeks() -> float:
-    from planfactory.economy import WEEKS_PER_YEAR
-
-    return WEEKS_PER_YEAR
 
 
 def _tol(h: np.ndarray) -> np.ndarray:
@@ -162,7 +158,7 @@ def find(ctx, decision=None, *, threshold_pct: float | None = None, max_sets: in
     """Minimal incompatible sets among all proposals, and each proposal's unintended effects."""
     G, h, names = structure(ctx, decision)
     d = decision or ctx.status_quo
-    H = ctx.workforce * d.hours_per_week * _weeks()
+    H = ctx.workforce * d.hours_per_week * WEEKS_PER_YEAR
     xs = ctx.basis.X @ d.shares
     ref = np.concatenate([H * xs, [0.0]]) if ctx.economy.capacity is not None else np.array([0.0])
     sets, base = minimal_sets(G, h, max_sets=max_sets)

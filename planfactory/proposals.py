@@ -32,26 +32,18 @@ from pathlib import Path
 
 import numpy as np
 
+from planfactory.economy import WEEKS_PER_YEAR as WEEKS
 from planfactory.economy import Economy
+from planfactory.errors import PlanError
 
 __all__ = ["Proposal", "ProposalError", "parse_proposal", "parse_proposals", "load_proposals",
            "ResolvedProposals", "resolve", "WEEKS"]
 
-try:  # the solver engineer's constant (planfactory/economy.py); 46 working weeks a year
-    from planfactory.economy import WEEKS_PER_YEAR as WEEKS
-except ImportError:  # pragma: no cover - older economy module
-    WEEKS = 46.0
-
 KINDS = ("absolute", "percent")
 
 
-class ProposalError(ValueError):
-    """A proposal that cannot be accepted; ``field`` names the offending field."""
-
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+ProposalError = PlanError
+"""The older name of :class:`planfactory.errors.PlanError` (a proposal that cannot be accepted)."""
 
 
 @dataclass(frozen=True)
@@ -91,53 +83,53 @@ class Proposal:
 
 def _num(value, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ProposalError(field, "must be a finite number")
+        raise PlanError(field, "must be a finite number")
     return float(value)
 
 
 def parse_proposal(d: dict, economy: Economy | None = None, *, default_id: str | None = None) -> Proposal:
     """Validate a proposal given as a JSON object (checked against ``economy`` when given)."""
     if not isinstance(d, dict):
-        raise ProposalError("proposal", "must be a JSON object")
+        raise PlanError("proposal", "must be a JSON object")
     unknown = set(d) - {"id", "enterprise", "output_change", "kind", "output_change_percent", "equipment",
                         "hours_change", "author", "created_at", "note"}
     if unknown:
-        raise ProposalError(sorted(unknown)[0], "unknown field")
+        raise PlanError(sorted(unknown)[0], "unknown field")
     if "enterprise" not in d:
-        raise ProposalError("enterprise", "is required")
+        raise PlanError("enterprise", "is required")
     ent = d["enterprise"]
     if not isinstance(ent, str) or not ent:
-        raise ProposalError("enterprise", "must be an enterprise id (text)")
+        raise PlanError("enterprise", "must be an enterprise id (text)")
     kind = d.get("kind", "absolute")
     if "output_change_percent" in d:
         if "output_change" in d:
-            raise ProposalError("output_change_percent", "give output_change or output_change_percent, not both")
+            raise PlanError("output_change_percent", "give output_change or output_change_percent, not both")
         change, kind = _num(d["output_change_percent"], "output_change_percent"), "percent"
     else:
         change = _num(d.get("output_change", 0.0), "output_change")
     if kind not in KINDS:
-        raise ProposalError("kind", f"must be one of {', '.join(KINDS)}")
+        raise PlanError("kind", f"must be one of {', '.join(KINDS)}")
     if kind == "percent" and change < -100:
-        raise ProposalError("output_change_percent" if "output_change_percent" in d else "output_change",
+        raise PlanError("output_change_percent" if "output_change_percent" in d else "output_change",
                             "a workplace cannot cut its output by more than 100%")
     eq = d.get("equipment") or {}
     if not isinstance(eq, dict):
-        raise ProposalError("equipment", "must be an object: supplying sector name -> amount")
+        raise PlanError("equipment", "must be an object: supplying sector name -> amount")
     equipment = {}
     for k, v in eq.items():
         val = _num(v, f"equipment.{k}")
         if val < 0:
-            raise ProposalError(f"equipment.{k}", "must be >= 0")
+            raise PlanError(f"equipment.{k}", "must be >= 0")
         equipment[str(k)] = val
     hours = _num(d.get("hours_change", 0.0), "hours_change")
     if abs(hours) > 168:
-        raise ProposalError("hours_change", "a week has 168 hours")
+        raise PlanError("hours_change", "a week has 168 hours")
     note = d.get("note", "")
     if not isinstance(note, str) or len(note) > 2000:
-        raise ProposalError("note", "must be text of at most 2000 characters")
+        raise PlanError("note", "must be text of at most 2000 characters")
     pid = d.get("id", default_id)
     if pid is None:
-        raise ProposalError("id", "is required")
+        raise PlanError("id", "is required")
     p = Proposal(id=str(pid), enterprise=ent, output_change=change, kind=kind, equipment=equipment,
                  hours_change=hours, author=d.get("author"), created_at=d.get("created_at"), note=note)
     if economy is not None:
@@ -146,17 +138,17 @@ def parse_proposal(d: dict, economy: Economy | None = None, *, default_id: str |
 
 
 def check(p: Proposal, economy: Economy) -> None:
-    """Raise :class:`ProposalError` if ``p`` names an unknown workplace or sector."""
+    """Raise :class:`~planfactory.errors.PlanError` if ``p`` names an unknown workplace or sector."""
     ents = {e.id: e for e in economy.enterprises}
     if p.enterprise not in ents:
-        raise ProposalError("enterprise", f"no workplace with id {p.enterprise!r} in the economy")
+        raise PlanError("enterprise", f"no workplace with id {p.enterprise!r} in the economy")
     index = set(economy.sectors)
     for k in p.equipment:
         if k not in index:
-            raise ProposalError(f"equipment.{k}", f"no sector named {k!r}")
+            raise PlanError(f"equipment.{k}", f"no sector named {k!r}")
     e = ents[p.enterprise]
     if p.hours_change and e.workforce == 0:
-        raise ProposalError("hours_change", "this workplace has no workforce")
+        raise PlanError("hours_change", "this workplace has no workforce")
 
 
 def parse_proposals(items, economy: Economy | None = None) -> list[Proposal]:
@@ -164,15 +156,15 @@ def parse_proposals(items, economy: Economy | None = None) -> list[Proposal]:
     if isinstance(items, dict) and "proposals" in items:
         items = items["proposals"]
     if not isinstance(items, list):
-        raise ProposalError("proposals", "must be a list of proposal objects")
+        raise PlanError("proposals", "must be a list of proposal objects")
     out, seen = [], set()
     for k, it in enumerate(items):
         try:
             p = parse_proposal(it, economy, default_id=str(k + 1))
-        except ProposalError as exc:
-            raise ProposalError(f"proposals[{k}].{exc.field}", exc.reason) from None
+        except PlanError as exc:
+            raise PlanError(f"proposals[{k}].{exc.field}", exc.reason) from None
         if p.id in seen:
-            raise ProposalError(f"proposals[{k}].id", f"duplicate id {p.id!r}")
+            raise PlanError(f"proposals[{k}].id", f"duplicate id {p.id!r}")
         seen.add(p.id)
         out.append(p)
     return out
@@ -183,7 +175,7 @@ def load_proposals(path, economy: Economy | None = None) -> list[Proposal]:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        raise ProposalError("proposals", f"cannot read {path}: {exc}") from None
+        raise PlanError("proposals", f"cannot read {path}: {exc}") from None
     return parse_proposals(data, economy)
 
 

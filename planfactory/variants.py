@@ -28,13 +28,17 @@ implications are closest, and the chosen ones are named A, B, C... by hours per 
 
 from __future__ import annotations
 
+import copy
 import itertools
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 
 from planfactory.decision import DecisionBasis, FundamentalDecision
 from planfactory.economy import WEEKS_PER_YEAR, Economy
+from planfactory.growth import GrowthAssumptions, approximate_growth
+from planfactory.incompat import structure
 from planfactory.leontief import LeontiefSolver
 from planfactory.proposals import Proposal, ResolvedProposals, resolve
 
@@ -169,8 +173,6 @@ def build_context(economy: Economy, proposals: list[Proposal], parameters: dict 
 
 def _with(economy: Economy, overrides: dict) -> Economy:
     """A shallow copy of ``economy`` with some of A, B, labour replaced (sampled estimates)."""
-    import copy
-
     e = copy.copy(economy)
     for name, value in overrides.items():
         setattr(e, name, value)
@@ -309,10 +311,6 @@ def _growth(ctx: Context, X: np.ndarray, basket_inv: np.ndarray) -> np.ndarray:
     productivity and workforce growth) allow. NaN (shown as "not known") when the
     economy has no capital coefficients or no output data.
     """
-    from types import SimpleNamespace
-
-    from planfactory.growth import GrowthAssumptions, approximate_growth
-
     sweep = SimpleNamespace(gross_output=X, investment_hours=basket_inv)
     return np.asarray(approximate_growth(ctx.economy, ctx.basis, sweep, GrowthAssumptions(**ctx.parameters["growth"])),
                       dtype=float)
@@ -331,8 +329,6 @@ def compatible_sets(ctx: Context, sets_incompatible: list[list[int]], limit: int
     out = [np.zeros(P, dtype=bool)]
     if P == 0 or limit <= 1:
         return out
-    from planfactory.incompat import structure
-
     G, h, _rows = structure(ctx)
     seen = {tuple(out[0])}
     k = 0
