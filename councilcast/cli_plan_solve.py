@@ -60,7 +60,7 @@ def solve_payload(economy, f: np.ndarray, method: str = "auto", progress=None) -
     from planfactory.leontief import LeontiefSolver
 
     t = time.perf_counter()
-    solver = LeontiefSolver(economy.A, method=method, progress=progress)
+    solver = LeontiefSolver(economy.A, method=method, callback=progress)
     sol = solver.solve(f)
     v = solver.labour_values(economy.labour)
     x = sol.gross_output
@@ -85,7 +85,7 @@ def solve_payload(economy, f: np.ndarray, method: str = "auto", progress=None) -
 def info_payload(economy) -> dict:
     import scipy.sparse as sp
 
-    from planfactory.formats import spectral_radius
+    from planfactory.spectral import spectral_radius
     from planfactory.leontief import LeontiefSolver
 
     lo, hi = spectral_radius(economy.A, tight=True)
@@ -223,7 +223,7 @@ def cmd_growth(args) -> int:
     if args.json:
         _print_json(out)
         return 0
-    print(f"year  consumption h/person  growth  investment share  feasible")
+    print("year  consumption h/person  growth  investment share  feasible")
     for t in range(a.years):
         g = f"{100 * p.growth[t - 1]:+.2f}%" if t else "    -"
         print(f"{t:>4}  {p.consumption_hours_per_person[t]:>20,.1f}  {g:>7}  {p.investment_share[t]:>16.3f}  {p.feasible[t]}")

@@ -118,8 +118,8 @@ def _sparse_case(n: int, k: int, queue) -> None:
     F = np.random.default_rng(5).random((n, k))
     t = time.perf_counter()
     solver = LeontiefSolver(A)
-    v = solver.labour_values(labour)
-    iters_v = solver.last_iterations
+    sol_v = solver.solve(labour, transposed=True)  # labour values, with their iteration count
+    v, iters_v = sol_v.gross_output, sol_v.iterations
     t_v = time.perf_counter() - t
     t2 = time.perf_counter()
     sol = solver.solve(F)

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from planfactory.demo import sparse_technology
-from planfactory.leontief import LeontiefSolver
+from planfactory.leontief import LeontiefSolver, SolverError, block_bicgstab, csr_products
 
 from .plan_checks import check_plan
 
@@ -74,7 +74,7 @@ def test_auto_method_choice():
 def test_iterative_reports_progress_and_single_vector():
     A, l = sparse_technology(5000, 15, seed=2, family=200)
     seen = []
-    s = LeontiefSolver(A, method="iterative", progress=lambda step, res: seen.append((step, res)))
+    s = LeontiefSolver(A, method="iterative", callback=lambda step, res: seen.append((step, res)))
     f = np.ones(5000)
     sol = s.solve(f)
     assert sol.gross_output.shape == (5000,)
@@ -88,3 +88,30 @@ def test_zero_demand_gives_zero_output():
     sol = LeontiefSolver(A).solve(np.zeros((4000, 2)))
     assert np.all(sol.gross_output == 0)
     assert sol.residual == 0
+
+
+def test_private_kernel_and_public_fallback_give_the_same_products():
+    # csr_products uses SciPy's private csr_matvecs (measured faster); A @ X is its public fallback
+    A, _ = sparse_technology(3000, 12, seed=5, family=100)
+    X = np.random.default_rng(6).random((3000, 4))
+    fast, slow = np.empty_like(X), np.empty_like(X)
+    csr_products(A, 4)(X, fast)
+    csr_products(A, 4, private_kernel=False)(X, slow)
+    assert np.array_equal(fast, slow)
+    assert np.array_equal(slow, A @ X)
+
+
+def test_block_bicgstab_returns_its_convergence_with_the_answer():
+    A, _ = sparse_technology(5000, 15, seed=2, family=200)
+    F = np.random.default_rng(7).random((5000, 3))
+    seen = []
+    X, info = block_bicgstab(A, F, rtol=1e-12, atol=0.0, callback=lambda k, r: seen.append(k))
+    assert info.converged and info.tolerance_ratio <= 1 and info.products > 0
+    assert seen and seen[-1] <= info.products
+    check_plan(A, F, X, rtol=1e-11)
+    # too small a budget: reported, not raised; the solver raises SolverError
+    X, info = block_bicgstab(A, F, rtol=1e-14, atol=0.0, maxiter=2)
+    assert not info.converged and info.products <= 10
+    with pytest.raises(SolverError) as exc:
+        LeontiefSolver(A, method="iterative", rtol=1e-14, atol=0.0, maxiter=2).solve(F)
+    assert exc.value.field is None and exc.value.kind == "invalid" and "no convergence" in str(exc.value)
