@@ -12,6 +12,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from broadcast.errors import BroadcastError
+
 __all__ = ["Cue", "Captions", "vtt_time"]
 
 MAX_CUES = 2000
@@ -44,11 +46,11 @@ class Captions:
     def add(self, text: str, start: float | None = None, duration: float = 3.0) -> Cue:
         text = " ".join(text.split())
         if not text:
-            raise ValueError("a caption needs some text")
+            raise BroadcastError("bad_caption", "text", "a caption needs some text")
         if len(text) > MAX_TEXT:
-            raise ValueError(f"a caption holds at most {MAX_TEXT} characters")
+            raise BroadcastError("bad_caption", "text", f"a caption holds at most {MAX_TEXT} characters")
         if not 0 < duration <= 30:
-            raise ValueError("duration must be in (0, 30] seconds")
+            raise BroadcastError("bad_caption", "duration", "duration must be in (0, 30] seconds")
         start = time.time() if start is None else start
         self._seq += 1
         cue = Cue(self._seq, start, start + duration, text)

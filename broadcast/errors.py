@@ -21,10 +21,11 @@ CODES = {
     "busy": "conflict",                # the channel already has a publisher
     "not_live": "conflict",            # WHEP on a channel with nothing on air (with Retry-After)
     "bad_channel": "invalid",          # an invalid channel name or setting
+    "bad_caption": "invalid",          # a caption cue without text, too long, or of a wrong duration
 }
 
 
-class BroadcastError(Exception):
+class BroadcastError(ValueError):
     def __init__(self, code: str, field: str | None, reason: str):
         if code not in CODES:
             raise ValueError(f"unknown broadcast error code {code!r}")

@@ -7,13 +7,15 @@ need in their constructor), so no service imports this module.
 from aiohttp import web
 import jinja2
 
+from broadcast.channels import Broadcaster
 from councilcast.auth import Auth
 from councilcast.config import Config
 from councilcast.events import EVENTS
+from councilcast.services.broadcast import BroadcastService
 from councilcast.services.voting import VotingService
 from councilcast.storage import Database
 
-__all__ = ["CONFIG", "DB", "AUTH", "JINJA", "STARTED_AT", "EVENTS", "VOTING"]
+__all__ = ["CONFIG", "DB", "AUTH", "JINJA", "STARTED_AT", "EVENTS", "VOTING", "BROADCAST", "BROADCASTER"]
 
 CONFIG = web.AppKey("config", Config)
 DB = web.AppKey("db", Database)
@@ -21,3 +23,6 @@ AUTH = web.AppKey("auth", Auth)
 JINJA = web.AppKey("jinja", jinja2.Environment)
 STARTED_AT = web.AppKey("started_at", float)
 VOTING = web.AppKey("voting", VotingService)
+BROADCAST = web.AppKey("broadcast", BroadcastService)
+BROADCASTER = web.AppKey("broadcaster", Broadcaster)
+"""The live media of every channel (``app[BROADCAST].broadcaster``), for the pages that show it."""

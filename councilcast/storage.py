@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import sqlite_utils
 
-__all__ = ["Database", "migration_steps"]
+__all__ = ["Database", "migration_steps", "schema_versions"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,12 @@ def migration_steps() -> dict[str, list]:
         if hasattr(mod, "MIGRATIONS"):
             steps[mod.AREA] = list(mod.MIGRATIONS)
     return steps
+
+
+def schema_versions(conn) -> dict[str, int]:
+    """The schema version of every area, as applied to this database."""
+    rows = conn.execute("SELECT area, MAX(version) FROM schema_migrations GROUP BY area").fetchall()
+    return {r[0]: r[1] for r in rows}
 
 
 def _connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
@@ -137,11 +143,6 @@ class Database:
                     conn.execute("ROLLBACK")
                     raise
                 log.debug("migrated %s to version %d", area, version)
-
-    def schema_versions(self) -> dict[str, int]:
-        conn = self._reader()
-        rows = conn.execute("SELECT area, MAX(version) FROM schema_migrations GROUP BY area").fetchall()
-        return {r[0]: r[1] for r in rows}
 
     # -- writing -------------------------------------------------------------------
     async def write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:

@@ -10,7 +10,7 @@ An assembly's ``workplace`` links it to an enterprise of the economy by its id.
 
 from aiohttp import web
 
-from councilcast.appkeys import VOTING
+from councilcast.appkeys import BROADCASTER, VOTING
 from councilcast.errors import ApiError
 from councilcast.pages import render
 
@@ -36,8 +36,6 @@ async def _workplace_cards(request: web.Request, workplace: str | None) -> tuple
 
 @routes.get("/assemblies/{id}")
 async def assembly_page(request: web.Request) -> web.Response:
-    from councilcast.routes.broadcast import BROADCASTER
-
     assembly = await request.app[VOTING].assembly_with_delegates(request.match_info["id"])
     if assembly is None:
         raise web.HTTPNotFound()

@@ -13,40 +13,25 @@ docs/broadcast.md explains every status code and the media path behind them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import secrets
 import time
-from pathlib import Path
 
-import aiohttp
 from aiohttp import web
-from aiortc.sdp import candidate_from_sdp
-from yarl import URL
 
 from broadcast.captions import Captions
 from broadcast.channels import Broadcaster
-from broadcast.errors import RETRY_AFTER_S
 from broadcast.offers import MAX_OFFER_BYTES
-from councilcast.appkeys import AUTH, CONFIG, DB
+from councilcast.appkeys import AUTH, BROADCAST, BROADCASTER, CONFIG, DB
+from councilcast.services.broadcast import BroadcastService
 from councilcast.errors import ApiError, read_json
 from councilcast.middleware import CORS
 from councilcast.pages import render
 
-__all__ = ["setup", "OPENAPI", "BROADCASTER", "CAPTIONS", "DEFAULT_CHANNELS"]
+__all__ = ["setup", "OPENAPI"]
 
 log = logging.getLogger(__name__)
 
-BROADCASTER = web.AppKey("broadcaster", Broadcaster)
-CAPTIONS = web.AppKey("captions", dict)
 routes = web.RouteTableDef()
-
-DEFAULT_CHANNELS = [
-    # name, title, companion
-    ("central", "Central Assembly", "central-sign"),
-    ("central-sign", "Central Assembly: sign-language interpreter", None),
-    ("council", "Central Council", None),
-]
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -94,6 +79,10 @@ def _not_allowed(request: web.Request, allow: str):
 
 def _bc(request: web.Request) -> Broadcaster:
     return request.app[BROADCASTER]
+
+
+def _svc(request: web.Request) -> BroadcastService:
+    return request.app[BROADCAST]
 
 
 # -- WHIP --------------------------------------------------------------------------------
@@ -166,26 +155,7 @@ async def _patch(request: web.Request, kind: str) -> web.Response:
     if request.headers.get("If-Match") is not None:
         raise ApiError(422, "If-Match", "ICE restarts are not supported: start a new session", headers=CORS)
     frag = await _read_sdp(request, "application/trickle-ice-sdpfrag")
-    added = 0
-    mid = None
-    transceivers = {t.mid: t for t in s.pc.getTransceivers()}
-    for line in frag.splitlines():
-        line = line.strip()
-        if line.startswith("a=mid:"):
-            mid = line[6:]
-        elif line.startswith("a=candidate:"):
-            try:
-                cand = candidate_from_sdp(line[2:].split(":", 1)[1])
-            except Exception:
-                raise ApiError(400, "body", f"malformed candidate line: {line[:100]}", headers=CORS) from None
-            t = transceivers.get(mid) or next(iter(transceivers.values()), None)
-            if t is None or cand.protocol.lower() != "udp":
-                continue  # unsupported candidates are dropped silently (RFC 9725 4.3.1)
-            cand.sdpMid = t.mid
-            await s.pc.addIceCandidate(cand)
-            added += 1
-        elif line and not line.startswith(("a=", "m=", "c=")):
-            raise ApiError(400, "body", f"not an SDP fragment line: {line[:100]}", headers=CORS)
+    await _svc(request).trickle(s, frag)
     return web.Response(status=204, headers=CORS)
 
 
@@ -212,21 +182,6 @@ async def session_get(request: web.Request):
 
 
 # -- channels API --------------------------------------------------------------------------
-async def _recordings(app: web.Application, channel: str | None = None) -> list[dict]:
-    def q(conn):
-        sql = "SELECT * FROM broadcast_recordings"
-        args: tuple = ()
-        if channel is not None:
-            sql += " WHERE channel=?"
-            args = (channel,)
-        return [dict(r) for r in conn.execute(sql + " ORDER BY started_at DESC", args)]
-    rows = await app[DB].read(q)
-    for r in rows:
-        r["url"] = f"/recordings/{r['id']}.webm"
-        r["page"] = f"/recordings/{r['id']}"
-        r.pop("file", None)
-    return rows
-
 
 def _channel_json(app: web.Application, name: str) -> dict:
     ch = app[BROADCASTER].get(name)
@@ -247,7 +202,7 @@ async def channels_list(request: web.Request) -> web.Response:
 async def channel_get(request: web.Request) -> web.Response:
     name = request.match_info["channel"]
     info = _channel_json(request.app, name)
-    info["recordings"] = await _recordings(request.app, name)
+    info["recordings"] = await _svc(request).recordings(name)
     return web.json_response(info)
 
 
@@ -265,16 +220,8 @@ async def channel_put(request: web.Request) -> web.Response:
     captions_url = body.get("captions_url") or None
     if captions_url and not captions_url.startswith(("/", "http://", "https://")):
         raise ApiError(400, "captions_url", "must be an http(s) URL or a path on this server")
-    bc = _bc(request)
-    existing = bc.channels.get(name)
-    ch = bc.define(name, title, body.get("companion") or None, captions_url)
-    now = time.time()
-    await request.app[DB].write(lambda c: c.execute(
-        "INSERT INTO broadcast_channels(name, title, companion, captions_url, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET title=excluded.title, "
-        "companion=excluded.companion, captions_url=excluded.captions_url, updated_at=excluded.updated_at",
-        (ch.name, ch.title, ch.companion, ch.captions_url, now, now)))
-    return web.json_response(_channel_json(request.app, name), status=200 if existing else 201)
+    created = await _svc(request).define_channel(name, title, body.get("companion") or None, captions_url)
+    return web.json_response(_channel_json(request.app, name), status=201 if created else 200)
 
 
 @routes.post("/api/channels/{channel}/camera")
@@ -308,7 +255,7 @@ async def channel_end(request: web.Request) -> web.Response:
 async def recordings_of(request: web.Request) -> web.Response:
     name = request.match_info["channel"]
     _bc(request).get(name)
-    return web.json_response({"recordings": await _recordings(request.app, name)})
+    return web.json_response({"recordings": await _svc(request).recordings(name)})
 
 
 @routes.get("/api/broadcast/stats")
@@ -318,9 +265,7 @@ async def broadcast_stats(request: web.Request) -> web.Response:
 
 # -- captions ------------------------------------------------------------------------------
 def _captions(request: web.Request) -> Captions:
-    name = request.match_info["channel"]
-    _bc(request).get(name)
-    return request.app[CAPTIONS].setdefault(name, Captions())
+    return _svc(request).channel_captions(request.match_info["channel"])
 
 
 @routes.post("/api/channels/{channel}/captions")
@@ -334,10 +279,7 @@ async def captions_post(request: web.Request) -> web.Response:
         raise ApiError(400, "text", "must be a string")
     if not isinstance(duration, (int, float)) or isinstance(duration, bool):
         raise ApiError(400, "duration", "must be a number of seconds")
-    try:
-        cue = caps.add(text, duration=float(duration))
-    except ValueError as exc:
-        raise ApiError(400, "text" if "text" in str(exc) or "caption" in str(exc) else "duration", str(exc)) from None
+    cue = caps.add(text, duration=float(duration))
     return web.json_response({"seq": cue.seq, "start": cue.start, "end": cue.end, "text": cue.text}, status=201)
 
 
@@ -365,12 +307,10 @@ async def captions_vtt(request: web.Request) -> web.Response:
 
 # -- recordings ----------------------------------------------------------------------------
 async def _recording(request: web.Request) -> dict:
-    rid = request.match_info["rid"]
-    row = await request.app[DB].read(lambda c: c.execute(
-        "SELECT * FROM broadcast_recordings WHERE id=?", (rid,)).fetchone())
-    if row is None:
+    rec = await _svc(request).recording(request.match_info["rid"])
+    if rec is None:
         raise web.HTTPNotFound()
-    return dict(row)
+    return rec
 
 
 @routes.get("/recordings/{rid}.webm")
@@ -385,7 +325,7 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
 @routes.get("/recordings/{rid}.vtt")
 async def recording_vtt(request: web.Request) -> web.Response:
     rec = await _recording(request)
-    caps = request.app[CAPTIONS].get(rec["channel"]) or Captions()
+    caps = _svc(request).captions.get(rec["channel"]) or Captions()
     return web.Response(text=caps.vtt(rec["started_at"], rec["ended_at"]), content_type="text/vtt")
 
 
@@ -397,7 +337,7 @@ async def recording_page(request: web.Request) -> web.Response:
 
 @routes.get("/recordings")
 async def recordings_page(request: web.Request) -> web.Response:
-    recs = await _recordings(request.app)
+    recs = await _svc(request).recordings()
     for r in recs:
         r["when"] = _when(r["started_at"])
     return render(request, "broadcast/recordings.html", {"recordings": recs, "channels": _bc(request).channels})
@@ -436,106 +376,17 @@ async def studio_page(request: web.Request) -> web.Response:
 
 
 # -- start and stop ------------------------------------------------------------------------
-async def _store_recording(app: web.Application, channel: str, rec) -> None:
-    data = app[CONFIG].data_path
-    try:
-        rel = str(Path(rec.path).resolve().relative_to(data.resolve()))
-    except ValueError:
-        rel = str(rec.path)
-    rid = secrets.token_urlsafe(9)
-    await app[DB].write(lambda c: c.execute(
-        "INSERT INTO broadcast_recordings(id, channel, file, started_at, ended_at, duration_s, bytes, "
-        "video_frames, audio_packets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (rid, channel, rel, rec.started_at, rec.ended_at, rec.duration_s, rec.bytes, rec.video_frames,
-         rec.audio_packets)))
-
-
-async def _relay_loop(app: web.Application, origin: str, channel: str) -> None:
-    """Keep pulling ``channel`` from ``origin`` (retrying while it is not live)."""
-    from broadcast.relay import pull
-
-    bc = app[BROADCASTER]
-    async with aiohttp.ClientSession() as http:
-        while not bc.closed:
-            delay = RETRY_AFTER_S
-            location: list[str] = []
-
-            async def post_offer(sdp: str) -> str:
-                async with http.post(f"{origin}/whep/{channel}", data=sdp.encode(),
-                                     headers={"Content-Type": "application/sdp"}) as r:
-                    if r.status != 201:
-                        raise RuntimeError(f"origin answered {r.status}: {(await r.text())[:200]}",
-                                           int(r.headers.get("Retry-After", RETRY_AFTER_S)))
-                    location.append(str(r.url.join(URL(r.headers["Location"]))))
-                    return await r.text()
-
-            async def hang_up() -> None:
-                if location:
-                    try:
-                        async with http.delete(location[0]):
-                            pass
-                    except (aiohttp.ClientError, RuntimeError):
-                        pass
-
-            try:
-                session = await pull(bc, channel, post_offer, on_close=hang_up)
-                try:
-                    program = bc.get(channel).program
-                    if program is not None:
-                        await program.ended
-                finally:  # also on cancel: hang up at the origin while our HTTP client is open
-                    await asyncio.shield(bc.close_session(session.id))
-                delay = 1
-            except asyncio.CancelledError:
-                raise
-            except RuntimeError as exc:
-                delay = exc.args[1] if len(exc.args) > 1 else RETRY_AFTER_S
-                log.info("relay %s: %s", channel, exc.args[0])
-            except Exception as exc:
-                log.warning("relay %s from %s: %r", channel, origin, exc)
-            await asyncio.sleep(min(max(delay, 1), 30))
-
-
 async def _broadcast_ctx(app: web.Application):
     config = app[CONFIG]
-    bc = Broadcaster(config.data_path / "recordings",
-                     on_recording=lambda name, rec: _store_recording(app, name, rec))
-    app[BROADCASTER] = bc
-    for name, title, companion in DEFAULT_CHANNELS:
-        bc.define(name, title, companion)
-    rows = await app[DB].read(lambda c: [dict(r) for r in c.execute("SELECT * FROM broadcast_channels")])
-    for r in rows:
-        bc.define(r["name"], r["title"], r["companion"], r["captions_url"])
-    tasks: list[asyncio.Task] = []
-    origin = getattr(config, "relay_origin", None)
-    if origin:
-        names = [n.strip() for n in (getattr(config, "relay_channels", "") or "").split(",") if n.strip()]
-        try:
-            async with aiohttp.ClientSession() as http, http.get(f"{origin}/api/channels") as r:
-                remote = (await r.json())["channels"]
-            for c in remote:
-                bc.define(c["name"], c["title"], c.get("companion"), c.get("captions_url"))
-            names = names or [c["name"] for c in remote]
-        except Exception as exc:
-            log.warning("relay: cannot list channels at %s (%r); pulling %s", origin, exc, names or ["central"])
-            names = names or ["central"]
-        for n in names:
-            if n not in bc.channels:
-                bc.define(n)
-            tasks.append(asyncio.ensure_future(_relay_loop(app, origin.rstrip("/"), n)))
-    elif config.demo:
-        bc.start_camera("central", 1280, 720, 30)
-        bc.start_camera("central-sign", 320, 240, 15)
+    svc = BroadcastService(app[DB], config.data_path)
+    app[BROADCAST] = svc
+    app[BROADCASTER] = svc.broadcaster
+    await svc.start(relay_origin=config.relay_origin, relay_channels=config.relay_channels, demo=config.demo)
     yield
-    bc.closed = True
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await bc.close()
+    await svc.stop()
 
 
 def setup(app: web.Application) -> None:
-    app[CAPTIONS] = {}
     app.cleanup_ctx.append(_broadcast_ctx)
     app.router.add_routes(routes)
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from councilcast import __version__
 from councilcast.appkeys import CONFIG, DB, STARTED_AT
+from councilcast.storage import schema_versions
 
 routes = web.RouteTableDef()
 
@@ -28,8 +29,7 @@ OPENAPI = {
 @routes.get("/api/health")
 async def health(request: web.Request) -> web.Response:
     db = request.app[DB]
-    versions = await db.read(lambda conn: {r[0]: r[1] for r in conn.execute(
-        "SELECT area, MAX(version) FROM schema_migrations GROUP BY area")})
+    versions = await db.read(schema_versions)
     return web.json_response({
         "status": "ok",
         "version": __version__,

@@ -1,6 +1,9 @@
-"""Broadcast tables: channel settings and the recordings of every live session."""
+"""Broadcast tables and queries: channel settings and the recordings of every live session."""
 
-__all__ = ["AREA", "MIGRATIONS"]
+from __future__ import annotations
+
+__all__ = ["AREA", "MIGRATIONS", "list_channels", "save_channel", "list_recordings", "get_recording",
+           "insert_recording"]
 
 AREA = "broadcast"
 
@@ -28,3 +31,39 @@ MIGRATIONS = [
     CREATE INDEX broadcast_recordings_channel ON broadcast_recordings(channel, started_at);
     """,
 ]
+
+
+def list_channels(conn) -> list[dict]:
+    """Channel settings saved by ``PUT /api/channels/{name}`` (restored at start-up)."""
+    return [dict(r) for r in conn.execute("SELECT * FROM broadcast_channels ORDER BY name")]
+
+
+def save_channel(conn, name: str, title: str, companion: str | None, captions_url: str | None, now: float) -> None:
+    conn.execute(
+        "INSERT INTO broadcast_channels(name, title, companion, captions_url, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET title=excluded.title, "
+        "companion=excluded.companion, captions_url=excluded.captions_url, updated_at=excluded.updated_at",
+        (name, title, companion, captions_url, now, now))
+
+
+def list_recordings(conn, channel: str | None = None) -> list[dict]:
+    """Recordings, newest first, of one channel or of all."""
+    if channel is None:
+        rows = conn.execute("SELECT * FROM broadcast_recordings ORDER BY started_at DESC")
+    else:
+        rows = conn.execute("SELECT * FROM broadcast_recordings WHERE channel=? ORDER BY started_at DESC", (channel,))
+    return [dict(r) for r in rows]
+
+
+def get_recording(conn, rid: str) -> dict | None:
+    row = conn.execute("SELECT * FROM broadcast_recordings WHERE id=?", (rid,)).fetchone()
+    return dict(row) if row is not None else None
+
+
+def insert_recording(conn, rid: str, channel: str, file: str, rec) -> None:
+    """``rec``: a :class:`broadcast.recorder.RecordingInfo` (its times, size and counts)."""
+    conn.execute(
+        "INSERT INTO broadcast_recordings(id, channel, file, started_at, ended_at, duration_s, bytes, "
+        "video_frames, audio_packets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (rid, channel, file, rec.started_at, rec.ended_at, rec.duration_s, rec.bytes, rec.video_frames,
+         rec.audio_packets))

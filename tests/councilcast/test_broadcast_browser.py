@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from councilcast.routes.broadcast import BROADCASTER
+from councilcast.appkeys import BROADCASTER
 from tests.broadcast.peers import Viewer
 from tests.conftest import STUDIO_TOKEN
 

@@ -7,7 +7,7 @@ import av
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
-from councilcast.routes.broadcast import BROADCASTER
+from councilcast.appkeys import BROADCASTER
 from tests.broadcast.peers import Publisher, Viewer, latency_ms
 from tests.conftest import SECRETARIAT_TOKEN, STUDIO_TOKEN
 

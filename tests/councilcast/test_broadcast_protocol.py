@@ -6,7 +6,7 @@ import pytest
 from aiortc import RTCPeerConnection
 
 from councilcast.appkeys import AUTH, DB
-from councilcast.routes.broadcast import BROADCASTER
+from councilcast.appkeys import BROADCASTER
 from tests.broadcast.peers import Publisher, Viewer, offer_pc
 from tests.conftest import SECRETARIAT_TOKEN, STUDIO_TOKEN
 

@@ -7,7 +7,7 @@ import pytest
 from aiohttp import web
 
 from councilcast.app import create_app
-from councilcast.routes.broadcast import BROADCASTER
+from councilcast.appkeys import BROADCASTER
 from tests.broadcast.peers import Viewer
 
 pytestmark = pytest.mark.slow
