@@ -240,7 +240,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     if transport is None:
         return ws
     # The fast path wraps the protocol before any other await, at a frame boundary.
-    stamp = wsfast.install(transport, _answer_at_read) if hub.fastpath else None
+    stamp = wsfast.install(transport, _answer_at_read, MAX_CLIENT_MESSAGE) if hub.fastpath else None
     hello = {"type": "hello", "server_time": now_ms()}
     for extra in hub.hello_extra:
         try:

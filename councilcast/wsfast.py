@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 SLOW_LIMIT = 1 << 20  # bytes waiting in a socket's send buffer before we give up on it
 
-_OP_CONTINUATION, _OP_TEXT, _OP_BINARY, _OP_CLOSE = 0x0, 0x1, 0x2, 0x8
+_OP_CONTINUATION, _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 
 def frame_text(payload: bytes) -> bytes:
@@ -78,10 +78,12 @@ def check() -> str | None:
         return f"aiohttp.web_protocol cannot be imported ({exc})"
     version = getattr(aiohttp, "__version__", "?")
     handler = getattr(web_protocol, "RequestHandler", None)
-    if not isinstance(handler, type) or not issubclass(handler, asyncio.Protocol):
-        return f"aiohttp {version}: web_protocol.RequestHandler is not an asyncio.Protocol"
+    if not isinstance(handler, type):
+        return f"aiohttp {version}: no class web_protocol.RequestHandler"
     if issubclass(handler, asyncio.BufferedProtocol):
         return f"aiohttp {version}: RequestHandler is a BufferedProtocol (reads bypass data_received)"
+    if not issubclass(handler, asyncio.Protocol):
+        return f"aiohttp {version}: RequestHandler is not an asyncio.Protocol"
     for name in ("connection_made", "connection_lost", "data_received", "eof_received",
                  "pause_writing", "resume_writing"):
         if not callable(getattr(handler, name, None)):
@@ -149,22 +151,29 @@ class Stamp:
     text frame at a frame boundary and outside a fragmented message, its payload goes to
     ``answer``; a reply it returns is framed and written here, and the frame is not passed
     on. Everything else goes to aiohttp's protocol unchanged. Frame boundaries of what is
-    passed on are tracked (a header split across reads included). After a close frame,
-    everything is left to aiohttp.
+    passed on are tracked (a header split across reads included). After a close frame, or
+    a frame aiohttp's reader refuses (reserved bits, unknown opcode, a control frame over
+    125 bytes or fragmented, a message of ``max_message`` bytes or more, fragments out of
+    order), the connection's bytes are all left to aiohttp, which then closes it. (A
+    payload aiohttp refuses, such as a text frame that is not UTF-8, is not looked at: a
+    sync request right behind it may still be answered before aiohttp closes the socket.)
     """
 
     answered_total = 0  # requests answered by the fast path, in this process
 
-    def __init__(self, inner: asyncio.Protocol, transport: asyncio.Transport, answer: Answer):
+    def __init__(self, inner: asyncio.Protocol, transport: asyncio.Transport, answer: Answer,
+                 max_message: int = 0):
         self.inner = inner
         self.transport = transport
         self.answer = answer
+        self.max_message = max_message  # aiohttp's max_msg_size for this socket (0: none)
         self.rx = 0.0          # ms at the last read
         self.answered = 0      # requests answered on this connection
         self.fast = True       # False after a close frame: all bytes to aiohttp, untracked
         self._remaining = 0    # bytes of a frame already passed on, still to come
         self._head = b""       # the start of a frame header split across reads
         self._fragmented = False  # inside a message sent as several frames
+        self._message = 0         # payload bytes of the current message so far
 
     def data_received(self, data: bytes) -> None:
         self.rx = time.time() * 1000.0
@@ -206,7 +215,7 @@ class Stamp:
                 return
             first, head, n = h
             self._head = b""
-            self._frame(first)
+            self._frame(first, n)
             pos = head + n - len(before)  # the bytes of data that belong to this frame
             if pos > size:
                 self._remaining = pos - size
@@ -217,21 +226,30 @@ class Stamp:
                 self._head = bytes(data[pos:])
                 return
             first, head, n = h
-            self._frame(first)
+            self._frame(first, n)
             end = pos + head + n
             if end > size:
                 self._remaining = end - size
                 return
             pos = end
 
-    def _frame(self, first: int) -> None:
-        opcode = first & 0x0F
-        if opcode == _OP_CLOSE:
+    def _frame(self, first: int, n: int) -> None:
+        """Follow one frame header as aiohttp's reader does; off on what ends its reading."""
+        opcode, fin = first & 0x0F, first & 0x80
+        if first & 0x70 or opcode == _OP_CLOSE:
             self.fast = False
-        elif opcode in (_OP_TEXT, _OP_BINARY):
-            self._fragmented = not first & 0x80
-        elif opcode == _OP_CONTINUATION and first & 0x80:
-            self._fragmented = False
+        elif opcode >= 0x8:
+            if opcode not in (_OP_PING, _OP_PONG) or n > 125 or not fin:
+                self.fast = False
+        elif opcode in (_OP_TEXT, _OP_BINARY, _OP_CONTINUATION):
+            if (opcode == _OP_CONTINUATION) != self._fragmented:
+                self.fast = False  # a continuation with nothing to continue, or a new message inside one
+            self._message = n + (self._message if opcode == _OP_CONTINUATION else 0)
+            self._fragmented = not fin
+            if self.max_message and self._message >= self.max_message:
+                self.fast = False
+        else:
+            self.fast = False  # reserved opcodes 3-7
 
     def connection_made(self, transport):
         self.inner.connection_made(transport)
@@ -274,7 +292,7 @@ def _header(b: bytes, pos: int) -> tuple[int, int, int] | None:
     return b[pos], head, n
 
 
-def install(transport: asyncio.BaseTransport | None, answer: Answer) -> Stamp | None:
+def install(transport: asyncio.BaseTransport | None, answer: Answer, max_message: int = 0) -> Stamp | None:
     """Wrap ``transport``'s protocol in a :class:`Stamp`; None if this connection does not fit.
 
     Call right after ``ws.prepare()`` (before any other await), so that the wrapper starts
@@ -287,6 +305,6 @@ def install(transport: asyncio.BaseTransport | None, answer: Answer) -> Stamp | 
     inner = transport.get_protocol()
     if not isinstance(inner, RequestHandler) or isinstance(inner, asyncio.BufferedProtocol):
         return None
-    stamp = Stamp(inner, transport, answer)
+    stamp = Stamp(inner, transport, answer, max_message)
     transport.set_protocol(stamp)
     return stamp
