@@ -31,7 +31,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-import sqlite_utils
 
 __all__ = ["Database", "migration_steps", "schema_versions"]
 
@@ -240,10 +239,6 @@ class Database:
 
     def read_sync(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         return self._read_pool.submit(lambda: fn(self._reader())).result()
-
-    def utils(self, conn: sqlite3.Connection) -> sqlite_utils.Database:
-        """Wrap a connection handed to a write/read function in sqlite-utils' API."""
-        return sqlite_utils.Database(conn)
 
 
 def _resolve_all(items: list[tuple[asyncio.Future, bool, Any]]) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+import sqlite_utils
+
 __all__ = ["AREA", "MIGRATIONS", "TokenRecord", "insert_token", "live_tokens", "revoke_tokens", "has_live_token"]
 
 AREA = "core"
@@ -44,10 +46,8 @@ class TokenRecord:
 def insert_token(conn, role: str, subject: str | None, label: str | None, token_hash: str,
                  now: float) -> TokenRecord:
     tid = secrets.token_hex(8)
-    conn.execute(
-        "INSERT INTO tokens(id, role, subject, token_hash, label, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (tid, role, subject, token_hash, label, now),
-    )
+    sqlite_utils.Database(conn)["tokens"].insert({"id": tid, "role": role, "subject": subject,
+                                                  "token_hash": token_hash, "label": label, "created_at": now})
     return TokenRecord(tid, role, subject, label)
 
 

@@ -1,0 +1,56 @@
+"""The broadcast store on a real SQLite file, through the single writer."""
+
+import sqlite3
+from types import SimpleNamespace
+
+import pytest
+
+from councilcast.storage import Database
+from councilcast.stores import broadcast as store
+
+
+def _db(tmp_path) -> Database:
+    db = Database(tmp_path / "b.db")
+    db.open()
+    return db
+
+
+def test_save_channel_upserts_and_keeps_created_at(tmp_path):
+    db = _db(tmp_path)
+    try:
+        db.write_sync(lambda c: store.save_channel(c, "council", "Council", None, None, 100.0))
+        db.write_sync(lambda c: store.save_channel(c, "council", "Central Council", "central-sign", "/x.vtt", 200.0))
+        rows = db.read_sync(store.list_channels)
+        assert rows == [{"name": "council", "title": "Central Council", "companion": "central-sign",
+                         "captions_url": "/x.vtt", "created_at": 100.0, "updated_at": 200.0}]
+    finally:
+        db.close()
+
+
+def test_recordings_newest_first_and_lookup(tmp_path):
+    db = _db(tmp_path)
+    try:
+        for rid, ch, t in (("r1", "central", 10.0), ("r2", "council", 20.0), ("r3", "central", 30.0)):
+            info = SimpleNamespace(started_at=t, ended_at=t + 5, duration_s=5.0, bytes=1000, video_frames=150,
+                                   audio_packets=250)
+            db.write_sync(lambda c, rid=rid, ch=ch, info=info: store.insert_recording(c, rid, ch, f"{rid}.webm",
+                                                                                      info))
+        assert [r["id"] for r in db.read_sync(store.list_recordings)] == ["r3", "r2", "r1"]
+        assert [r["id"] for r in db.read_sync(lambda c: store.list_recordings(c, "central"))] == ["r3", "r1"]
+        assert db.read_sync(lambda c: store.get_recording(c, "r2"))["file"] == "r2.webm"
+        assert db.read_sync(lambda c: store.get_recording(c, "nope")) is None
+    finally:
+        db.close()
+
+
+def test_a_failing_write_rolls_back_alone(tmp_path):
+    # sqlite-utils' insert nests in the writer's SAVEPOINT: a duplicate id fails alone.
+    db = _db(tmp_path)
+    try:
+        info = SimpleNamespace(started_at=1.0, ended_at=2.0, duration_s=1.0, bytes=1, video_frames=1, audio_packets=1)
+        db.write_sync(lambda c: store.insert_recording(c, "r1", "central", "a.webm", info))
+        with pytest.raises(sqlite3.IntegrityError):
+            db.write_sync(lambda c: store.insert_recording(c, "r1", "central", "b.webm", info))
+        assert db.read_sync(lambda c: store.get_recording(c, "r1"))["file"] == "a.webm"
+    finally:
+        db.close()
