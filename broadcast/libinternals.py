@@ -235,7 +235,11 @@ def self_check(*, refresh: bool = False) -> dict:
                 _result = _run_checks()
             except Exception as exc:  # a bug here must not stop the server: say so, use the safest path
                 log.exception("broadcast.libinternals self-check failed")
-                _result = {"versions": _versions(), "checks": {}, "path": "generic",
+                try:
+                    versions = _versions()
+                except Exception:
+                    versions = {}
+                _result = {"versions": versions, "checks": {}, "path": "generic",
                            "refused": {"direct": f"self-check failed: {exc!r}", "public": f"self-check failed: {exc!r}"},
                            "sender_reports": False, "feedback": False, "elapsed_ms": 0.0}
         return copy.deepcopy(_result)
