@@ -393,6 +393,9 @@ def setup(app: web.Application) -> None:
 
 _SDP = {"application/sdp": {"schema": {"type": "string"}}}
 _ERR = {"description": "an error: {\"error\": {\"field\": ..., \"reason\": ...}}"}
+_405 = {"summary": "not allowed: 405 with Allow", "responses": {"405": _ERR}}
+_SESSION_OPTIONS = {"summary": "CORS preflight of a session URL (Allow: OPTIONS, PATCH, DELETE)",
+                    "responses": {"204": {"description": "ok"}}}
 OPENAPI = {
     "/whip/{channel}": {
         "post": {"summary": "WHIP ingest (RFC 9725): an SDP offer in, the answer out", "security": [{"bearer": []}],
@@ -401,8 +404,10 @@ OPENAPI = {
                                "400": _ERR, "401": _ERR, "403": _ERR, "404": _ERR, "406": _ERR,
                                "409": _ERR, "413": _ERR, "415": _ERR}},
         "options": {"summary": "CORS preflight; Accept-Post: application/sdp", "responses": {"204": {"description": "ok"}}},
+        "get": _405,
     },
     "/whip/{channel}/{session}": {
+        "options": _SESSION_OPTIONS, "get": _405,
         "delete": {"summary": "end the ingest", "responses": {"200": {"description": "ended"}, "404": _ERR}},
         "patch": {"summary": "trickle ICE (application/trickle-ice-sdpfrag); restarts: 422",
                   "responses": {"204": {"description": "candidates added"}, "400": _ERR, "415": _ERR, "422": _ERR}},
@@ -413,8 +418,10 @@ OPENAPI = {
                  "responses": {"201": {"description": "answer; Location = session URL", "content": _SDP},
                                "400": _ERR, "404": _ERR, "406": _ERR, "409": _ERR, "413": _ERR, "415": _ERR}},
         "options": {"summary": "CORS preflight", "responses": {"204": {"description": "ok"}}},
+        "get": _405,
     },
     "/whep/{channel}/{session}": {
+        "options": _SESSION_OPTIONS, "get": _405,
         "delete": {"summary": "leave", "responses": {"200": {"description": "left"}, "404": _ERR}},
         "patch": {"summary": "trickle ICE", "responses": {"204": {"description": "candidates added"}}},
     },
