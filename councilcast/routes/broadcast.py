@@ -260,7 +260,7 @@ async def recordings_of(request: web.Request) -> web.Response:
 
 @routes.get("/api/broadcast/stats")
 async def broadcast_stats(request: web.Request) -> web.Response:
-    return web.json_response(_bc(request).stats())
+    return web.json_response(_svc(request).stats())
 
 
 # -- captions ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 from yarl import URL
 
+from broadcast import libinternals
 from broadcast.captions import Captions
 from broadcast.channels import Broadcaster, Session
 from broadcast.errors import RETRY_AFTER_S
@@ -49,6 +50,9 @@ class BroadcastService:
     async def start(self, *, relay_origin: str | None = None, relay_channels: str | None = None,
                     demo: bool = False) -> None:
         """Define the default and saved channels; then relay an origin, or put the demo camera on air."""
+        checked = libinternals.self_check()  # once, before the first viewer: which per-packet path runs
+        refused = {k: v for k, v in checked["refused"].items() if v}
+        log.info("broadcast: per-packet path %s%s", checked["path"], f" (refused: {refused})" if refused else "")
         bc = self.broadcaster
         for name, title, companion in DEFAULT_CHANNELS:
             bc.define(name, title, companion)
@@ -68,6 +72,10 @@ class BroadcastService:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.broadcaster.close()
+
+    def stats(self) -> dict:
+        """Encoders, streams and sessions, and which library internals the fan-out uses."""
+        return {**self.broadcaster.stats(), "internals": libinternals.report()}
 
     # -- channels ------------------------------------------------------------------------
     async def define_channel(self, name: str, title: str | None, companion: str | None,

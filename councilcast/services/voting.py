@@ -195,7 +195,8 @@ class VotingService:
     def stats(self) -> dict:
         """Counters for operators and the benchmark: screens connected, commits, the last close."""
         return {"screens": len(self.hub), "commits": self.db.commits, "writes": self.db.writes,
-                "sync_fast_answers": events.sync_fast_answers(), "pending_rounds": len(self.pending),
+                "sync_fast_answers": events.sync_fast_answers(), "ws_path": self.hub.ws_path,
+                "pending_rounds": len(self.pending),
                 "last_close": self.last_close, "process_cpu_s": time.process_time()}
 
     # -- rounds -----------------------------------------------------------------------

@@ -248,3 +248,14 @@ async def test_caption_duration_too_large_for_a_float_is_400(server):
         assert r.status == 400 and (await r.json())["error"]["field"] is None
     async with server.session.get(base + "?since=0") as r:
         assert (await r.json())["cues"] == []
+
+
+async def test_stats_report_the_library_internals_path(server):
+    async with server.session.get(server.api("/api/broadcast/stats")) as r:
+        stats = await r.json()
+    internals = stats["internals"]
+    assert internals["path"] in ("direct", "public", "generic")
+    assert set(internals["versions"]) >= {"aiortc", "aioice", "pylibsrtp", "av"}
+    # on the pinned versions every check passes and the fastest path runs
+    assert internals["path"] == "direct" and internals["refused"]["direct"] is None
+    assert all(c["ok"] for c in internals["checks"].values())
