@@ -180,9 +180,8 @@ class Stamp:
         if self.fast:
             if (not self._remaining and not self._head and not self._fragmented and len(data) >= 6
                     and data[0] == 0x81 and data[1] & 0x80 and (data[1] & 0x7F) < 126
-                    and len(data) == 6 + (data[1] & 0x7F)):
-                if self._answer(data):
-                    return
+                    and len(data) == 6 + (data[1] & 0x7F) and self._answer(data)):
+                return
             self._track(data)
         self.inner.data_received(data)
 

@@ -26,7 +26,7 @@ from aiohttp.base_protocol import BaseProtocol
 
 from councilcast import events, wsfast
 from councilcast.events import EVENTS
-from tests.councilcast.test_voting_ws import running_server, server  # noqa: F401 - fixture, both paths
+from tests.councilcast.test_voting_ws import running_server
 
 try:  # aiohttp >= 3.11
     from aiohttp._websocket.reader import WebSocketDataQueue as _Queue
@@ -340,6 +340,14 @@ def test_check_finds_the_installed_aiohttp_fit_and_says_why_when_not(monkeypatch
 
 
 # -- on a real server, both paths --------------------------------------------------------------
+@pytest.fixture(params=["fast", "public"])
+async def server(request, make_config):
+    """The running server (conftest's, built by test_voting_ws.running_server) on each path."""
+    async with running_server(make_config(ws_fastpath=request.param == "fast")) as s:
+        assert s.app[EVENTS].ws_path == request.param
+        yield s
+
+
 async def raw_ws(url: str):
     """A minimal client over a TCP socket: the handshake, then frames as we write them."""
     host, port = url.removeprefix("http://").split(":")
