@@ -239,8 +239,9 @@ def self_check(*, refresh: bool = False) -> dict:
                     versions = _versions()
                 except Exception:
                     versions = {}
+                why = f"self-check failed: {exc!r}"
                 _result = {"versions": versions, "checks": {}, "path": "generic",
-                           "refused": {"direct": f"self-check failed: {exc!r}", "public": f"self-check failed: {exc!r}"},
+                           "refused": {"direct": why, "public": why},
                            "sender_reports": False, "feedback": False, "elapsed_ms": 0.0}
         return copy.deepcopy(_result)
 

@@ -366,7 +366,8 @@ async def test_direct_path_refuses_an_oversize_packet(link):
     direct = sink._direct
     before = bytes(direct.buf)
     hlen = len(sink._header)
-    for size in (direct.limit - hlen + 1, 1500 - hlen - 5, 1500 - hlen):  # 1,357 bytes; 1,495: the tag would pass the end
+    # 1,357 bytes (one past pylibsrtp's limit); 1,495 and 1,500 (the tag would pass the end)
+    for size in (direct.limit - hlen + 1, 1500 - hlen - 5, 1500 - hlen):
         with pytest.raises(ValueError, match="packet is too long"):
             sink._send_direct([(stream.seq, 1, 2, bytes(size))])
     assert bytes(direct.buf) == before and len(direct.buf) == len(direct.view) == 1500

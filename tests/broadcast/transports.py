@@ -25,8 +25,8 @@ from aioice import Candidate
 from aioice.ice import CandidatePair
 from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
 
-__all__ = ["dtls_pair", "udp_pair", "unix_pair", "nominate", "receiving_session", "send_rtcp", "tapped", "UdpReceiver",
-           "TapConnection", "QueueIceTransport"]
+__all__ = ["dtls_pair", "udp_pair", "unix_pair", "nominate", "receiving_session", "send_rtcp", "tapped",
+           "UdpReceiver", "TapConnection", "QueueIceTransport"]
 
 
 class TapConnection:
