@@ -82,9 +82,9 @@ def _fail(msg: str) -> int:
 
 # --------------------------------------------------------------------------- commands
 def cmd_variants(args) -> int:
-    from planfactory.economy import EconomyError
-    from planfactory.proposals import ProposalError, load_proposals, parse_proposals
-    from planfactory.verify import make_inputs, produce
+    from planfactory.errors import PlanError
+    from planfactory.pipeline import make_inputs, produce
+    from planfactory.proposals import load_proposals, parse_proposals
 
     try:
         econ = _economy(args.economy)
@@ -101,7 +101,7 @@ def cmd_variants(args) -> int:
             if args.previous:
                 prev_inputs = _read_json(args.previous)["inputs"]
         doc = produce(make_inputs(econ, props, params), prev_inputs).doc
-    except (EconomyError, ProposalError) as exc:
+    except PlanError as exc:
         return _fail(f"{exc.field}: {exc.reason}")
     except (OSError, ValueError, KeyError) as exc:
         return _fail(str(exc))
@@ -144,8 +144,10 @@ def _overview(doc: dict) -> str:
 
 
 def cmd_summary(args) -> int:
-    from planfactory.summaries import card_dict, card_html, card_text
-    from planfactory.verify import card_meta, cards_from_doc
+    from councilcast.plan_cards import render_card
+    from planfactory.document import clean
+    from planfactory.pipeline import card_meta, cards_from_doc
+    from planfactory.summaries import card_dict, card_text
 
     try:
         doc = _read_json(args.document)
@@ -168,11 +170,9 @@ def cmd_summary(args) -> int:
     src = args.document if args.document.startswith("http") else str(Path(args.document).resolve())
     out = [card_dict(cards, k, e, card_meta(doc, src)) for k in ks for e in es]
     if args.format == "json":
-        from planfactory.verify import _clean
-
-        print(json.dumps(_clean(out[0] if len(out) == 1 else out), ensure_ascii=False))
+        print(json.dumps(clean(out[0] if len(out) == 1 else out), ensure_ascii=False))
     elif args.format == "html":
-        print("\n".join(card_html(c) for c in out))
+        print("\n".join(render_card(c) for c in out))
     else:
         print("\n\n".join(card_text(c) for c in out))
     return 0
@@ -180,17 +180,17 @@ def cmd_summary(args) -> int:
 
 def cmd_proposals(args) -> int:
     from planfactory import incompat
-    from planfactory.economy import EconomyError
-    from planfactory.proposals import ProposalError, load_proposals
+    from planfactory.document import clean
+    from planfactory.errors import PlanError
+    from planfactory.proposals import load_proposals
     from planfactory.variants import build_context
-    from planfactory.verify import _clean
 
     try:
         econ = _economy(args.economy)
         props = load_proposals(args.file, econ)
         params = _read_json(args.parameters) if args.parameters else {}
-        rep = _clean(incompat.find(build_context(econ, props, params)).to_dict())
-    except (EconomyError, ProposalError) as exc:
+        rep = clean(incompat.find(build_context(econ, props, params)).to_dict())
+    except PlanError as exc:
         return _fail(f"{exc.field}: {exc.reason}")
     except (OSError, ValueError) as exc:
         return _fail(str(exc))
@@ -227,11 +227,12 @@ def cmd_proposals(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from planfactory.verify import DOC_FORMAT, verify_card, verify_document
+    from planfactory.document import CARD_FORMAT, DOC_FORMAT
+    from planfactory.verify import verify_card, verify_document
 
     try:
         obj = _read_json(args.source)
-        if isinstance(obj, dict) and obj.get("format") == "councilcast-card-1":
+        if isinstance(obj, dict) and obj.get("format") == CARD_FORMAT:
             src = obj.get("source")
             if not src:
                 return _fail("the card names no source document")

@@ -1,9 +1,10 @@
 """Cards: for each variant and each workplace, the same fields in the same order.
 
-Numbers are computed as arrays first (:func:`card_arrays`: workplaces x variants, one
-product per field) and rendered on demand, one card at a time, as JSON
-(:func:`card_dict`), an HTML fragment that fits a phone screen (:func:`card_html`) or
-plain text short enough to read aloud in under a minute (:func:`card_text`).
+Numbers are computed as arrays first (:func:`card_numbers` for any variants,
+:func:`card_arrays` for the chosen ones: workplaces x variants, one product per field) and
+rendered on demand, one card at a time, as JSON (:func:`card_dict`) or plain text short
+enough to read aloud in under a minute (:func:`card_text`). The HTML fragment that fits a
+phone screen is the application's (``councilcast.plan_cards.render_card``, a template).
 
 The fields (docs/plan-variants.md, "Cards"), letters a-e are the essay's items:
 
@@ -32,14 +33,16 @@ Rounding is stated once (:data:`ROUNDING`); no adjectives.
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FIELDS", "ROUNDING", "CardArrays", "card_arrays", "card_dict", "card_text", "card_html",
-           "fmt_value", "fmt_signed", "attach_previous", "attach_ranges"]
+from planfactory.document import CARD_FORMAT
+from planfactory.variants import VariantArrays, spec_key
+
+__all__ = ["FIELDS", "KEYS", "ROUNDING", "CardArrays", "card_numbers", "card_arrays", "card_dict", "card_text",
+           "fmt_value", "fmt_signed", "attach_previous", "attach_ranges", "changes"]
 
 ROUNDING = "Rounded: quantities to 3 significant digits; hours and percentages to 1 decimal."
 
@@ -123,8 +126,11 @@ def _scatter(index: np.ndarray, values: np.ndarray, size: int, T: np.ndarray) ->
     return M @ T.astype(float) if index.size else np.zeros((size, T.shape[1]))
 
 
-def _numbers(ctx, arr) -> dict:
-    """Field values for every variant of ``arr`` (a VariantArrays)."""
+def card_numbers(ctx, arr: VariantArrays) -> dict:
+    """Field values for every variant of ``arr``: key -> (E, V), (n, V) or (V,) (see :class:`CardArrays`).
+
+    ``ctx`` is the :class:`planfactory.variants.Context` that ``arr`` was evaluated in.
+    """
     r = ctx.resolved
     T = arr.specs.T
     E = ctx.ent_sector.size
@@ -149,11 +155,9 @@ def _numbers(ctx, arr) -> dict:
 
 def card_arrays(ctx, arr, chosen, names, sq_arr) -> CardArrays:
     """Card numbers of the chosen variants (indices into ``arr``), with the status quo (``sq_arr``, one column)."""
-    from planfactory.variants import spec_key
-
     sub = _take(arr, chosen)
-    vals = _numbers(ctx, sub)
-    sq = {k: (v[..., 0] if np.ndim(v) else v) for k, v in _numbers(ctx, sq_arr).items()}
+    vals = card_numbers(ctx, sub)
+    sq = {k: (v[..., 0] if np.ndim(v) else v) for k, v in card_numbers(ctx, sq_arr).items()}
     sq["output"] = ctx.ent_share * ctx.today[ctx.ent_sector]
     sq["sector_output"] = ctx.today.copy()
     ids = ctx.resolved.ids()
@@ -166,8 +170,6 @@ def card_arrays(ctx, arr, chosen, names, sq_arr) -> CardArrays:
 
 
 def _take(arr, idx):
-    from planfactory.variants import VariantArrays
-
     idx = np.asarray(idx, dtype=np.int64)
     return VariantArrays(specs=arr.specs.take(idx), X=arr.X[:, idx],
                          capacity=None if arr.capacity is None else arr.capacity[:, idx],
@@ -296,7 +298,7 @@ def card_dict(cards: CardArrays, k: int, e: int, meta: dict | None = None) -> di
                 f["range"] = [_num(lo), _num(hi)]
                 f["text_range"] = f"{fmt_value(lo, kind)} to {fmt_value(hi, kind)}"
         fields.append(f)
-    out = {"format": "councilcast-card-1", "variant": cards.names[k], "variant_key": cards.keys[k],
+    out = {"format": CARD_FORMAT, "variant": cards.names[k], "variant_key": cards.keys[k],
            "workplace": {"id": cards.ent_ids[e], "name": cards.ent_names[e],
                          "sector": cards.sectors[int(cards.ent_sector[e])]},
            "fields": fields, "rounding": ROUNDING,
@@ -342,45 +344,6 @@ def card_text(card: dict) -> str:
     if card.get("input_hash"):
         lines.append(f"Inputs {card['input_hash'][7:15]}.")
     return "\n".join(x for x in lines if x)
-
-
-SHORT = {"output": "a. Output", "equipment": "Equipment received", "hours": "b. Hours a week",
-         "consumption": "c. Consumption a week", "growth": "e. Growth a year", "public_share": "d. Public share",
-         "investment_share": "d. Investment share", "sector_output": "a. Sector output",
-         "hours_total": "b. Hours, economy", "consumption_total": "c. Consumption, economy",
-         "public_total": "d. Public, economy", "investment_total": "d. Investment, economy"}
-SHORT_UNIT = {"hours a year": "h/year", "hours of labour": "h", "hours": "h"}
-
-
-def card_html(card: dict) -> str:
-    """An HTML fragment (one card that fits a phone screen; styled by static/css/cards.css).
-
-    Two columns: a short label (the full one in ``title``), then the value with its unit and,
-    under it, the change on today and on the last published version.
-    """
-    esc = html.escape
-    w = card["workplace"]
-    rows = []
-    for f in card["fields"]:
-        unit = "" if f["unit"] == "%" else SHORT_UNIT.get(f["unit"], f["unit"].replace(" a year", "/year"))
-        unit_html = f' <span class="u">{esc(unit)}</span>' if unit else ""
-        rng = f'<br><span class="range">estimate {esc(f["text_range"])}</span>' if f.get("text_range") else ""
-        prev = f" \u00b7 {f['text_change_previous']} since last" if f["previous"] is not None else ""
-        rows.append(
-            f'<tr data-key="{esc(f["key"])}"><th scope="row" title="{esc(f["label"])}">{esc(SHORT[f["key"]])}</th>'
-            f'<td><span class="v">{esc(f["text"])}</span>{unit_html}{rng}<br>'
-            f'<span class="chg">{esc(f["text_change"])} on today{esc(prev)}</span></td></tr>')
-    ih = card.get("input_hash", "")
-    solver = (card.get("solver_version") or "").split(" (")[0]
-    no_prev = " \u00b7 no earlier published version" if all(f["previous"] is None for f in card["fields"]) else ""
-    return (
-        f'<article class="plan-card" data-variant="{esc(card["variant"])}" data-workplace="{esc(w["id"])}">'
-        f'<h3>Variant {esc(card["variant"])} \u00b7 {esc(w["name"])}</h3>'
-        f'<p class="sector">{esc(w["sector"])}{no_prev}</p>'
-        f'<table><tbody>{"".join(rows)}</tbody></table>'
-        f'<p class="rounding">{esc(card["rounding"])}</p>'
-        f'<p class="hash">inputs <code>{esc(ih[7:19])}</code> \u00b7 {esc(solver)}</p>'
-        '</article>')
 
 
 def changes(cards: CardArrays, top: int = 10) -> list[dict]:

@@ -72,18 +72,18 @@ def _params(hours: int, public: int, invest: int, sets: int) -> dict:
 
 
 def _batch(ctx, specs):
-    from planfactory.summaries import _numbers
+    from planfactory.summaries import card_numbers
     from planfactory.variants import evaluate
 
     t = time.perf_counter()
     arr = evaluate(ctx, specs)
-    nums = _numbers(ctx, arr)
+    nums = card_numbers(ctx, arr)
     return time.perf_counter() - t, arr, nums
 
 
 def _one_by_one(ctx, specs, count: int) -> float:
     """Per-variant: a Leontief solve of the variant's final demand, then its card numbers."""
-    from planfactory.summaries import _numbers
+    from planfactory.summaries import card_numbers
     from planfactory.variants import evaluate
 
     r = ctx.resolved
@@ -95,7 +95,7 @@ def _one_by_one(ctx, specs, count: int) -> float:
         rest = H - (r.value_Z + r.value_dy) @ tv
         f = r.demand @ tv + ctx.basis.F @ (d[1:] * rest)
         ctx.solver.solve(f)
-        _numbers(ctx, evaluate(ctx, specs.take([v])))
+        card_numbers(ctx, evaluate(ctx, specs.take([v])))
     return (time.perf_counter() - t) / count
 
 
@@ -123,7 +123,8 @@ def bench_variants_1000(e, quick: bool) -> tuple[dict, object]:
 
 
 def bench_cards(state) -> dict:
-    from planfactory.summaries import card_arrays, card_dict, card_html, card_text
+    from councilcast.plan_cards import render_card
+    from planfactory.summaries import card_arrays, card_dict, card_text
     from planfactory.variants import NAMES, VariantSpecs, evaluate, select
 
     ctx, specs, arr = state
@@ -137,7 +138,7 @@ def bench_cards(state) -> dict:
         t = time.perf_counter()
         for k in range(cards.K):
             c = card_dict(cards, k, e)
-            card_html(c)
+            render_card(c)
             card_text(c)
         times.append(time.perf_counter() - t)
     t = time.perf_counter()
@@ -147,9 +148,9 @@ def bench_cards(state) -> dict:
     one_variant = time.perf_counter() - t
     # baseline: recomputing one variant's numbers for the page instead of reading the arrays
     t = time.perf_counter()
-    from planfactory.summaries import _numbers
+    from planfactory.summaries import card_numbers
 
-    _numbers(ctx, evaluate(ctx, specs.take(chosen[:1])))
+    card_numbers(ctx, evaluate(ctx, specs.take(chosen[:1])))
     recompute = time.perf_counter() - t
     page = float(np.max(times))
     return {"chosen": int(chosen.size), "card_arrays_seconds": round(arrays_s, 4),

@@ -22,7 +22,7 @@ routes = web.RouteTableDef()
 async def _workplace_cards(request: web.Request, workplace: str | None) -> tuple[dict | None, list[str]]:
     """(published set, card HTML fragments) of ``workplace`` in the latest set, or (set, [])."""
     from councilcast.routes import plan_variants as pv
-    from planfactory.summaries import card_html
+    from councilcast.plan_cards import render_card
 
     s = await pv.latest_set_or_none(request)
     if s is None or not workplace:
@@ -31,7 +31,7 @@ async def _workplace_cards(request: web.Request, workplace: str | None) -> tuple
         cards = await pv.cards_for(request, s, None, workplace)
     except ApiError:  # the workplace is not an enterprise of the planned economy
         return s, []
-    return s, [card_html(c) for c in cards]
+    return s, [render_card(c) for c in cards]
 
 
 @routes.get("/assemblies/{id}")

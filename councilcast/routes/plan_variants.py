@@ -82,7 +82,7 @@ class PlanVariants:
 
     async def loaded(self, s: dict) -> tuple[dict, object]:
         """(document, card arrays) of a stored set, parsed once and kept for the next requests."""
-        from planfactory.verify import cards_from_doc
+        from planfactory.pipeline import cards_from_doc
 
         set_id = s["id"]
         if set_id in self.cache:
@@ -222,11 +222,11 @@ async def withdraw_proposal(request: web.Request) -> web.Response:
 def _check(econ, proposals, parameters):
     from planfactory import incompat
     from planfactory.proposals import parse_proposals
+    from planfactory.document import clean
     from planfactory.variants import build_context
-    from planfactory.verify import _clean
 
     ctx = build_context(econ, parse_proposals(proposals, econ), parameters)
-    return _clean(incompat.find(ctx).to_dict())
+    return clean(incompat.find(ctx).to_dict())
 
 
 def _bad_input(exc: Exception) -> ApiError:
@@ -257,14 +257,14 @@ def _summary(doc: dict) -> dict:
 
 
 def _produce(inputs, previous_inputs):
-    from planfactory.verify import produce
+    from planfactory.pipeline import produce
 
     return produce(inputs, previous_inputs).doc
 
 
 def _inputs(econ, proposals, parameters):
+    from planfactory.pipeline import make_inputs
     from planfactory.proposals import parse_proposals
-    from planfactory.verify import make_inputs
 
     return make_inputs(econ, parse_proposals(proposals, econ), parameters)
 
@@ -332,8 +332,8 @@ async def revise_set(request: web.Request) -> web.Response:
         params = {**old["inputs"]["parameters"], "variants": pinned}
         try:
             econ = await st.run(st.economy, body)
+            from planfactory.pipeline import make_inputs
             from planfactory.proposals import parse_proposals
-            from planfactory.verify import make_inputs
 
             props = parse_proposals(old["inputs"]["proposals"], econ)
             inputs = await st.run(make_inputs, econ, props, params)
@@ -361,19 +361,20 @@ async def get_set(request: web.Request) -> web.Response:
 
 
 def _render(cards_list: list[dict], fmt: str) -> web.Response:
-    from planfactory.summaries import card_html, card_text
+    from councilcast.plan_cards import render_card
+    from planfactory.summaries import card_text
 
     if fmt == "json":
         return web.json_response(cards_list[0] if len(cards_list) == 1 else {"cards": cards_list})
     if fmt == "text":
         return web.Response(text="\n\n".join(card_text(c) for c in cards_list) + "\n", content_type="text/plain")
-    return web.Response(text="\n".join(card_html(c) for c in cards_list), content_type="text/html")
+    return web.Response(text="\n".join(render_card(c) for c in cards_list), content_type="text/html")
 
 
 async def cards_for(request, s: dict, variant: str | None, workplace: str | None) -> list[dict]:
     """Card dicts of set ``s`` for one variant and/or one workplace (404/400 ApiError otherwise)."""
+    from planfactory.pipeline import card_meta
     from planfactory.summaries import card_dict
-    from planfactory.verify import card_meta
 
     doc, cards = await _state(request).loaded(s)
     ks = list(range(cards.K))
@@ -446,7 +447,7 @@ async def variant_page(request: web.Request) -> web.Response:
 
 @routes.get("/plan/workplaces/{id}")
 async def workplace_page(request: web.Request) -> web.Response:
-    from planfactory.summaries import card_html
+    from councilcast.plan_cards import render_card
 
     s = await latest_set_or_none(request)
     if s is None:
@@ -456,7 +457,7 @@ async def workplace_page(request: web.Request) -> web.Response:
     except ApiError:
         raise web.HTTPNotFound() from None
     return render(request, "plan/card_workplace.html", {"set": s, "cards": cards,
-                                                         "fragments": [card_html(c) for c in cards]})
+                                                         "fragments": [render_card(c) for c in cards]})
 
 
 # --------------------------------------------------------------------------- wiring

@@ -1,12 +1,16 @@
 """Proposals, published variant sets, revisions and cards over the real server."""
 
 import json
+import re
 
 import pytest
 
 from councilcast.appkeys import AUTH
+from councilcast.plan_cards import render_card
 from planfactory.demo import demo_economy
 from planfactory.formats import to_dict
+from planfactory.pipeline import make_inputs, produce
+from planfactory.summaries import FIELDS, card_dict
 from planfactory.verify import verify_card, verify_document
 
 
@@ -235,3 +239,62 @@ async def test_ids_too_large_for_sqlite_are_404(server):
         async with server.session.request(method, server.api(path), headers=headers) as r:
             assert r.status == 404, (path, await r.text())
             assert (await r.json())["error"]["field"] == "id"
+
+
+# --------------------------------------------------------------------------- the HTML card (councilcast.plan_cards)
+def test_html_card_holds_every_field_once():
+    # moved from tests/planfactory/test_summaries.py with the HTML card (a template of the application)
+    e = demo_economy()
+    pr = produce(make_inputs(e, [], {"estimates": [{"row": "Energy", "col": "Steel", "low": 0.05, "high": 0.09}],
+                                     "samples": 6}))
+    card = card_dict(pr.cards, 0, 3)
+    frag = render_card(card)
+    keys = re.findall(r'data-key="([a-z_]+)"', frag)
+    assert keys == [key for key, *_ in FIELDS]
+    assert frag.count(card["rounding"]) == 1
+
+
+GOLDEN_CARD = {
+    "variant": "B", "workplace": {"id": "steel-001", "name": "Steel works no. 1", "sector": "Steel"},
+    "fields": [{"key": "output", "label": "a. Output target of this workplace", "unit": "t a year", "text": "1.23 million",
+                "text_range": "1.2 million to 1.3 million", "text_change": "+10.0%", "previous": 1.0,
+                "text_change_previous": "\u00b10"},
+               {"key": "growth", "label": "e. Growth of consumption per year", "unit": "%", "text": "1.7%",
+                "text_range": None, "text_change": "\u22120.3 points", "previous": None,
+                "text_change_previous": "no earlier version"},
+               {"key": "hours_total", "label": "b. Hours worked in the economy", "unit": "hours a year",
+                "text": "2.94 billion", "text_range": None, "text_change": "<&>", "previous": None,
+                "text_change_previous": "no earlier version"}],
+    "rounding": "Rounded: R.", "input_hash": "sha256:0123456789abcdef0123",
+    "solver_version": "planfactory 0.2.0 (numpy 2, scipy 1)"}
+
+
+def test_html_card_markup_is_unchanged():
+    # the exact markup of the card before it became a template (planfactory.summaries.card_html)
+    assert render_card(GOLDEN_CARD) == (
+        '<article class="plan-card" data-variant="B" data-workplace="steel-001"><h3>Variant B · Steel works n'
+        'o. 1</h3><p class="sector">Steel</p><table><tbody><tr data-key="output"><th scope="row" title="a. Ou'
+        'tput target of this workplace">a. Output</th><td><span class="v">1.23 million</span> <span class="u"'
+        '>t/year</span><br><span class="range">estimate 1.2 million to 1.3 million</span><br><span class="chg'
+        '">+10.0% on today · ±0 since last</span></td></tr><tr data-key="growth"><th scope="row" title="e. Gr'
+        'owth of consumption per year">e. Growth a year</th><td><span class="v">1.7%</span><br><span class="c'
+        'hg">−0.3 points on today</span></td></tr><tr data-key="hours_total"><th scope="row" title="b. Hours '
+        'worked in the economy">b. Hours, economy</th><td><span class="v">2.94 billion</span> <span class="u"'
+        '>h/year</span><br><span class="chg">&lt;&amp;&gt; on today</span></td></tr></tbody></table><p class='
+        '"rounding">Rounded: R.</p><p class="hash">inputs <code>0123456789ab</code> · planfactory 0.2.0</p></'
+        'article>'
+    )
+    bare = {**GOLDEN_CARD, "fields": [{**f, "previous": None} for f in GOLDEN_CARD["fields"]], "solver_version": None}
+    del bare["input_hash"]
+    assert render_card(bare) == (
+        '<article class="plan-card" data-variant="B" data-workplace="steel-001"><h3>Variant B · Steel works n'
+        'o. 1</h3><p class="sector">Steel · no earlier published version</p><table><tbody><tr data-key="outpu'
+        't"><th scope="row" title="a. Output target of this workplace">a. Output</th><td><span class="v">1.23'
+        ' million</span> <span class="u">t/year</span><br><span class="range">estimate 1.2 million to 1.3 mil'
+        'lion</span><br><span class="chg">+10.0% on today</span></td></tr><tr data-key="growth"><th scope="ro'
+        'w" title="e. Growth of consumption per year">e. Growth a year</th><td><span class="v">1.7%</span><br'
+        '><span class="chg">−0.3 points on today</span></td></tr><tr data-key="hours_total"><th scope="row" t'
+        'itle="b. Hours worked in the economy">b. Hours, economy</th><td><span class="v">2.94 billion</span> '
+        '<span class="u">h/year</span><br><span class="chg">&lt;&amp;&gt; on today</span></td></tr></tbody></'
+        'table><p class="rounding">Rounded: R.</p><p class="hash">inputs <code></code> · </p></article>'
+    )

@@ -113,7 +113,8 @@ def test_a_minimal_economy_without_capital_capacity_or_workplaces():
     import json
 
     from planfactory.economy import Economy
-    from planfactory.verify import make_inputs, produce, verify_document
+    from planfactory.pipeline import make_inputs, produce
+    from planfactory.verify import verify_document
     from tests.planfactory._variants_cases import MILLER_BLAIR_A
 
     e = Economy(sectors=["agriculture", "manufacturing"], A=np.array(MILLER_BLAIR_A), labour=np.array([0.3, 0.2]),
