@@ -75,6 +75,8 @@ async def test_sync_in_the_browser_form_takes_the_fast_path_and_framing_stays_in
             return (await r.json())["sync_fast_answers"]
     n0 = await fast()
     assert wsfast.sync_fast_answers() == n0
+    async with server.session.get(server.api("/api/voting/stats")) as r:
+        assert (await r.json())["ws_path"] == server.app[EVENTS].ws_path  # "fast" or "public"
     async with server.session.ws_connect(server.url + "/ws") as ws:
         await ws.receive_json()
         for i in range(5):
