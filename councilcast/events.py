@@ -45,7 +45,6 @@ from typing import Callable
 from aiohttp import WSMsgType, web
 
 from councilcast import wsfast
-from councilcast.config import Config
 from councilcast.wsfast import SLOW_LIMIT, frame_text
 
 __all__ = ["EVENTS", "EventHub", "setup", "frame_text"]
@@ -262,19 +261,15 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-def setup(app: web.Application, *, fastpath: bool | None = None) -> EventHub:
+def setup(app: web.Application, *, fastpath: bool = True) -> EventHub:
     """Register the hub and ``/ws`` once (idempotent, so any area may call it).
 
-    ``fastpath``: None follows ``ws_fastpath`` of the app's :class:`~councilcast.config.Config`
-    (on when the app holds none). Even when wanted, :func:`councilcast.wsfast.check` may
-    find the installed aiohttp unfit: then the public path, and a warning that says why.
+    ``fastpath``: the setting ``ws_fastpath`` (the caller passes it from the app's config).
+    Even when wanted, :func:`councilcast.wsfast.check` may find the installed aiohttp unfit:
+    then the public path, and a warning that says why.
     """
     if EVENTS in app:
         return app[EVENTS]
-    if fastpath is None:
-        # The config is found by type: the key lives in councilcast.appkeys, which imports this module.
-        config = next((v for v in app.values() if isinstance(v, Config)), None)
-        fastpath = True if config is None else config.ws_fastpath
     wanted = fastpath
     reason = wsfast.check() if wanted else "COUNCILCAST_WS_FASTPATH is off"
     if wanted and reason is not None:

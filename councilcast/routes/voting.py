@@ -275,7 +275,7 @@ async def stats(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    hub = events.setup(app)
+    hub = events.setup(app, fastpath=app[CONFIG].ws_fastpath)
     app.add_routes(routes)
 
     async def lifecycle(app: web.Application):
