@@ -44,6 +44,7 @@ import numpy as np
 from planfactory.economy import WEEKS_PER_YEAR, Economy, EconomyError
 from planfactory.feasibility import Feasibility, check
 from planfactory.leontief import LeontiefSolver
+from planfactory.errors import PlanError
 
 __all__ = ["FundamentalDecision", "DecisionBasis", "DecisionSweep", "DecisionOutcome", "decide",
            "investment_basket", "decisions_array", "WEEKS_PER_YEAR", "BASKETS"]
@@ -66,14 +67,14 @@ class FundamentalDecision:
     def __post_init__(self):
         vals = (self.hours_per_week, self.consumption_share, self.public_share, self.investment_share)
         if not all(np.isfinite(v) for v in vals):
-            raise ValueError("hours_per_week and the shares must be finite numbers")
+            raise PlanError("decision", "hours_per_week and the shares must be finite numbers")
         if not 0 <= self.hours_per_week <= 168:
-            raise ValueError("hours_per_week must be between 0 and 168")
+            raise PlanError("decision", "hours_per_week must be between 0 and 168")
         shares = vals[1:]
         if min(shares) < 0:
-            raise ValueError("shares must be >= 0")
+            raise PlanError("decision", "shares must be >= 0")
         if abs(sum(shares) - 1.0) > 1e-6:
-            raise ValueError(f"shares must sum to 1, got {sum(shares):.9g}")
+            raise PlanError("decision", f"shares must sum to 1, got {sum(shares):.9g}")
 
     @property
     def shares(self) -> np.ndarray:
@@ -95,9 +96,9 @@ def decisions_array(decisions) -> np.ndarray:
         return np.array([d.as_row() for d in decisions])
     D = np.atleast_2d(np.asarray(decisions, dtype=float))
     if D.shape[1] != 4:
-        raise ValueError("decisions must have 4 columns: hours_per_week, consumption, public, investment shares")
+        raise PlanError("decisions", "decisions must have 4 columns: hours_per_week, consumption, public, investment shares")
     if np.any(D < 0) or np.any(np.abs(D[:, 1:].sum(axis=1) - 1) > 1e-6):
-        raise ValueError("shares must be >= 0 and sum to 1 in every decision")
+        raise PlanError("decisions", "shares must be >= 0 and sum to 1 in every decision")
     return D
 
 

@@ -53,6 +53,7 @@ from scipy.optimize import linprog
 from planfactory.decision import DecisionBasis, DecisionSweep, FundamentalDecision
 from planfactory.economy import WEEKS_PER_YEAR, Economy, EconomyError
 from planfactory.feasibility import check
+from planfactory.errors import PlanError
 
 LOOKAHEAD = 3
 """Years solved beyond the reported horizon: near its end the LP may send equipment where
@@ -76,11 +77,11 @@ class GrowthAssumptions:
 
     def __post_init__(self):
         if int(self.years) < 2 or int(self.years) > 100:
-            raise ValueError("years must be between 2 and 100")
+            raise PlanError("growth.years", "years must be between 2 and 100")
         if not 0 <= self.depreciation < 1:
-            raise ValueError("depreciation must be in [0, 1)")
+            raise PlanError("growth.depreciation", "depreciation must be in [0, 1)")
         if not -0.5 < self.labour_productivity_growth < 1 or not -0.5 < self.workforce_growth < 1:
-            raise ValueError("growth rates must be in (-0.5, 1)")
+            raise PlanError("growth", "growth rates must be in (-0.5, 1)")
 
     def to_dict(self) -> dict:
         return {"years": self.years, "depreciation": self.depreciation,
@@ -139,7 +140,7 @@ def _prepare(economy: Economy, decision: FundamentalDecision, basis: DecisionBas
     basis = basis or DecisionBasis.build(economy)
     cp = decision.consumption_share + decision.public_share
     if cp <= 0:
-        raise ValueError("a growth path needs some consumption (private or public share > 0)")
+        raise PlanError("decision", "a growth path needs some consumption (private or public share > 0)")
     f = (decision.consumption_share * basis.F[:, 0] + decision.public_share * basis.F[:, 1]) / cp
     return basis, f
 
@@ -150,7 +151,7 @@ def _solve(economy: Economy, decision: FundamentalDecision, a: GrowthAssumptions
     T = Tr + LOOKAHEAD  # solved years; the last LOOKAHEAD are not reported (end-of-horizon effect)
     H0 = float(basis.hours_available(decision.hours_per_week))
     if H0 <= 0:
-        raise ValueError("no hours available: hours_per_week and workforce must be > 0")
+        raise PlanError("decision", "no hours available: hours_per_week and workforce must be > 0")
     A = sp.csr_matrix(economy.A)
     B = sp.csr_matrix(economy.B)
     vB = np.asarray(B.T @ basis.v).ravel()
@@ -177,7 +178,7 @@ def _solve(economy: Economy, decision: FundamentalDecision, a: GrowthAssumptions
 
     s_i = decision.investment_share
     if mode == "share" and s_i >= 1:
-        raise ValueError("investment share must be below 1 for a path (something must be consumed)")
+        raise PlanError("decision", "investment share must be below 1 for a path (something must be consumed)")
     r = s_i / (1 - s_i) if mode == "share" else None
     for t in range(T):
         eq_blocks.append(block(n, [(ix(t, "x"), I - A), (ix(t, "dK"), -B), (ix(t, "th"), -f[:, None])]))
@@ -254,7 +255,7 @@ def investment_for_growth(economy: Economy, decision: FundamentalDecision, targe
                           basis: DecisionBasis | None = None) -> GrowthPath:
     """The highest first-year consumption that can grow by ``target_growth`` a year, and its investment."""
     if not -0.5 < target_growth < 1:
-        raise ValueError("target_growth must be in (-0.5, 1)")
+        raise PlanError("growth.target_growth", "target_growth must be in (-0.5, 1)")
     basis, f = _prepare(economy, decision, basis)
     return _solve(economy, decision, assumptions or GrowthAssumptions(), basis, f, "growth", float(target_growth))
 

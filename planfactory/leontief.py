@@ -37,7 +37,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from planfactory.errors import SolverError
+from planfactory.errors import PlanError, SolverError
 
 __all__ = ["LeontiefSolver", "Solution", "IterationInfo", "block_bicgstab", "csr_products", "DENSE_LIMIT",
            "SolverError"]
@@ -298,7 +298,7 @@ class LeontiefSolver:
         if method == "auto":
             method = "dense" if (not self.sparse or self.n <= DENSE_LIMIT) else "iterative"
         if method not in ("dense", "splu", "iterative"):
-            raise ValueError(f"unknown method {method!r}")
+            raise PlanError("method", f"unknown method {method!r}")
         self.method = method
         self._At = None
         if method == "dense":

@@ -33,6 +33,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from planfactory.economy import Economy
+from planfactory.errors import PlanError
 
 __all__ = ["Process", "parse_processes", "ProcessChoice", "choose", "apply"]
 
@@ -52,24 +53,24 @@ def parse_processes(items: list[dict], economy: Economy) -> list[Process]:
     for k, it in enumerate(items or []):
         f = f"processes[{k}]"
         if not isinstance(it, dict) or "sector" not in it or "labour" not in it:
-            raise ValueError(f"{f}: needs sector, name, inputs, labour")
+            raise PlanError(f, "needs sector, name, inputs, labour")
         j = it["sector"] if isinstance(it["sector"], int) else idx.get(it["sector"])
         if j is None or not 0 <= j < economy.n:
-            raise ValueError(f"{f}.sector: no sector {it['sector']!r}")
+            raise PlanError(f"{f}.sector", f"no sector {it['sector']!r}")
         a = np.zeros(economy.n)
         inputs = it.get("inputs", {})
         if isinstance(inputs, dict):
             for name, val in inputs.items():
                 if name not in idx:
-                    raise ValueError(f"{f}.inputs: no sector {name!r}")
+                    raise PlanError(f"{f}.inputs", f"no sector {name!r}")
                 a[idx[name]] = float(val)
         else:
             a = np.asarray(inputs, dtype=float)
             if a.shape != (economy.n,):
-                raise ValueError(f"{f}.inputs: needs {economy.n} numbers")
+                raise PlanError(f"{f}.inputs", f"needs {economy.n} numbers")
         lab = float(it["labour"])
         if np.any(a < 0) or not np.isfinite(a).all() or lab < 0 or a[j] >= 1:
-            raise ValueError(f"{f}: inputs and labour must be >= 0 and the own input below 1")
+            raise PlanError(f, "inputs and labour must be >= 0 and the own input below 1")
         out.append(Process(sector=int(j), name=str(it.get("name", f"process {k + 1}")), inputs=a, labour=lab))
     return out
 
@@ -131,7 +132,7 @@ def choose(economy: Economy, processes: list[Process], final_demand: np.ndarray)
         b_ub.append(cap)
     res = linprog(lab, A_ub=np.vstack(A_ub), b_ub=np.concatenate(b_ub), bounds=(0, None), method="highs")
     if res.status != 0:
-        raise ValueError(f"no choice of processes meets the final demand within capacity: {res.message}")
+        raise PlanError("processes", f"no choice of processes meets the final demand within capacity: {res.message}")
     marg = -res.ineqlin.marginals  # >= 0 for <= rows of a minimization
     y = marg[:n]
     mu = marg[n:] if cap is not None else np.zeros(n)

@@ -41,6 +41,7 @@ from planfactory.growth import GrowthAssumptions, approximate_growth
 from planfactory.incompat import structure
 from planfactory.leontief import LeontiefSolver
 from planfactory.proposals import Proposal, ResolvedProposals, resolve
+from planfactory.errors import PlanError
 
 __all__ = ["DEFAULT_PARAMETERS", "Context", "VariantSpecs", "VariantArrays", "build_context", "parameters_with_defaults",
            "sweep_specs", "evaluate", "pareto_mask", "select", "group", "compatible_sets", "NAMES", "spec_key"]
@@ -76,11 +77,11 @@ no sweep, no selection; a revision recomputes the published variants this way.
 def parameters_with_defaults(parameters: dict | None, economy: Economy) -> dict:
     """Complete ``parameters`` with the defaults (the completed dict is what gets hashed)."""
     if parameters is not None and not isinstance(parameters, dict):
-        raise ValueError("parameters must be a JSON object")
+        raise PlanError("parameters", "parameters must be a JSON object")
     p = {k: (v.copy() if isinstance(v, dict) else v) for k, v in DEFAULT_PARAMETERS.items()}
     for k, v in (parameters or {}).items():
         if k not in p:
-            raise ValueError(f"unknown parameter {k!r}")
+            raise PlanError("parameters", f"unknown parameter {k!r}")
         if k in ("status_quo", "growth") and isinstance(v, dict):
             p[k] = {**p[k], **v}
         else:
@@ -94,16 +95,18 @@ def parameters_with_defaults(parameters: dict | None, economy: Economy) -> dict:
             p["status_quo"] = {**sq, "consumption_share": sq["consumption_share"] + sq["investment_share"],
                                "investment_share": 0.0}
         if any(float(x) > 0 for x in p["investment_shares"]) or p["status_quo"]["investment_share"] > 0:
-            raise ValueError("the economy has no capital coefficients (B): investment shares must be 0")
+            raise PlanError("parameters", "the economy has no capital coefficients (B): investment shares must be 0")
     if p["status_quo"]["hours_per_week"] is None:
         p["status_quo"]["hours_per_week"] = float(economy.hours_per_week if economy.hours_per_week is not None else 40.0)
     FundamentalDecision(**p["status_quo"])  # validates
     for name in ("hours_per_week", "investment_shares", "public_shares"):
         vals = p[name]
         if not isinstance(vals, list) or not vals or not all(isinstance(x, (int, float)) for x in vals):
-            raise ValueError(f"{name} must be a non-empty list of numbers")
-    if not 1 <= int(p["select"]) <= 26:
-        raise ValueError("select must be between 1 and 26")
+            raise PlanError("parameters", f"{name} must be a non-empty list of numbers")
+    select = p["select"]
+    if isinstance(select, bool) or not isinstance(select, (int, float)) or select != int(select) \
+            or not 1 <= select <= 26:
+        raise PlanError("parameters", "select must be an integer between 1 and 26")
     return p
 
 

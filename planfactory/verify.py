@@ -16,6 +16,7 @@ import time
 from planfactory.document import DOC_FORMAT, SOLVER_VERSION, clean, sha256
 from planfactory.pipeline import card_meta, produce
 from planfactory.summaries import card_dict
+from planfactory.errors import PlanError
 
 __all__ = ["REL_TOL", "compare", "verify_document", "verify_card"]
 
@@ -58,7 +59,7 @@ def verify_document(doc: dict) -> dict:
     """Recompute ``doc`` from its inputs; ``{"ok", "differences", "input_hash_ok", ...}``."""
     t0 = time.perf_counter()
     if doc.get("format") != DOC_FORMAT:
-        raise ValueError(f"not a published variant set (format {doc.get('format')!r})")
+        raise PlanError("format", f"not a published variant set (format {doc.get('format')!r})")
     inputs = doc["inputs"]
     diffs = []
     recomputed_hash = sha256(inputs)
