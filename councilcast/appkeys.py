@@ -12,10 +12,13 @@ from councilcast.auth import Auth
 from councilcast.config import Config
 from councilcast.events import EVENTS
 from councilcast.services.broadcast import BroadcastService
+from councilcast.services.plan import PlanService
+from councilcast.services.plan_variants import PlanVariantsService
 from councilcast.services.voting import VotingService
 from councilcast.storage import Database
 
-__all__ = ["CONFIG", "DB", "AUTH", "JINJA", "STARTED_AT", "EVENTS", "VOTING", "BROADCAST", "BROADCASTER"]
+__all__ = ["CONFIG", "DB", "AUTH", "JINJA", "STARTED_AT", "EVENTS", "VOTING", "BROADCAST", "BROADCASTER", "PLAN",
+           "PLAN_VARIANTS"]
 
 CONFIG = web.AppKey("config", Config)
 DB = web.AppKey("db", Database)
@@ -26,3 +29,6 @@ VOTING = web.AppKey("voting", VotingService)
 BROADCAST = web.AppKey("broadcast", BroadcastService)
 BROADCASTER = web.AppKey("broadcaster", Broadcaster)
 """The live media of every channel (``app[BROADCAST].broadcaster``), for the pages that show it."""
+PLAN = web.AppKey("plan", PlanService)
+"""The one home of the current economy, and the solver's worker pool."""
+PLAN_VARIANTS = web.AppKey("plan_variants", PlanVariantsService)

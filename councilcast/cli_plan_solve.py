@@ -9,103 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["register", "load_economy", "read_demand"]
+from councilcast.services.plan_jobs import info_payload, load_economy, read_demand, solve_payload
 
-
-def load_economy(spec: str):
-    from planfactory.demo import demo_economy
-    from planfactory.formats import load
-
-    if spec == "demo":
-        return demo_economy()
-    return load(spec)
-
-
-def read_demand(data, economy) -> np.ndarray:
-    """A final demand: list in sector order, object by sector name, or a list of those (n x k)."""
-    from planfactory.economy import EconomyError
-
-    n = economy.n
-    if isinstance(data, dict):
-        index = {s: i for i, s in enumerate(economy.sectors)}
-        f = np.zeros(n)
-        for k, v in data.items():
-            if k not in index:
-                raise EconomyError("final_demand", f"no sector named {k!r}")
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise EconomyError("final_demand", f"value for {k!r} is not a number")
-            f[index[k]] = float(v)
-        return f
-    if isinstance(data, list) and data and all(isinstance(d, (list, dict)) for d in data):
-        return np.column_stack([read_demand(d, economy) for d in data])
-    if not isinstance(data, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data):
-        raise EconomyError("final_demand", "must be a list of numbers in sector order, an object by sector name, "
-                                           "or a list of those")
-    if len(data) != n:
-        raise EconomyError("final_demand", f"length {len(data)} does not match {n} sectors")
-    f = np.asarray(data, dtype=float)
-    if not np.all(np.isfinite(f)):
-        raise EconomyError("final_demand", "contains a value that is not a finite number")
-    return f
-
-
-def solve_payload(economy, f: np.ndarray, method: str = "auto", progress=None) -> dict:
-    """The answer of ``plan solve`` and ``POST /api/plan/solve``."""
-    from planfactory.feasibility import check
-    from planfactory.leontief import LeontiefSolver
-
-    t = time.perf_counter()
-    solver = LeontiefSolver(economy.A, method=method, callback=progress)
-    sol = solver.solve(f)
-    v = solver.labour_values(economy.labour)
-    x = sol.gross_output
-    fe = check(economy, x)
-    many = x.ndim == 2
-    out = {
-        "economy": economy.name,
-        "sectors": list(economy.sectors),
-        "gross_output": x.T.tolist() if many else x.tolist(),
-        "labour_hours": (economy.labour @ x).tolist() if many else float(economy.labour @ x),
-        "labour_values": v.tolist(),
-        "residual": sol.residual,
-        "feasible": fe.feasible.tolist() if many else bool(fe.feasible),
-        "feasibility": [fe.to_dict(k) for k in range(x.shape[1])] if many else fe.to_dict(),
-        "method": sol.method,
-        "iterations": sol.iterations,
-        "seconds": round(time.perf_counter() - t, 6),
-    }
-    return out
-
-
-def info_payload(economy) -> dict:
-    import scipy.sparse as sp
-
-    from planfactory.spectral import spectral_radius
-    from planfactory.leontief import LeontiefSolver
-
-    lo, hi = spectral_radius(economy.A, tight=True)
-    nnz = int(economy.A.nnz) if sp.issparse(economy.A) else int(np.count_nonzero(economy.A))
-    v = LeontiefSolver(economy.A).labour_values(economy.labour)
-    order = np.argsort(-v)
-    return {
-        "name": economy.name, "sectors": economy.n, "sparse": economy.is_sparse, "nonzeros": nnz,
-        "spectral_radius": {"lower": lo, "upper": hi}, "productive": hi < 1,
-        "max_column_sum": float(np.max(np.asarray(economy.A.sum(axis=0)).ravel())),
-        "has": {k: getattr(economy, a) is not None for k, a in (
-            ("capital_coefficients", "B"), ("capacity", "capacity"), ("stocks", "stocks"),
-            ("current_output", "current_output"), ("consumption_basket", "consumption_basket"),
-            ("public_basket", "public_basket"))},
-        "workforce": economy.workforce, "hours_per_week": economy.hours_per_week,
-        "hours_available": economy.hours_available, "enterprises": len(economy.enterprises),
-        "labour_values": {"min": float(v.min()), "median": float(np.median(v)), "max": float(v.max()),
-                          "highest": [{"sector": economy.sectors[i], "value": float(v[i])} for i in order[:5]]},
-        "first_sectors": economy.sectors[:10],
-    }
+__all__ = ["register"]
 
 
 def _print_json(obj) -> None:

@@ -22,8 +22,7 @@ import sys
 from aiohttp import web
 
 from broadcast.errors import BroadcastError
-from planfactory.economy import EconomyError
-from planfactory.proposals import ProposalError
+from planfactory.errors import PlanError, SolverError
 from voting.rules import VotingError
 
 __all__ = ["ApiError", "AuthError", "DOMAIN_ERRORS", "KIND_STATUS", "status_for", "error_response", "error_body", "parse_json",
@@ -66,7 +65,7 @@ class AuthError(Exception):
             self.headers["WWW-Authenticate"] = challenge
 
 
-DOMAIN_ERRORS: tuple[type[Exception], ...] = (VotingError, BroadcastError, EconomyError, ProposalError, AuthError)
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (VotingError, BroadcastError, PlanError, SolverError, AuthError)
 """The refusals that carry ``field``, ``reason`` and ``kind`` (the domains', and :class:`AuthError`)."""
 
 KIND_STATUS = {

@@ -6,10 +6,10 @@ import jinja2
 from aiohttp import web
 
 from councilcast import __version__
-from councilcast.appkeys import JINJA
+from councilcast.appkeys import CONFIG, JINJA
 from councilcast.paths import TEMPLATES_DIR
 
-__all__ = ["make_environment", "render"]
+__all__ = ["make_environment", "render", "public_base"]
 
 NAV = [
     ("/live", "Live"),
@@ -44,3 +44,9 @@ def render(request: web.Request, template: str, context: dict | None = None, *, 
     ctx.update(context or {})
     html = env.get_template(template).render(ctx)
     return web.Response(text=html, status=status, content_type="text/html", headers=headers)
+
+
+def public_base(request: web.Request) -> str:
+    """The server's public address, for links in published answers (``COUNCILCAST_PUBLIC_URL`` wins)."""
+    cfg = request.app[CONFIG]
+    return cfg.public_url.rstrip("/") if cfg.public_url else f"{request.scheme}://{request.host}"

@@ -10,28 +10,13 @@ An assembly's ``workplace`` links it to an enterprise of the economy by its id.
 
 from aiohttp import web
 
-from councilcast.appkeys import BROADCASTER, VOTING
-from councilcast.errors import ApiError
-from councilcast.pages import render
+from councilcast.appkeys import BROADCASTER, PLAN_VARIANTS, VOTING
+from councilcast.pages import public_base, render
+from councilcast.plan_cards import render_card
 
 OPENAPI: dict = {}
 
 routes = web.RouteTableDef()
-
-
-async def _workplace_cards(request: web.Request, workplace: str | None) -> tuple[dict | None, list[str]]:
-    """(published set, card HTML fragments) of ``workplace`` in the latest set, or (set, [])."""
-    from councilcast.routes import plan_variants as pv
-    from councilcast.plan_cards import render_card
-
-    s = await pv.latest_set_or_none(request)
-    if s is None or not workplace:
-        return s, []
-    try:
-        cards = await pv.cards_for(request, s, None, workplace)
-    except ApiError:  # the workplace is not an enterprise of the planned economy
-        return s, []
-    return s, [render_card(c) for c in cards]
 
 
 @routes.get("/assemblies/{id}")
@@ -40,9 +25,9 @@ async def assembly_page(request: web.Request) -> web.Response:
     if assembly is None:
         raise web.HTTPNotFound()
     channel = request.app[BROADCASTER].channels.get("central")
-    plan_set, cards = await _workplace_cards(request, assembly["workplace"])
+    plan_set, cards = await request.app[PLAN_VARIANTS].workplace_cards(assembly["workplace"], public_base(request))
     return render(request, "assembly.html", {"a": assembly, "channel": channel, "plan_set": plan_set,
-                                             "cards": cards})
+                                             "cards": [render_card(c) for c in cards]})
 
 
 def setup(app: web.Application) -> None:

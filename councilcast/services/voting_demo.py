@@ -47,14 +47,12 @@ async def _ensure_assemblies(svc) -> list[dict]:
     def do(conn):
         out = []
         for name, members, workplace in DEMO_ASSEMBLIES:
-            row = conn.execute("SELECT id, members FROM voting_assemblies WHERE name=?", (name,)).fetchone()
-            if row is None:
+            a = svc.store.find_assembly(conn, name)
+            if a is None:
                 a = svc.store.create_assembly(conn, {"name": name, "members": members, "workplace": workplace},
                                               time.time())
-                out.append({"id": a["id"], "members": members})
-            else:
-                out.append({"id": row[0], "members": row[1]})
-        if conn.execute("SELECT 1 FROM voting_delegates WHERE name=?", ("Demo delegate M. Martin",)).fetchone() is None:
+            out.append({"id": a["id"], "members": a["members"]})
+        if svc.store.find_delegate(conn, "Demo delegate M. Martin") is None:
             svc.store.create_delegate(conn, "Demo delegate M. Martin", [out[0]["id"], out[2]["id"]], time.time())
         return out
     return await svc.db.write(do)

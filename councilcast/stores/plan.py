@@ -4,7 +4,9 @@
 its SHA-256) or ``DELETE`` (``doc`` NULL = back to the bundled demo). The latest row wins.
 """
 
-__all__ = ["AREA", "MIGRATIONS"]
+import sqlite_utils
+
+__all__ = ["AREA", "MIGRATIONS", "save_economy", "latest_economy"]
 
 AREA = "plan"
 MIGRATIONS = [
@@ -19,3 +21,15 @@ MIGRATIONS = [
     );
     """,
 ]
+
+
+def save_economy(conn, sha256: str, name: str, sectors: int, doc: str | None) -> None:
+    """Record the current economy (``doc`` None: back to the bundled demo); the latest row wins."""
+    sqlite_utils.Database(conn)["plan_economies"].insert({"sha256": sha256, "name": name, "sectors": sectors,
+                                                          "doc": doc})
+
+
+def latest_economy(conn) -> tuple[str, str | None] | None:
+    """(sha256, doc) of the latest row, or None when the secretariat never set one."""
+    row = conn.execute("SELECT sha256, doc FROM plan_economies ORDER BY id DESC LIMIT 1").fetchone()
+    return None if row is None else (row[0], row[1])

@@ -149,6 +149,12 @@ class VotingStore:
         d["created_at"] = iso(d["created_at"])
         return d
 
+    def find_assembly(self, conn, name: str) -> dict | None:
+        """The first assembly registered under ``name`` (the demo finds its own again after a restart)."""
+        row = conn.execute("SELECT id FROM voting_assemblies WHERE name=? ORDER BY created_at, id LIMIT 1",
+                           (name,)).fetchone()
+        return None if row is None else self.get_assembly(conn, row[0])
+
     def list_assemblies(self, conn, limit: int = 1000, offset: int = 0) -> list[dict]:
         rows = conn.execute("SELECT id, name, workplace, members, created_at FROM voting_assemblies "
                             "ORDER BY created_at, id LIMIT ? OFFSET ?", (limit, offset)).fetchall()
@@ -489,6 +495,10 @@ class VotingStore:
         d["assemblies"] = json.loads(d["assemblies"])
         d["elected_at"], d["recalled_at"] = iso(d["elected_at"]), iso(d["recalled_at"])
         return d
+
+    def find_delegate(self, conn, name: str) -> dict | None:
+        row = conn.execute("SELECT id FROM voting_delegates WHERE name=? ORDER BY id LIMIT 1", (name,)).fetchone()
+        return None if row is None else self.get_delegate(conn, row[0])
 
     def list_delegates(self, conn) -> list[dict]:
         return [self.get_delegate(conn, r[0]) for r in conn.execute(

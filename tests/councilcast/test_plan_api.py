@@ -14,7 +14,7 @@ from aiohttp import web
 
 from councilcast.app import create_app
 from councilcast.appkeys import DB
-from councilcast.routes.plan import PLAN
+from councilcast.appkeys import PLAN
 
 from planfactory.demo import demo_economy
 from planfactory.formats import to_dict

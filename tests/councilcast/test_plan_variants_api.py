@@ -162,7 +162,7 @@ async def test_demo_publishes_a_first_variant_set(make_config):
     from aiohttp import web
 
     from councilcast.app import create_app
-    from councilcast.routes.plan_variants import DEMO_PROPOSALS
+    from councilcast.services.plan_variants import DEMO_PROPOSALS
 
     config = make_config(demo=True)
     app = create_app(config)
