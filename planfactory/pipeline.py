@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from planfactory import incompat
 from planfactory import processes as pr
 from planfactory.decision import DecisionBasis, FundamentalDecision
+from planfactory.errors import PlanError
 from planfactory.document import DOC_FORMAT, SOLVER_VERSION, clean, input_hashes, sha256
 from planfactory.formats import load as load_economy
 from planfactory.formats import to_dict as economy_to_dict
@@ -106,20 +107,20 @@ def _sample_estimates(economy, estimates: list[dict], samples: int, seed: int) -
     cells = []
     for k, est in enumerate(estimates):
         if not isinstance(est, dict):
-            raise ValueError(f"estimates[{k}]: must be an object")
+            raise PlanError(f"parameters.estimates[{k}]", f"must be an object")
         m = est.get("matrix", "A")
         if m not in ("A", "B", "labour"):
-            raise ValueError(f"estimates[{k}].matrix: must be A, B or labour")
+            raise PlanError(f"parameters.estimates[{k}].matrix", f"must be A, B or labour")
         if m == "B" and economy.B is None:
-            raise ValueError(f"estimates[{k}]: the economy has no capital coefficients B")
+            raise PlanError(f"parameters.estimates[{k}]", f"the economy has no capital coefficients B")
         i = where(est.get("row"))
         j = where(est.get("col")) if m != "labour" else 0
         try:
             lo, hi = float(est["low"]), float(est["high"])
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"estimates[{k}]: needs low and high") from None
+            raise PlanError(f"parameters.estimates[{k}]", f"needs low and high") from None
         if i is None or j is None or not (0 <= lo <= hi):
-            raise ValueError(f"estimates[{k}]: needs row{', col' if m != 'labour' else ''} (sector names or "
+            raise PlanError(f"parameters.estimates[{k}]", f"needs row{', col' if m != 'labour' else ''} (sector names or "
                              "indices) and 0 <= low <= high")
         cells.append((m, i, j, lo, hi))
     used = sorted({c[0] for c in cells})

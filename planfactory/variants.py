@@ -74,6 +74,48 @@ no sweep, no selection; a revision recomputes the published variants this way.
 """
 
 
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def _check_object(v, name: str, known: dict) -> None:
+    """``parameters.<name>`` is an object of numbers with known keys (hours may be null)."""
+    if not isinstance(v, dict):
+        raise PlanError(f"parameters.{name}", "must be an object")
+    for key, x in v.items():
+        if key not in known:
+            raise PlanError(f"parameters.{name}.{key}", f"unknown; known: {', '.join(sorted(known))}")
+        if not (_number(x) or (x is None and name == "status_quo" and key == "hours_per_week")):
+            raise PlanError(f"parameters.{name}.{key}", "must be a number")
+
+
+def _check_types(p: dict) -> None:
+    """Every parameter has the type the computation reads: client input, refused with its name."""
+    for key, lo, hi in (("proposal_sets", 0, 64), ("samples", 1, 10_000), ("seed", 0, 2 ** 32 - 1)):
+        v = p[key]
+        if not _number(v) or v != int(v) or not lo <= v <= hi:
+            raise PlanError(f"parameters.{key}", f"must be an integer in [{lo}, {hi}]")
+    if not _number(p["threshold_pct"]) or p["threshold_pct"] < 0:
+        raise PlanError("parameters.threshold_pct", "must be a number >= 0")
+    for key in ("estimates", "processes"):
+        if not isinstance(p[key], list) or not all(isinstance(x, dict) for x in p[key]):
+            raise PlanError(f"parameters.{key}", "must be a list of objects")
+    if p["variants"] is not None:
+        if not isinstance(p["variants"], list) or not p["variants"]:
+            raise PlanError("parameters.variants", "must be a non-empty list of {decision, proposals}")
+        for k, item in enumerate(p["variants"]):
+            if not isinstance(item, dict) or not isinstance(item.get("decision"), dict):
+                raise PlanError(f"parameters.variants[{k}]", "must be an object with a decision object")
+            _check_object(item["decision"], f"variants[{k}].decision", DEFAULT_PARAMETERS["status_quo"])
+            missing = sorted(set(DEFAULT_PARAMETERS["status_quo"]) - set(item["decision"]))
+            if missing or item["decision"]["hours_per_week"] is None:
+                raise PlanError(f"parameters.variants[{k}].decision", "needs hours_per_week, consumption_share, "
+                                "public_share and investment_share, as numbers")
+            props = item.get("proposals", [])
+            if not isinstance(props, list) or not all(isinstance(x, str) for x in props):
+                raise PlanError(f"parameters.variants[{k}].proposals", "must be a list of proposal ids")
+
+
 def parameters_with_defaults(parameters: dict | None, economy: Economy) -> dict:
     """Complete ``parameters`` with the defaults (the completed dict is what gets hashed)."""
     if parameters is not None and not isinstance(parameters, dict):
@@ -82,10 +124,12 @@ def parameters_with_defaults(parameters: dict | None, economy: Economy) -> dict:
     for k, v in (parameters or {}).items():
         if k not in p:
             raise PlanError("parameters", f"unknown parameter {k!r}")
-        if k in ("status_quo", "growth") and isinstance(v, dict):
+        if k in ("status_quo", "growth"):
+            _check_object(v, k, DEFAULT_PARAMETERS[k])
             p[k] = {**p[k], **v}
         else:
             p[k] = v
+    _check_types(p)
     if economy.B is None:  # no capital coefficients: investment cannot become equipment
         given = parameters or {}
         if "investment_shares" not in given:
@@ -148,7 +192,7 @@ def build_context(economy: Economy, proposals: list[Proposal], parameters: dict 
     (for sampling estimated coefficients).
     """
     if economy.workforce is None or economy.workforce <= 0:
-        raise ValueError("the economy needs a workforce (persons) for variants")
+        raise PlanError("economy.workforce", "the economy needs a workforce (persons) for variants")
     params = parameters_with_defaults(parameters, economy)
     if A is not None:
         overrides = {**(overrides or {}), "A": A}
@@ -384,7 +428,7 @@ def pinned_specs(ctx: Context, pinned: list[dict]) -> VariantSpecs:
         rows.append(d.as_row())
         for pid in item.get("proposals", []):
             if pid not in pos:
-                raise ValueError(f"pinned variant names unknown proposal {pid!r}")
+                raise PlanError("parameters.variants", f"a pinned variant names unknown proposal {pid!r}")
             T[pos[pid], v] = True
     return VariantSpecs(np.array(rows, dtype=float).reshape(-1, 4), T)
 

@@ -298,3 +298,49 @@ def test_html_card_markup_is_unchanged():
         '<span class="u">h/year</span><br><span class="chg">&lt;&amp;&gt; on today</span></td></tr></tbody></'
         'table><p class="rounding">Rounded: R.</p><p class="hash">inputs <code></code> · </p></article>'
     )
+
+
+BAD_PARAMETERS = [
+    ({"status_quo": 5}, "parameters.status_quo"),
+    ({"status_quo": {"foo": 1}}, "parameters.status_quo.foo"),
+    ({"status_quo": {"hours_per_week": "x"}}, "parameters.status_quo.hours_per_week"),
+    ({"estimates": [5]}, "parameters.estimates"),
+    ({"estimates": 5}, "parameters.estimates"),
+    ({"samples": "x"}, "parameters.samples"),
+    ({"seed": "x"}, "parameters.seed"),
+    ({"proposal_sets": "x"}, "parameters.proposal_sets"),
+    ({"variants": 5}, "parameters.variants"),
+    ({"variants": [{"x": 1}]}, "parameters.variants[0]"),
+    ({"variants": [{"decision": {"hours_per_week": 38}}]}, "parameters.variants[0].decision"),
+    ({"variants": [{"decision": {"hours_per_week": 38, "consumption_share": 0.6, "public_share": 0.2,
+                                 "investment_share": 0.2}, "proposals": ["no-such"]}]}, "parameters.variants"),
+    ({"growth": "x"}, "parameters.growth"),
+    ({"growth": {"foo": 1}}, "parameters.growth.foo"),
+    ({"growth": {"years": "x"}}, "parameters.growth.years"),
+    ({"estimates": [{"matrix": "Q"}]}, "parameters.estimates[0].matrix"),
+]
+
+
+@pytest.mark.parametrize("parameters,field", BAD_PARAMETERS)
+async def test_parameters_of_the_wrong_type_are_400_naming_them(server, parameters, field):
+    """Regression (review of the layering redesign): once routes stopped mapping every
+    ValueError, KeyError and TypeError to 400, these client inputs became 500s. Each is now
+    checked by the plan factory and refused with its name; nothing is published."""
+    paths = [("/api/plan/proposals/check", {}), ("/api/plan/variant-sets", server.secretariat)]
+    if "no-such" in str(parameters) or "Q" in str(parameters):
+        paths = paths[1:]  # the check reads neither pinned variants nor estimates: only publishing does
+    for path, headers in paths:
+        status, err = await post(server, path, {"parameters": parameters}, headers)
+        assert (status, err["error"]["field"]) == (400, field), (path, parameters, err)
+    async with server.session.get(server.api("/api/plan/variant-sets")) as r:
+        assert (await r.json())["variant_sets"] == []
+
+
+async def test_an_economy_without_workforce_is_400(server):
+    from planfactory.demo import demo_economy
+    from planfactory.formats import to_dict
+
+    econ = to_dict(demo_economy())
+    econ.pop("workforce", None)
+    status, err = await post(server, "/api/plan/proposals/check", {"economy": econ})
+    assert status == 400 and err["error"]["field"] in ("economy.workforce", "workforce"), err
