@@ -46,6 +46,18 @@ class Config:
     """Relay mode: comma-separated channels to pull (empty: every channel the origin lists)."""
     ws_fastpath: bool = True
     """``/ws`` writes events as one shared frame and answers clock sync at the socket read (``councilcast/wsfast.py``); off: aiohttp's public WebSocket API only, same behaviour, more CPU."""
+    media_max_sessions: int = 500
+    """WHIP and WHEP sessions the server holds at once, connected or not; past it, 503 with Retry-After."""
+    media_max_sessions_per_address: int = 50
+    """WHIP and WHEP sessions from one client address (a room's screens, phones behind one NAT)."""
+    media_connect_timeout: float = 10.0
+    """Seconds a WHIP or WHEP session has to connect after its answer before it is closed."""
+    header_timeout: float = 15.0
+    """Seconds a connection has to send a request's headers (from its opening or from the previous answer); also how long an idle keep-alive connection stays open."""
+    body_timeout: float = 60.0
+    """Seconds a request's body may take to arrive in full (408 and the connection closed after)."""
+    key_file: str | None = None
+    """The secret ballot's master key (32 bytes, created mode 0600 if missing). Keep it outside the database's directory and out of its backups: with it, a copy of the database no longer hides how a ballot voted. Default: ``$XDG_STATE_HOME/councilcast/keys/<hash of the database path>.key`` (``~/.local/state/...``)."""
     extra: dict = field(default_factory=dict)
     """Settings for tests and embedding; not read from the environment."""
 
@@ -80,6 +92,11 @@ def _coerce(type_name, raw: str, name: str):
             return int(raw)
         except ValueError:
             raise SystemExit(f"{ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
+    if t.startswith("float"):
+        try:
+            return float(raw)
+        except ValueError:
+            raise SystemExit(f"{ENV_PREFIX}{name.upper()} must be a number, got {raw!r}") from None
     if t.startswith("bool"):
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     return raw

@@ -37,6 +37,7 @@ __all__ = ["Database", "migration_steps", "schema_versions"]
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512  # writes per transaction; bounds the latency of the first in a batch
+_CHECKPOINT = object()  # a queue item: checkpoint the WAL between batches
 
 
 def migration_steps() -> dict[str, list]:
@@ -96,6 +97,9 @@ class Database:
         # FULL: every COMMIT is fsynced, also in WAL mode, so an acknowledged write
         # survives power loss, not only a process crash.
         conn.execute("PRAGMA synchronous=FULL")
+        # Deleted rows are overwritten with zeros, in the file and in the WAL: what the close
+        # deletes of the secret ballot (sealed choices, codes) is not left readable in free pages.
+        conn.execute("PRAGMA secure_delete=ON")
         self._migrate(conn)
         self._conn = conn
         self._writer = threading.Thread(target=self._run_writer, name="db-writer", daemon=True)
@@ -166,12 +170,40 @@ class Database:
             return box["value"]
         raise box["value"]
 
+    async def checkpoint(self) -> tuple[int, int, int]:
+        """Copy the WAL into the database file and truncate the WAL to zero bytes, on the writer
+        thread between two batches; SQLite's ``(busy, log frames, checkpointed frames)``.
+
+        The close of a round calls it, so that the WAL keeps none of the frames that held
+        its ballot boxes (with ``secure_delete`` the file keeps none either).
+        """
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._queue.put((_CHECKPOINT, loop, fut))
+        return await fut
+
+    def _run_checkpoint(self, item) -> None:
+        _fn, loop, fut = item
+        try:
+            ok, value = True, tuple(self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
+        except sqlite3.Error as exc:
+            ok, value = False, exc
+        try:
+            loop.call_soon_threadsafe(_resolve_all, [(fut, ok, value)])
+        except RuntimeError:
+            pass
+
     def _run_writer(self) -> None:
         conn = self._conn
+        pending = None
         while True:
-            item = self._queue.get()
+            item = pending or self._queue.get()
+            pending = None
             if item is None:
                 return
+            if item[0] is _CHECKPOINT:
+                self._run_checkpoint(item)
+                continue
             batch = [item]
             stop = False
             while len(batch) < MAX_BATCH:
@@ -181,6 +213,9 @@ class Database:
                     break
                 if nxt is None:
                     stop = True
+                    break
+                if nxt[0] is _CHECKPOINT:  # after this batch's COMMIT, outside any transaction
+                    pending = nxt
                     break
                 batch.append(nxt)
             results = []
@@ -220,6 +255,8 @@ class Database:
                 except RuntimeError:  # that loop has closed: nobody is waiting any more
                     pass
             if stop:
+                if pending is not None:
+                    self._run_checkpoint(pending)
                 return
 
     # -- reading -------------------------------------------------------------------

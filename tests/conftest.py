@@ -65,6 +65,8 @@ def make_config(tmp_path):
         kw.setdefault("secretariat_token", SECRETARIAT_TOKEN)
         kw.setdefault("studio_token", STUDIO_TOKEN)
         kw.setdefault("data_dir", str(tmp_path / "data"))
+        # the ballot key lives outside the database's directory, as in production
+        kw.setdefault("key_file", str(tmp_path.parent / f"{tmp_path.name}-keys" / "ballot.key"))
         return Config(**kw)
     return make
 

@@ -22,7 +22,7 @@ import json
 from voting.result import compute_result
 
 __all__ = ["canonical", "record_hash", "genesis_hash", "definition", "verify_export", "standing_counts",
-           "FORMAT"]
+           "invariant_errors", "FORMAT"]
 
 FORMAT = "councilcast-round-audit/1"
 RECORD_KEYS = ("round", "seq", "assembly", "version", "present", "abstain", "counts", "source",
@@ -114,10 +114,31 @@ def verify_export(export: dict) -> dict:
         if pub and (pub.get("counts") != rec["counts"] or pub.get("present") != rec["present"]
                     or pub.get("abstain") != rec["abstain"] or pub.get("hash") != rec["hash"]):
             errors.append(f"assembly {aid}: published count differs from its last record")
+    errors += invariant_errors(result)
     return {"ok": not errors, "errors": errors, "records": len(records), "final_hash": final,
             "totals": recomputed["totals"], "abstain": recomputed["abstain"],
             "present": recomputed["present"], "decision": recomputed["decision"],
             "winner": recomputed["winner"], "assemblies": len(standing), "members_known": len(members)}
+
+
+def invariant_errors(result: dict) -> list[str]:
+    """What no true count can break: per assembly, votes and abstentions at most those present
+    and those present at most its members; overall, turnout at most 1 and those present at most
+    the registered members. And any anomaly the close itself found in a ballot box."""
+    errors = []
+    for a in result.get("assemblies", []):
+        counted = sum(a.get("counts", {}).values()) + a.get("abstain", 0)
+        if counted > a.get("present", 0):
+            errors.append(f"assembly {a.get('id')}: {counted} votes and abstentions, {a.get('present')} present")
+        if a.get("members") is not None and a.get("present", 0) > a["members"]:
+            errors.append(f"assembly {a.get('id')}: {a.get('present')} present of {a['members']} members")
+    if result.get("turnout", 0) > 1:
+        errors.append(f"turnout {result.get('turnout')} is above 1")
+    if result.get("registered") and result.get("present", 0) > result["registered"]:
+        errors.append(f"{result.get('present')} present of {result['registered']} registered members")
+    for note in result.get("anomalies", []):
+        errors.append(f"the close found: {note}")
+    return errors
 
 
 def find_receipt(export: dict, receipt: str) -> dict:

@@ -7,12 +7,11 @@ kind before the result is published.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from voting.rules import iso
 
-__all__ = ["public_round", "round_state", "new_code", "code_hash", "new_id", "RUNOFF_DELAY_S", "CODE_ALPHABET",
+__all__ = ["public_round", "round_state", "new_code", "new_id", "RUNOFF_DELAY_S", "CODE_ALPHABET",
            "CODE_LEN"]
 
 RUNOFF_DELAY_S = 60.0
@@ -23,9 +22,6 @@ CODE_LEN = 10
 def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LEN))
 
-
-def code_hash(code: str) -> str:
-    return hashlib.sha256(code.strip().upper().replace("-", "").encode()).hexdigest()
 
 
 def round_state(r: dict, now: float) -> str:

@@ -8,14 +8,13 @@ The API is described in docs/voting.md.
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import time
 
 from aiohttp import web
 
-from councilcast import events
+from councilcast import csvsafe, events
 from councilcast.appkeys import AUTH, CONFIG, DB, EVENTS, VOTING
 from councilcast.auth import bearer, hash_token
 from councilcast.errors import ApiError, AuthError, read_json
@@ -152,7 +151,7 @@ async def audit_export(request: web.Request) -> web.Response:
     if request.query.get("format") == "csv":
         buf = io.StringIO()
         opts = export["definition"]["options"]
-        w = csv.writer(buf)
+        w = csvsafe.writer(buf)  # option labels and ids are text: no formula reaches a spreadsheet
         w.writerow(["seq", "assembly", "version", "present", "abstain", *opts, "source", "received_at", "prev",
                     "hash"])
         for rec in export["records"]:
@@ -185,7 +184,7 @@ async def issue_codes(request: web.Request) -> web.Response:
 @routes.post("/api/ballots")
 async def cast_ballot(request: web.Request) -> web.Response:
     body = await read_json(request)
-    out = await _svc(request).cast_ballot(body.get("code"), body.get("choice"))
+    out = await _svc(request).cast_ballot(body.get("code"), body.get("choice"), request.remote or "")
     return web.json_response({"round": out["round"], "counted": True}, status=201)
 
 
@@ -279,7 +278,7 @@ def setup(app: web.Application) -> None:
     app.add_routes(routes)
 
     async def lifecycle(app: web.Application):
-        svc = VotingService(app[DB], hub)
+        svc = VotingService.with_key_file(app[DB], hub, app[CONFIG].db, app[CONFIG].key_file)
         app[VOTING] = svc
         hub.hello_extra.append(svc.hello)
         await svc.start()

@@ -68,15 +68,12 @@ async def _ballot_context(request, code: str) -> dict:
     svc = _svc(request)
     ctx: dict = {"code": code, "round": None, "error": None, "abstain": ABSTAIN}
     if code:
-        found = await svc.code_round(code)
-        if found is None:
-            ctx["error"] = "This code is not known. Check it and type it again."
+        r = await svc.ballot_round(code, request.remote or "")
+        if r is None:  # unknown and used codes get the same answer: it never tells which codes exist
+            ctx["error"] = "This code cannot be used: it is unknown, already used, or mistyped. Check it."
         else:
-            r, _aid, used = found
             ctx["round"] = public_round(r, time.time())
-            if used:
-                ctx["error"] = "This code has already been used."
-            elif ctx["round"]["state"] != "open":
+            if ctx["round"]["state"] != "open":
                 ctx["error"] = f"This round is {ctx['round']['state']}: ballots are accepted only while it is open."
     return ctx
 
@@ -97,10 +94,12 @@ async def ballot_form(request: web.Request) -> web.Response:
     choice = str(form.get("choice", ""))
     svc = _svc(request)
     try:
-        await svc.cast_ballot(code, choice)
+        await svc.cast_ballot(code, choice, request.remote or "")
     except VotingError as exc:
-        ctx = await _ballot_context(request, code)
-        ctx["error"] = ctx["error"] or exc.reason
+        ctx = {"code": code, "round": None, "error": exc.reason, "abstain": ABSTAIN}
+        if exc.field != "code":  # the code is valid: show its round again
+            ctx = await _ballot_context(request, code)
+            ctx["error"] = ctx["error"] or exc.reason
         return render(request, "voting/ballot.html", ctx, status=status_for(exc))
     return render(request, "voting/ballot_done.html", {})
 

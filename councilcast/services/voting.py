@@ -16,16 +16,18 @@ import time
 
 from councilcast import events
 from councilcast.auth import check_role, insert_token
-from councilcast.errors import AuthError
+from councilcast.errors import ApiError, AuthError
 from councilcast.events import EventHub
+from councilcast.keyfile import inside, key_path, load_or_create
 from councilcast.services.batching import WriteBatcher
 from councilcast.storage import Database
 from councilcast.stores.core import live_tokens
 from councilcast.stores.voting import VotingStore
 from voting.rounds import public_round
+from voting.secrecy import BallotSecrets
 from voting.rules import VotingError, check_assembly_spec, check_options, check_round_spec, check_text
 
-__all__ = ["VotingService", "TallyBatcher"]
+__all__ = ["VotingService", "TallyBatcher", "BallotGuard"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,16 @@ class VotingService:
         self.last_close: dict = {}  # timings of the last close, for the benchmark
         self.tallies = TallyBatcher(self)
         self.ballots = WriteBatcher(self.db, lambda conn, items: self.store.cast_ballots(conn, items, time.time()))
+        self.guard = BallotGuard()
+
+    @classmethod
+    def with_key_file(cls, db: Database, hub: EventHub, db_path: str, key_file: str | None) -> VotingService:
+        """The service with the secret ballot's key read (or created) from its file."""
+        path = key_path(db_path, key_file)
+        if inside(path, db_path):
+            log.warning("the ballot key %s is in the database's directory: a copy of that directory "
+                        "would carry the key with the ballots (docs/voting.md, 'The secret ballot')", path)
+        return cls(db, hub, VotingStore(BallotSecrets(load_or_create(path))))
 
     # -- helpers ----------------------------------------------------------------------
     async def write(self, fn):
@@ -116,12 +128,29 @@ class VotingService:
     async def issue_codes(self, rid: str, aid: str, count) -> list[str]:
         return await self.write(lambda c: self.store.issue_codes(c, rid, aid, count, time.time()))
 
-    async def cast_ballot(self, code, choice) -> dict:
-        """One member's ballot, batched; ``{"round", "assembly"}`` once committed."""
-        return await self.ballots.submit(code, choice)
+    async def cast_ballot(self, code, choice, address: str = "") -> dict:
+        """One member's ballot, batched; ``{"round", "assembly"}`` once committed.
 
-    async def code_round(self, code: str):
-        return await self.read(lambda c: self.store.code_round(c, code))
+        A refused code costs its address one try (:class:`BallotGuard`); an address out of
+        tries is answered 429 without its code being looked up.
+        """
+        self.guard.admit(address)
+        try:
+            return await self.ballots.submit(code, choice)
+        except VotingError as exc:
+            if exc.field == "code":
+                self.guard.failed(address)
+            raise
+
+    async def ballot_round(self, code: str, address: str = "") -> dict | None:
+        """The round a ballot code votes in, or None for a code that cannot be used (unknown and
+        used alike, and either costs the address a try, as a refused ballot does)."""
+        self.guard.admit(address)
+        found = await self.read(lambda c: self.store.code_round(c, code))
+        if found is None or found[2]:
+            self.guard.failed(address)
+            return None
+        return found[0]
 
     # -- delegates, roll calls, recall ---------------------------------------------------
     async def create_delegate(self, body) -> tuple[dict, str]:
@@ -226,6 +255,9 @@ class VotingService:
                 await self.hub.publish({"type": "round.closed", "id": rid, "closed_at": closed_at * 1000})
             r = await self.write(lambda c: self.store.close_round(c, rid, time.time()))
             t_committed = time.time()
+            busy, _, _ = await self.db.checkpoint()  # the WAL keeps no frame of the emptied ballot boxes
+            if busy:
+                log.warning("round %s: the WAL could not be truncated after the close (a reader was busy)", rid)
             self.pending.pop(rid, None)
             self.announced.discard(rid)
             pub = public_round(r, time.time(), brief=True)
@@ -320,3 +352,50 @@ class TallyBatcher(WriteBatcher):
             for k, (i, (ok, value)) in enumerate(zip(where, done)):
                 results[i] = (ok, (items[k][1], value) if ok else value)
         return results
+
+
+class BallotGuard:
+    """Limits on failed ballot codes, so that codes cannot be guessed at thousands a second.
+
+    Each client address has a bucket of :attr:`BURST` tries that refills at :attr:`PER_MINUTE`
+    a minute; a refused code takes one. A whole room's phones share one address, and its
+    members mistype rarely, so a General Assembly is not locked out by its own members; a
+    guesser from one address gets ``BURST`` tries, then one every few seconds. Across every
+    address, once more than :attr:`GLOBAL_PER_MINUTE` codes have failed in a minute (a guesser
+    spreading over many addresses), each address's bucket shrinks to :attr:`TIGHT_BURST`.
+    With 50-bit codes a guess succeeds with odds (codes issued) / 2**50, so these limits keep
+    the chance of hitting any code in a round below one in a million.
+    """
+
+    BURST = 20
+    PER_MINUTE = 10
+    GLOBAL_PER_MINUTE = 300
+    TIGHT_BURST = 3
+    MAX_ADDRESSES = 100_000
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.tries: dict[str, tuple[float, float]] = {}  # address -> (tries left, at)
+        self.recent: list[float] = []  # times of failures in the last minute, all addresses
+
+    def _left(self, address: str, now: float) -> float:
+        left, at = self.tries.get(address, (self.BURST, now))
+        cap = self.TIGHT_BURST if len(self.recent) > self.GLOBAL_PER_MINUTE else self.BURST
+        return min(cap, left + (now - at) * self.PER_MINUTE / 60)
+
+    def admit(self, address: str) -> None:
+        """Raise a 429 :class:`ApiError` when ``address`` has no try left."""
+        now = self.clock()
+        self.recent = [t for t in self.recent if now - t < 60]
+        if self._left(address, now) < 1:
+            wait = max(1, int(60 / self.PER_MINUTE))
+            raise ApiError(429, "code", "too many codes refused from this address: wait and try again",
+                           headers={"Retry-After": str(wait)})
+
+    def failed(self, address: str) -> None:
+        now = self.clock()
+        self.tries[address] = (self._left(address, now) - 1, now)
+        self.recent.append(now)
+        if len(self.tries) > self.MAX_ADDRESSES:  # a flood of addresses: forget the oldest
+            for old in sorted(self.tries, key=lambda a: self.tries[a][1])[: len(self.tries) // 2]:
+                del self.tries[old]

@@ -20,6 +20,7 @@ The schema is :data:`MIGRATIONS` (append-only: never edit a step that has shippe
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import orjson
@@ -27,7 +28,8 @@ import orjson
 from voting.audit import FORMAT, definition, genesis_hash, record_hash
 from voting.consequences import recall_outcome, runoff_spec
 from voting.result import decide
-from voting.rounds import code_hash, new_code, new_id, round_state
+from voting.rounds import new_code, new_id, round_state
+from voting.secrecy import BallotSecrets, accumulate
 from voting.rules import ABSTAIN, VotingError, check_int, check_tally, iso
 
 __all__ = ["VotingStore", "AREA", "MIGRATIONS"]
@@ -119,6 +121,34 @@ MIGRATIONS = [
         PRIMARY KEY (rollcall_id, delegate_id)
     );
     """,
+    # 2: the secret ballot against a copy of the database (docs/voting.md, "The secret ballot").
+    # Codes are kept as keyed tags and choices only sealed; no table keeps a rowid order that
+    # follows the printing or the use of codes (WITHOUT ROWID, keyed by random or keyed values).
+    # Rounds still open when this step runs lose their per-member ballots: upgrade between rounds.
+    """
+    DROP TABLE voting_ballot_counts;
+    DROP TABLE voting_ballot_codes;
+    CREATE TABLE voting_codes (
+        tag TEXT PRIMARY KEY,             -- HMAC of the code under a key outside the database
+        round_id TEXT NOT NULL,
+        assembly_id TEXT NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE TABLE voting_sealed_ballots (
+        id BLOB PRIMARY KEY,              -- random: the table's order is no order of casting
+        round_id TEXT NOT NULL,
+        assembly_id TEXT NOT NULL,
+        sealed BLOB NOT NULL              -- AES-256-GCM of the choice, opened only at the close
+    ) WITHOUT ROWID;
+    CREATE TABLE voting_ballot_boxes (
+        round_id TEXT NOT NULL,
+        assembly_id TEXT NOT NULL,
+        issued INTEGER NOT NULL,          -- codes issued
+        used INTEGER NOT NULL DEFAULT 0,  -- ballots accepted
+        accumulator TEXT NOT NULL DEFAULT '0',  -- sum of the sealed ballots' commitments mod 2**256, hex
+        PRIMARY KEY (round_id, assembly_id)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 
@@ -131,7 +161,20 @@ def _round_row(row) -> dict:
 
 
 class VotingStore:
-    """The voting tables over a DB-API connection (SQLite dialect)."""
+    """The voting tables over a DB-API connection (SQLite dialect).
+
+    ``secrets`` (:class:`voting.secrecy.BallotSecrets`, from the key file outside the
+    database) tags ballot codes and seals choices; without it the store can do everything
+    but issue codes and take or open ballots.
+    """
+
+    def __init__(self, secrets: BallotSecrets | None = None):
+        self.secrets = secrets
+
+    def _secrets(self) -> BallotSecrets:
+        if self.secrets is None:
+            raise RuntimeError("this store has no ballot key: members' ballots need one")
+        return self.secrets
 
     # -- assemblies -------------------------------------------------------------------
     def create_assembly(self, conn, spec: dict, now: float) -> dict:
@@ -243,8 +286,9 @@ class VotingStore:
         """Record many counts ``(round id, assembly id, body)`` in one go, in order.
 
         The same rules as :meth:`add_tally`, judged at one server time ``now``; returns
-        ``(True, record)`` or ``(False, VotingError)`` per item. A refused item changes
-        nothing (every check runs before its record is built), so the others stand. A
+        ``(True, record)`` or ``(False, error)`` per item. A refused item changes
+        nothing (every check runs before its record is built, and whatever a check raises
+        is that item's answer), so the others stand. A
         handful of statements serve the whole batch (rounds, assemblies, ballot mode,
         versions, chain heads, one INSERT of every record), where one statement per count
         would hand the GIL to and from the event loop thousands of times per second.
@@ -266,7 +310,7 @@ class VotingStore:
             for aid, v in conn.execute(f"SELECT assembly_id, MAX(version) FROM voting_records WHERE round_id=? "
                                        f"AND assembly_id IN ({q}) GROUP BY assembly_id", (rid, *aids)):
                 versions[(rid, aid)] = v
-            for (aid,) in conn.execute(f"SELECT DISTINCT assembly_id FROM voting_ballot_codes WHERE round_id=? "
+            for (aid,) in conn.execute(f"SELECT assembly_id FROM voting_ballot_boxes WHERE round_id=? "
                                        f"AND assembly_id IN ({q})", (rid, *aids)):
                 ballot_mode.add((rid, aid))
         rows = []
@@ -279,7 +323,7 @@ class VotingStore:
                 if (rid, aid) in ballot_mode:
                     raise VotingError("round", "this assembly votes by individual ballots in this round", "conflict")
                 tally = check_tally(body, r["options"], members[aid])
-            except VotingError as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever one count raises is its answer alone
                 out.append((False, exc))
                 continue
             seq, prev = heads[rid]
@@ -300,6 +344,9 @@ class VotingStore:
         return out
 
     # -- individual ballots -----------------------------------------------------------------
+    NOT_VALID = "this code cannot be used: it is unknown, already used, or mistyped"
+    """One answer for an unknown and a used code, so that an answer never tells which codes exist."""
+
     def issue_codes(self, conn, rid: str, aid: str, n: Any, now: float) -> list[str]:
         r = self.get_round(conn, rid)
         if r is None:
@@ -309,55 +356,120 @@ class VotingStore:
         self._in_scope(r, aid)
         n = check_int(n, "count", minimum=1, maximum=100_000)
         members = conn.execute("SELECT members FROM voting_assemblies WHERE id=?", (aid,)).fetchone()[0]
-        issued = conn.execute("SELECT COUNT(*) FROM voting_ballot_codes WHERE round_id=? AND assembly_id=?",
-                              (rid, aid)).fetchone()[0]
+        box = conn.execute("SELECT issued FROM voting_ballot_boxes WHERE round_id=? AND assembly_id=?",
+                           (rid, aid)).fetchone()
+        issued = box[0] if box else 0
         if issued + n > members:
             raise VotingError("count", f"{issued} codes issued already; at most {members} (registered members)")
         if conn.execute("SELECT 1 FROM voting_records WHERE round_id=? AND assembly_id=? LIMIT 1",
                         (rid, aid)).fetchone():
             raise VotingError("round", "this assembly has already sent a count for this round", "conflict")
+        secrets = self._secrets()
         codes = [new_code() for _ in range(n)]
-        conn.executemany("INSERT INTO voting_ballot_codes(code_hash, round_id, assembly_id) VALUES (?,?,?)",
-                         [(code_hash(c), rid, aid) for c in codes])
+        conn.executemany("INSERT INTO voting_codes(tag, round_id, assembly_id) VALUES (?,?,?)",
+                         [(secrets.code_tag(c), rid, aid) for c in codes])
+        conn.execute("INSERT INTO voting_ballot_boxes(round_id, assembly_id, issued) VALUES (?,?,?) "
+                     "ON CONFLICT(round_id, assembly_id) DO UPDATE SET issued = issued + excluded.issued",
+                     (rid, aid, n))
         return codes
 
     def code_round(self, conn, code: str) -> tuple[dict, str, bool] | None:
-        row = conn.execute("SELECT round_id, assembly_id, used FROM voting_ballot_codes WHERE code_hash=?",
-                           (code_hash(code),)).fetchone()
+        """(round, assembly, used) of a code, or None for a code that was never issued."""
+        row = conn.execute("SELECT round_id, assembly_id, used FROM voting_codes WHERE tag=?",
+                           (self._secrets().code_tag(code),)).fetchone()
         if row is None:
             return None
         return self.get_round(conn, row[0]), row[1], bool(row[2])
 
     def cast_ballot(self, conn, code: Any, choice: Any, now: float) -> dict:
+        """Take one member's ballot: the code marked used, the choice sealed, in this transaction.
+
+        Every check runs before the first write. An unknown and a used code get the same
+        answer (:data:`NOT_VALID`); a valid code of a round that is not open is told so.
+        """
         if not isinstance(code, str) or not code.strip():
             raise VotingError("code", "is required")
-        found = self.code_round(conn, code)
-        if found is None:
-            raise VotingError("code", "unknown code", "not_found")
-        r, aid, used = found
+        secrets = self._secrets()
+        tag = secrets.code_tag(code)
+        row = conn.execute("SELECT round_id, assembly_id, used FROM voting_codes WHERE tag=?", (tag,)).fetchone()
+        if row is None or row[2]:
+            raise VotingError("code", self.NOT_VALID, "conflict")
+        r, aid = self.get_round(conn, row[0]), row[1]
         self._require_open(r, now)
         if choice != ABSTAIN and choice not in r["options"]:
             raise VotingError("choice", "not an option of this round (or 'abstain')")
-        cur = conn.execute("UPDATE voting_ballot_codes SET used=1 WHERE code_hash=? AND used=0", (code_hash(code),))
-        if cur.rowcount != 1:
-            raise VotingError("code", "this code has already been used", "conflict")
-        conn.execute("INSERT INTO voting_ballot_counts(round_id, assembly_id, choice, n) VALUES (?,?,?,1) "
-                     "ON CONFLICT(round_id, assembly_id, choice) DO UPDATE SET n = n + 1", (r["id"], aid, choice))
+        index = -1 if choice == ABSTAIN else r["options"].index(choice)
+        sealed = secrets.seal(r["id"], aid, index)
+        conn.execute("UPDATE voting_codes SET used=1 WHERE tag=? AND used=0", (tag,))
+        acc = conn.execute("SELECT accumulator FROM voting_ballot_boxes WHERE round_id=? AND assembly_id=?",
+                           (r["id"], aid)).fetchone()[0]
+        conn.execute("INSERT INTO voting_sealed_ballots(id, round_id, assembly_id, sealed) VALUES (?,?,?,?)",
+                     (os.urandom(16), r["id"], aid, sealed))
+        conn.execute("UPDATE voting_ballot_boxes SET used = used + 1, accumulator=? WHERE round_id=? AND assembly_id=?",
+                     (format(accumulate(int(acc, 16), sealed), "x"), r["id"], aid))
         return {"round": r["id"], "assembly": aid}
 
     def cast_ballots(self, conn, items: list[tuple[Any, Any]], now: float) -> list[tuple[bool, Any]]:
-        """Many ``(code, choice)`` ballots in one transaction; ``(True, out)`` or ``(False, VotingError)`` each.
+        """Many ``(code, choice)`` ballots in one transaction; ``(True, out)`` or ``(False, error)`` each.
 
-        :meth:`cast_ballot` changes nothing before its last check passes, so a refused
-        ballot leaves no trace and the others stand.
+        Each ballot runs under its own SAVEPOINT and whatever it raises is its own answer:
+        a refused or broken ballot leaves no trace and the others of the batch stand.
         """
         out: list[tuple[bool, Any]] = []
         for code, choice in items:
+            conn.execute("SAVEPOINT ballot")
             try:
                 out.append((True, self.cast_ballot(conn, code, choice, now)))
-            except VotingError as exc:
+            except Exception as exc:  # noqa: BLE001 - one ballot's failure is that ballot's answer alone
+                conn.execute("ROLLBACK TO ballot")
                 out.append((False, exc))
+            conn.execute("RELEASE ballot")
         return out
+
+    def _open_ballot_boxes(self, conn, r: dict) -> tuple[list[tuple[str, dict, int, int]], list[str]]:
+        """At the close: every ballot box of the round opened and checked, then emptied.
+
+        Returns ``[(assembly, counts, abstain, present)]`` and the anomalies found: a sealed
+        ballot that does not open, a box whose accepted ballots differ from its sealed ones or
+        from its used codes, more ballots than codes issued or than members. The sealed
+        ballots and the codes are deleted in the same transaction (``secure_delete`` is on):
+        after the close nothing per ballot remains, only the count in the audit chain.
+        """
+        rid, options = r["id"], r["options"]
+        boxes, anomalies = [], []
+        for aid, issued, used, acc in conn.execute(
+                "SELECT b.assembly_id, b.issued, b.used, b.accumulator FROM voting_ballot_boxes b "
+                "WHERE b.round_id=? ORDER BY b.assembly_id", (rid,)).fetchall():
+            counts = dict.fromkeys(options, 0)
+            abstain = opened = 0
+            check = 0
+            for (sealed,) in conn.execute("SELECT sealed FROM voting_sealed_ballots WHERE round_id=? AND "
+                                          "assembly_id=?", (rid, aid)):
+                check = accumulate(check, sealed)
+                index = self._secrets().unseal(rid, aid, sealed)
+                if index is None or not -1 <= index < len(options):
+                    anomalies.append(f"{aid}: a sealed ballot does not open (altered or moved); not counted")
+                    continue
+                opened += 1
+                if index == -1:
+                    abstain += 1
+                else:
+                    counts[options[index]] += 1
+            codes_used = conn.execute("SELECT COUNT(*) FROM voting_codes WHERE round_id=? AND assembly_id=? "
+                                      "AND used=1", (rid, aid)).fetchone()[0]
+            members = conn.execute("SELECT members FROM voting_assemblies WHERE id=?", (aid,)).fetchone()[0]
+            if format(check, "x") != acc or opened != used:
+                anomalies.append(f"{aid}: {opened} sealed ballots open, {used} were accepted: the ballot box "
+                                 "was changed outside the server")
+            if codes_used != used:
+                anomalies.append(f"{aid}: {codes_used} codes are marked used, {used} ballots were accepted")
+            if not opened <= issued <= members:
+                anomalies.append(f"{aid}: {opened} ballots, {issued} codes issued, {members} members: impossible")
+                counts, abstain, opened = dict.fromkeys(options, 0), 0, 0  # an impossible box counts nothing
+            boxes.append((aid, counts, abstain, opened))
+        conn.execute("DELETE FROM voting_sealed_ballots WHERE round_id=?", (rid,))
+        conn.execute("DELETE FROM voting_codes WHERE round_id=?", (rid,))
+        return boxes, anomalies
 
     # -- close and result -----------------------------------------------------------------
     def close_round(self, conn, rid: str, now: float) -> dict:
@@ -377,15 +489,13 @@ class VotingStore:
             closed_at = r["opens_at"] = now
         conn.execute("UPDATE voting_rounds SET closed_at=?, opens_at=? WHERE id=?", (closed_at, r["opens_at"], rid))
         r["closed_at"] = closed_at
-        for (aid,) in conn.execute("SELECT DISTINCT assembly_id FROM voting_ballot_codes WHERE round_id=? "
-                                   "ORDER BY assembly_id", (rid,)).fetchall():
-            counts = {c: n for c, n in conn.execute(
-                "SELECT choice, n FROM voting_ballot_counts WHERE round_id=? AND assembly_id=?", (rid, aid))}
-            abstain = counts.pop(ABSTAIN, 0)
-            present = sum(counts.values()) + abstain
+        boxes, anomalies = self._open_ballot_boxes(conn, r)
+        for aid, counts, abstain, present in boxes:
             self._append(conn, r, aid, present, abstain, counts, "ballots", closed_at)
         result = self._add_up(conn, r)
         result.update({"round": rid, "closed_at": iso(closed_at)})
+        if anomalies:
+            result["anomalies"] = anomalies
         recall = recall_outcome(r, result)
         if recall is not None:
             result["recall"] = recall

@@ -93,3 +93,30 @@ def test_published_totals_that_do_not_re_add_are_detected():
 def test_export_survives_a_json_round_trip():
     e = json.loads(json.dumps(build(SAMPLE)))
     assert verify_export(copy.deepcopy(e))["ok"]
+
+
+def test_impossible_numbers_fail_verification_even_when_the_chain_is_consistent():
+    """Issue 10, attack 4: counts rewritten before the close, with every hash recomputed, published
+    'present 103 of 10 registered, turnout 10.3' and verify-round said OK."""
+    exp = build([("ga1", {"A": 101, "B": 2}, 0)])
+    exp["result"]["assemblies"][0]["members"] = 10
+    exp["result"]["registered"] = 10
+    exp["result"]["turnout"] = 10.3
+    out = verify_export(exp)
+    assert not out["ok"]
+    assert any("103 present of 10 members" in e for e in out["errors"])
+    assert any("turnout" in e for e in out["errors"])
+    assert any("103 present of 10 registered" in e for e in out["errors"])
+
+
+def test_anomalies_found_at_the_close_fail_verification():
+    exp = build(SAMPLE)
+    exp["result"]["anomalies"] = ["ga1: 3 sealed ballots open, 103 were accepted"]
+    out = verify_export(exp)
+    assert not out["ok"] and out["errors"] == ["the close found: ga1: 3 sealed ballots open, 103 were accepted"]
+
+
+def test_votes_beyond_those_present_fail_verification():
+    exp = build(SAMPLE)
+    exp["result"]["assemblies"][0]["present"] = 1
+    assert any("votes and abstentions" in e for e in verify_export(exp)["errors"])
