@@ -22,7 +22,6 @@ loop never waits on the solver.
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
 import io
 import json
@@ -30,6 +29,7 @@ import logging
 
 from aiohttp import web
 
+from councilcast import csvsafe
 from councilcast.appkeys import AUTH, DB, PLAN
 from councilcast.errors import ApiError, read_json
 from councilcast.pages import render
@@ -139,13 +139,13 @@ async def get_economy_json(request: web.Request) -> web.Response:
 async def get_economy_csv(request: web.Request) -> web.Response:
     e = _plan(request).current()
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = csvsafe.writer(buf)  # sector names are text cells; the numbers stay numbers (councilcast/csvsafe.py)
     cols = [("labour", e.labour), ("capacity", e.capacity), ("current_output", e.current_output),
             ("stocks", e.stocks), ("consumption", e.consumption_basket), ("public", e.public_basket)]
     cols = [(k, v) for k, v in cols if v is not None]
     w.writerow(["name"] + [k for k, _ in cols])
     for j, s in enumerate(e.sectors):
-        w.writerow([s] + [repr(float(v[j])) for _, v in cols])
+        w.writerow([s] + [float(v[j]) for _, v in cols])  # written as repr(float), as before
     data = buf.getvalue().encode()
     h = _hash(data)
     return web.Response(body=data, content_type="text/csv", charset="utf-8",
