@@ -451,14 +451,14 @@ async def run(args) -> dict:
             for sh in workers.share:
                 chunks.append((items[pos:pos + sh], 64))
                 pos += sh
-            async with s.get(url + "/api/voting/stats") as r:
+            async with s.get(url + "/api/voting/stats", headers=SEC) as r:
                 commits0 = (await r.json())["commits"]
             c0, t0 = server_cpu(proc), time.time()
             res = await loop.run_in_executor(None, lambda: workers.all("post", per_worker=chunks))
             wall = max(r[4] for r in res) - min(r[3] for r in res)
             ok = sum(r[1] for r in res)
             lat = [x for r in res for x in r[5]]
-            async with s.get(url + "/api/voting/stats") as r:
+            async with s.get(url + "/api/voting/stats", headers=SEC) as r:
                 commits = (await r.json())["commits"] - commits0
             out["counts"] = {"acknowledged": ok, "failed": sum(r[2] for r in res), "errors": _merge(r[6] for r in res),
                              "wall_s": round(wall, 2),
@@ -472,7 +472,7 @@ async def run(args) -> dict:
                 assert r.status == 200, await r.text()
             t_api = now_ms()
             await asyncio.sleep(3.0)
-            async with s.get(url + "/api/voting/stats") as r:
+            async with s.get(url + "/api/voting/stats", headers=SEC) as r:
                 lc = (await r.json())["last_close"]
             times = await loop.run_in_executor(None, workers.all, "times", '"type":"round.result"')
             got = [t - lc["closed_at"] * 1000 for r in times for t in r[1]]
@@ -506,7 +506,7 @@ async def run(args) -> dict:
                               "wall_s": round(wall, 2),
                               "per_s": round(okb / wall, 1), "server_cpu_s": round(server_cpu(proc) - c0, 2),
                               "counted_in_result": res2["votes_cast"]}
-            async with s.get(url + "/api/voting/stats") as r:
+            async with s.get(url + "/api/voting/stats", headers=SEC) as r:
                 st = await r.json()
                 out["server_screens_at_end"] = st["screens"]
                 out["sync_answered_by_fast_path"] = st["sync_fast_answers"]

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 __all__ = ["VotingError", "KINDS", "Tally", "check_tally", "check_round_spec", "check_assembly_spec",
-           "check_int", "parse_time", "iso", "ABSTAIN"]
+           "check_int", "parse_time", "iso", "ABSTAIN", "RECALL_MAX_AHEAD_S",
+           "check_recall_opens_at"]
 
 ABSTAIN = "abstain"
 MAX_OPTIONS = 20
@@ -20,6 +21,14 @@ LATEST_OPENS_AT = datetime(9999, 1, 1, tzinfo=timezone.utc).timestamp()
 """Rounds must open before this, so that closes_at (at most MAX_DURATION_S later) can still be
 written as an ISO 8601 timestamp (years stop at 9999)."""
 MAX_MEMBERS = 10_000_000
+RECALL_MAX_AHEAD_S = 7 * 24 * 3600
+"""A recall round opens at most this far ahead: a clerk cannot block every recall of a shared
+delegate by scheduling one for a distant year (the others would only ever get 409)."""
+
+
+def check_recall_opens_at(opens_at: float, now: float) -> None:
+    if opens_at > now + RECALL_MAX_AHEAD_S:
+        raise VotingError("opens_at", "a recall round opens at most 7 days ahead")
 
 
 KINDS = ("invalid", "forbidden", "not_found", "conflict")

@@ -139,7 +139,8 @@ async def post_tally(request: web.Request) -> web.Response:
     rid = request.match_info["id"]
     aid, rec = await _svc(request).submit_tally(rid, hash_token(token), body)
     log.debug("count for round %s from %s: %s", rid, aid, rec)
-    return web.json_response({"round": rid, "assembly": aid, "version": rec["version"], "seq": rec["seq"],
+    # no seq: a receipt must not tell a clerk how many counts the round holds before the close
+    return web.json_response({"round": rid, "assembly": aid, "version": rec["version"],
                               "receipt": rec["hash"], "received_at": rec["received_at"]},
                              status=201 if rec["version"] == 1 else 200)
 
@@ -210,8 +211,8 @@ async def get_delegate(request: web.Request) -> web.Response:
 async def open_recall(request: web.Request) -> web.Response:
     aid = await _clerk(request)
     body = await read_json(request)
-    r = await _svc(request).open_recall(request.match_info["id"], aid, body)
-    return web.json_response(public_round(r, time.time()), status=201)
+    r, forward = await _svc(request).open_recall(request.match_info["id"], aid, body)
+    return web.json_response(public_round(r, time.time()), status=200 if forward else 201)
 
 
 @routes.post("/api/rollcalls")
@@ -269,8 +270,12 @@ async def ping(request: web.Request) -> web.Response:
 
 @routes.get("/api/voting/stats")
 async def stats(request: web.Request) -> web.Response:
-    """Counters for operators and the benchmark: screens connected, commits, the last close."""
-    return web.json_response(_svc(request).stats())
+    """Screens connected, the WebSocket path, rounds pending; with the secretariat's token also
+    the counters that move with every vote (writes, commits, CPU, the last close's timings)."""
+    operator = False
+    if bearer(request) is not None:
+        operator = (await request.app[AUTH].require(request, "secretariat")) is not None
+    return web.json_response(_svc(request).stats(operator=operator))
 
 
 def setup(app: web.Application) -> None:
@@ -345,7 +350,8 @@ OPENAPI: dict = {
     },
     "/api/delegates/{id}": {"get": _op("A delegate, their roll-call record beside the constituency's votes")},
     "/api/delegates/{id}/recall": {"post": _op(
-        "Open a recall round against a delegate (clerk of a constituency assembly)", auth=True, ok="201",
+        "Open a recall round against a delegate (clerk of a constituency assembly), at most 7 days ahead; "
+        "when one is scheduled and not yet open, bring it forward to now (200)", auth=True, ok="201",
         body={"duration_s": 300}, errors=("400", "404", "409"))},
     "/api/rollcalls": {
         "post": _op("Open a roll call of the Central Assembly", auth=True, ok="201",

@@ -185,14 +185,15 @@ class VotingService:
             return d
         return await self.read(q)
 
-    async def open_recall(self, did: str, by_assembly: str, body) -> dict:
+    async def open_recall(self, did: str, by_assembly: str, body) -> tuple[dict, bool]:
+        """Open (or bring forward to now) a recall round: (round, brought forward)."""
         now = time.time()
         spec = check_round_spec({"title": "recall", "options": ["recall", "keep"],
                                  "duration_s": body.get("duration_s"), "opens_at": body.get("opens_at")}, now)
-        r = await self.write(lambda c: self.store.open_recall(c, did, by_assembly, spec["duration_s"],
-                                                              spec["opens_at"], time.time()))
-        await self.track(r)
-        return r
+        r, forward = await self.write(lambda c: self.store.open_recall(c, did, by_assembly, spec["duration_s"],
+                                                                       spec["opens_at"], time.time()))
+        await self.track(r)  # a round brought forward replaces its pending copy; the scheduler wakes
+        return r, forward
 
     async def create_rollcall(self, body) -> dict:
         title = check_text(body.get("title"), "title")
@@ -221,12 +222,16 @@ class VotingService:
         await self.hub.publish({"type": "rollcall.closed", "id": rc["id"], "totals": rc["totals"]})
         return rc
 
-    def stats(self) -> dict:
-        """Counters for operators and the benchmark: screens connected, commits, the last close."""
-        return {"screens": len(self.hub), "commits": self.db.commits, "writes": self.db.writes,
-                "sync_fast_answers": events.sync_fast_answers(), "ws_path": self.hub.ws_path,
-                "pending_rounds": len(self.pending),
-                "last_close": self.last_close, "process_cpu_s": time.process_time()}
+    def stats(self, operator: bool = False) -> dict:
+        """Public: screens connected, the WebSocket path, rounds pending, clock syncs answered:
+        none moves with the votes. For operators (and the benchmark) also writes, commits, CPU
+        and the last close's timings, which do: before the close they tell who votes when."""
+        out = {"screens": len(self.hub), "sync_fast_answers": events.sync_fast_answers(),
+               "ws_path": self.hub.ws_path, "pending_rounds": len(self.pending)}
+        if operator:
+            out.update(commits=self.db.commits, writes=self.db.writes, last_close=self.last_close,
+                       process_cpu_s=time.process_time())
+        return out
 
     # -- rounds -----------------------------------------------------------------------
     async def create_round(self, body, kind: str = "decision", subject: str | None = None) -> dict:

@@ -30,7 +30,7 @@ from voting.consequences import recall_outcome, runoff_spec
 from voting.result import decide
 from voting.rounds import new_code, new_id, round_state
 from voting.secrecy import BallotSecrets, accumulate
-from voting.rules import ABSTAIN, VotingError, check_int, check_tally, iso
+from voting.rules import ABSTAIN, VotingError, check_int, check_recall_opens_at, check_tally, iso
 
 __all__ = ["VotingStore", "AREA", "MIGRATIONS"]
 
@@ -614,7 +614,13 @@ class VotingStore:
         return [self.get_delegate(conn, r[0]) for r in conn.execute(
             "SELECT id FROM voting_delegates ORDER BY name, id").fetchall()]
 
-    def open_recall(self, conn, did: str, by_assembly: str, duration_s: float, opens_at: float, now: float) -> dict:
+    def open_recall(self, conn, did: str, by_assembly: str, duration_s: float, opens_at: float,
+                    now: float) -> tuple[dict, bool]:
+        """A recall round against delegate ``did``: (round, brought forward).
+
+        When a recall is already scheduled and not yet open, any assembly of the constituency
+        brings it forward to now (it keeps its duration); one already open is a 409.
+        """
         d = self.get_delegate(conn, did)
         if d is None:
             raise VotingError("delegate", "no such delegate", "not_found")
@@ -622,13 +628,20 @@ class VotingStore:
             raise VotingError("Authorization", "only an assembly of the delegate's constituency may recall", "forbidden")
         if d["status"] != "active":
             raise VotingError("delegate", "already recalled", "conflict")
-        if conn.execute("SELECT 1 FROM voting_rounds WHERE kind='recall' AND subject=? AND published_at IS NULL",
-                        (did,)).fetchone():
-            raise VotingError("delegate", "a recall round for this delegate is already under way", "conflict")
+        check_recall_opens_at(opens_at, now)
+        row = conn.execute("SELECT id FROM voting_rounds WHERE kind='recall' AND subject=? AND published_at IS NULL",
+                           (did,)).fetchone()
+        if row is not None:
+            r = self.get_round(conn, row[0])
+            if round_state(r, now) != "scheduled":
+                raise VotingError("delegate", "a recall round for this delegate is already under way", "conflict")
+            conn.execute("UPDATE voting_rounds SET opens_at=?, closes_at=? WHERE id=?",
+                         (now, now + r["duration_s"], r["id"]))
+            return self.get_round(conn, r["id"]), True
         spec = {"title": f"Recall of delegate {d['name']}", "options": ["recall", "keep"],
                 "duration_s": duration_s, "opens_at": opens_at, "closes_at": opens_at + duration_s,
                 "scope": d["assemblies"]}
-        return self.create_round(conn, spec, now, kind="recall", subject=did)
+        return self.create_round(conn, spec, now, kind="recall", subject=did), False
 
     def create_rollcall(self, conn, title: str, options: list[str], round_id: str | None, now: float) -> dict:
         if round_id is not None and self.get_round(conn, round_id) is None:

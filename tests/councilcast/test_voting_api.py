@@ -2,7 +2,9 @@
 
 import asyncio
 import json
+import re
 import sys
+import time
 
 import pytest
 
@@ -55,10 +57,27 @@ async def test_round_lifecycle_counts_hidden_until_close_then_result_and_audit(s
                                                                  "abstain": 12})
     assert st == 200 and recount["version"] == 2
     # nothing of a count is visible anywhere before the close
-    for path in (f"/api/rounds/{rnd['id']}", "/api/rounds", f"/rounds/{rnd['id']}", "/rounds"):
+    # (fields, not substrings: a server_time such as 1795664541.136 once matched "136")
+    def numbers_and_keys(value, keys=(), nums=()):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                keys, nums = numbers_and_keys(v, (*keys, k), nums)
+        elif isinstance(value, list):
+            for v in value:
+                keys, nums = numbers_and_keys(v, keys, nums)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            nums = (*nums, value)
+        return keys, nums
+
+    for path in (f"/api/rounds/{rnd['id']}", "/api/rounds"):
+        async with s.get(server.api(path)) as r:
+            keys, nums = numbers_and_keys(await r.json())
+        assert not {"result", "totals", "counts", "abstain", "present"} & set(keys), path
+        assert not {136, 137, 31, 32, 71, 180} & set(nums), path
+    for path in (f"/rounds/{rnd['id']}", "/rounds"):
         async with s.get(server.api(path)) as r:
             text = await r.text()
-        assert "136" not in text and "137" not in text and "\"totals\"" not in text, path
+        assert not re.search(r"(?<![\d.:])(136|137)(?![\d.:])", text) and "totals" not in text, path
     async with s.get(server.api(f"/api/rounds/{rnd['id']}/audit")) as r:
         assert r.status == 409
     pub = await wait_published(server, rnd["id"])
@@ -362,3 +381,68 @@ async def test_assembly_listing_bounds_are_checked(server):
         assert r.status == 200 and [x["id"] for x in (await r.json())["assemblies"]] == [a["id"]]
     async with s.get(server.api("/api/assemblies?offset=99999999999999999999999")) as r:
         assert r.status == 200 and (await r.json())["assemblies"] == []
+
+
+async def test_a_recall_cannot_be_parked_in_a_distant_year_and_can_be_brought_forward(server):
+    """Issue 10, item 8: one clerk blocked every recall of a shared delegate by scheduling one for
+    year 9998 (every other assembly then got 409)."""
+    s = server.session
+    g1, g2 = await register(server, "R1", 10), await register(server, "R2", 10)
+    async with s.post(server.api("/api/delegates"), headers=server.secretariat,
+                      json={"name": "D", "assemblies": [g1["id"], g2["id"]]}) as r:
+        d = await r.json()
+    async with s.post(server.api(f"/api/delegates/{d['id']}/recall"), headers=bearer(g1["token"]),
+                      json={"duration_s": 60, "opens_at": "9998-01-01T00:00:00Z"}) as r:
+        assert r.status == 400 and (await r.json())["error"]["field"] == "opens_at"
+    in_six_days = time.time() + 6 * 86400
+    iso6 = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(in_six_days))
+    async with s.post(server.api(f"/api/delegates/{d['id']}/recall"), headers=bearer(g1["token"]),
+                      json={"duration_s": 60, "opens_at": iso6}) as r:
+        assert r.status == 201
+        parked = await r.json()
+    assert parked["state"] == "scheduled"
+    async with s.post(server.api(f"/api/delegates/{d['id']}/recall"), headers=bearer(g2["token"]),
+                      json={"duration_s": 60}) as r:
+        assert r.status == 200  # the other assembly brings it forward
+        now = await r.json()
+    assert now["id"] == parked["id"] and now["state"] == "open" and now["duration_s"] == 60
+    assert abs(now["opens_at_ts"] - time.time()) < 5
+    async with s.post(server.api(f"/api/delegates/{d['id']}/recall"), headers=bearer(g2["token"]),
+                      json={"duration_s": 60}) as r:
+        assert r.status == 409  # an open recall is not opened twice
+
+
+async def test_public_figures_do_not_move_with_the_votes(server):
+    """Issue 10, item 9: the public stats showed writes and commits live, and a receipt's seq
+    told a clerk how many counts the round held."""
+    g1, g2 = await register(server, "P1", 10), await register(server, "P2", 10)
+    r = await new_round(server, duration_s=60)
+
+    async def public():
+        async with server.session.get(server.api("/api/voting/stats")) as resp:
+            return await resp.json()
+
+    before = await public()
+    st, out = await tally(server, r["id"], g1["token"], {"present": 5, "counts": {"A": 3, "B": 2}})
+    assert st == 201 and "seq" not in out and out["receipt"]
+    await tally(server, r["id"], g2["token"], {"present": 4, "counts": {"A": 1, "B": 3}})
+    after = await public()
+    assert before == after and not {"writes", "commits", "process_cpu_s", "last_close"} & set(after)
+    async with server.session.get(server.api("/api/voting/stats"), headers=server.secretariat) as resp:
+        assert {"writes", "commits", "last_close"} <= set(await resp.json())
+
+
+async def test_a_revoked_clerk_token_records_nothing_on_the_batched_path(server):
+    """Issue 10: a count accepted with a revoked clerk token on the batched path went unnoticed.
+    Counts of a revoked and of a valid clerk sent together: the revoked one is 401 and absent."""
+    g1, g2 = await register(server, "V1", 10), await register(server, "V2", 10)
+    r = await new_round(server, duration_s=60)
+    async with server.session.delete(server.api(f"/api/assemblies/{g1['id']}/token"), headers=server.secretariat) as d:
+        assert (await d.json())["revoked"] == 1
+    body = {"present": 5, "counts": {"A": 5, "B": 0}}
+    results = await asyncio.gather(*[tally(server, r["id"], tok, body) for tok in [g1["token"], g2["token"]] * 10])
+    assert [st for st, _ in results[0::2]] == [401] * 10
+    assert sorted(st for st, _ in results[1::2]) == [200] * 9 + [201]  # one first count, nine recounts
+    async with server.session.post(server.api(f"/api/rounds/{r['id']}/close"), headers=server.secretariat) as c:
+        res = (await c.json())["result"]
+    assert [a["id"] for a in res["assemblies"]] == [g2["id"]]

@@ -1,5 +1,6 @@
 """The hash chain: re-adding works; a changed, removed, added or reordered record is caught."""
 
+import pytest
 import copy
 import hashlib
 import json
@@ -120,3 +121,15 @@ def test_votes_beyond_those_present_fail_verification():
     exp = build(SAMPLE)
     exp["result"]["assemblies"][0]["present"] = 1
     assert any("votes and abstentions" in e for e in verify_export(exp)["errors"])
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+@pytest.mark.parametrize("field,value", [("hash", "0" * 64), ("present", 999), ("abstain", 99)])
+def test_every_assembly_published_count_is_checked_against_its_last_record(which, field, value):
+    """A verify that skipped the published-versus-record check for one assembly passed (issue 10):
+    each assembly, first, middle and last, is checked on its own."""
+    exp = build([("ga1", {"A": 5, "B": 3}, 1), ("ga2", {"A": 1, "B": 7}, 0), ("ga3", {"A": 2, "B": 2}, 0)])
+    aid = exp["result"]["assemblies"][which]["id"]
+    exp["result"]["assemblies"][which][field] = value
+    out = verify_export(exp)
+    assert not out["ok"] and any(f"assembly {aid}: published count differs" in e for e in out["errors"])
