@@ -50,7 +50,7 @@ def load_export(args: argparse.Namespace) -> dict:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from voting.audit import find_receipt, verify_export
+    from voting.audit import anchor_errors, find_receipt, verify_export
 
     try:
         export = load_export(args)
@@ -58,6 +58,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     report = verify_export(export)
+    if args.kept:
+        try:
+            with open(args.kept, encoding="utf-8") as f:
+                kept = json.load(f)
+        except (OSError, ValueError) as exc:
+            print(f"{args.kept}: {exc}", file=sys.stderr)
+            return 2
+        kept_errors = anchor_errors(export, kept)
+        report["kept"] = {"anchors": len(kept.get("anchors", [])), "receipts": len(kept.get("receipts", [])),
+                          "ok": not kept_errors}
+        report["errors"] += kept_errors
+        report["ok"] = report["ok"] and not kept_errors
     if args.receipt:
         report["receipt"] = find_receipt(export, args.receipt)
         if not report["receipt"]["counted"]:
@@ -109,6 +121,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("verify-round", help="re-add a round's totals from its audit record and check the chain")
     _source_flags(p)
     p.add_argument("--receipt", help="a clerk's receipt (record hash): check that this count stands")
+    p.add_argument("--kept", help='JSON file {"anchors": [...], "receipts": [...]}: anchors this assembly saw on '
+                                  "/ws or the round page and receipts its clerk kept, checked against the chain")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_verify)
     p = subparsers.add_parser("export-round", help="write a published round's audit export (JSON)")

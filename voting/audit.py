@@ -22,7 +22,7 @@ import json
 from voting.result import compute_result
 
 __all__ = ["canonical", "record_hash", "genesis_hash", "definition", "verify_export", "standing_counts",
-           "invariant_errors", "FORMAT"]
+           "invariant_errors", "anchor_hash", "anchor_errors", "ANCHOR_PERIOD_S", "FORMAT"]
 
 FORMAT = "councilcast-round-audit/1"
 RECORD_KEYS = ("round", "seq", "assembly", "version", "present", "abstain", "counts", "source",
@@ -115,10 +115,70 @@ def verify_export(export: dict) -> dict:
                     or pub.get("abstain") != rec["abstain"] or pub.get("hash") != rec["hash"]):
             errors.append(f"assembly {aid}: published count differs from its last record")
     errors += invariant_errors(result)
+    errors += anchor_errors(export)
     return {"ok": not errors, "errors": errors, "records": len(records), "final_hash": final,
             "totals": recomputed["totals"], "abstain": recomputed["abstain"],
             "present": recomputed["present"], "decision": recomputed["decision"],
             "winner": recomputed["winner"], "assemblies": len(standing), "members_known": len(members)}
+
+
+ANCHOR_PERIOD_S = 10.0
+"""While a round is open the server publishes an anchor of its chain on this fixed tick, whether
+or not anything changed, so that the publication does not move with each vote."""
+
+
+def anchor_hash(anchor: dict) -> str:
+    """SHA-256 of an anchor's canonical JSON: the round, the time, the chain's head (``seq`` and
+    the hash of that record, or the genesis at seq 0) and every ballot box's commitment
+    (``[assembly, ballots accepted, accumulator]``). Commitments only: never a choice."""
+    body = {k: anchor[k] for k in ("round", "at", "seq", "head", "boxes")}
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def anchor_errors(export: dict, kept: dict | None = None) -> list[str]:
+    """Check the export's anchors against its chain, and the anchors and receipts an assembly
+    kept (``{"anchors": [hash, ...], "receipts": [hash, ...]}``) against the export.
+
+    An anchor's hash must match its content; its head must be the hash of record ``seq`` of
+    this chain (a record rewritten after the anchor went out, with every later hash
+    recomputed, no longer matches); anchors move forward; a box's accepted ballots never
+    exceed the ballots its assembly finally counted. A kept anchor missing from the export, or
+    a kept receipt missing from the chain, means the published chain is not the one whose
+    anchors went out.
+    """
+    errors = []
+    records = export.get("records") or []
+    by_seq = {r.get("seq"): r.get("hash") for r in records}
+    ballots = {r["assembly"]: r["present"] for r in records if r.get("source") == "ballots"}
+    anchors = export.get("anchors") or []
+    last = (-1.0, 0)
+    for a in anchors:
+        try:
+            h = anchor_hash(a)
+        except KeyError as exc:
+            errors.append(f"anchor at {a.get('at')}: missing {exc}")
+            continue
+        if a.get("anchor") != h:
+            errors.append(f"anchor at {a['at']}: its hash does not match its content")
+        want = export.get("genesis") if a["seq"] == 0 else by_seq.get(a["seq"])
+        if a["head"] != want:
+            errors.append(f"anchor at {a['at']}: record {a['seq']} is not the one anchored (chain rewritten)")
+        if (a["at"], a["seq"]) < last:
+            errors.append(f"anchor at {a['at']}: goes back in time or in the chain")
+        last = (a["at"], a["seq"])
+        for aid, used, _acc in a["boxes"]:
+            if used > ballots.get(aid, 0):
+                errors.append(f"anchor at {a['at']}: {aid} had {used} ballots, {ballots.get(aid, 0)} were counted")
+    if kept:
+        published = {a.get("anchor") for a in anchors}
+        for h in kept.get("anchors", []):
+            if h not in published:
+                errors.append(f"kept anchor {h[:16]}… is not among the published anchors")
+        hashes = {r.get("hash") for r in records}
+        for h in kept.get("receipts", []):
+            if h not in hashes:
+                errors.append(f"kept receipt {h[:16]}… is not in the chain")
+    return errors
 
 
 def invariant_errors(result: dict) -> list[str]:

@@ -117,7 +117,10 @@ async def _round(request: web.Request) -> dict:
 
 @routes.get("/api/rounds/{id}")
 async def get_round(request: web.Request) -> web.Response:
-    return web.json_response(public_round(await _round(request), time.time()))
+    r = await _round(request)
+    out = public_round(r, time.time())
+    out["anchor"] = await _svc(request).latest_anchor(r["id"])  # {at, anchor}: keep it to check the chain later
+    return web.json_response(out)
 
 
 @routes.post("/api/rounds/{id}/close")
@@ -140,8 +143,9 @@ async def post_tally(request: web.Request) -> web.Response:
     aid, rec = await _svc(request).submit_tally(rid, hash_token(token), body)
     log.debug("count for round %s from %s: %s", rid, aid, rec)
     # no seq: a receipt must not tell a clerk how many counts the round holds before the close
+    anchor = await _svc(request).latest_anchor(rid)  # the receipt chains to the anchors after it
     return web.json_response({"round": rid, "assembly": aid, "version": rec["version"],
-                              "receipt": rec["hash"], "received_at": rec["received_at"]},
+                              "receipt": rec["hash"], "received_at": rec["received_at"], "anchor": anchor},
                              status=201 if rec["version"] == 1 else 200)
 
 

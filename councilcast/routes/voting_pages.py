@@ -41,7 +41,8 @@ async def round_page(request: web.Request) -> web.Response:
     r = await svc.get_round(rid)
     if r is None:
         raise web.HTTPNotFound()
-    return render(request, "voting/round.html", {"r": public_round(r, time.time())})
+    return render(request, "voting/round.html", {"r": public_round(r, time.time()),
+                                                 "anchor": await svc.latest_anchor(rid)})
 
 
 @routes.get("/assemblies")

@@ -23,7 +23,8 @@ from councilcast.services.batching import WriteBatcher
 from councilcast.storage import Database
 from councilcast.stores.core import live_tokens
 from councilcast.stores.voting import VotingStore
-from voting.rounds import public_round
+from voting.audit import ANCHOR_PERIOD_S
+from voting.rounds import public_round, round_state
 from voting.secrecy import BallotSecrets
 from voting.rules import VotingError, check_assembly_spec, check_options, check_round_spec, check_text
 
@@ -315,10 +316,44 @@ class VotingService:
             except asyncio.TimeoutError:
                 pass
 
+    async def anchor_open_rounds(self) -> list[dict]:
+        """Anchor the chain of every open round now and publish each anchor's hash on ``/ws``."""
+        out = []
+        now = time.time()
+        for r in list(self.pending.values()):
+            if round_state(r, now) != "open":
+                continue
+            try:
+                a = await self.write(lambda c, rid=r["id"]: self.store.anchor(c, rid, time.time()))
+            except VotingError:  # closed meanwhile
+                continue
+            out.append(a)
+            await self.hub.publish({"type": "round.anchor", "round": r["id"], "at": a["at"], "anchor": a["anchor"]})
+        return out
+
+    async def run_anchors(self, period: float = ANCHOR_PERIOD_S) -> None:
+        """Every ``period`` seconds, on the clock's tick and not on the votes', anchor the open rounds."""
+        while True:
+            await asyncio.sleep(period - time.time() % period)
+            try:
+                await self.anchor_open_rounds()
+            except Exception:  # noqa: BLE001 - keep anchoring the next tick
+                log.exception("anchoring the open rounds failed")
+
+    async def latest_anchor(self, rid: str) -> dict | None:
+        return await self.read(lambda c: self.store.latest_anchor(c, rid))
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self.run_scheduler(), name="voting-scheduler")
+        self._anchors = asyncio.create_task(self.run_anchors(), name="voting-anchors")
 
     async def stop(self) -> None:
+        if getattr(self, "_anchors", None):
+            self._anchors.cancel()
+            try:
+                await self._anchors
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
         if self._task:
             self._task.cancel()
             try:

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from voting.audit import FORMAT, definition, genesis_hash, record_hash
+from voting.audit import FORMAT, anchor_hash, definition, genesis_hash, record_hash
 from voting.consequences import recall_outcome, runoff_spec
 from voting.result import decide
 from voting.rounds import new_code, new_id, round_state
@@ -147,6 +147,18 @@ MIGRATIONS = [
         used INTEGER NOT NULL DEFAULT 0,  -- ballots accepted
         accumulator TEXT NOT NULL DEFAULT '0',  -- sum of the sealed ballots' commitments mod 2**256, hex
         PRIMARY KEY (round_id, assembly_id)
+    ) WITHOUT ROWID;
+    """,
+    # 3: anchors of each round's chain, published on a fixed tick while it is open (docs/voting.md)
+    """
+    CREATE TABLE voting_anchors (
+        round_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        seq INTEGER NOT NULL,
+        head TEXT NOT NULL,
+        boxes TEXT NOT NULL,              -- JSON [[assembly, ballots accepted, accumulator]]
+        anchor TEXT NOT NULL,
+        PRIMARY KEY (round_id, at)
     ) WITHOUT ROWID;
     """,
 ]
@@ -492,6 +504,7 @@ class VotingStore:
         boxes, anomalies = self._open_ballot_boxes(conn, r)
         for aid, counts, abstain, present in boxes:
             self._append(conn, r, aid, present, abstain, counts, "ballots", closed_at)
+        self.anchor(conn, rid, now)  # the last anchor: the chain as it closed
         result = self._add_up(conn, r)
         result.update({"round": rid, "closed_at": iso(closed_at)})
         if anomalies:
@@ -571,6 +584,30 @@ class VotingStore:
                    genesis=r["genesis"], assemblies_entitled=entitled, _rows=rows.encode())
         return out
 
+    def anchor(self, conn, rid: str, now: float) -> dict:
+        """Anchor round ``rid``'s chain now (see :func:`voting.audit.anchor_hash`) and keep the anchor."""
+        r = self.get_round(conn, rid)
+        head = conn.execute("SELECT seq, hash FROM voting_records WHERE round_id=? ORDER BY seq DESC LIMIT 1",
+                            (rid,)).fetchone()
+        boxes = [list(b) for b in conn.execute("SELECT assembly_id, used, accumulator FROM voting_ballot_boxes "
+                                               "WHERE round_id=? ORDER BY assembly_id", (rid,))]
+        a = {"round": rid, "at": round(now, 3), "seq": head[0] if head else 0,
+             "head": head[1] if head else r["genesis"], "boxes": boxes}
+        a["anchor"] = anchor_hash(a)
+        conn.execute("INSERT OR REPLACE INTO voting_anchors(round_id, at, seq, head, boxes, anchor) VALUES (?,?,?,?,?,?)",
+                     (rid, a["at"], a["seq"], a["head"], json.dumps(boxes), a["anchor"]))
+        return a
+
+    def anchors(self, conn, rid: str) -> list[dict]:
+        return [{"round": rid, "at": at, "seq": seq, "head": head, "boxes": json.loads(boxes), "anchor": anchor}
+                for at, seq, head, boxes, anchor in conn.execute(
+                    "SELECT at, seq, head, boxes, anchor FROM voting_anchors WHERE round_id=? ORDER BY at", (rid,))]
+
+    def latest_anchor(self, conn, rid: str) -> dict | None:
+        row = conn.execute("SELECT at, anchor FROM voting_anchors WHERE round_id=? ORDER BY at DESC LIMIT 1",
+                           (rid,)).fetchone()
+        return None if row is None else {"at": row[0], "anchor": row[1]}
+
     def export(self, conn, rid: str) -> dict:
         """The documented audit export of a published round (see :mod:`voting.audit`)."""
         r = self.get_round(conn, rid)
@@ -585,7 +622,7 @@ class VotingStore:
                             "counts": json.loads(row["counts"]), "source": row["source"],
                             "received_at": row["received_at"], "prev": row["prev"], "hash": row["hash"]})
         return {"format": FORMAT, "definition": definition(rid, r["title"], r["options"], r["scope"], r["kind"]),
-                "genesis": r["genesis"], "records": records, "result": r["result"]}
+                "genesis": r["genesis"], "records": records, "result": r["result"], "anchors": self.anchors(conn, rid)}
 
     # -- delegates, roll calls, recall ----------------------------------------------------------
     def create_delegate(self, conn, name: str, assemblies: list[str], now: float) -> dict:

@@ -29,6 +29,16 @@
     }
     CouncilClock.on("round.opened", function (m) { if (m.round.id === id) { closes = m.round.closes_at_ts * 1000; setState("open"); } });
     CouncilClock.on("round.closed", function (m) { if (m.id === id) { setState("closed"); tick(); } });
+    var anchorEl = el.querySelector("[data-round-anchor]"), anchorAt = el.querySelector("[data-round-anchor-at]");
+    CouncilClock.on("round.anchor", function (m) {
+      if (m.round !== id) return;
+      if (anchorEl) anchorEl.textContent = m.anchor.slice(0, 16);
+      if (anchorAt) anchorAt.textContent = new Date(m.at * 1000).toISOString().slice(0, 19) + "Z";
+      try {  // kept on this screen: the anchors it saw, for verify-round --kept
+        var key = "councilcast.anchors." + id, kept = JSON.parse(localStorage.getItem(key) || "[]");
+        if (kept.indexOf(m.anchor) < 0) { kept.push(m.anchor); localStorage.setItem(key, JSON.stringify(kept)); }
+      } catch (e) { /* private mode: the page still shows the latest */ }
+    });
     CouncilClock.on("round.result", function (m) {
       if (m.id === id) { setState("published"); tick(); if (el.dataset.noReload === undefined) location.reload(); }
     });

@@ -1,0 +1,120 @@
+"""Anchoring the audit chain outside the database (issue 10, item 5).
+
+Whoever could write the database could rewrite a record, recompute every hash and the
+result, and `verify-round --db` passed. Now the open round's chain is anchored on a fixed tick
+and each anchor's hash goes out on /ws and the round page; an assembly that kept one (or a
+clerk that kept a receipt) catches a rewritten chain."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+
+from councilcast.appkeys import VOTING
+from voting.audit import anchor_errors, anchor_hash, record_hash, verify_export
+from voting.result import compute_result
+from tests.voting.helpers import get_round, new_round, register, tally, ws_until
+
+
+def rewrite(export: dict, seq: int, counts: dict) -> dict:
+    """The insider's attack on an export: change record ``seq``, recompute every later hash and
+    link, the anchors and the result, so that the export is consistent with itself."""
+    exp = copy.deepcopy(export)
+    old_heads = {r["hash"]: None for r in exp["records"]}
+    prev = exp["genesis"]
+    for r in exp["records"]:
+        if r["seq"] == seq:
+            r["counts"] = counts
+        r["prev"] = prev
+        old = r["hash"]
+        r["hash"] = record_hash(r)
+        old_heads[old] = r["hash"]
+        prev = r["hash"]
+    for a in exp["anchors"]:
+        a["head"] = old_heads.get(a["head"], a["head"])
+        a["anchor"] = anchor_hash(a)
+    standing = {r["assembly"]: r for r in exp["records"]}
+    res = exp["result"]
+    new = compute_result(exp["definition"]["options"],
+                         [{"id": a, "counts": r["counts"], "present": r["present"], "abstain": r["abstain"]}
+                          for a, r in standing.items()], res["registered"])
+    for k in ("totals", "abstain", "present", "votes_cast", "decision", "winner", "runoff", "carried"):
+        res[k] = new[k]
+    res["final_hash"] = prev
+    for a in res["assemblies"]:
+        a["counts"], a["hash"] = standing[a["id"]]["counts"], standing[a["id"]]["hash"]
+    return exp
+
+
+async def test_anchors_go_out_on_ws_and_catch_a_rewritten_chain(server, tmp_path):
+    g1, g2 = await register(server, "A1", 100), await register(server, "A2", 100)
+    r = await new_round(server, duration_s=60)
+    svc = server.app[VOTING]
+    async with server.session.ws_connect(server.url + "/ws") as ws:
+        await ws.receive_json()
+        st, receipt1 = await tally(server, r["id"], g1["token"], {"present": 50, "counts": {"A": 30, "B": 20}})
+        assert st == 201
+        await svc.anchor_open_rounds()  # one tick (the server's own ticks come every 10 s)
+        seen = await ws_until(ws, lambda m: m.get("type") == "round.anchor")
+        kept_anchor = seen[-1]["anchor"]
+        assert set(seen[-1]) - {"sent_at"} == {"type", "round", "at", "anchor"}  # a hash and a time: no count
+        st, receipt2 = await tally(server, r["id"], g2["token"], {"present": 40, "counts": {"A": 10, "B": 30}})
+        assert receipt2["anchor"]["anchor"] == kept_anchor  # the receipt names the anchor before it
+    assert (await get_round(server, r["id"]))["anchor"]["anchor"] == kept_anchor
+    async with server.session.post(server.api(f"/api/rounds/{r['id']}/close"), headers=server.secretariat) as c:
+        assert c.status == 200
+    async with server.session.get(server.api(f"/api/rounds/{r['id']}/audit")) as resp:
+        export = await resp.json()
+    assert len(export["anchors"]) == 2 and verify_export(export)["ok"]
+    kept = {"anchors": [kept_anchor], "receipts": [receipt1["receipt"], receipt2["receipt"]]}
+    assert anchor_errors(export, kept) == []
+
+    forged = rewrite(export, 1, {"A": 10, "B": 40})  # GA A1's count turned round
+    assert verify_export(forged)["ok"]  # consistent with itself: the old check passed it
+    errors = anchor_errors(forged, kept)
+    assert any("kept anchor" in e for e in errors) and any("kept receipt" in e for e in errors)
+
+    # the same through the command an assembly runs
+    (tmp_path / "forged.json").write_text(json.dumps(forged))
+    (tmp_path / "kept.json").write_text(json.dumps(kept))
+    run = subprocess.run([sys.executable, "-m", "councilcast", "verify-round", r["id"], "--file",
+                          str(tmp_path / "forged.json"), "--kept", str(tmp_path / "kept.json")],
+                         capture_output=True, text=True)
+    assert run.returncode == 1 and "kept anchor" in run.stdout
+    (tmp_path / "true.json").write_text(json.dumps(export))
+    run = subprocess.run([sys.executable, "-m", "councilcast", "verify-round", r["id"], "--file",
+                          str(tmp_path / "true.json"), "--kept", str(tmp_path / "kept.json")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout
+
+
+async def test_a_record_rewritten_without_its_anchors_breaks_them(server):
+    g1 = await register(server, "B1", 100)
+    r = await new_round(server, duration_s=60)
+    await tally(server, r["id"], g1["token"], {"present": 50, "counts": {"A": 30, "B": 20}})
+    await server.app[VOTING].anchor_open_rounds()
+    async with server.session.post(server.api(f"/api/rounds/{r['id']}/close"), headers=server.secretariat) as c:
+        assert c.status == 200
+    async with server.session.get(server.api(f"/api/rounds/{r['id']}/audit")) as resp:
+        export = await resp.json()
+    forged = rewrite(export, 1, {"A": 20, "B": 30})
+    forged["anchors"] = export["anchors"]  # an attacker who could not reach the anchors
+    assert any("chain rewritten" in e for e in verify_export(forged)["errors"])
+
+
+async def test_the_anchor_tick_runs_on_the_clock(server):
+    g1 = await register(server, "C1", 100)
+    r = await new_round(server, duration_s=60)
+    svc = server.app[VOTING]
+    import asyncio
+
+    task = asyncio.create_task(svc.run_anchors(period=0.2))
+    await asyncio.sleep(0.7)
+    task.cancel()
+    anchors = await svc.read(lambda c: svc.store.anchors(c, r["id"]))
+    assert len(anchors) >= 2
+    gaps = [b["at"] - a["at"] for a, b in zip(anchors, anchors[1:])]
+    assert all(abs(gap - 0.2) < 0.1 for gap in gaps)  # on the tick, with nothing voted between
+    assert g1 and all(a["seq"] == 0 and a["head"] == anchors[0]["head"] for a in anchors)
