@@ -41,10 +41,16 @@ def create_app(config: Config | None = None, db: Database | None = None) -> web.
     app[JINJA] = make_environment()
     app[STARTED_AT] = time.time()
     app[GENERATED_TOKENS] = {}
-    for role, configured in (("secretariat", config.secretariat_token), ("studio", config.studio_token)):
-        token = app[AUTH].ensure_role_token(role, configured)
-        if token:
-            app[GENERATED_TOKENS][role] = token
+    # A newly configured token replaces the role's live one (Auth.ensure_role_token).
+    try:
+        for role, configured in (("secretariat", config.secretariat_token), ("studio", config.studio_token)):
+            token = app[AUTH].ensure_role_token(role, configured)
+            if token:
+                app[GENERATED_TOKENS][role] = token
+    except BaseException:
+        if db is None:  # ours to close: a refused start leaves no writer thread behind
+            app[DB].close()
+        raise
 
     async def close_db(app: web.Application):
         yield

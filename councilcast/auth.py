@@ -5,11 +5,17 @@ enough for high-entropy secrets (a slow password hash protects guessable passwor
 these are not guessable). A token belongs to one role (secretariat, studio, clerk,
 delegate, member) and optionally one subject (the assembly or channel it speaks for).
 Lookups are cached in memory; :meth:`Auth.revoke` and :meth:`Auth.rotate` clear the cache.
+
+The secretariat's and the studio's own tokens (no subject) come from the configuration
+(:meth:`Auth.ensure_role_token`: a newly configured one replaces every live one of its
+role) or are generated at first start; ``councilcast/routes/tokens.py`` rotates and revokes
+them through the API.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 
@@ -21,6 +27,8 @@ from councilcast.stores import core as tokens
 from councilcast.stores.core import TokenRecord
 
 __all__ = ["Auth", "TokenRecord", "check_role", "insert_token", "hash_token", "new_token", "bearer"]
+
+log = logging.getLogger(__name__)
 
 ROLES = ("secretariat", "studio", "clerk", "delegate", "member")
 
@@ -113,16 +121,43 @@ class Auth:
             raise AuthError("unauthorized", "a bearer token is required")
         return check_role(await self.lookup(token), roles, subject)
 
-    def ensure_role_token(self, role: str, configured: str | None) -> str | None:
-        """At start-up: make sure a token for ``role`` (no subject) exists.
+    async def live(self, roles: tuple[str, ...]) -> list[dict]:
+        """The live tokens of ``roles`` (id, role, subject, label, created_at; never a hash)."""
+        return await self.db.read(lambda c: tokens.list_live_tokens(c, roles))
 
-        With a configured token, register it (if new). Without one and none stored, generate
-        one and return it so the CLI can print it once; otherwise return None.
+    def ensure_role_token(self, role: str, configured: str | None) -> str | None:
+        """At start-up: make the role's own token (the one with no subject) the configured one.
+
+        - ``configured`` and new to this database: every live token of ``role`` with no
+          subject is revoked (the previously configured one, the one generated at first
+          start, one rotated through ``POST /api/tokens/{role}/rotate``) and the configured
+          one registered, in one transaction. Setting a new ``COUNCILCAST_*_TOKEN`` is
+          therefore a rotation. Tokens of the role issued for a subject (a studio token for
+          one channel) are left alone: they are rotated and revoked per channel.
+        - ``configured`` and live: nothing changes.
+        - ``configured`` but revoked since (rotated or revoked through the API): it is never
+          brought back; a warning is logged and the role keeps whatever token is live (the
+          rotated one), or none until a new one is configured.
+        - ``configured`` is the token of another role: refused (``ValueError``), start-up stops.
+        - not configured: when the role has no live token with no subject, one is generated
+          and returned so that the CLI prints it once; otherwise None.
         """
         def do(conn):
             if configured:
-                if not tokens.has_live_token(conn, token_hash=hash_token(configured)):
+                h = hash_token(configured)
+                known = tokens.token_by_hash(conn, h)
+                if known is None:
+                    n = tokens.revoke_tokens(conn, time.time(), role=role, subject=None)
                     insert_token(conn, role, None, "configured", configured)
+                    if n:
+                        log.info("new configured %s token: %d previous token(s) of the role revoked", role, n)
+                    return None
+                rec, revoked_at = known
+                if rec.role != role or rec.subject is not None:
+                    raise ValueError(f"the configured {role} token is the token of another role or subject")
+                if revoked_at is not None:
+                    log.warning("the configured %s token was revoked (rotated or revoked through the API) and "
+                                "stays revoked; set a new one to replace the role's live token", role)
                 return None
             if not tokens.has_live_token(conn, role=role):
                 token, _ = insert_token(conn, role, None, "generated at first start")

@@ -13,5 +13,6 @@ AREAS = [
     "councilcast.routes.plan",
     "councilcast.routes.plan_variants",
     "councilcast.routes.secretariat",
+    "councilcast.routes.tokens",
     "councilcast.routes.assembly_page",
 ]

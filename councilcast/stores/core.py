@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-__all__ = ["AREA", "MIGRATIONS", "TokenRecord", "insert_token", "live_tokens", "revoke_tokens", "has_live_token"]
+__all__ = ["AREA", "MIGRATIONS", "TokenRecord", "insert_token", "live_tokens", "revoke_tokens", "has_live_token",
+           "token_by_hash", "list_live_tokens"]
 
 AREA = "core"
 
@@ -84,3 +85,18 @@ def has_live_token(conn, *, role: str | None = None, token_hash: str | None = No
         row = conn.execute("SELECT 1 FROM tokens WHERE role=? AND subject IS NULL AND revoked_at IS NULL",
                            (role,)).fetchone()
     return row is not None
+
+
+def token_by_hash(conn, token_hash: str) -> tuple[TokenRecord, float | None] | None:
+    """The record of the token with this hash and when it was revoked (None: live), or None if unknown."""
+    row = conn.execute("SELECT id, role, subject, label, revoked_at FROM tokens WHERE token_hash=?",
+                       (token_hash,)).fetchone()
+    return None if row is None else (TokenRecord(row[0], row[1], row[2], row[3]), row[4])
+
+
+def list_live_tokens(conn, roles: tuple[str, ...]) -> list[dict]:
+    """The live tokens of ``roles`` (never their hashes), oldest first: id, role, subject, label, created_at."""
+    rows = conn.execute(
+        f"SELECT id, role, subject, label, created_at FROM tokens WHERE revoked_at IS NULL AND role IN "
+        f"({','.join('?' * len(roles))}) ORDER BY created_at, id", roles).fetchall()
+    return [{"id": r[0], "role": r[1], "subject": r[2], "label": r[3], "created_at": r[4]} for r in rows]

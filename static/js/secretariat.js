@@ -38,9 +38,9 @@
     }
     const r = await fetch(url, init);
     const text = await r.text();
-    let shown = text;
-    try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* not JSON */ }
-    return { status: r.status, shown };
+    let shown = text, data = null;
+    try { data = JSON.parse(text); shown = JSON.stringify(data, null, 2); } catch (e) { /* not JSON */ }
+    return { status: r.status, shown, data };
   }
 
   document.getElementById("token-form").addEventListener("submit", (ev) => {
@@ -48,20 +48,31 @@
     localStorage.setItem(KEY, ev.target.elements.token.value.trim());
     ev.target.reset();
     showTokenState();
+    refresh();
   });
   document.getElementById("forget-token").addEventListener("click", () => {
     localStorage.removeItem(KEY);
     showTokenState();
+    refresh();
   });
 
+  // data-confirm: ask first; data-keep-token: the answer's token replaces the kept one
+  // (rotating the secretariat's token revokes the one this console was using).
   for (const form of document.querySelectorAll("form[data-api]")) {
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
+      if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
       const { url, body } = encode(form);
       answer.textContent = "…";
       try {
-        const { status, shown } = await call(form.dataset.method || "POST", url, body);
-        answer.textContent = form.dataset.method + " " + url + " → " + status + "\n" + shown;
+        const { status, shown, data } = await call(form.dataset.method || "POST", url, body);
+        let note = "";
+        if ("keepToken" in form.dataset && status === 201 && data && data.token) {
+          localStorage.setItem(KEY, data.token);
+          showTokenState();
+          note = "\nThe new token is kept in this browser; the old one no longer works. Write the new one down.";
+        }
+        answer.textContent = form.dataset.method + " " + url + " → " + status + note + "\n" + shown;
       } catch (e) {
         answer.textContent = "network error: " + e;
       }
@@ -101,7 +112,31 @@
     }));
   }
 
+  // The live secretariat and studio tokens (never the tokens themselves); needs the token.
+  async function refreshTokens() {
+    const tbody = document.querySelector("#tokens tbody");
+    if (!tbody) return;
+    if (!token()) { tbody.replaceChildren(); return; }
+    const r = await fetch("/api/tokens", { headers: { Authorization: "Bearer " + token() } });
+    if (!r.ok) { tbody.replaceChildren(); return; }
+    const list = (await r.json()).tokens || [];
+    tbody.replaceChildren(...list.map((t) => {
+      const tr = document.createElement("tr");
+      tr.dataset.role = t.role;
+      tr.dataset.channel = t.channel || "";
+      const since = new Date(t.created_at * 1000).toISOString().replace("T", " ").slice(0, 16);
+      const who = t.channel ? t.role + " for " + t.channel : t.role;
+      for (const c of [who, t.label || "", since]) {
+        const td = document.createElement("td");
+        td.textContent = c;
+        tr.appendChild(td);
+      }
+      return tr;
+    }));
+  }
+
   async function refresh() {
+    try { await refreshTokens(); } catch (e) { /* keep the last table */ }
     try {
       const ch = await (await fetch("/api/channels")).json();
       const list = Array.isArray(ch) ? ch : ch.channels || [];
