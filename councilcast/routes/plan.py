@@ -21,7 +21,6 @@ loop never waits on the solver.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import json
@@ -34,8 +33,7 @@ from councilcast.appkeys import AUTH, DB, PLAN
 from councilcast.errors import ApiError, read_json
 from councilcast.pages import render
 from councilcast.services.plan import PlanService
-from councilcast.services.plan_jobs import job_decide, job_growth, job_info, job_solve, load_economy, read_demand, \
-    solve_payload
+from councilcast.services.plan_jobs import job_decide, job_growth, job_info, job_solve
 from planfactory.decision import FundamentalDecision
 from planfactory.errors import PlanError, SolverError
 from planfactory.growth import GrowthAssumptions
@@ -182,39 +180,12 @@ async def post_solve(request: web.Request) -> web.Response:
 
 
 async def _solve_streaming(request: web.Request, spec, demand, method) -> web.StreamResponse:
-    """NDJSON: ``{"progress": {"step", "residual"}}`` lines while iterating, then ``{"result": ...}``.
-
-    Runs on the area's solver thread (NumPy and SciPy release the GIL in the heavy work, so
-    the event loop keeps answering); progress crosses to the loop with call_soon_threadsafe.
-    """
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue = asyncio.Queue()
-    last = [0.0]
-
-    def progress(step, residual):
-        now = loop.time()
-        if now - last[0] >= 0.2:  # at most five lines a second
-            last[0] = now
-            loop.call_soon_threadsafe(queue.put_nowait, {"progress": {"step": step, "residual": residual}})
-
-    def work():
-        economy = load_economy(spec)
-        return solve_payload(economy, read_demand(demand, economy), method, progress)
-
-    future = asyncio.ensure_future(_plan(request).run_thread(work))
-    future.add_done_callback(lambda f: queue.put_nowait(None))
+    """NDJSON: ``{"progress": {"step", "residual"}}`` lines while iterating, then ``{"result": ...}``
+    (or, the 200 being out, ``{"error": {"field", "reason"}}`` as the last line)."""
     resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     await resp.prepare(request)
-    while True:
-        item = await queue.get()
-        if item is None:
-            break
-        await resp.write(json.dumps(item).encode() + b"\n")
-    try:  # the 200 and the progress lines are out: a refusal is the last line, in the error shape
-        line = {"result": future.result()}
-    except (PlanError, SolverError) as exc:
-        line = {"error": {"field": exc.field, "reason": exc.reason}}
-    await resp.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+    async for line in _plan(request).solve_stream(spec, demand, method):
+        await resp.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
     await resp.write_eof()
     return resp
 

@@ -21,9 +21,11 @@ from concurrent.futures.process import BrokenProcessPool
 
 from councilcast.errors import ApiError
 from councilcast.storage import Database
+from councilcast.services.plan_jobs import load_economy, read_demand, solve_payload
 from councilcast.stores import plan as store
 from planfactory.demo import demo_economy
 from planfactory.economy import Economy
+from planfactory.errors import PlanError, SolverError
 from planfactory.formats import load, to_dict
 
 __all__ = ["PlanService", "finite", "non_finite"]
@@ -102,6 +104,38 @@ class PlanService:
     async def run_thread(self, fn, *args):
         """``fn(*args)`` on the solver thread (for work that reports progress to the loop)."""
         return await asyncio.get_running_loop().run_in_executor(self.threads, fn, *args)
+
+    async def solve_stream(self, spec, demand, method: str):
+        """A solve on the solver thread, as it goes: ``{"progress": {"step", "residual"}}`` at most
+        five times a second, then ``{"result": ...}`` or ``{"error": {"field", "reason"}}``.
+
+        NumPy and SciPy release the GIL in the heavy work, so the event loop keeps answering;
+        progress crosses to the loop with ``call_soon_threadsafe``.
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        last = [0.0]
+
+        def progress(step, residual):
+            now = loop.time()
+            if now - last[0] >= 0.2:
+                last[0] = now
+                loop.call_soon_threadsafe(queue.put_nowait, {"progress": {"step": step, "residual": residual}})
+
+        def work():
+            economy = load_economy(spec)
+            return solve_payload(economy, read_demand(demand, economy), method, progress)
+
+        future = asyncio.ensure_future(self.run_thread(work))
+        future.add_done_callback(lambda f: queue.put_nowait(None))
+        while (item := await queue.get()) is not None:
+            yield item
+        try:
+            yield {"result": finite(future.result())}
+        except (PlanError, SolverError) as exc:
+            yield {"error": {"field": exc.field, "reason": exc.reason}}
+        except ApiError as exc:  # an answer past a double's range: JSON has no Infinity
+            yield {"error": {"field": exc.field, "reason": exc.reason}}
 
     def close(self) -> None:
         self.threads.shutdown(wait=False, cancel_futures=True)
