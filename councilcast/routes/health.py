@@ -1,14 +1,12 @@
 """``GET /api/health`` and ``GET /api/openapi.json``."""
 
 import importlib
-import time
-from pathlib import Path
 
 from aiohttp import web
 
 from councilcast import __version__
 from councilcast.appkeys import CONFIG, DB, STARTED_AT
-from councilcast.storage import schema_versions
+from councilcast.services.health import health as health_report
 
 routes = web.RouteTableDef()
 
@@ -28,15 +26,8 @@ OPENAPI = {
 
 @routes.get("/api/health")
 async def health(request: web.Request) -> web.Response:
-    db = request.app[DB]
-    versions = await db.read(schema_versions)
-    return web.json_response({
-        "status": "ok",
-        "version": __version__,
-        "database": {"engine": "sqlite", "path": str(Path(db.path).resolve()), "schema": versions},
-        "uptime_s": round(time.time() - request.app[STARTED_AT], 3),
-        "demo": request.app[CONFIG].demo,
-    })
+    app = request.app
+    return web.json_response(await health_report(app[DB], app[STARTED_AT], app[CONFIG].demo))
 
 
 @routes.get("/api/openapi.json")

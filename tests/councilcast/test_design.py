@@ -212,4 +212,4 @@ def test_routes_touch_no_store_and_no_database(path):
     """Routes parse, call a service and render: no store module, no ``db.read``/``db.write``."""
     text = (ROOT / path).read_text()
     assert not re.search(r"councilcast\.stores|from councilcast import stores", text)
-    assert not re.search(r"\[DB\]\.(read|write)|\.db\.(read|write)", text)
+    assert not re.search(r"\[DB\]\.(read|write)|\bdb\.(read|write)\b", text)
