@@ -8,7 +8,7 @@ import time
 
 from aiohttp import web
 
-from councilcast.appkeys import AUTH, CONFIG, DB, JINJA, STARTED_AT
+from councilcast.appkeys import AUTH, CONFIG, DB, GENERATED_TOKENS, JINJA, STARTED_AT
 from councilcast.auth import Auth
 from councilcast.config import Config
 from councilcast.middleware import error_middleware
@@ -21,8 +21,6 @@ __all__ = ["create_app", "open_database"]
 
 log = logging.getLogger(__name__)
 
-# Tokens generated at first start, keyed by role; the CLI prints them once.
-GENERATED_TOKENS = web.AppKey("generated_tokens", dict)
 
 
 def open_database(config: Config) -> Database:

@@ -10,7 +10,7 @@ import jinja2
 from broadcast.channels import Broadcaster
 from councilcast.auth import Auth
 from councilcast.config import Config
-from councilcast.events import EVENTS
+from councilcast.events import EVENTS  # defined beside the hub it types, re-exported here
 from councilcast.services.broadcast import BroadcastService
 from councilcast.services.plan import PlanService
 from councilcast.services.plan_variants import PlanVariantsService
@@ -18,7 +18,7 @@ from councilcast.services.voting import VotingService
 from councilcast.storage import Database
 
 __all__ = ["CONFIG", "DB", "AUTH", "JINJA", "STARTED_AT", "EVENTS", "VOTING", "BROADCAST", "BROADCASTER", "PLAN",
-           "PLAN_VARIANTS"]
+           "PLAN_VARIANTS", "GENERATED_TOKENS"]
 
 CONFIG = web.AppKey("config", Config)
 DB = web.AppKey("db", Database)
@@ -32,3 +32,5 @@ BROADCASTER = web.AppKey("broadcaster", Broadcaster)
 PLAN = web.AppKey("plan", PlanService)
 """The one home of the current economy, and the solver's worker pool."""
 PLAN_VARIANTS = web.AppKey("plan_variants", PlanVariantsService)
+GENERATED_TOKENS = web.AppKey("generated_tokens", dict)
+"""Tokens generated at first start, keyed by role; the CLI prints them once."""

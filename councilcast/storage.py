@@ -31,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
+import councilcast.stores as stores_package
+
 
 __all__ = ["Database", "migration_steps", "schema_versions"]
 
@@ -47,11 +49,9 @@ def migration_steps() -> dict[str, list]:
     queries and evolves it on its own; a step is an SQL script or a callable taking the
     connection. Steps are append-only: never edit one that has shipped.
     """
-    import councilcast.stores as pkg
-
     steps: dict[str, list] = {}
-    for info in pkgutil.iter_modules(pkg.__path__):
-        mod = importlib.import_module(f"{pkg.__name__}.{info.name}")
+    for info in pkgutil.iter_modules(stores_package.__path__):
+        mod = importlib.import_module(f"{stores_package.__name__}.{info.name}")
         if hasattr(mod, "MIGRATIONS"):
             steps[mod.AREA] = list(mod.MIGRATIONS)
     return steps

@@ -5,6 +5,7 @@ import importlib
 from aiohttp import web
 
 from councilcast import __version__
+from councilcast.routes import AREAS
 from councilcast.appkeys import CONFIG, DB, STARTED_AT
 from councilcast.services.health import health as health_report
 
@@ -32,8 +33,6 @@ async def health(request: web.Request) -> web.Response:
 
 @routes.get("/api/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
-    from councilcast.routes import AREAS
-
     paths: dict = {}
     for name in AREAS:
         paths.update(getattr(importlib.import_module(name), "OPENAPI", {}))

@@ -22,8 +22,6 @@ The work is :class:`councilcast.services.plan_variants.PlanVariantsService`'s.
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from councilcast.appkeys import AUTH, CONFIG, DB, JINJA, PLAN, PLAN_VARIANTS
@@ -171,18 +169,9 @@ def setup(app: web.Application) -> None:
         app[PLAN_VARIANTS] = svc
         for name in ("plan/variants_index.html", "plan/variants_detail.html", "plan/card_workplace.html"):
             app[JINJA].get_template(name)  # compiled before the first visitor
-        if app[CONFIG].demo:
-            task = asyncio.create_task(svc.publish_demo(app[CONFIG].base_url))
-        else:
-            task = asyncio.create_task(svc.warm())
+        await svc.start(demo=app[CONFIG].demo, base_url=app[CONFIG].base_url)
         yield
-        if not task.done():
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping anyway
-                pass
-        svc.close()
+        await svc.stop()
 
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(routes)

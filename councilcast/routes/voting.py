@@ -12,6 +12,7 @@ import io
 import logging
 import time
 
+import segno
 from aiohttp import web
 
 from councilcast import csvsafe, events
@@ -179,8 +180,6 @@ async def issue_codes(request: web.Request) -> web.Response:
     base = request.app[CONFIG].base_url
     out = [{"code": c, "url": f"{base}/ballot?code={c}"} for c in codes]
     if body.get("qr"):
-        import segno
-
         for item in out:
             item["qr_svg"] = segno.make(item["url"], error="m").svg_inline(scale=3, border=2)
     return web.json_response({"round": rid, "assembly": aid, "codes": out}, status=201)

@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
+from councilcast.errors import AuthError
 from councilcast.services.plan import PlanService
 from councilcast.storage import Database
 from councilcast.stores import plan_variants as store
@@ -74,7 +75,18 @@ class PlanVariantsService:
     async def run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    def close(self) -> None:
+    async def start(self, *, demo: bool, base_url: str) -> None:
+        """In the background: publish the demo's first set (demo), or parse the latest set."""
+        self._task = asyncio.create_task(self.publish_demo(base_url) if demo else self.warm())
+
+    async def stop(self) -> None:
+        task = getattr(self, "_task", None)
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping anyway
+                pass
         self.executor.shutdown(wait=True, cancel_futures=True)
 
     def economy(self, body: dict | None = None):
@@ -109,8 +121,8 @@ class PlanVariantsService:
             if p is None:
                 raise PlanError("id", f"no proposal {ident!r}", "not_found")
             if role == "clerk" and p["author"] != author:
-                raise PlanError("Authorization", "only the assembly that submitted it (or the secretariat) may "
-                                                 "withdraw it", "forbidden")
+                raise AuthError("forbidden", "only the assembly that submitted it (or the secretariat) may "
+                                             "withdraw it")
             store.withdraw_proposal(c, pid, time.time())
             return store.get_proposal(c, pid)
 
