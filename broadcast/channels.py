@@ -9,6 +9,12 @@ connection whose senders are fed by :mod:`broadcast.fanout`.
 :class:`Broadcaster` owns every channel and session and closes them all in :meth:`close`.
 It knows nothing of HTTP: the web layer turns :class:`~broadcast.errors.BroadcastError`
 into status codes.
+
+Sessions are bounded (:class:`SessionLimits`): at most ``max_sessions`` WHIP and WHEP
+sessions in all and ``per_client`` from one client address, counting those still being
+negotiated; a session whose peer has not connected ``connect_timeout`` seconds after its
+answer is closed. A request past a bound is refused (``full``, 503 with Retry-After) before
+any peer connection (and its sockets) is made.
 """
 
 from __future__ import annotations
@@ -28,17 +34,30 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from broadcast import libinternals
 from broadcast.errors import BroadcastError
+from broadcast.synthetic import SIZE_LIMITS
 from broadcast.fanout import MID_URI, IdleTrack, Sink
 from broadcast.offers import check_offer
 from broadcast.program import Program, track_frames
 from broadcast.recorder import Recorder, RecordingInfo
 from broadcast.synthetic import SyntheticCamera
 
-__all__ = ["Broadcaster", "Channel", "Session", "CHANNEL_NAME"]
+__all__ = ["Broadcaster", "Channel", "Session", "SessionLimits", "CHANNEL_NAME"]
 
 log = logging.getLogger(__name__)
 
 CHANNEL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """Bounds on the WHIP and WHEP sessions of one server (relay pulls are not counted)."""
+
+    max_sessions: int = 500
+    """Sessions in all, connected or not."""
+    per_client: int = 50
+    """Sessions from one client address (a room's screens, or phones behind one NAT)."""
+    connect_timeout: float = 10.0
+    """Seconds after the answer within which the peer must connect, or the session closes."""
 
 
 @dataclass
@@ -49,12 +68,15 @@ class Session:
     kind: str
     channel: str
     pc: RTCPeerConnection | None
+    client: str | None = None
+    """The client's address (for :attr:`SessionLimits.per_client`); None for relay pulls."""
     created_at: float = field(default_factory=time.time)
     sinks: list[Sink] = field(default_factory=list)
     codecs: dict[str, str] = field(default_factory=dict)
     connected_at: float | None = None
     closed: bool = False
     on_close: Callable[[], Awaitable[None]] | None = None
+    expiry: asyncio.TimerHandle | None = None
 
 
 @dataclass
@@ -73,9 +95,14 @@ class Channel:
     viewers: dict[str, Session] = field(default_factory=dict)
     ending: asyncio.Future | None = None
 
+    @property
+    def watching(self) -> int:
+        """Viewers whose peer connected (a posted offer that never connects is no viewer)."""
+        return sum(s.connected_at is not None for s in self.viewers.values())
+
     def info(self) -> dict:
         return {
-            "name": self.name, "title": self.title, "state": self.state, "viewers": len(self.viewers),
+            "name": self.name, "title": self.title, "state": self.state, "viewers": self.watching,
             "companion": self.companion, "captions_url": self.captions_url, "source": self.source,
             "live_since": self.live_since,
         }
@@ -85,15 +112,17 @@ class Broadcaster:
     """Every channel and session of one server."""
 
     def __init__(self, recordings_dir: Path | None = None, *, bitrate: int = 1_500_000, fps: int = 30,
-                 keyframe_interval: float = 2.0,
+                 keyframe_interval: float = 2.0, limits: SessionLimits | None = None,
                  on_recording: Callable[[str, RecordingInfo], Awaitable[None] | None] | None = None):
         self.recordings_dir = Path(recordings_dir) if recordings_dir else None
         self.bitrate = bitrate
         self.fps = fps
         self.keyframe_interval = keyframe_interval
         self.on_recording = on_recording
+        self.limits = limits or SessionLimits()
         self.channels: dict[str, Channel] = {}
         self.sessions: dict[str, Session] = {}
+        self._negotiating: dict[str | None, int] = {}  # client -> offers being answered now
         self._pending: set[asyncio.Task] = set()
         self.closed = False
 
@@ -148,6 +177,10 @@ class Broadcaster:
 
     def start_camera(self, name: str, width: int = 1280, height: int = 720, fps: int | None = None) -> Program:
         """Put the synthetic camera on channel ``name``."""
+        for key, v in (("width", width), ("height", height)):
+            lo, hi = SIZE_LIMITS[key]
+            if not lo <= v <= hi or v % 2:
+                raise BroadcastError("bad_camera", key, f"the camera makes {key}s of an even number in [{lo}, {hi}]")
         cam = SyntheticCamera(name, width, height, fps or self.fps)
         return self.go_live(name, cam.video_frames(), cam.audio_frames(), source="camera")
 
@@ -198,14 +231,20 @@ class Broadcaster:
             log.exception("storing the recording of %s", name)
 
     # -- WHIP: a publisher -----------------------------------------------------------------
-    async def publish(self, name: str, offer: str) -> tuple[Session, str]:
-        """Take a WHIP offer for channel ``name``; returns the session and the SDP answer."""
+    async def publish(self, name: str, offer: str, client: str | None = None) -> tuple[Session, str]:
+        """Take a WHIP offer for channel ``name`` from address ``client``; returns the session
+        and the SDP answer."""
         ch = self.get(name)
         check_offer(offer, "whip")
         if ch.state == "live":
             raise BroadcastError("busy", "channel", f"channel {name!r} already has a publisher ({ch.source})")
+        with self._slot(client):
+            return await self._publish(ch, offer, client)
+
+    async def _publish(self, ch: Channel, offer: str, client: str | None) -> tuple[Session, str]:
+        name = ch.name
         pc = RTCPeerConnection()
-        session = Session(secrets.token_urlsafe(24), "whip", name, pc)
+        session = Session(secrets.token_urlsafe(24), "whip", name, pc, client)
         async with _closed_on_failure(pc):
             await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
             video = audio = None
@@ -222,20 +261,26 @@ class Broadcaster:
             await pc.close()
             raise BroadcastError("busy", "channel", f"channel {name!r} already has a publisher")
         self.sessions[session.id] = session
-        self._watch(session)
+        self._watch(session, expires=True)
         self.go_live(name, track_frames(video) if video else None, track_frames(audio) if audio else None,
                      source="whip", publisher=session)
         return session, pc.localDescription.sdp
 
     # -- WHEP: a viewer ------------------------------------------------------------------
-    async def play(self, name: str, offer: str) -> tuple[Session, str]:
-        """Take a WHEP offer for channel ``name``; returns the session and the SDP answer."""
+    async def play(self, name: str, offer: str, client: str | None = None) -> tuple[Session, str]:
+        """Take a WHEP offer for channel ``name`` from address ``client``; returns the session
+        and the SDP answer."""
         ch = self.get(name)
         check_offer(offer, "whep")
         if ch.state != "live" or ch.program is None:
             raise BroadcastError("not_live", "channel", f"channel {name!r} is {ch.state}: nothing on air yet")
+        with self._slot(client):
+            return await self._play(ch, offer, client)
+
+    async def _play(self, ch: Channel, offer: str, client: str | None) -> tuple[Session, str]:
+        name = ch.name
         pc = RTCPeerConnection()
-        session = Session(secrets.token_urlsafe(24), "whep", name, pc)
+        session = Session(secrets.token_urlsafe(24), "whep", name, pc, client)
         plan = []
         async with _closed_on_failure(pc):
             await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
@@ -260,17 +305,52 @@ class Broadcaster:
             session.sinks.append(Sink(program.streams[key], t.sender, pt, t.mid, ext))
         self.sessions[session.id] = session
         ch.viewers[session.id] = session
-        self._watch(session)
+        self._watch(session, expires=True)
         return session, pc.localDescription.sdp
 
-    def _watch(self, session: Session) -> None:
+    # -- bounds --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _slot(self, client: str | None):
+        """Hold one of the bounded session slots while an offer is answered, or refuse (full)."""
+        lim = self.limits
+        counted = [s for s in self.sessions.values() if s.kind in ("whip", "whep")]
+        if len(counted) + sum(self._negotiating.values()) >= lim.max_sessions:
+            raise BroadcastError("full", None, f"this server holds at most {lim.max_sessions} media sessions: "
+                                               "try again later")
+        mine = sum(s.client == client for s in counted) + self._negotiating.get(client, 0)
+        if mine >= lim.per_client:
+            raise BroadcastError("full", None, f"at most {lim.per_client} media sessions from one address: "
+                                               "end one (DELETE its session URL) or try again later")
+        self._negotiating[client] = self._negotiating.get(client, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._negotiating[client] - 1
+            if left:
+                self._negotiating[client] = left
+            else:
+                del self._negotiating[client]
+
+    def _expire(self, session: Session) -> None:
+        session.expiry = None
+        if session.connected_at is None and not session.closed:
+            log.debug("%s session %s on %s: not connected after %.0f s, closed", session.kind, session.id[:6],
+                     session.channel, self.limits.connect_timeout)
+            self._spawn(self.close_session(session.id))
+
+    def _watch(self, session: Session, *, expires: bool = False) -> None:
         pc = session.pc
+        if expires:
+            session.expiry = asyncio.get_running_loop().call_later(self.limits.connect_timeout, self._expire, session)
 
         @pc.on("connectionstatechange")
         async def changed():
             state = pc.connectionState
             if state == "connected" and session.connected_at is None and not session.closed:
                 session.connected_at = time.time()
+                if session.expiry is not None:
+                    session.expiry.cancel()
+                    session.expiry = None
                 for sink in session.sinks:
                     sink.attach()
             elif state in ("failed", "closed") and not session.closed:
@@ -291,6 +371,9 @@ class Broadcaster:
             return
         self.sessions.pop(sid, None)
         s.closed = True
+        if s.expiry is not None:
+            s.expiry.cancel()
+            s.expiry = None
         for sink in s.sinks:
             sink.close()
         if ch is not None:
@@ -322,6 +405,10 @@ class Broadcaster:
             "sessions": {"whip": sum(s.kind == "whip" for s in self.sessions.values()),
                          "whep": sum(s.kind == "whep" for s in self.sessions.values()),
                          "relay": sum(s.kind == "relay" for s in self.sessions.values())},
+            "connected": {"whip": sum(s.kind == "whip" and s.connected_at is not None for s in self.sessions.values()),
+                          "whep": sum(s.kind == "whep" and s.connected_at is not None for s in self.sessions.values())},
+            "limits": {"max_sessions": self.limits.max_sessions, "per_client": self.limits.per_client,
+                       "connect_timeout_s": self.limits.connect_timeout},
         }
 
     async def close(self) -> None:

@@ -8,10 +8,12 @@ on air is worth asking again.
 
 from __future__ import annotations
 
-__all__ = ["BroadcastError", "CODES", "RETRY_AFTER_S"]
+__all__ = ["BroadcastError", "CODES", "RETRY_AFTER_S", "FULL_RETRY_AFTER_S"]
 
 RETRY_AFTER_S = 5
 """Seconds a player should wait before asking again for a channel that is not live."""
+FULL_RETRY_AFTER_S = 10
+"""Seconds a client should wait when every media session is taken (unconnected ones time out in 10 s)."""
 
 CODES = {
     "bad_offer": "invalid",            # malformed SDP
@@ -22,6 +24,8 @@ CODES = {
     "not_live": "conflict",            # WHEP on a channel with nothing on air (with Retry-After)
     "bad_channel": "invalid",          # an invalid channel name or setting
     "bad_caption": "invalid",          # a caption cue without text, too long, or of a wrong duration
+    "bad_camera": "invalid",           # a synthetic camera of a size or rate it cannot make
+    "full": "unavailable",             # every media session (in all, or of this address) is taken (503)
 }
 
 
@@ -40,4 +44,4 @@ class BroadcastError(ValueError):
 
     @property
     def retry_after(self) -> int | None:
-        return RETRY_AFTER_S if self.code == "not_live" else None
+        return {"not_live": RETRY_AFTER_S, "full": FULL_RETRY_AFTER_S}.get(self.code)

@@ -19,9 +19,13 @@ import time
 import av
 import numpy as np
 
-__all__ = ["SyntheticCamera", "read_clock", "CLOCK_BITS", "VIDEO_CLOCK", "AUDIO_RATE"]
+__all__ = ["SyntheticCamera", "read_clock", "CLOCK_BITS", "VIDEO_CLOCK", "AUDIO_RATE", "SIZE_LIMITS"]
 
 CLOCK_BITS = 48
+SIZE_LIMITS = {"width": (2 * CLOCK_BITS, 1920), "height": (64, 1080)}
+"""The picture sizes the camera makes (even numbers only): at least two pixels per bar-code
+cell across, and up to 1080p. VP8 and H.264 encode anything from 64x64 up; below 96 pixels
+the clock would not fit in the picture."""
 VIDEO_CLOCK = 90_000
 AUDIO_RATE = 48_000
 AUDIO_SAMPLES = 960  # 20 ms
@@ -69,8 +73,10 @@ class SyntheticCamera:
 
     def __init__(self, name: str, width: int = 1280, height: int = 720, fps: int = 30,
                  tone_hz: float = 440.0):
-        if width % 2 or height % 2:
-            raise ValueError("width and height must be even")
+        for key, v in (("width", width), ("height", height)):
+            lo, hi = SIZE_LIMITS[key]
+            if not lo <= v <= hi or v % 2:
+                raise ValueError(f"{key} must be an even number in [{lo}, {hi}], got {v}")
         self.name = name
         self.width = width
         self.height = height
@@ -100,8 +106,11 @@ class SyntheticCamera:
         bx = int((index * 6) % max(1, w - h // 4))
         by = h // 2 - h // 8
         y[by: by + h // 4, bx: bx + h // 4] = 235
-        y[h: h + h // 4] = self._u.reshape(h // 4, w)
-        y[h + h // 4:] = self._v.reshape(h // 4, w)
+        # The chroma planes follow the luma plane in one buffer (h/2 x w/2 bytes each; when h
+        # is not a multiple of 4, a plane starts in the middle of a row of the array).
+        flat, n = y.reshape(-1), self._u.size
+        flat[h * w: h * w + n] = self._u.reshape(-1)
+        flat[h * w + n:] = self._v.reshape(-1)
         ms = int(now * 1000)
         self._draw_text(y, f"{self.name}  {time.strftime('%H:%M:%S', time.gmtime(now))}.{ms % 1000:03d} UTC")
         _stamp_clock(y, ms)

@@ -14,17 +14,19 @@ docs/broadcast.md explains every status code and the media path behind them.
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 from aiohttp import web
 
 from broadcast.captions import Captions
-from broadcast.channels import Broadcaster
+from broadcast.channels import Broadcaster, SessionLimits
 from broadcast.offers import MAX_OFFER_BYTES
+from broadcast.synthetic import SIZE_LIMITS
 from councilcast.appkeys import AUTH, BROADCAST, BROADCASTER, CONFIG, DB
 from councilcast.services.broadcast import BroadcastService
 from councilcast.errors import ApiError, read_json
-from councilcast.middleware import CORS
+from councilcast.middleware import CORS, cors_headers
 from councilcast.pages import render
 
 __all__ = ["setup", "OPENAPI"]
@@ -98,11 +100,18 @@ async def session_options(request: web.Request) -> web.Response:
     return _options("OPTIONS, PATCH, DELETE")
 
 
-async def _require_studio(request: web.Request) -> None:
-    """A studio token; one issued for a channel (its subject) publishes to that channel only."""
-    rec = await request.app[AUTH].require(request, "studio")
-    if rec.subject is not None and rec.subject != request.match_info["channel"]:
-        raise ApiError(403, "Authorization", f"this studio token is for channel {rec.subject!r}", headers=CORS)
+# Bodies of the channel routes: a few fields each (a caption cue holds at most a few hundred
+# characters), so nothing near the application's 1 MiB default for JSON.
+CHANNEL_BODY_BYTES = 16 << 10
+
+
+async def _require_studio(request: web.Request, *roles: str) -> None:
+    """A studio token (or one of ``roles``); a studio token issued for a channel (its subject)
+    acts on that channel only: WHIP, the camera, captions, taking it off air."""
+    rec = await request.app[AUTH].require(request, "studio", *roles)
+    if rec.role == "studio" and rec.subject is not None and rec.subject != request.match_info["channel"]:
+        raise ApiError(403, "Authorization", f"this studio token is for channel {rec.subject!r}",
+                       headers=cors_headers(request))
 
 
 async def _open_session(request: web.Request, protocol: str) -> web.Response:
@@ -112,7 +121,7 @@ async def _open_session(request: web.Request, protocol: str) -> web.Response:
     bc.get(name)
     offer = await _read_sdp(request)
     start = bc.publish if protocol == "whip" else bc.play
-    session, answer = await start(name, offer)
+    session, answer = await start(name, offer, client=request.remote)
     return _created(request, f"/{protocol}/{name}/{session.id}", answer)
 
 
@@ -210,7 +219,7 @@ async def channel_get(request: web.Request) -> web.Response:
 async def channel_put(request: web.Request) -> web.Response:
     await request.app[AUTH].require(request, "secretariat")
     name = request.match_info["channel"]
-    body = await read_json(request)
+    body = await read_json(request, max_bytes=CHANNEL_BODY_BYTES)
     for key in ("title", "companion", "captions_url"):
         if body.get(key) is not None and not isinstance(body[key], str):
             raise ApiError(400, key, "must be a string or null")
@@ -227,11 +236,13 @@ async def channel_put(request: web.Request) -> web.Response:
 @routes.post("/api/channels/{channel}/camera")
 async def camera_start(request: web.Request) -> web.Response:
     """Put the synthetic camera on air (secretariat or studio)."""
-    await request.app[AUTH].require(request, "secretariat", "studio")
+    await _require_studio(request, "secretariat")
     name = request.match_info["channel"]
-    body = await read_json(request) if request.content_length else {}
+    body = await read_json(request, max_bytes=CHANNEL_BODY_BYTES) if request.content_length else {}
     width, height, fps = body.get("width", 1280), body.get("height", 720), body.get("fps", 30)
-    for key, v, lo, hi in (("width", width, 64, 1920), ("height", height, 64, 1080), ("fps", fps, 1, 60)):
+    limits = {**SIZE_LIMITS, "fps": (1, 60)}  # the camera's clock needs 96 pixels across
+    for key, v in (("width", width), ("height", height), ("fps", fps)):
+        lo, hi = limits[key]
         if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
             raise ApiError(400, key, f"must be an integer in [{lo}, {hi}]")
         if key != "fps" and v % 2:
@@ -243,8 +254,8 @@ async def camera_start(request: web.Request) -> web.Response:
 
 @routes.delete("/api/channels/{channel}/live")
 async def channel_end(request: web.Request) -> web.Response:
-    """Take a channel off air, whatever its source (secretariat or studio)."""
-    await request.app[AUTH].require(request, "secretariat", "studio")
+    """Take a channel off air, whatever its source (secretariat, or a studio token for it)."""
+    await _require_studio(request, "secretariat")
     name = request.match_info["channel"]
     await _bc(request).end(name)
     info = _channel_json(request.app, name)
@@ -264,6 +275,7 @@ async def broadcast_stats(request: web.Request) -> web.Response:
 
 
 # -- captions ------------------------------------------------------------------------------
+_LAST_UNIX_TIME = 253402300799.0  # 9999-12-31T23:59:59Z
 def _captions(request: web.Request) -> Captions:
     return _svc(request).channel_captions(request.match_info["channel"])
 
@@ -271,9 +283,9 @@ def _captions(request: web.Request) -> Captions:
 @routes.post("/api/channels/{channel}/captions")
 async def captions_post(request: web.Request) -> web.Response:
     """A caption source posts a cue: {"text": ..., "duration": seconds (default 3)}."""
-    await request.app[AUTH].require(request, "studio", "secretariat")
+    await _require_studio(request, "secretariat")
     caps = _captions(request)
-    body = await read_json(request)
+    body = await read_json(request, max_bytes=CHANNEL_BODY_BYTES)
     text, duration = body.get("text"), body.get("duration", 3.0)
     if not isinstance(text, str):
         raise ApiError(400, "text", "must be a string")
@@ -301,7 +313,9 @@ async def captions_vtt(request: web.Request) -> web.Response:
     try:
         origin = float(request.query.get("from", ch.live_since or 0))
     except ValueError:
-        raise ApiError(400, "from", "must be a Unix time") from None
+        origin = math.nan
+    if not 0 <= origin <= _LAST_UNIX_TIME:  # nan, inf and -1e308 too: cue times are offsets from it
+        raise ApiError(400, "from", f"must be a Unix time in seconds, in [0, {_LAST_UNIX_TIME:.0f}]")
     return web.Response(text=caps.vtt(origin), content_type="text/vtt")
 
 
@@ -378,7 +392,9 @@ async def studio_page(request: web.Request) -> web.Response:
 # -- start and stop ------------------------------------------------------------------------
 async def _broadcast_ctx(app: web.Application):
     config = app[CONFIG]
-    svc = BroadcastService(app[DB], config.data_path)
+    limits = SessionLimits(max_sessions=config.media_max_sessions, per_client=config.media_max_sessions_per_address,
+                           connect_timeout=config.media_connect_timeout)
+    svc = BroadcastService(app[DB], config.data_path, limits)
     app[BROADCAST] = svc
     app[BROADCASTER] = svc.broadcaster
     await svc.start(relay_origin=config.relay_origin, relay_channels=config.relay_channels, demo=config.demo)
@@ -402,7 +418,7 @@ OPENAPI = {
                  "requestBody": {"content": _SDP},
                  "responses": {"201": {"description": "answer; Location = session URL", "content": _SDP},
                                "400": _ERR, "401": _ERR, "403": _ERR, "404": _ERR, "406": _ERR,
-                               "409": _ERR, "413": _ERR, "415": _ERR}},
+                               "409": _ERR, "413": _ERR, "415": _ERR, "503": _ERR}},
         "options": {"summary": "CORS preflight; Accept-Post: application/sdp", "responses": {"204": {"description": "ok"}}},
         "get": _405,
     },
@@ -413,10 +429,12 @@ OPENAPI = {
                   "responses": {"204": {"description": "candidates added"}, "400": _ERR, "415": _ERR, "422": _ERR}},
     },
     "/whep/{channel}": {
-        "post": {"summary": "WHEP playback: an SDP offer in, the answer out; 409 + Retry-After when not live",
+        "post": {"summary": "WHEP playback: an SDP offer in, the answer out; 409 + Retry-After when not live, "
+                            "503 + Retry-After when every session is taken",
                  "requestBody": {"content": _SDP},
                  "responses": {"201": {"description": "answer; Location = session URL", "content": _SDP},
-                               "400": _ERR, "404": _ERR, "406": _ERR, "409": _ERR, "413": _ERR, "415": _ERR}},
+                               "400": _ERR, "404": _ERR, "406": _ERR, "409": _ERR, "413": _ERR, "415": _ERR,
+                               "503": _ERR}},
         "options": {"summary": "CORS preflight", "responses": {"204": {"description": "ok"}}},
         "get": _405,
     },

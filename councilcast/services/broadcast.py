@@ -19,7 +19,7 @@ from yarl import URL
 
 from broadcast import libinternals
 from broadcast.captions import Captions
-from broadcast.channels import Broadcaster, Session
+from broadcast.channels import Broadcaster, Session, SessionLimits
 from broadcast.errors import RETRY_AFTER_S
 from broadcast.relay import pull
 from broadcast.trickle import parse_sdpfrag
@@ -39,10 +39,10 @@ DEFAULT_CHANNELS = [
 
 
 class BroadcastService:
-    def __init__(self, db: Database, data_path: Path):
+    def __init__(self, db: Database, data_path: Path, limits: SessionLimits | None = None):
         self.db = db
         self.data_path = data_path
-        self.broadcaster = Broadcaster(data_path / "recordings", on_recording=self._store_recording)
+        self.broadcaster = Broadcaster(data_path / "recordings", limits=limits, on_recording=self._store_recording)
         self.captions: dict[str, Captions] = {}
         self._tasks: list[asyncio.Task] = []
 
