@@ -5,18 +5,30 @@ Domain errors and :class:`~councilcast.errors.ApiError` become ``{"error": {"fie
 errors take the same shape on API paths; an unknown page is the HTML 404 page. Anything
 else (a ``KeyError`` from a bug, say) is logged and answered with a 500 that leaks nothing:
 a bug is never passed off as the client's fault.
+
+The same middleware bounds how long a request's body may take to arrive
+(``COUNCILCAST_BODY_TIMEOUT``: 408 and the connection closed) and puts the security
+headers on every answer it sees (:data:`SECURITY_HEADERS`: no framing, a Content Security
+Policy that allows this server's own scripts and the hashes of the templates' few inline
+ones, no Referer sent anywhere).
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
 import logging
+import re
 
 from aiohttp import web
 
+from councilcast.appkeys import CONFIG
 from councilcast.errors import DOMAIN_ERRORS, ApiError, error_body, error_response
 from councilcast.pages import render
+from councilcast.paths import TEMPLATES_DIR
 
-__all__ = ["error_middleware", "cors_headers"]
+__all__ = ["error_middleware", "cors_headers", "SECURITY_HEADERS", "content_security_policy"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +44,61 @@ def cors_headers(request: web.Request) -> dict:
     return CORS if request.path.startswith(MEDIA_PATHS) else {}
 
 
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+def _inline_script_hashes() -> list[str]:
+    """CSP hashes of the templates' inline scripts (each is a constant line such as
+    ``CouncilRound.mountAll();``), so that ``script-src`` needs no ``'unsafe-inline'``."""
+    out = set()
+    for path in sorted(TEMPLATES_DIR.rglob("*.html")):
+        for body in _INLINE_SCRIPT.findall(path.read_text()):
+            if "{{" in body or "{%" in body:  # a templated script would have no fixed hash
+                log.warning("inline script with template code in %s: move it to static/js", path.name)
+                continue
+            digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+            out.add(f"'sha256-{digest}'")
+    return sorted(out)
+
+
+def content_security_policy() -> str:
+    """The Content Security Policy of every page.
+
+    Scripts, styles, images, sockets and fetches come from this server only (``connect-src
+    'self'`` covers the page's own ``ws://`` too); the only inline scripts allowed are the
+    templates' own, by hash; ``style`` attributes are allowed (the plan tables use them);
+    QR codes are inline SVG; a channel's caption track (``captions_url``) may be on another
+    host; nothing may frame a page (``frame-ancestors 'none'``) and forms post here only.
+
+    ``'unsafe-eval'`` stays for now: no script of ours evaluates a string (no ``eval``, ``new
+    Function`` or string ``setTimeout``), but Playwright's ``wait_for_function`` evaluates its
+    predicate in the page, and the browser tests wait that way (docs/decisions.md, issue 10).
+    """
+    scripts = " ".join(["'self'", *_inline_script_hashes(), "'unsafe-eval'"])
+    return "; ".join([
+        "default-src 'self'", f"script-src {scripts}", "style-src 'self'", "style-src-attr 'unsafe-inline'",
+        "img-src 'self' data:", "media-src 'self' blob: https: http:", "connect-src 'self'",
+        "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
+    ])
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": content_security_policy(),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+"""On every answer: a ballot page's URL (``/ballot?code=...``) never leaves in a Referer, and
+no other site can frame a page to trick a click."""
+
+
+def _secure(resp: web.StreamResponse) -> web.StreamResponse:
+    if not resp.prepared:  # a WebSocket or a stream the handler already started has sent its head
+        for name, value in SECURITY_HEADERS.items():
+            resp.headers.setdefault(name, value)
+    return resp
+
+
 def _wants_json(request: web.Request) -> bool:
     path = request.path
     if path.startswith(("/api/", "/whip/", "/whep/", "/ws")):
@@ -41,10 +108,48 @@ def _wants_json(request: web.Request) -> bool:
     )
 
 
+class BodyTimeout(ApiError):
+    """The body did not arrive within ``COUNCILCAST_BODY_TIMEOUT`` seconds."""
+
+    def __init__(self, seconds: float):
+        super().__init__(408, "body", f"the body did not arrive within {seconds:g} s")
+
+
+def _body_deadline(request: web.Request) -> asyncio.TimerHandle | None:
+    """Past the deadline, the handler's pending read of the body raises :class:`BodyTimeout`."""
+    if not request.body_exists or request.content.is_eof():
+        return None
+    config = request.app.get(CONFIG)
+    seconds = config.body_timeout if config is not None else 60.0
+
+    def expire():
+        if not request.content.is_eof():
+            request.content.set_exception(BodyTimeout(seconds))
+
+    return asyncio.get_running_loop().call_later(seconds, expire)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler):
+    deadline = _body_deadline(request)
+    try:
+        return _secure(await _handle(request, handler))
+    except web.HTTPException as exc:  # redirects and the HTML errors aiohttp renders itself
+        for name, value in SECURITY_HEADERS.items():
+            exc.headers.setdefault(name, value)
+        raise
+    finally:
+        if deadline is not None:
+            deadline.cancel()
+
+
+async def _handle(request: web.Request, handler):
     try:
         return await handler(request)
+    except BodyTimeout as exc:
+        resp = error_response(exc, cors_headers(request))
+        resp.force_close()  # the rest of the body is not worth waiting for
+        return resp
     except (ApiError, *DOMAIN_ERRORS) as exc:
         return error_response(exc, cors_headers(request))
     except web.HTTPException as exc:

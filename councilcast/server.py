@@ -1,4 +1,11 @@
-"""Running the app: listen, print where, wait for a signal, shut down cleanly."""
+"""Running the app: listen, print where, wait for a signal, shut down cleanly.
+
+Read timeouts: a connection has ``config.header_timeout`` seconds to send a request's
+headers, counted from its opening or from the previous answer (aiohttp's keep-alive timer,
+which also closes an idle keep-alive connection); the body then has ``config.body_timeout``
+seconds (:mod:`councilcast.middleware`). Neither limits a request being answered, so a
+``/ws`` screen stays connected for as long as it likes.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from councilcast.config import Config
 
 async def run(config: Config, ready: asyncio.Event | None = None) -> None:
     app = create_app(config)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=config.header_timeout)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
     await site.start()
