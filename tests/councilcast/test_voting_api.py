@@ -446,3 +446,12 @@ async def test_a_revoked_clerk_token_records_nothing_on_the_batched_path(server)
     async with server.session.post(server.api(f"/api/rounds/{r['id']}/close"), headers=server.secretariat) as c:
         res = (await c.json())["result"]
     assert [a["id"] for a in res["assemblies"]] == [g2["id"]]
+
+
+async def test_the_members_routes_take_small_bodies(server):
+    """Issue 10, item 11: anonymous and clerk routes took bodies up to 1 MiB."""
+    big = {"code": "X" * 20, "choice": "A", "pad": "p" * (80 << 10)}
+    async with server.session.post(server.api("/api/ballots"), json=big) as r:
+        assert r.status == 413
+    async with server.session.post(server.api("/api/ballots"), json={"code": "X" * 10, "choice": "A"}) as r:
+        assert r.status == 409  # a normal ballot body still reaches the check
