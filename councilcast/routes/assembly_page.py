@@ -10,7 +10,7 @@ An assembly's ``workplace`` links it to an enterprise of the economy by its id.
 
 from aiohttp import web
 
-from councilcast.appkeys import BROADCASTER, PLAN_VARIANTS, VOTING
+from councilcast.appkeys import BROADCAST, PLAN_VARIANTS, VOTING
 from councilcast.pages import public_base, render
 from councilcast.plan_cards import render_card
 
@@ -24,7 +24,7 @@ async def assembly_page(request: web.Request) -> web.Response:
     assembly = await request.app[VOTING].assembly_with_delegates(request.match_info["id"])
     if assembly is None:
         raise web.HTTPNotFound()
-    channel = request.app[BROADCASTER].channels.get("central")
+    channel = request.app[BROADCAST].channels.get("central")
     plan_set, cards = await request.app[PLAN_VARIANTS].workplace_cards(assembly["workplace"], public_base(request))
     return render(request, "assembly.html", {"a": assembly, "channel": channel, "plan_set": plan_set,
                                              "cards": [render_card(c) for c in cards]})

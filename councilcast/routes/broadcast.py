@@ -20,7 +20,7 @@ import time
 from aiohttp import web
 
 from broadcast.captions import Captions
-from broadcast.channels import Broadcaster, SessionLimits
+from broadcast.channels import SessionLimits
 from broadcast.offers import MAX_OFFER_BYTES
 from broadcast.synthetic import SIZE_LIMITS
 from councilcast.appkeys import AUTH, BROADCAST, BROADCASTER, CONFIG, DB
@@ -79,10 +79,6 @@ def _not_allowed(request: web.Request, allow: str):
                    headers={**CORS, "Allow": allow})
 
 
-def _bc(request: web.Request) -> Broadcaster:
-    return request.app[BROADCASTER]
-
-
 def _svc(request: web.Request) -> BroadcastService:
     return request.app[BROADCAST]
 
@@ -117,11 +113,9 @@ async def _require_studio(request: web.Request, *roles: str) -> None:
 async def _open_session(request: web.Request, protocol: str) -> web.Response:
     """WHIP or WHEP POST: the channel must exist, then the offer is read and answered."""
     name = request.match_info["channel"]
-    bc = _bc(request)
-    bc.get(name)
+    _svc(request).channel(name)  # an unknown channel is a 404 before the body is read
     offer = await _read_sdp(request)
-    start = bc.publish if protocol == "whip" else bc.play
-    session, answer = await start(name, offer, client=request.remote)
+    session, answer = await _svc(request).open_session(protocol, name, offer, request.remote)
     return _created(request, f"/{protocol}/{name}/{session.id}", answer)
 
 
@@ -139,7 +133,7 @@ async def whep_post(request: web.Request) -> web.Response:
 async def _session(request: web.Request, kind: str):
     if kind == "whip":
         await _require_studio(request)
-    s = _bc(request).session(request.match_info["session"], kind)
+    s = _svc(request).session(request.match_info["session"], kind)
     if s.channel != request.match_info["channel"]:
         raise ApiError(404, None, "no such session (ended, or never existed)", headers=CORS)
     return s
@@ -148,14 +142,14 @@ async def _session(request: web.Request, kind: str):
 @routes.delete("/whip/{channel}/{session}")
 async def whip_delete(request: web.Request) -> web.Response:
     s = await _session(request, "whip")
-    await _bc(request).close_session(s.id)
+    await _svc(request).end_session(s.id)
     return web.Response(status=200, headers=CORS)
 
 
 @routes.delete("/whep/{channel}/{session}")
 async def whep_delete(request: web.Request) -> web.Response:
     s = await _session(request, "whep")
-    await _bc(request).close_session(s.id)
+    await _svc(request).end_session(s.id)
     return web.Response(status=200, headers=CORS)
 
 
@@ -192,25 +186,15 @@ async def session_get(request: web.Request):
 
 # -- channels API --------------------------------------------------------------------------
 
-def _channel_json(app: web.Application, name: str) -> dict:
-    ch = app[BROADCASTER].get(name)
-    info = ch.info()
-    info["whep"] = f"/whep/{name}"
-    info["watch"] = f"/watch/{name}"
-    info["captions"] = f"/api/channels/{name}/captions"
-    return info
-
-
 @routes.get("/api/channels")
 async def channels_list(request: web.Request) -> web.Response:
-    bc = _bc(request)
-    return web.json_response({"channels": [_channel_json(request.app, n) for n in sorted(bc.channels)]})
+    return web.json_response({"channels": _svc(request).channel_infos()})
 
 
 @routes.get("/api/channels/{channel}")
 async def channel_get(request: web.Request) -> web.Response:
     name = request.match_info["channel"]
-    info = _channel_json(request.app, name)
+    info = _svc(request).channel_info(name)
     info["recordings"] = await _svc(request).recordings(name)
     return web.json_response(info)
 
@@ -230,7 +214,7 @@ async def channel_put(request: web.Request) -> web.Response:
     if captions_url and not captions_url.startswith(("/", "http://", "https://")):
         raise ApiError(400, "captions_url", "must be an http(s) URL or a path on this server")
     created = await _svc(request).define_channel(name, title, body.get("companion") or None, captions_url)
-    return web.json_response(_channel_json(request.app, name), status=201 if created else 200)
+    return web.json_response(_svc(request).channel_info(name), status=201 if created else 200)
 
 
 @routes.post("/api/channels/{channel}/camera")
@@ -247,9 +231,8 @@ async def camera_start(request: web.Request) -> web.Response:
             raise ApiError(400, key, f"must be an integer in [{lo}, {hi}]")
         if key != "fps" and v % 2:
             raise ApiError(400, key, "must be even")
-    _bc(request).get(name)
-    _bc(request).start_camera(name, width, height, fps)
-    return web.json_response(_channel_json(request.app, name), status=201)
+    _svc(request).start_camera(name, width, height, fps)
+    return web.json_response(_svc(request).channel_info(name), status=201)
 
 
 @routes.delete("/api/channels/{channel}/live")
@@ -257,15 +240,15 @@ async def channel_end(request: web.Request) -> web.Response:
     """Take a channel off air, whatever its source (secretariat, or a studio token for it)."""
     await _require_studio(request, "secretariat")
     name = request.match_info["channel"]
-    await _bc(request).end(name)
-    info = _channel_json(request.app, name)
+    await _svc(request).end(name)
+    info = _svc(request).channel_info(name)
     return web.json_response(info)
 
 
 @routes.get("/api/channels/{channel}/recordings")
 async def recordings_of(request: web.Request) -> web.Response:
     name = request.match_info["channel"]
-    _bc(request).get(name)
+    _svc(request).channel(name)
     return web.json_response({"recordings": await _svc(request).recordings(name)})
 
 
@@ -309,7 +292,7 @@ async def captions_get(request: web.Request) -> web.Response:
 @routes.get("/api/channels/{channel}/captions.vtt")
 async def captions_vtt(request: web.Request) -> web.Response:
     caps = _captions(request)
-    ch = _bc(request).get(request.match_info["channel"])
+    ch = _svc(request).channel(request.match_info["channel"])
     try:
         origin = float(request.query.get("from", ch.live_since or 0))
     except ValueError:
@@ -354,7 +337,7 @@ async def recordings_page(request: web.Request) -> web.Response:
     recs = await _svc(request).recordings()
     for r in recs:
         r["when"] = _when(r["started_at"])
-    return render(request, "broadcast/recordings.html", {"recordings": recs, "channels": _bc(request).channels})
+    return render(request, "broadcast/recordings.html", {"recordings": recs, "channels": _svc(request).channels})
 
 
 def _when(ts: float) -> str:
@@ -363,11 +346,11 @@ def _when(ts: float) -> str:
 
 # -- pages ---------------------------------------------------------------------------------
 def _page_channel(request: web.Request, name: str) -> dict:
-    bc = _bc(request)
-    ch = bc.channels.get(name)
+    channels = _svc(request).channels
+    ch = channels.get(name)
     if ch is None:
         raise web.HTTPNotFound()
-    companion = bc.channels.get(ch.companion) if ch.companion else None
+    companion = channels.get(ch.companion) if ch.companion else None
     return {"channel": ch, "companion": companion}
 
 

@@ -78,6 +78,32 @@ class BroadcastService:
         return {**self.broadcaster.stats(), "internals": libinternals.report()}
 
     # -- channels ------------------------------------------------------------------------
+    @property
+    def channels(self) -> dict:
+        """Every channel by name (the live media state, for the pages)."""
+        return self.broadcaster.channels
+
+    def channel(self, name: str):
+        """The channel ``name``, or BroadcastError ``unknown_channel`` (404)."""
+        return self.broadcaster.get(name)
+
+    def channel_info(self, name: str) -> dict:
+        """A channel as the API shows it: its state, and where to watch and caption it."""
+        info = self.broadcaster.get(name).info()
+        info.update(whep=f"/whep/{name}", watch=f"/watch/{name}", captions=f"/api/channels/{name}/captions")
+        return info
+
+    def channel_infos(self) -> list[dict]:
+        return [self.channel_info(n) for n in sorted(self.broadcaster.channels)]
+
+    def start_camera(self, name: str, width: int, height: int, fps: int) -> None:
+        self.broadcaster.get(name)
+        self.broadcaster.start_camera(name, width, height, fps)
+
+    async def end(self, name: str) -> None:
+        """Take a channel off air, whatever its source."""
+        await self.broadcaster.end(name)
+
     async def define_channel(self, name: str, title: str | None, companion: str | None,
                              captions_url: str | None) -> bool:
         """Create or change a channel and save its settings; True when it is new."""
@@ -92,6 +118,17 @@ class BroadcastService:
         return self.captions.setdefault(name, Captions())
 
     # -- sessions ------------------------------------------------------------------------
+    async def open_session(self, protocol: str, name: str, offer: str, client: str | None):
+        """WHIP (publish) or WHEP (play) on channel ``name``: (session, SDP answer)."""
+        start = self.broadcaster.publish if protocol == "whip" else self.broadcaster.play
+        return await start(name, offer, client=client)
+
+    def session(self, sid: str, kind: str) -> Session:
+        return self.broadcaster.session(sid, kind)
+
+    async def end_session(self, sid: str) -> None:
+        await self.broadcaster.close_session(sid)
+
     async def trickle(self, session: Session, frag: str) -> int:
         """Add the UDP candidates of a trickle-ICE fragment to a session; how many were added."""
         mids = [t.mid for t in session.pc.getTransceivers() if t.mid is not None]
