@@ -11,6 +11,7 @@ from aiohttp import web
 from councilcast.appkeys import AUTH, CONFIG, DB, GENERATED_TOKENS, JINJA, STARTED_AT
 from councilcast.auth import Auth
 from councilcast.config import Config
+from councilcast.errors import shutdown_parser
 from councilcast.middleware import error_middleware
 from councilcast.pages import make_environment
 from councilcast.paths import static_dir
@@ -52,6 +53,7 @@ def create_app(config: Config | None = None, db: Database | None = None) -> web.
 
     async def close_db(app: web.Application):
         yield
+        shutdown_parser()
         app[DB].close()
 
     # First in cleanup_ctx, so it closes last, after every area has stopped.

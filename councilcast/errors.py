@@ -14,6 +14,7 @@ have no try/except for either. Any other exception is a bug and stays a 500.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import json
 import logging
@@ -251,6 +252,17 @@ def _parse_in_worker(raw: bytes):
         return True, parse_json(raw)
     except ApiError as exc:
         return False, (exc.status, exc.field, exc.reason)
+
+
+def shutdown_parser() -> None:
+    """Stop the parser's worker process (the app's cleanup calls it; so does interpreter exit)."""
+    global _parser_pool
+    if _parser_pool is not None:
+        _parser_pool.shutdown(wait=True, cancel_futures=True)
+        _parser_pool = None
+
+
+atexit.register(shutdown_parser)  # a pool left to the interpreter's teardown prints a traceback
 
 
 async def _parse_off_loop(raw: bytes):
