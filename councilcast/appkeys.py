@@ -14,11 +14,13 @@ from councilcast.events import EVENTS  # defined beside the hub it types, re-exp
 from councilcast.services.broadcast import BroadcastService
 from councilcast.services.plan import PlanService
 from councilcast.services.plan_variants import PlanVariantsService
+from councilcast.services.sessions import SessionService
 from councilcast.services.voting import VotingService
 from councilcast.storage import Database
 
 __all__ = ["CONFIG", "DB", "AUTH", "JINJA", "STARTED_AT", "EVENTS", "VOTING", "BROADCAST", "BROADCASTER", "PLAN",
-           "PLAN_VARIANTS", "GENERATED_TOKENS"]
+           "PLAN_VARIANTS", "SESSIONS",
+           "GENERATED_TOKENS"]
 
 CONFIG = web.AppKey("config", Config)
 DB = web.AppKey("db", Database)
@@ -34,3 +36,4 @@ PLAN = web.AppKey("plan", PlanService)
 PLAN_VARIANTS = web.AppKey("plan_variants", PlanVariantsService)
 GENERATED_TOKENS = web.AppKey("generated_tokens", dict)
 """Tokens generated at first start, keyed by role; the CLI prints them once."""
+SESSIONS = web.AppKey("sessions", SessionService)

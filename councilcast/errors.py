@@ -25,6 +25,7 @@ import sys
 
 from aiohttp import web
 
+from assembly.sessions import SessionError
 from broadcast.errors import BroadcastError
 from planfactory.errors import PlanError, SolverError
 from voting.rules import VotingError
@@ -69,7 +70,7 @@ class AuthError(Exception):
             self.headers["WWW-Authenticate"] = challenge
 
 
-DOMAIN_ERRORS: tuple[type[Exception], ...] = (VotingError, BroadcastError, PlanError, SolverError, AuthError)
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (VotingError, BroadcastError, PlanError, SolverError, SessionError, AuthError)
 """The refusals that carry ``field``, ``reason`` and ``kind`` (the domains', and :class:`AuthError`)."""
 
 KIND_STATUS = {

@@ -12,6 +12,7 @@ AREAS = [
     "councilcast.routes.broadcast",
     "councilcast.routes.plan",
     "councilcast.routes.plan_variants",
+    "councilcast.routes.sessions",
     "councilcast.routes.secretariat",
     "councilcast.routes.tokens",
     "councilcast.routes.assembly_page",

@@ -54,6 +54,7 @@ class VotingService:
         self.tallies = TallyBatcher(self)
         self.ballots = WriteBatcher(self.db, lambda conn, items: self.store.cast_ballots(conn, items, time.time()))
         self.guard = BallotGuard()
+        self.on_result: list = []  # async callbacks(round) after a result is published (the sessions)
 
     @classmethod
     def with_key_file(cls, db: Database, hub: EventHub, db_path: str, key_file: str | None) -> VotingService:
@@ -276,6 +277,11 @@ class VotingService:
             if runoff and runoff not in self.pending:
                 rr = await self.read(lambda c: self.store.get_round(c, runoff))
                 await self.track(rr)
+            for callback in self.on_result:
+                try:
+                    await callback(r)
+                except Exception:  # noqa: BLE001 - a listener's failure must not undo a published close
+                    log.exception("a result listener failed for round %s", rid)
             fut.set_result(r)
             return r
         except BaseException as exc:

@@ -19,7 +19,7 @@ from councilcast.cli import build_parser
 from tests.councilcast.test_docs import all_docs
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["broadcast", "voting", "planfactory", "councilcast"]
+PACKAGES = ["broadcast", "voting", "planfactory", "assembly", "councilcast"]
 
 
 def project_modules() -> dict[str, Path]:

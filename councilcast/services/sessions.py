@@ -1,0 +1,269 @@
+"""The session service: the Central Assembly's and its Council's sessions, live on every screen.
+
+It applies the procedure of :mod:`assembly.sessions`, keeps the rows in
+:mod:`councilcast.stores.sessions`, opens a decision item's vote as a round of the voting
+service (a runoff stays with the same item), records the item's outcome when the final
+round is published, and tells every screen on ``/ws``: ``session.opened``,
+``session.adjourned``, ``session.closed``, ``item.started``, ``item.ended``,
+``speakers.changed``, ``floor.granted``, ``floor.ended``; a screen that connects mid-session
+gets a ``session.state`` snapshot of every live session in its hello.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from assembly.sessions import SessionError, check_grant, check_item, check_order, check_session, iso, outcome, \
+    transition
+from councilcast.events import EventHub
+from councilcast.services.voting import VotingService
+from councilcast.storage import Database
+from councilcast.stores import sessions as store
+
+__all__ = ["SessionService"]
+
+log = logging.getLogger(__name__)
+
+
+class SessionService:
+    def __init__(self, db: Database, hub: EventHub, voting: VotingService,
+                 variant_options: Callable[[str], Awaitable[list[str] | None]]):
+        self.db = db
+        self.hub = hub
+        self.voting = voting
+        self.variant_options = variant_options
+        self.live: dict[str, dict] = {}  # views of the open and adjourned sessions, for the hello
+        voting.on_result.append(self._round_published)
+
+    async def start(self) -> None:
+        for s in await self.db.read(store.live_sessions):
+            self.live[s["id"]] = await self.view(s["id"])
+
+    def hello(self) -> dict:
+        return {"sessions": list(self.live.values())}
+
+    # -- views ---------------------------------------------------------------------------
+    async def view(self, sid: str) -> dict | None:
+        """A session as every screen shows it: state, agenda, current item, speakers' list."""
+        def q(c):
+            s = store.get_session(c, sid)
+            if s is None:
+                return None
+            return s, store.items(c, sid), store.speakers(c, sid)
+        found = await self.db.read(q)
+        if found is None:
+            return None
+        s, items, speakers = found
+        agenda = [self._item_view(i) for i in items]
+        current = next((i for i in agenda if i["id"] == s["current_item"]), None)
+        waiting = [p for p in speakers if p["state"] in ("waiting", "speaking")]
+        return {"id": s["id"], "body": s["body"], "title": s["title"], "channel": s["channel"], "state": s["state"],
+                "starts_at": iso(s["starts_at"]), "starts_at_ts": s["starts_at"],
+                "opened_at": iso(s["opened_at"]), "closed_at": iso(s["closed_at"]),
+                "agenda": agenda, "current_item": current,
+                "speakers": [self._speaker_view(p, k) for k, p in enumerate(waiting, start=1)],
+                "server_time": time.time()}
+
+    @staticmethod
+    def _item_view(i: dict) -> dict:
+        return {"id": i["id"], "title": i["title"], "kind": i["kind"], "state": i["state"], "options": i["options"],
+                "variant_set": i["variant_set"], "duration_s": i["duration_s"],
+                "started_at": iso(i["started_at"]), "ended_at": iso(i["ended_at"]),
+                "started_at_ts": i["started_at"], "ended_at_ts": i["ended_at"],
+                "rounds": i["rounds"], "outcome": i["outcome"]}
+
+    @staticmethod
+    def _speaker_view(p: dict, position: int | None = None) -> dict:
+        out = {"id": p["id"], "position": position, "item": p["item_id"], "state": p["state"],
+               "who": {"kind": p["who_kind"], "id": p["who_id"], "name": p["who_name"]}}
+        if p["granted_at"] is not None:
+            out["granted_at_ts"], out["ends_at_ts"] = p["granted_at"], p["ends_at"]
+        return out
+
+    async def list(self) -> list[dict]:
+        rows = await self.db.read(store.list_sessions)
+        return [{"id": s["id"], "body": s["body"], "title": s["title"], "channel": s["channel"],
+                 "state": s["state"], "starts_at": iso(s["starts_at"]), "starts_at_ts": s["starts_at"]}
+                for s in rows]
+
+    async def _session(self, sid: str) -> dict:
+        s = await self.db.read(lambda c: store.get_session(c, sid))
+        if s is None:
+            raise SessionError("id", "no such session", "not_found")
+        return s
+
+    async def _changed(self, sid: str, event: dict | None = None) -> dict:
+        """Refresh the live view of ``sid``, publish ``event`` (if any) with it, return the view."""
+        v = await self.view(sid)
+        if v["state"] in ("open", "adjourned"):
+            self.live[sid] = v
+        else:
+            self.live.pop(sid, None)
+        if event is not None:
+            await self.hub.publish({**event, "session": v})
+        return v
+
+    # -- the session ---------------------------------------------------------------------
+    async def create(self, body) -> dict:
+        spec = check_session(body, time.time())
+        s = await self.db.write(lambda c: store.create_session(c, spec, time.time()))
+        return await self.view(s["id"])
+
+    async def act(self, sid: str, action: str) -> dict:
+        """open, adjourn or close (the chair)."""
+        def do(c):
+            s = store.get_session(c, sid)
+            if s is None:
+                raise SessionError("id", "no such session", "not_found")
+            state = transition(s["state"], action)
+            store.set_state(c, sid, state, time.time())
+            return state
+        state = await self.db.write(do)
+        return await self._changed(sid, {"type": f"session.{state}", "id": sid})
+
+    # -- the agenda ----------------------------------------------------------------------
+    async def add_item(self, sid: str, body) -> dict:
+        spec = check_item(body)
+        s = await self._session(sid)
+        if s["state"] == "closed":
+            raise SessionError("id", "the session is closed", "conflict")
+        if spec["variant_set"] is not None and spec["options"] is None:
+            options = await self.variant_options(spec["variant_set"])
+            if not options:
+                raise SessionError("variant_set", f"no published variant set {spec['variant_set']!r} with two or "
+                                                  "more variants")
+            spec["options"] = options
+        item = await self.db.write(lambda c: store.add_item(c, sid, spec))
+        await self._changed(sid, {"type": "agenda.changed", "id": sid})
+        return self._item_view(item)
+
+    async def reorder(self, sid: str, body) -> dict:
+        await self._session(sid)
+
+        def do(c):
+            current = [i["id"] for i in store.items(c, sid)]
+            store.reorder(c, check_order(current, (body or {}).get("order")))
+        await self.db.write(do)
+        return await self._changed(sid, {"type": "agenda.changed", "id": sid})
+
+    async def start_item(self, sid: str, iid: str) -> dict:
+        """Make ``iid`` the current item; a decision opens its round at once."""
+        def do(c):
+            s = store.get_session(c, sid)
+            item = store.get_item(c, iid)
+            if s is None or item is None or item["session_id"] != sid:
+                raise SessionError("item", "no such item in this session", "not_found")
+            if s["state"] != "open":
+                raise SessionError("state", f"the session is {s['state']}: open it first", "conflict")
+            if item["state"] != "pending":
+                raise SessionError("item", f"the item is {item['state']}", "conflict")
+            if s["current_item"] is not None:
+                raise SessionError("item", "another item is current: end it first", "conflict")
+            store.update_item(c, iid, state="current", started_at=time.time())
+            store.set_current_item(c, sid, iid)
+            return item
+        item = await self.db.write(do)
+        if item["kind"] == "decision":
+            r = await self.voting.create_round({"title": item["title"], "options": item["options"],
+                                                "duration_s": item["duration_s"]}, subject=f"item:{iid}")
+            await self.db.write(lambda c: store.update_item(c, iid, rounds=[r["id"]]))
+        return await self._changed(sid, {"type": "item.started", "id": sid, "item": iid})
+
+    async def end_item(self, sid: str, iid: str) -> dict:
+        def do(c):
+            item = store.get_item(c, iid)
+            if item is None or item["session_id"] != sid:
+                raise SessionError("item", "no such item in this session", "not_found")
+            if item["state"] != "current":
+                raise SessionError("item", f"the item is {item['state']}, not current", "conflict")
+            store.update_item(c, iid, state="done", ended_at=time.time())
+            store.set_current_item(c, sid, None)
+        await self.db.write(do)
+        return await self._changed(sid, {"type": "item.ended", "id": sid, "item": iid})
+
+    async def _round_published(self, r: dict) -> None:
+        """A round closed: if it is an item's vote, a runoff joins the item, else its outcome is known."""
+        item = await self.db.read(lambda c: store.item_of_round(c, r["id"]))
+        if item is None:
+            return
+        result = r["result"]
+        runoff = result.get("runoff_round")
+        if runoff:
+            await self.db.write(lambda c: store.update_item(c, item["id"], rounds=[*item["rounds"], runoff]))
+        else:
+            out = outcome(result)
+            out.update(round=r["id"], final_hash=r["final_hash"])
+            await self.db.write(lambda c: store.update_item(c, item["id"], outcome=out))
+        await self._changed(item["session_id"], {"type": "item.outcome" if not runoff else "item.runoff",
+                                                 "id": item["session_id"], "item": item["id"]})
+
+    # -- speakers ------------------------------------------------------------------------
+    async def ask_floor(self, sid: str, who: dict, body) -> dict:
+        """A delegate or a linked assembly asks for the floor: ``{"id", "position"}``."""
+        s = await self._session(sid)
+        if s["state"] == "closed":
+            raise SessionError("id", "the session is closed", "conflict")
+        item = (body or {}).get("item")
+        if item is not None and not isinstance(item, str):
+            raise SessionError("item", "must be an item id")
+
+        def do(c):
+            if item is not None:
+                it = store.get_item(c, item)
+                if it is None or it["session_id"] != sid:
+                    raise SessionError("item", "no such item in this session", "not_found")
+            mine = [p for p in store.speakers(c, sid) if p["state"] in ("waiting", "speaking")
+                    and (p["who_kind"], p["who_id"]) == (who["kind"], who["id"])]
+            if mine:
+                raise SessionError("who", "already on the speakers' list", "conflict")
+            p = store.add_speaker(c, sid, item, who, time.time())
+            queue = [q for q in store.speakers(c, sid) if q["state"] in ("waiting", "speaking")]
+            return p, [q["id"] for q in queue].index(p["id"]) + 1
+        p, position = await self.db.write(do)
+        await self._changed(sid, {"type": "speakers.changed", "id": sid})
+        return {"id": p["id"], "position": position}
+
+    async def _speaker(self, sid: str, spid: str) -> dict:
+        p = await self.db.read(lambda c: store.get_speaker(c, spid))
+        if p is None or p["session_id"] != sid:
+            raise SessionError("speaker", "no such entry on this session's list", "not_found")
+        return p
+
+    async def withdraw(self, sid: str, spid: str, who: dict | None) -> dict:
+        """Withdraw from the list: the asker (``who``), or the chair (``who`` None)."""
+        p = await self._speaker(sid, spid)
+        if who is not None and (p["who_kind"], p["who_id"]) != (who["kind"], who["id"]):
+            raise SessionError("Authorization", "only the asker or the chair may withdraw a request", "forbidden")
+        if p["state"] != "waiting":
+            raise SessionError("speaker", f"the request is {p['state']}", "conflict")
+        await self.db.write(lambda c: store.update_speaker(c, spid, state="withdrawn", done_at=time.time()))
+        return await self._changed(sid, {"type": "speakers.changed", "id": sid})
+
+    async def grant(self, sid: str, spid: str, body) -> dict:
+        seconds = check_grant((body or {}).get("seconds"))
+        s = await self._session(sid)
+        if s["state"] != "open":
+            raise SessionError("state", f"the session is {s['state']}", "conflict")
+
+        def do(c):
+            p = store.get_speaker(c, spid)
+            if p is None or p["session_id"] != sid:
+                raise SessionError("speaker", "no such entry on this session's list", "not_found")
+            if p["state"] != "waiting":
+                raise SessionError("speaker", f"the request is {p['state']}", "conflict")
+            if any(q["state"] == "speaking" for q in store.speakers(c, sid)):
+                raise SessionError("speaker", "someone has the floor: end their turn first", "conflict")
+            now = time.time()
+            store.update_speaker(c, spid, state="speaking", granted_at=now, ends_at=now + seconds)
+            return store.get_speaker(c, spid)
+        p = await self.db.write(do)
+        return await self._changed(sid, {"type": "floor.granted", "id": sid, "speaker": self._speaker_view(p)})
+
+    async def done(self, sid: str, spid: str) -> dict:
+        p = await self._speaker(sid, spid)
+        if p["state"] != "speaking":
+            raise SessionError("speaker", f"the request is {p['state']}, not speaking", "conflict")
+        await self.db.write(lambda c: store.update_speaker(c, spid, state="done", done_at=time.time()))
+        return await self._changed(sid, {"type": "floor.ended", "id": sid, "speaker": spid})

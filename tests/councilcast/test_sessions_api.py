@@ -1,0 +1,142 @@
+"""Sessions through the real server: the chair, the agenda, a decision's round and outcome, speakers, /ws."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.voting.helpers import bearer, register, tally, ws_until
+
+
+async def call(server, method, path, headers=None, json=None):
+    async with server.session.request(method, server.api(path), headers=headers or {}, json=json) as r:
+        return r.status, await r.json()
+
+
+async def new_session(server, **extra):
+    st, s = await call(server, "POST", "/api/sessions", server.secretariat,
+                       {"body": "central-assembly", "title": "Plenary of December", **extra})
+    assert st == 201, s
+    return s
+
+
+async def test_a_session_from_opening_to_an_adopted_decision(server):
+    g1, g2 = await register(server, "Steel works no. 1 GA", 100), await register(server, "Depot 4 GA", 60)
+    s = await new_session(server)
+    assert s["state"] == "scheduled" and s["channel"] == "central" and s["agenda"] == []
+    sid = s["id"]
+    st, report = await call(server, "POST", f"/api/sessions/{sid}/items", server.secretariat,
+                            {"title": "Report of the plan factory", "kind": "report"})
+    st, decision = await call(server, "POST", f"/api/sessions/{sid}/items", server.secretariat,
+                              {"title": "Which variant?", "kind": "decision", "options": ["Variant A", "Variant B"],
+                               "duration_s": 30})
+    assert st == 201 and decision["state"] == "pending"
+    st, err = await call(server, "POST", f"/api/sessions/{sid}/items/{report['id']}/start", server.secretariat)
+    assert st == 409 and err["error"]["field"] == "state"  # not open yet
+    async with server.session.ws_connect(server.url + "/ws") as ws:
+        await ws.receive_json()
+        st, v = await call(server, "POST", f"/api/sessions/{sid}/open", server.secretariat)
+        assert st == 200 and v["state"] == "open"
+        assert (await ws_until(ws, lambda m: m.get("type") == "session.open"))[-1]["session"]["id"] == sid
+    # a screen connecting mid-session gets the live session in its hello
+    async with server.session.ws_connect(server.url + "/ws") as ws:
+        hello = await ws.receive_json()
+        assert [x["id"] for x in hello["sessions"]] == [sid]
+    st, v = await call(server, "PUT", f"/api/sessions/{sid}/items", server.secretariat,
+                       {"order": [decision["id"], report["id"]]})
+    assert [i["id"] for i in v["agenda"]] == [decision["id"], report["id"]]
+    st, v = await call(server, "POST", f"/api/sessions/{sid}/items/{decision['id']}/start", server.secretariat)
+    assert st == 200 and v["current_item"]["id"] == decision["id"]
+    rid = v["current_item"]["rounds"][0]
+    for g, counts in ((g1, {"Variant A": 20, "Variant B": 70}), (g2, {"Variant A": 25, "Variant B": 30})):
+        st, _ = await tally(server, rid, g["token"], {"present": sum(counts.values()), "counts": counts})
+        assert st == 201
+    st, _ = await call(server, "POST", f"/api/rounds/{rid}/close", server.secretariat)
+    assert st == 200
+    for _ in range(50):
+        st, v = await call(server, "GET", f"/api/sessions/{sid}")
+        if v["agenda"][0]["outcome"]:
+            break
+        await asyncio.sleep(0.05)
+    out = v["agenda"][0]["outcome"]
+    assert out["text"] == "Variant B adopted" and out["winner"] == "Variant B" and out["round"] == rid
+    async with server.session.get(server.api(f"/api/rounds/{rid}")) as r:
+        assert out["final_hash"] == (await r.json())["final_hash"]
+    st, v = await call(server, "POST", f"/api/sessions/{sid}/items/{decision['id']}/end", server.secretariat)
+    assert v["agenda"][0]["state"] == "done" and v["current_item"] is None
+    for action, state in (("adjourn", "adjourned"), ("open", "open"), ("close", "closed")):
+        st, v = await call(server, "POST", f"/api/sessions/{sid}/{action}", server.secretariat)
+        assert (st, v["state"]) == (200, state)
+    st, err = await call(server, "POST", f"/api/sessions/{sid}/open", server.secretariat)
+    assert st == 409
+
+
+async def test_a_runoff_stays_with_its_item(server):
+    g = await register(server, "GA", 100)
+    s = await new_session(server)
+    sid = s["id"]
+    await call(server, "POST", f"/api/sessions/{sid}/open", server.secretariat)
+    st, item = await call(server, "POST", f"/api/sessions/{sid}/items", server.secretariat,
+                          {"title": "Which?", "kind": "decision", "options": ["A", "B", "C"], "duration_s": 30})
+    st, v = await call(server, "POST", f"/api/sessions/{sid}/items/{item['id']}/start", server.secretariat)
+    rid = v["current_item"]["rounds"][0]
+    await tally(server, rid, g["token"], {"present": 90, "counts": {"A": 40, "B": 30, "C": 20}})
+    await call(server, "POST", f"/api/rounds/{rid}/close", server.secretariat)
+    for _ in range(50):
+        st, v = await call(server, "GET", f"/api/sessions/{sid}")
+        if len(v["agenda"][0]["rounds"]) == 2:
+            break
+        await asyncio.sleep(0.05)
+    rounds = v["agenda"][0]["rounds"]
+    assert len(rounds) == 2 and v["agenda"][0]["outcome"] is None  # no majority yet: the runoff follows
+    async with server.session.get(server.api(f"/api/rounds/{rounds[1]}")) as r:
+        runoff = await r.json()
+    assert runoff["kind"] == "runoff" and runoff["options"] == ["A", "B"]
+
+
+async def test_speakers_ask_are_granted_and_end(server):
+    g = await register(server, "Steel works no. 1 GA", 100)
+    async with server.session.post(server.api("/api/delegates"), headers=server.secretariat,
+                                   json={"name": "R. Luxemburg", "assemblies": [g["id"]]}) as r:
+        d = await r.json()
+    s = await new_session(server)
+    sid = s["id"]
+    await call(server, "POST", f"/api/sessions/{sid}/open", server.secretariat)
+    st, a = await call(server, "POST", f"/api/sessions/{sid}/speakers", bearer(g["token"]), {})
+    assert st == 201 and a["position"] == 1
+    st, b = await call(server, "POST", f"/api/sessions/{sid}/speakers", bearer(d["token"]), {})
+    assert st == 201 and b["position"] == 2
+    st, err = await call(server, "POST", f"/api/sessions/{sid}/speakers", bearer(g["token"]), {})
+    assert st == 409  # already on the list
+    st, err = await call(server, "POST", f"/api/sessions/{sid}/speakers", server.secretariat, {})
+    assert st == 403
+    st, err = await call(server, "DELETE", f"/api/sessions/{sid}/speakers/{a['id']}", bearer(d["token"]))
+    assert st == 403  # only the asker or the chair withdraws
+    async with server.session.ws_connect(server.url + "/ws") as ws:
+        await ws.receive_json()
+        st, v = await call(server, "POST", f"/api/sessions/{sid}/speakers/{a['id']}/grant", server.secretariat,
+                           {"seconds": 90})
+        assert st == 200
+        granted = (await ws_until(ws, lambda m: m.get("type") == "floor.granted"))[-1]["speaker"]
+    assert granted["who"] == {"kind": "assembly", "id": g["id"], "name": "Steel works no. 1 GA"}
+    assert abs(granted["ends_at_ts"] - granted["granted_at_ts"] - 90) < 1e-6
+    st, err = await call(server, "POST", f"/api/sessions/{sid}/speakers/{b['id']}/grant", server.secretariat)
+    assert st == 409  # one speaker at a time
+    st, v = await call(server, "POST", f"/api/sessions/{sid}/speakers/{a['id']}/done", server.secretariat)
+    assert [p["who"]["name"] for p in v["speakers"]] == ["R. Luxemburg"] and v["speakers"][0]["position"] == 1
+    st, v = await call(server, "DELETE", f"/api/sessions/{sid}/speakers/{b['id']}", bearer(d["token"]))
+    assert st == 200 and v["speakers"] == []
+
+
+async def test_bad_input_names_the_field_and_stores_nothing(server):
+    st, err = await call(server, "POST", "/api/sessions", server.secretariat, {"body": "parliament", "title": "x"})
+    assert st == 400 and err["error"]["field"] == "body"
+    st, err = await call(server, "POST", "/api/sessions", {}, {"body": "central-assembly", "title": "x"})
+    assert st == 401
+    s = await new_session(server)
+    st, err = await call(server, "POST", f"/api/sessions/{s['id']}/items", server.secretariat,
+                         {"title": "Plan", "kind": "decision", "variant_set": "latest"})
+    assert st == 400 and err["error"]["field"] == "variant_set"  # nothing published yet
+    st, err = await call(server, "GET", "/api/sessions/s-nope")
+    assert st == 404
+    st, v = await call(server, "GET", f"/api/sessions/{s['id']}")
+    assert v["agenda"] == []
