@@ -13,6 +13,7 @@ __all__ = ["make_environment", "render", "public_base"]
 
 NAV = [
     ("/live", "Live"),
+    ("/sessions", "Sessions"),
     ("/rounds", "Votes"),
     ("/plan", "Plan"),
     ("/assemblies", "Assemblies"),

@@ -7,10 +7,14 @@ assembly (clerk token) asks for the floor. The work is
 
 from __future__ import annotations
 
+import io
+
 from aiohttp import web
 
-from councilcast.appkeys import AUTH, DB, EVENTS, PLAN_VARIANTS, SESSIONS, VOTING
+from councilcast import csvsafe
+from councilcast.appkeys import AUTH, BROADCAST, DB, EVENTS, PLAN_VARIANTS, SESSIONS, VOTING
 from councilcast.errors import ApiError, read_json
+from councilcast.pages import render
 from councilcast.services.sessions import SessionService
 
 __all__ = ["setup", "OPENAPI"]
@@ -126,6 +130,46 @@ async def done(request: web.Request) -> web.Response:
     return web.json_response(await _svc(request).done(request.match_info["id"], request.match_info["speaker"]))
 
 
+@routes.get("/api/sessions/{id}/minutes")
+async def minutes(request: web.Request) -> web.Response:
+    m = _found(await _svc(request).minutes(request.match_info["id"]))
+    if request.query.get("format") == "csv":
+        buf = io.StringIO()
+        w = csvsafe.writer(buf)
+        w.writerow(["item", "kind", "started_at", "ended_at", "speaker", "speaker_from", "speaker_to", "outcome",
+                    "final_hash", "recording"])
+        for i in m["items"]:
+            d = i.get("decision") or {}
+            rows = i["speakers"] or [None]
+            for t in rows:
+                w.writerow([i["title"], i["kind"], i["started_at"], i["ended_at"], t and t["name"], t and t["from"],
+                            t and t["to"], (d.get("outcome") or {}).get("text"), d.get("final_hash"), i["recording"]])
+        return web.Response(text=buf.getvalue(), content_type="text/csv",
+                            headers={"X-Content-SHA256": m["hash"]})
+    return web.json_response(m, headers={"X-Content-SHA256": m["hash"]})
+
+
+@routes.get("/sessions")
+async def sessions_page(request: web.Request) -> web.Response:
+    return render(request, "sessions/list.html", {"sessions": await _svc(request).list()})
+
+
+@routes.get("/sessions/{id}")
+async def session_page(request: web.Request) -> web.Response:
+    v = await _svc(request).view(request.match_info["id"])
+    if v is None:
+        raise web.HTTPNotFound()
+    return render(request, "sessions/session.html", {"s": v})
+
+
+@routes.get("/sessions/{id}/minutes")
+async def minutes_page(request: web.Request) -> web.Response:
+    m = await _svc(request).minutes(request.match_info["id"])
+    if m is None:
+        raise web.HTTPNotFound()
+    return render(request, "sessions/minutes.html", {"m": m})
+
+
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
 
@@ -134,7 +178,7 @@ def setup(app: web.Application) -> None:
         return None if s is None else [f"Variant {n}" for n in s.get("variants", [])]
 
     async def lifecycle(app: web.Application):
-        svc = SessionService(app[DB], app[EVENTS], app[VOTING], variant_options)
+        svc = SessionService(app[DB], app[EVENTS], app[VOTING], variant_options, app[BROADCAST].recordings)
         app[SESSIONS] = svc
         app[EVENTS].hello_extra.append(svc.hello)
         await svc.start()
@@ -170,4 +214,6 @@ OPENAPI: dict = {
     "/api/sessions/{id}/speakers/{speaker}/grant": {"post": _op("Give the floor ({\"seconds\"?}, default 120)",
                                                                 chair=True)},
     "/api/sessions/{id}/speakers/{speaker}/done": {"post": _op("End a turn", chair=True)},
+    "/api/sessions/{id}/minutes": {"get": _op("The minutes (JSON, or ?format=csv), growing while the session runs; "
+                                              "X-Content-SHA256 is their hash")},
 }

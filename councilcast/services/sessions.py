@@ -11,6 +11,8 @@ gets a ``session.state`` snapshot of every live session in its hello.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,16 +26,32 @@ from councilcast.stores import sessions as store
 
 __all__ = ["SessionService"]
 
+
+async def _no_recordings(channel: str) -> list[dict]:
+    return []
+
+
+def _recording_link(recordings: list[dict], t: float | None) -> str | None:
+    """``/recordings/{id}#t=<seconds>``: the recording of the channel that holds instant ``t``."""
+    if t is None:
+        return None
+    for r in recordings:
+        if r["started_at"] <= t <= r["ended_at"]:
+            return f"{r['page']}#t={t - r['started_at']:.1f}"
+    return None
+
 log = logging.getLogger(__name__)
 
 
 class SessionService:
     def __init__(self, db: Database, hub: EventHub, voting: VotingService,
-                 variant_options: Callable[[str], Awaitable[list[str] | None]]):
+                 variant_options: Callable[[str], Awaitable[list[str] | None]],
+                 recordings: Callable[[str], Awaitable[list[dict]]] | None = None):
         self.db = db
         self.hub = hub
         self.voting = voting
         self.variant_options = variant_options
+        self.recordings = recordings or _no_recordings
         self.live: dict[str, dict] = {}  # views of the open and adjourned sessions, for the hello
         voting.on_result.append(self._round_published)
 
@@ -198,6 +216,47 @@ class SessionService:
             await self.db.write(lambda c: store.update_item(c, item["id"], outcome=out))
         await self._changed(item["session_id"], {"type": "item.outcome" if not runoff else "item.runoff",
                                                  "id": item["session_id"], "item": item["id"]})
+
+    # -- minutes -------------------------------------------------------------------------
+    async def minutes(self, sid: str) -> dict | None:
+        """The minutes, growing while the session runs: each item with its times, the turns
+        taken during it (by name, with their times), a decision's rounds, outcome, totals and
+        audit hash, a link into the recording at the item's start, and the minutes' own hash."""
+        def q(c):
+            s = store.get_session(c, sid)
+            if s is None:
+                return None
+            return s, store.items(c, sid), store.speakers(c, sid)
+        found = await self.db.read(q)
+        if found is None:
+            return None
+        s, items, speakers = found
+        recordings = await self.recordings(s["channel"])
+        out_items = []
+        for i in items:
+            start, end = i["started_at"], i["ended_at"]
+            turns = [{"name": p["who_name"], "kind": p["who_kind"], "from": iso(p["granted_at"]),
+                      "to": iso(p["done_at"]), "from_ts": p["granted_at"], "to_ts": p["done_at"]}
+                     for p in speakers if p["granted_at"] is not None and start is not None
+                     and start <= p["granted_at"] <= (end if end is not None else float("inf"))]
+            entry = {"id": i["id"], "title": i["title"], "kind": i["kind"], "state": i["state"],
+                     "started_at": iso(start), "ended_at": iso(end), "started_at_ts": start, "ended_at_ts": end,
+                     "speakers": turns, "recording": _recording_link(recordings, start)}
+            if i["kind"] == "decision":
+                final = None
+                if i["outcome"]:
+                    final = await self.voting.get_round(i["outcome"]["round"])
+                entry["decision"] = {"options": i["options"], "rounds": i["rounds"], "outcome": i["outcome"],
+                                     "totals": final["result"]["totals"] if final and final["result"] else None,
+                                     "abstain": final["result"]["abstain"] if final and final["result"] else None,
+                                     "final_hash": i["outcome"]["final_hash"] if i["outcome"] else None}
+            out_items.append(entry)
+        body = {"session": {"id": s["id"], "body": s["body"], "title": s["title"], "channel": s["channel"],
+                            "state": s["state"], "opened_at": iso(s["opened_at"]), "closed_at": iso(s["closed_at"])},
+                "items": out_items}
+        body["hash"] = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"),
+                                                 ensure_ascii=False).encode()).hexdigest()
+        return body
 
     # -- speakers ------------------------------------------------------------------------
     async def ask_floor(self, sid: str, who: dict, body) -> dict:

@@ -140,3 +140,45 @@ async def test_bad_input_names_the_field_and_stores_nothing(server):
     assert st == 404
     st, v = await call(server, "GET", f"/api/sessions/{s['id']}")
     assert v["agenda"] == []
+
+
+async def test_minutes_grow_with_the_session_and_carry_their_hash(server):
+    g = await register(server, "Steel works no. 1 GA", 100)
+    s = await new_session(server, title="Plenary with minutes")
+    sid = s["id"]
+    await call(server, "POST", f"/api/sessions/{sid}/open", server.secretariat)
+    st, item = await call(server, "POST", f"/api/sessions/{sid}/items", server.secretariat,
+                          {"title": "=HYPERLINK(x)", "kind": "decision", "options": ["yes", "no"],
+                           "duration_s": 30})
+    await call(server, "POST", f"/api/sessions/{sid}/items/{item['id']}/start", server.secretariat)
+    st, ask = await call(server, "POST", f"/api/sessions/{sid}/speakers", bearer(g["token"]), {})
+    await call(server, "POST", f"/api/sessions/{sid}/speakers/{ask['id']}/grant", server.secretariat)
+    await call(server, "POST", f"/api/sessions/{sid}/speakers/{ask['id']}/done", server.secretariat)
+    st, v = await call(server, "GET", f"/api/sessions/{sid}")
+    rid = v["agenda"][0]["rounds"][0]
+    await tally(server, rid, g["token"], {"present": 80, "counts": {"yes": 50, "no": 30}})
+    st, m1 = await call(server, "GET", f"/api/sessions/{sid}/minutes")
+    assert m1["items"][0]["decision"]["outcome"] is None
+    await call(server, "POST", f"/api/rounds/{rid}/close", server.secretariat)
+    for _ in range(50):
+        st, m = await call(server, "GET", f"/api/sessions/{sid}/minutes")
+        if m["items"][0]["decision"]["outcome"]:
+            break
+        await asyncio.sleep(0.05)
+    i = m["items"][0]
+    assert i["speakers"][0]["name"] == "Steel works no. 1 GA" and i["speakers"][0]["to"]
+    assert i["decision"]["outcome"]["text"] == "yes adopted" and i["decision"]["totals"] == {"yes": 50, "no": 30}
+    assert len(i["decision"]["final_hash"]) == 64 and m["hash"] != m1["hash"]
+    import hashlib
+    import json as _json
+    body = {k: v for k, v in m.items() if k != "hash"}
+    assert m["hash"] == hashlib.sha256(_json.dumps(body, sort_keys=True, separators=(",", ":"),
+                                                   ensure_ascii=False).encode()).hexdigest()
+    async with server.session.get(server.api(f"/api/sessions/{sid}/minutes?format=csv")) as r:
+        text = await r.text()
+    assert "'=HYPERLINK(x)" in text and "yes adopted" in text and "Steel works no. 1 GA" in text
+    for path in ("/sessions", f"/sessions/{sid}", f"/sessions/{sid}/minutes"):
+        async with server.session.get(server.api(path)) as r:
+            html = await r.text()
+        assert r.status == 200 and "Plenary with minutes" in html, path
+    assert "yes adopted" in html and i["decision"]["final_hash"] in html
