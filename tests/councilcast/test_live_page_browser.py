@@ -44,3 +44,48 @@ async def test_live_page_shows_the_round_countdown_then_the_result(server, brows
     assert "43 votes cast" in text  # 31 + 12
     rows = await page.locator(".live-round-options li").all_inner_texts()
     assert [r.split() for r in rows] == [["yes", "31"], ["no", "12"]]
+
+
+async def _text_contains(page, selector, text, timeout=10.0):
+    """Poll from Python (the page's CSP forbids the eval that wait_for_function needs)."""
+    import asyncio
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        got = await page.inner_text(selector)
+        if text in got:
+            return got
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{selector!r} never showed {text!r}: {got!r}")
+
+
+async def test_live_page_shows_the_session_item_and_who_has_the_floor(server, browser):
+    async with server.session.post(server.api("/api/assemblies"), headers=server.secretariat,
+                                   json={"name": "Steel works no. 1 GA", "members": 50}) as r:
+        ga = await r.json()
+    sec = server.secretariat
+    async with server.session.post(server.api("/api/sessions"), headers=sec,
+                                   json={"body": "central-assembly", "title": "Plenary of December"}) as r:
+        s = await r.json()
+    async with server.session.post(server.api(f"/api/sessions/{s['id']}/open"), headers=sec) as r:
+        assert r.status == 200
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    await page.goto(server.url + "/live")
+    await _text_contains(page, "[data-live-session]", "Plenary of December")  # from the hello
+    async with server.session.post(server.api(f"/api/sessions/{s['id']}/items"), headers=sec,
+                                   json={"title": "Report of the plan factory", "kind": "report"}) as r:
+        item = await r.json()
+    async with server.session.post(server.api(f"/api/sessions/{s['id']}/items/{item['id']}/start"), headers=sec):
+        pass
+    await _text_contains(page, "[data-live-session]", "Now: Report of the plan factory")
+    async with server.session.post(server.api(f"/api/sessions/{s['id']}/speakers"),
+                                   headers={"Authorization": f"Bearer {ga['token']}"}, json={}) as r:
+        ask = await r.json()
+    async with server.session.post(server.api(f"/api/sessions/{s['id']}/speakers/{ask['id']}/grant"), headers=sec,
+                                   json={"seconds": 60}):
+        pass
+    await _text_contains(page, "[data-live-session]", "Steel works no. 1 GA has the floor")
+    left = await _text_contains(page, ".live-session-time", "left")
+    minutes, seconds = left.split()[0].split(":")
+    assert 55 <= int(minutes) * 60 + int(seconds) <= 60  # counted down from the server clock
+    await page.screenshot(path=str(server.config.data_path.parent / "live_session_1280.png"))
