@@ -63,14 +63,16 @@ class SessionService:
         return {"sessions": list(self.live.values())}
 
     # -- views ---------------------------------------------------------------------------
-    async def view(self, sid: str) -> dict | None:
-        """A session as every screen shows it: state, agenda, current item, speakers' list."""
+    async def _rows(self, sid: str) -> tuple[dict, list[dict], list[dict]] | None:
+        """(session, items, speakers) of ``sid`` in one read, or None."""
         def q(c):
             s = store.get_session(c, sid)
-            if s is None:
-                return None
-            return s, store.items(c, sid), store.speakers(c, sid)
-        found = await self.db.read(q)
+            return None if s is None else (s, store.items(c, sid), store.speakers(c, sid))
+        return await self.db.read(q)
+
+    async def view(self, sid: str) -> dict | None:
+        """A session as every screen shows it: state, agenda, current item, speakers' list."""
+        found = await self._rows(sid)
         if found is None:
             return None
         s, items, speakers = found
@@ -222,12 +224,7 @@ class SessionService:
         """The minutes, growing while the session runs: each item with its times, the turns
         taken during it (by name, with their times), a decision's rounds, outcome, totals and
         audit hash, a link into the recording at the item's start, and the minutes' own hash."""
-        def q(c):
-            s = store.get_session(c, sid)
-            if s is None:
-                return None
-            return s, store.items(c, sid), store.speakers(c, sid)
-        found = await self.db.read(q)
+        found = await self._rows(sid)
         if found is None:
             return None
         s, items, speakers = found
