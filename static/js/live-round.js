@@ -1,16 +1,20 @@
-/* The current voting round beside the live picture. Needs clock.js and round.js.
+/* The voting rounds beside the live picture. Needs clock.js and round.js.
  *
- * It shows the round that is open (else the next scheduled one, else the last result),
- * with the same server-clock countdown as every other screen; it follows the round
- * events on /ws and shows the totals only once the result is published (the server
- * sends none before).
+ * It shows every round not yet published that this screen's assembly votes in (open ones
+ * first, then the scheduled, each with the same server-clock countdown as every other
+ * screen), and under them the last published result, which stays until another result
+ * replaces it: two rounds that overlap are both on screen, and a newer round no longer
+ * pushes the one being voted off it. ``data-assembly`` on the box limits it to the rounds
+ * of that assembly. Totals appear only once a result is published (the server sends none
+ * before).
  */
 (function () {
   "use strict";
   var box = document.querySelector("[data-live-round]");
   if (!box) return;
-  var current = null;
-  var RANK = { open: 0, scheduled: 1, closed: 2, published: 3 };
+  var assembly = box.dataset.assembly || null;
+  var rounds = {};  // id -> the round as the server last described it
+  var RANK = { open: 0, scheduled: 1, closed: 2 };
 
   function el(tag, text, cls) {
     var e = document.createElement(tag);
@@ -19,30 +23,34 @@
     return e;
   }
 
-  function pick(rounds) {
-    var best = null;
-    rounds.forEach(function (r) {
-      if (!(r.state in RANK)) return;
-      if (!best || RANK[r.state] < RANK[best.state] ||
-          (r.state === best.state && (r.state === "scheduled" ? r.opens_at_ts < best.opens_at_ts
-                                                             : r.closes_at_ts > best.closes_at_ts))) best = r;
-    });
-    return best;
+  function mine(r) {
+    return !assembly || !r.assemblies || r.assemblies.indexOf(assembly) >= 0;
   }
 
-  function render() {
-    box.replaceChildren();
-    if (!current) { box.appendChild(el("p", "No voting round yet.", "muted")); return; }
-    var link = el("a", current.title);
-    link.href = "/rounds/" + encodeURIComponent(current.id);
+  function shown() {
+    var all = Object.keys(rounds).map(function (k) { return rounds[k]; }).filter(mine);
+    var active = all.filter(function (r) { return r.state in RANK; }).sort(function (a, b) {
+      return RANK[a.state] - RANK[b.state] || a.opens_at_ts - b.opens_at_ts;
+    });
+    var published = all.filter(function (r) { return r.state === "published"; }).sort(function (a, b) {
+      return b.closes_at_ts - a.closes_at_ts;
+    });
+    return published.length ? active.concat([published[0]]) : active;
+  }
+
+  function block(r) {
+    var sec = el("div", undefined, "live-round-item");
+    sec.dataset.roundId = r.id;
+    var link = el("a", r.title);
+    link.href = "/rounds/" + encodeURIComponent(r.id);
     var h = el("h2"); h.appendChild(link);
-    box.appendChild(h);
+    sec.appendChild(h);
     var state = el("p", "", "live-round-state");
     state.dataset.liveRoundState = "";
-    box.appendChild(state);
+    sec.appendChild(state);
     var list = el("ul", undefined, "live-round-options");
-    var result = current.state === "published" ? current.result : null;
-    current.options.forEach(function (o) {
+    var result = r.state === "published" ? r.result : null;
+    r.options.forEach(function (o) {
       var li = el("li", o);
       if (result && result.totals) {
         li.appendChild(el("span", " " + result.totals[o], "num"));
@@ -50,51 +58,54 @@
       }
       list.appendChild(li);
     });
-    box.appendChild(list);
+    sec.appendChild(list);
     if (result) {
       var words = { adopted: "Adopted: " + result.winner, tie: "Tie", runoff: "No majority: runoff proposed",
                     no_votes: "No votes cast" };
-      box.appendChild(el("p", (words[result.decision] || result.decision) + " · " + result.votes_cast +
+      sec.appendChild(el("p", (words[result.decision] || result.decision) + " · " + result.votes_cast +
                                " votes cast · " + result.assemblies_reporting + " assemblies reporting",
                          "live-round-decision"));
     }
+    return sec;
+  }
+
+  function render() {
+    box.replaceChildren();
+    var list = shown();
+    if (!list.length) { box.appendChild(el("p", "No voting round yet.", "muted")); return; }
+    list.forEach(function (r) { box.appendChild(block(r)); });
     tick();
   }
 
   function tick() {
-    var s = box.querySelector("[data-live-round-state]");
-    if (!s || !current) return;
     var now = CouncilClock.now();
-    var opens = current.opens_at_ts * 1000, closes = current.closes_at_ts * 1000;
-    if (current.state === "scheduled" && now >= opens) current.state = "open";
-    if (current.state === "open" && now >= closes) current.state = "closed";
-    if (current.state === "scheduled") s.textContent = "Opens in " + CouncilRound.fmt(opens - now);
-    else if (current.state === "open") s.textContent = "Voting: closes in " + CouncilRound.fmt(closes - now);
-    else if (current.state === "closed") s.textContent = "Closed. Counting…";
-    else s.textContent = "Result published";
+    box.querySelectorAll(".live-round-item").forEach(function (sec) {
+      var r = rounds[sec.dataset.roundId], s = sec.querySelector("[data-live-round-state]");
+      if (!r || !s) return;
+      var opens = r.opens_at_ts * 1000, closes = r.closes_at_ts * 1000;
+      if (r.state === "scheduled" && now >= opens) r.state = "open";
+      if (r.state === "open" && now >= closes) r.state = "closed";
+      if (r.state === "scheduled") s.textContent = "Opens in " + CouncilRound.fmt(opens - now);
+      else if (r.state === "open") s.textContent = "Voting: closes in " + CouncilRound.fmt(closes - now);
+      else if (r.state === "closed") s.textContent = "Closed. Counting…";
+      else s.textContent = "Result published";
+    });
   }
 
   function load() {
     return fetch("/api/rounds").then(function (r) { return r.json(); }).then(function (d) {
-      var r = pick(d.rounds || d || []);
-      if (r) { current = r; render(); } else if (!current) render();
-    }).catch(function () { if (!current) render(); });
-  }
-
-  function adopt(r) {
-    // A newer round takes the place of a published one or of one further from now.
-    if (!current || current.id === r.id || RANK[r.state] <= RANK[current.state]) { current = r; render(); }
+      (d.rounds || []).forEach(function (r) { if (!rounds[r.id] || r.state === "published") rounds[r.id] = r; });
+      render();
+    }).catch(function () { render(); });
   }
 
   CouncilClock.start();
-  CouncilClock.on("round.scheduled", function (m) { adopt(m.round); });
-  CouncilClock.on("round.opened", function (m) { adopt(m.round); });
+  CouncilClock.on("round.scheduled", function (m) { rounds[m.round.id] = m.round; render(); });
+  CouncilClock.on("round.opened", function (m) { rounds[m.round.id] = m.round; render(); });
   CouncilClock.on("round.closed", function (m) {
-    if (current && current.id === m.id) { current.state = "closed"; tick(); }
+    if (rounds[m.id]) { rounds[m.id].state = "closed"; tick(); }
   });
-  CouncilClock.on("round.result", function (m) {
-    if (current && current.id === m.id) { current = m.round; render(); }
-  });
+  CouncilClock.on("round.result", function (m) { rounds[m.id] = m.round; render(); });
   load();
   setInterval(tick, 200);
 })();

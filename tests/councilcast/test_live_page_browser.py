@@ -89,3 +89,39 @@ async def test_live_page_shows_the_session_item_and_who_has_the_floor(server, br
     minutes, seconds = left.split()[0].split(":")
     assert 55 <= int(minutes) * 60 + int(seconds) <= 60  # counted down from the server clock
     await page.screenshot(path=str(server.config.data_path.parent / "live_session_1280.png"))
+
+
+async def test_overlapping_rounds_stay_on_screen_and_each_assembly_sees_its_own(server, browser):
+    """Issue 11: adopt() let any newer round replace the one a screen followed."""
+    sec = server.secretariat
+    gas = []
+    for name in ("Steel works no. 1 GA", "Depot 4 GA"):
+        async with server.session.post(server.api("/api/assemblies"), headers=sec,
+                                       json={"name": name, "members": 50}) as r:
+            gas.append(await r.json())
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    await page.goto(server.url + f"/assemblies/{gas[0]['id']}")
+    await _text_contains(page, "[data-live-round]", "No voting round")
+
+    async def new_round(title, duration, scope=None):
+        async with server.session.post(server.api("/api/rounds"), headers=sec,
+                                       json={"title": title, "options": ["yes", "no"], "duration_s": duration,
+                                             "assemblies": scope}) as r:
+            assert r.status == 201
+            return await r.json()
+
+    first = await new_round("First question", 60)
+    await _text_contains(page, "[data-live-round]", "First question")
+    second = await new_round("Second question", 60)
+    await new_round("Only for the depot", 60, [gas[1]["id"]])
+    text = await _text_contains(page, "[data-live-round]", "Second question")
+    assert "First question" in text and "Only for the depot" not in text  # both open, not the other GA's
+    async with server.session.post(server.api(f"/api/rounds/{first['id']}/tallies"),
+                                   headers={"Authorization": f"Bearer {gas[0]['token']}"},
+                                   json={"present": 40, "counts": {"yes": 31, "no": 9}}) as r:
+        assert r.status == 201
+    async with server.session.post(server.api(f"/api/rounds/{first['id']}/close"), headers=sec) as r:
+        assert r.status == 200
+    text = await _text_contains(page, "[data-live-round]", "Adopted: yes")
+    assert "Second question" in text and "Voting: closes in" in text  # the other round is still being voted
+    assert second["id"]
