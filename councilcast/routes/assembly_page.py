@@ -30,5 +30,19 @@ async def assembly_page(request: web.Request) -> web.Response:
                                              "cards": [render_card(c) for c in cards]})
 
 
+@routes.get("/assemblies/{id}/room")
+async def assembly_room(request: web.Request) -> web.Response:
+    """One assembly's room screen: the room mode limited to the rounds it votes in."""
+    assembly = await request.app[VOTING].get_assembly(request.match_info["id"])
+    if assembly is None:
+        raise web.HTTPNotFound()
+    channels = request.app[BROADCAST].channels
+    channel = channels.get("central")
+    if channel is None:
+        raise web.HTTPNotFound()
+    companion = channels.get(channel.companion) if channel.companion else None
+    return render(request, "broadcast/room.html", {"channel": channel, "companion": companion, "assembly": assembly})
+
+
 def setup(app: web.Application) -> None:
     app.add_routes(routes)

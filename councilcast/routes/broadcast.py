@@ -367,6 +367,12 @@ async def watch_page(request: web.Request) -> web.Response:
     return render(request, "broadcast/watch.html", ctx)
 
 
+@routes.get("/room/{channel}")
+async def room_page(request: web.Request) -> web.Response:
+    """A meeting room's screen: picture and interpreter large, the session, the rounds; no navigation."""
+    return render(request, "broadcast/room.html", _page_channel(request, request.match_info["channel"]))
+
+
 @routes.get("/studio/{channel}")
 async def studio_page(request: web.Request) -> web.Response:
     return render(request, "broadcast/studio.html", _page_channel(request, request.match_info["channel"]))

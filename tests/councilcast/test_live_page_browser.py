@@ -125,3 +125,34 @@ async def test_overlapping_rounds_stay_on_screen_and_each_assembly_sees_its_own(
     text = await _text_contains(page, "[data-live-round]", "Adopted: yes")
     assert "Second question" in text and "Voting: closes in" in text  # the other round is still being voted
     assert second["id"]
+
+
+async def test_room_mode_shows_session_and_round_large_without_navigation(server, browser):
+    sec = server.secretariat
+    async with server.session.post(server.api("/api/assemblies"), headers=sec,
+                                   json={"name": "Steel works no. 1 GA", "members": 50}) as r:
+        ga = await r.json()
+    async with server.session.post(server.api("/api/sessions"), headers=sec,
+                                   json={"body": "central-assembly", "title": "Plenary of December"}) as r:
+        s = await r.json()
+    async with server.session.post(server.api(f"/api/sessions/{s['id']}/open"), headers=sec):
+        pass
+    async with server.session.post(server.api("/api/rounds"), headers=sec,
+                                   json={"title": "Adopt variant B?", "options": ["yes", "no"], "duration_s": 60}):
+        pass
+    for path in ("/room/central", f"/assemblies/{ga['id']}/room"):
+        for width, height in ((1920, 1080), (360, 740)):
+            page = await browser.new_page(viewport={"width": width, "height": height})
+            await page.goto(server.url + path)
+            await _text_contains(page, "[data-live-session]", "Plenary of December")
+            await _text_contains(page, "[data-live-round]", "Voting: closes in")
+            assert not await page.is_visible(".site-header")  # no navigation in a room
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width
+            size = await page.evaluate(
+                "parseFloat(getComputedStyle(document.querySelector('.live-round-state')).fontSize)")
+            if width == 1920:
+                assert size >= 48  # the countdown read from the back of the room
+                await page.screenshot(path=str(server.config.data_path.parent / f"room_{width}.png"))
+            await page.close()
+    async with server.session.get(server.api("/assemblies/ga-nope/room")) as r:
+        assert r.status == 404
