@@ -40,6 +40,22 @@ def _recording_link(recordings: list[dict], t: float | None) -> str | None:
             return f"{r['page']}#t={t - r['started_at']:.1f}"
     return None
 
+
+def _item_in(c, sid: str, iid: str) -> dict:
+    """Item ``iid`` of session ``sid``, read in the caller's transaction, or a 404."""
+    item = store.get_item(c, iid)
+    if item is None or item["session_id"] != sid:
+        raise SessionError("item", "no such item in this session", "not_found")
+    return item
+
+
+def _speaker_in(c, sid: str, spid: str) -> dict:
+    """Entry ``spid`` of session ``sid``'s speakers' list, read in the caller's transaction, or a 404."""
+    p = store.get_speaker(c, spid)
+    if p is None or p["session_id"] != sid:
+        raise SessionError("speaker", "no such entry on this session's list", "not_found")
+    return p
+
 log = logging.getLogger(__name__)
 
 
@@ -172,9 +188,7 @@ class SessionService:
         """Make ``iid`` the current item; a decision opens its round at once."""
         def do(c):
             s = store.get_session(c, sid)
-            item = store.get_item(c, iid)
-            if s is None or item is None or item["session_id"] != sid:
-                raise SessionError("item", "no such item in this session", "not_found")
+            item = _item_in(c, sid, iid)  # an item belongs to an existing session
             if s["state"] != "open":
                 raise SessionError("state", f"the session is {s['state']}: open it first", "conflict")
             if item["state"] != "pending":
@@ -193,9 +207,7 @@ class SessionService:
 
     async def end_item(self, sid: str, iid: str) -> dict:
         def do(c):
-            item = store.get_item(c, iid)
-            if item is None or item["session_id"] != sid:
-                raise SessionError("item", "no such item in this session", "not_found")
+            item = _item_in(c, sid, iid)
             if item["state"] != "current":
                 raise SessionError("item", f"the item is {item['state']}, not current", "conflict")
             store.update_item(c, iid, state="done", ended_at=time.time())
@@ -267,9 +279,7 @@ class SessionService:
 
         def do(c):
             if item is not None:
-                it = store.get_item(c, item)
-                if it is None or it["session_id"] != sid:
-                    raise SessionError("item", "no such item in this session", "not_found")
+                _item_in(c, sid, item)
             mine = [p for p in store.speakers(c, sid) if p["state"] in ("waiting", "speaking")
                     and (p["who_kind"], p["who_id"]) == (who["kind"], who["id"])]
             if mine:
@@ -281,20 +291,17 @@ class SessionService:
         await self._changed(sid, {"type": "speakers.changed", "id": sid})
         return {"id": p["id"], "position": position}
 
-    async def _speaker(self, sid: str, spid: str) -> dict:
-        p = await self.db.read(lambda c: store.get_speaker(c, spid))
-        if p is None or p["session_id"] != sid:
-            raise SessionError("speaker", "no such entry on this session's list", "not_found")
-        return p
-
     async def withdraw(self, sid: str, spid: str, who: dict | None) -> dict:
         """Withdraw from the list: the asker (``who``), or the chair (``who`` None)."""
-        p = await self._speaker(sid, spid)
-        if who is not None and (p["who_kind"], p["who_id"]) != (who["kind"], who["id"]):
-            raise SessionError("Authorization", "only the asker or the chair may withdraw a request", "forbidden")
-        if p["state"] != "waiting":
-            raise SessionError("speaker", f"the request is {p['state']}", "conflict")
-        await self.db.write(lambda c: store.update_speaker(c, spid, state="withdrawn", done_at=time.time()))
+        def do(c):
+            p = _speaker_in(c, sid, spid)
+            if who is not None and (p["who_kind"], p["who_id"]) != (who["kind"], who["id"]):
+                raise SessionError("Authorization", "only the asker or the chair may withdraw a request",
+                                   "forbidden")
+            if p["state"] != "waiting":
+                raise SessionError("speaker", f"the request is {p['state']}", "conflict")
+            store.update_speaker(c, spid, state="withdrawn", done_at=time.time())
+        await self.db.write(do)
         return await self._changed(sid, {"type": "speakers.changed", "id": sid})
 
     async def grant(self, sid: str, spid: str, body) -> dict:
@@ -304,9 +311,7 @@ class SessionService:
             raise SessionError("state", f"the session is {s['state']}", "conflict")
 
         def do(c):
-            p = store.get_speaker(c, spid)
-            if p is None or p["session_id"] != sid:
-                raise SessionError("speaker", "no such entry on this session's list", "not_found")
+            p = _speaker_in(c, sid, spid)
             if p["state"] != "waiting":
                 raise SessionError("speaker", f"the request is {p['state']}", "conflict")
             if any(q["state"] == "speaking" for q in store.speakers(c, sid)):
@@ -318,8 +323,10 @@ class SessionService:
         return await self._changed(sid, {"type": "floor.granted", "id": sid, "speaker": self._speaker_view(p)})
 
     async def done(self, sid: str, spid: str) -> dict:
-        p = await self._speaker(sid, spid)
-        if p["state"] != "speaking":
-            raise SessionError("speaker", f"the request is {p['state']}, not speaking", "conflict")
-        await self.db.write(lambda c: store.update_speaker(c, spid, state="done", done_at=time.time()))
+        def do(c):
+            p = _speaker_in(c, sid, spid)
+            if p["state"] != "speaking":
+                raise SessionError("speaker", f"the request is {p['state']}, not speaking", "conflict")
+            store.update_speaker(c, spid, state="done", done_at=time.time())
+        await self.db.write(do)
         return await self._changed(sid, {"type": "floor.ended", "id": sid, "speaker": spid})
