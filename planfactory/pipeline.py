@@ -107,10 +107,10 @@ def _sample_estimates(economy, estimates: list[dict], samples: int, seed: int) -
     cells = []
     for k, est in enumerate(estimates):
         if not isinstance(est, dict):
-            raise PlanError(f"parameters.estimates[{k}]", f"must be an object")
+            raise PlanError(f"parameters.estimates[{k}]", "must be an object")
         m = est.get("matrix", "A")
         if m not in ("A", "B", "labour"):
-            raise PlanError(f"parameters.estimates[{k}].matrix", f"must be A, B or labour")
+            raise PlanError(f"parameters.estimates[{k}].matrix", "must be A, B or labour")
         if m == "B" and economy.B is None:
             raise PlanError(f"parameters.estimates[{k}]", f"the economy has no capital coefficients B")
         i = where(est.get("row"))
