@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the server with the demo: economy, synthetic camera, simulated assemblies")
     add_server_flags(p)
+    p.add_argument("--fast", action="store_true", default=None,
+                   help="the demo session in about one minute instead of three (env COUNCILCAST_DEMO_FAST)")
     p.set_defaults(func=cmd_demo)
 
     for name in COMMAND_MODULES:
@@ -83,7 +85,7 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    return cmd_serve(args, demo=True)
+    return run_server(config_from_args(args, demo=True, demo_fast=getattr(args, "fast", None)))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,12 @@ class Config:
     """Comma-separated STUN/TURN URLs handed to WebRTC peers (none by default: loopback and LAN)."""
     demo: bool = False
     """Start the demo: bundled economy, synthetic camera on channel ``central``, simulated assemblies."""
+    demo_fast: bool = False
+    """``councilcast demo --fast``: the demo session's steps in about one minute instead of three."""
+    recordings_max_age_days: float = 30.0
+    """Recordings older than this many days are deleted (0: kept whatever their age)."""
+    recordings_max_mb: float = 2000.0
+    """Total size of the recordings folder in MB; past it the oldest finished recordings are deleted (0: no bound)."""
     log_level: str = "INFO"
     """Python logging level."""
     relay_origin: str | None = None
