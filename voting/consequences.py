@@ -22,12 +22,19 @@ def recall_outcome(r: dict, result: dict) -> dict | None:
 def runoff_spec(r: dict, result: dict, now: float) -> dict | None:
     """The round spec of the runoff a result calls for (between its first two options), else None.
 
-    The runoff opens :data:`~voting.rounds.RUNOFF_DELAY_S` after the close, so that every
-    screen has shown the first result before the next countdown starts, and lasts as long
-    as the round it settles, among the same assemblies.
+    The runoff opens after a pause, so that every screen has shown the first result before
+    the next countdown starts: as long as the round itself, between 10 s and
+    :data:`~voting.rounds.RUNOFF_DELAY_S` (a 40 s round is followed 40 s later; a 3-minute
+    one, 60 s later). It lasts as long as the round it settles, among the same assemblies.
+
+    >>> spec = runoff_spec({"title": "Q", "duration_s": 40.0, "scope": None},
+    ...                    {"decision": "runoff", "runoff": ["A", "B"]}, 1000.0)
+    >>> spec["opens_at"], spec["closes_at"]
+    (1040.0, 1080.0)
     """
     if result["decision"] != "runoff":
         return None
+    pause = min(RUNOFF_DELAY_S, max(10.0, r["duration_s"]))
     return {"title": f"Runoff: {r['title']}", "options": result["runoff"], "duration_s": r["duration_s"],
-            "opens_at": now + RUNOFF_DELAY_S, "closes_at": now + RUNOFF_DELAY_S + r["duration_s"],
+            "opens_at": now + pause, "closes_at": now + pause + r["duration_s"],
             "scope": r["scope"]}

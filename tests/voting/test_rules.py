@@ -58,3 +58,13 @@ def test_parse_time_zones():
     assert parse_time("1970-01-01T01:00:00+01:00", "t") == 0
     assert parse_time("1970-01-01T00:00:10Z", "t") == 10
     assert parse_time("1970-01-01T00:00:10", "t") == 10  # naive means UTC
+
+
+def test_a_runoff_opens_after_a_pause_as_long_as_the_round_between_10_and_60_s():
+    from voting.consequences import runoff_spec
+    result = {"decision": "runoff", "runoff": ["B", "A"]}
+    for duration, pause in ((40.0, 40.0), (5.0, 10.0), (180.0, 60.0), (60.0, 60.0)):
+        spec = runoff_spec({"title": "Q", "duration_s": duration, "scope": ["ga-1"]}, result, 1000.0)
+        assert spec["opens_at"] == 1000.0 + pause and spec["closes_at"] == 1000.0 + pause + duration
+        assert spec["options"] == ["B", "A"] and spec["scope"] == ["ga-1"] and spec["title"] == "Runoff: Q"
+    assert runoff_spec({"title": "Q", "duration_s": 40.0, "scope": None}, {"decision": "adopted"}, 0.0) is None
