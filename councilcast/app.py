@@ -8,7 +8,7 @@ import time
 
 from aiohttp import web
 
-from councilcast.appkeys import AUTH, CONFIG, DB, GENERATED_TOKENS, JINJA, STARTED_AT
+from councilcast.appkeys import AUTH, CONFIG, DB, GENERATED_TOKENS, JINJA, STARTED_AT, STARTUP_NOTES
 from councilcast.auth import Auth
 from councilcast.config import Config
 from councilcast.errors import shutdown_parser
@@ -40,6 +40,7 @@ def create_app(config: Config | None = None, db: Database | None = None) -> web.
     app[JINJA] = make_environment()
     app[STARTED_AT] = time.time()
     app[GENERATED_TOKENS] = {}
+    app[STARTUP_NOTES] = []
     # A newly configured token replaces the role's live one (Auth.ensure_role_token).
     try:
         for role, configured in (("secretariat", config.secretariat_token), ("studio", config.studio_token)):

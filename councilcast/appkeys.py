@@ -20,7 +20,7 @@ from councilcast.storage import Database
 
 __all__ = ["CONFIG", "DB", "AUTH", "JINJA", "STARTED_AT", "EVENTS", "VOTING", "BROADCAST", "BROADCASTER", "PLAN",
            "PLAN_VARIANTS", "SESSIONS",
-           "GENERATED_TOKENS"]
+           "GENERATED_TOKENS", "STARTUP_NOTES"]
 
 CONFIG = web.AppKey("config", Config)
 DB = web.AppKey("db", Database)
@@ -37,3 +37,5 @@ PLAN_VARIANTS = web.AppKey("plan_variants", PlanVariantsService)
 GENERATED_TOKENS = web.AppKey("generated_tokens", dict)
 """Tokens generated at first start, keyed by role; the CLI prints them once."""
 SESSIONS = web.AppKey("sessions", SessionService)
+STARTUP_NOTES = web.AppKey("startup_notes", list)
+"""Lines the CLI prints once the server listens (the demo's "try this"); ``{base}`` is its URL."""

@@ -14,7 +14,7 @@ import signal
 
 from aiohttp import web
 
-from councilcast.app import GENERATED_TOKENS, create_app
+from councilcast.app import GENERATED_TOKENS, STARTUP_NOTES, create_app
 from councilcast.config import Config
 
 
@@ -29,6 +29,8 @@ async def run(config: Config, ready: asyncio.Event | None = None) -> None:
     for role, token in app[GENERATED_TOKENS].items():
         print(f"{role} token (shown once, keep it): {token}", flush=True)
     print(f"councilcast serving on http://{config.host}:{port}/ (database {config.db})", flush=True)
+    for line in app[STARTUP_NOTES]:
+        print(line.replace("{base}", config.base_url.rstrip("/")), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -12,9 +12,10 @@ import io
 from aiohttp import web
 
 from councilcast import csvsafe
-from councilcast.appkeys import AUTH, BROADCAST, DB, EVENTS, PLAN_VARIANTS, SESSIONS, VOTING
+from councilcast.appkeys import AUTH, BROADCAST, CONFIG, DB, EVENTS, PLAN_VARIANTS, SESSIONS, STARTUP_NOTES, VOTING
 from councilcast.errors import ApiError, read_json
 from councilcast.pages import render
+from councilcast.services import session_demo
 from councilcast.services.sessions import SessionService
 
 __all__ = ["setup", "OPENAPI"]
@@ -185,6 +186,10 @@ def setup(app: web.Application) -> None:
         yield
 
     app.cleanup_ctx.append(lifecycle)
+    config = app[CONFIG]
+    if config.demo:  # after the lifecycle, so that it stops first
+        app.cleanup_ctx.append(lambda app: session_demo.running(app[SESSIONS], app[VOTING], app[AUTH],
+                                                                app[STARTUP_NOTES], config.demo_fast))
 
 
 def _op(summary: str, *, chair: bool = False, ok: str = "200", auth: str | None = None) -> dict:

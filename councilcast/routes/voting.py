@@ -2,7 +2,7 @@
 
 Each route parses the request, checks the caller's token, calls one method of
 :class:`councilcast.services.voting.VotingService` and renders its answer. Pages are in
-:mod:`councilcast.routes.voting_pages`, the demo in :mod:`councilcast.services.voting_demo`.
+:mod:`councilcast.routes.voting_pages`; the demo's session and voters are started by :mod:`councilcast.routes.sessions`.
 The API is described in docs/voting.md.
 """
 
@@ -20,7 +20,6 @@ from councilcast.appkeys import AUTH, CONFIG, DB, EVENTS, VOTING
 from councilcast.auth import bearer, hash_token
 from councilcast.errors import ApiError, AuthError, read_json
 from councilcast.routes import voting_pages
-from councilcast.services import voting_demo
 from councilcast.services.voting import VotingService
 from voting.rounds import public_round
 
@@ -300,8 +299,6 @@ def setup(app: web.Application) -> None:
 
     app.cleanup_ctx.append(lifecycle)
     voting_pages.setup(app)
-    if app[CONFIG].demo:
-        app.cleanup_ctx.append(lambda app: voting_demo.running(app[VOTING]))
 
 
 def _op(summary: str, *, auth: bool = False, body: dict | None = None, ok: str = "200",
