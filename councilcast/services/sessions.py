@@ -157,7 +157,8 @@ class SessionService:
             store.set_state(c, sid, state, time.time())
             return state
         state = await self.db.write(do)
-        return await self._changed(sid, {"type": f"session.{state}", "id": sid})
+        event = {"open": "session.opened", "adjourned": "session.adjourned", "closed": "session.closed"}[state]
+        return await self._changed(sid, {"type": event, "id": sid})
 
     # -- the agenda ----------------------------------------------------------------------
     async def add_item(self, sid: str, body) -> dict:

@@ -53,7 +53,7 @@
     (m.sessions || []).forEach(function (s) { sessions[s.id] = s; });
     render();
   });
-  ["session.open", "session.adjourned", "session.closed", "agenda.changed", "item.started", "item.ended",
+  ["session.opened", "session.adjourned", "session.closed", "agenda.changed", "item.started", "item.ended",
    "item.runoff", "item.outcome", "speakers.changed", "floor.granted", "floor.ended"].forEach(function (t) {
     CouncilClock.on(t, function (m) { if (m.session) { sessions[m.session.id] = m.session; render(); } });
   });

@@ -7,7 +7,7 @@
   if (!root) return;
   var id = root.dataset.sessionId;
   CouncilClock.start();
-  ["session.open", "session.adjourned", "session.closed", "agenda.changed", "item.started", "item.ended",
+  ["session.opened", "session.adjourned", "session.closed", "agenda.changed", "item.started", "item.ended",
    "item.runoff", "item.outcome", "speakers.changed", "floor.granted", "floor.ended"].forEach(function (t) {
     CouncilClock.on(t, function (m) { if (m.id === id) location.reload(); });
   });

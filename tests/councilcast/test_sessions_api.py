@@ -36,7 +36,7 @@ async def test_a_session_from_opening_to_an_adopted_decision(server):
         await ws.receive_json()
         st, v = await call(server, "POST", f"/api/sessions/{sid}/open", server.secretariat)
         assert st == 200 and v["state"] == "open"
-        assert (await ws_until(ws, lambda m: m.get("type") == "session.open"))[-1]["session"]["id"] == sid
+        assert (await ws_until(ws, lambda m: m.get("type") == "session.opened"))[-1]["session"]["id"] == sid
     # a screen connecting mid-session gets the live session in its hello
     async with server.session.ws_connect(server.url + "/ws") as ws:
         hello = await ws.receive_json()
