@@ -50,6 +50,9 @@ class Recorder:
         self._last_pts_s = 0.0
         self.video_frames = 0
         self.audio_packets = 0
+        self.muxed_bytes = 0
+        """The packets' bytes muxed so far: the size of the file being written (the file on disk
+        lags behind by its write buffer, 256 KiB)."""
         self.failed = False
 
     def video(self, frame: EncodedFrame, size: tuple[int, int] | None) -> None:
@@ -64,6 +67,7 @@ class Recorder:
                 pts = int(p.pts) - self._v0
                 p.pts = p.dts = pts
                 p.stream = self._vs
+                self.muxed_bytes += p.size
                 self._out.mux(p)
             self.video_frames += 1
             self._last_pts_s = max(self._last_pts_s, (frame.timestamp - self._v0) / 90_000)
@@ -82,6 +86,7 @@ class Recorder:
                 self._last_audio = pts
                 p.pts = p.dts = pts
                 p.stream = self._as
+                self.muxed_bytes += p.size
                 self._out.mux(p)
                 self.audio_packets += 1
         except Exception:
