@@ -10,7 +10,7 @@ import sqlite_utils
 import sqlite_utils.db
 
 __all__ = ["AREA", "MIGRATIONS", "list_channels", "save_channel", "list_recordings", "get_recording",
-           "insert_recording"]
+           "insert_recording", "delete_recording"]
 
 AREA = "broadcast"
 
@@ -73,3 +73,14 @@ def insert_recording(conn, rid: str, channel: str, file: str, rec) -> None:
         "id": rid, "channel": channel, "file": file, "started_at": rec.started_at, "ended_at": rec.ended_at,
         "duration_s": rec.duration_s, "bytes": rec.bytes, "video_frames": rec.video_frames,
         "audio_packets": rec.audio_packets})
+
+
+def delete_recording(conn, rid: str) -> bool:
+    """Remove a recording's row (its file is the caller's); False when there was none."""
+    table = sqlite_utils.Database(conn)["broadcast_recordings"]
+    try:
+        table.get(rid)
+    except sqlite_utils.db.NotFoundError:
+        return False
+    table.delete(rid)
+    return True

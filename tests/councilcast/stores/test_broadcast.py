@@ -54,3 +54,17 @@ def test_a_failing_write_rolls_back_alone(tmp_path):
         assert db.read_sync(lambda c: store.get_recording(c, "r1"))["file"] == "a.webm"
     finally:
         db.close()
+
+
+def test_delete_recording_removes_only_its_row(tmp_path):
+    db = _db(tmp_path)
+    try:
+        for rid in ("r1", "r2"):
+            info = SimpleNamespace(started_at=1.0, ended_at=2.0, duration_s=1.0, bytes=10, video_frames=1,
+                                   audio_packets=1)
+            db.write_sync(lambda c, rid=rid, info=info: store.insert_recording(c, rid, "central", f"{rid}.webm", info))
+        assert db.write_sync(lambda c: store.delete_recording(c, "r1")) is True
+        assert db.write_sync(lambda c: store.delete_recording(c, "r1")) is False  # already gone
+        assert [r["id"] for r in db.read_sync(store.list_recordings)] == ["r2"]
+    finally:
+        db.close()
