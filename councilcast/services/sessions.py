@@ -331,3 +331,27 @@ class SessionService:
             store.update_speaker(c, spid, state="done", done_at=time.time())
         await self.db.write(do)
         return await self._changed(sid, {"type": "floor.ended", "id": sid, "speaker": spid})
+
+    # -- chapters ------------------------------------------------------------------------
+    async def chapters(self, channel: str, start_ts: float, end_ts: float) -> list[dict]:
+        """The chapters of a recording of ``channel`` from ``start_ts`` to ``end_ts``: every item
+        (start to end, "Item 2: Debate on ...") and every speaker's turn (granted to done,
+        "Steel works no. 1 GA has the floor") of the sessions on the channel, clipped to the
+        recording; an item or a turn still going on ends at the recording's end. In order of
+        start, an item before the turns inside it: ``{"kind", "id", "session", "title",
+        "start_ts", "end_ts"}``."""
+        items, turns = await self.db.read(lambda c: store.chapter_rows(c, channel, start_ts, end_ts))
+        spans = [{"kind": "item", "id": i["id"], "session": i["session_id"],
+                  "title": f"Item {i['position']}: {i['title']}",
+                  "start_ts": i["started_at"], "end_ts": i["ended_at"]} for i in items]
+        spans += [{"kind": "speaker", "id": p["id"], "session": p["session_id"],
+                   "title": f"{p['who_name']} has the floor",
+                   "start_ts": p["granted_at"], "end_ts": p["done_at"]} for p in turns]
+        out = []
+        for s in spans:
+            s["start_ts"] = max(s["start_ts"], start_ts)
+            s["end_ts"] = end_ts if s["end_ts"] is None else min(s["end_ts"], end_ts)
+            if s["end_ts"] > s["start_ts"]:
+                out.append(s)
+        out.sort(key=lambda s: (s["start_ts"], -s["end_ts"], s["kind"] != "item"))
+        return out

@@ -173,3 +173,25 @@ def get_speaker(conn, spid: str) -> dict | None:
 def update_speaker(conn, spid: str, **fields) -> None:
     sets = ", ".join(f"{k}=?" for k in fields)
     conn.execute(f"UPDATE assembly_speakers SET {sets} WHERE id=?", (*fields.values(), spid))
+
+
+__all__ += ["chapter_rows"]
+
+
+def chapter_rows(conn, channel: str, start_ts: float, end_ts: float) -> tuple[list[dict], list[dict]]:
+    """What happened on ``channel`` between ``start_ts`` and ``end_ts`` (for a recording's chapters):
+    the items started before ``end_ts`` and not ended before ``start_ts`` (with their
+    ``position`` on the agenda), and the speakers' turns granted before ``end_ts`` and not done
+    before ``start_ts`` (``done_at`` is None while the turn goes on), of every session on the
+    channel, in order of start."""
+    items_ = [dict(r) for r in conn.execute(
+        "SELECT i.id, i.session_id, i.position, i.title, i.kind, i.started_at, i.ended_at "
+        "FROM assembly_items i JOIN assembly_sessions s ON s.id = i.session_id "
+        "WHERE s.channel=? AND i.started_at IS NOT NULL AND i.started_at <= ? "
+        "AND (i.ended_at IS NULL OR i.ended_at >= ?) ORDER BY i.started_at, i.id", (channel, end_ts, start_ts))]
+    turns = [dict(r) for r in conn.execute(
+        "SELECT p.id, p.session_id, p.item_id, p.who_kind, p.who_name, p.granted_at, p.done_at "
+        "FROM assembly_speakers p JOIN assembly_sessions s ON s.id = p.session_id "
+        "WHERE s.channel=? AND p.granted_at IS NOT NULL AND p.granted_at <= ? "
+        "AND (p.done_at IS NULL OR p.done_at >= ?) ORDER BY p.granted_at, p.id", (channel, end_ts, start_ts))]
+    return items_, turns
