@@ -19,11 +19,13 @@ import time
 
 from aiohttp import web
 
+from broadcast import chapters as chapter_track
 from broadcast.captions import Captions
 from broadcast.channels import SessionLimits
 from broadcast.offers import MAX_OFFER_BYTES
+from broadcast.retention import Retention
 from broadcast.synthetic import SIZE_LIMITS
-from councilcast.appkeys import AUTH, BROADCAST, BROADCASTER, CONFIG, DB
+from councilcast.appkeys import AUTH, BROADCAST, BROADCASTER, CONFIG, DB, SESSIONS
 from councilcast.services.broadcast import BroadcastService
 from councilcast.errors import ApiError, read_json
 from councilcast.middleware import CORS, cors_headers
@@ -310,6 +312,15 @@ async def _recording(request: web.Request) -> dict:
     return rec
 
 
+async def _chapters(request: web.Request, rec: dict) -> list[dict]:
+    """The recording's chapters (the sessions' items and turns on its channel, from the session
+    service), on the recording's clock, each with its ``#t=`` link into the replay page."""
+    spans = await request.app[SESSIONS].chapters(rec["channel"], rec["started_at"], rec["ended_at"])
+    return [{"title": c.title, "kind": c.kind, "start": round(c.start, 3), "end": round(c.end, 3),
+             "clock": chapter_track.clock(c.start), "href": f"/recordings/{rec['id']}#t={c.start:.1f}"}
+            for c in chapter_track.relative(spans, rec["started_at"], rec["ended_at"])]
+
+
 @routes.get("/recordings/{rid}.webm")
 async def recording_file(request: web.Request) -> web.StreamResponse:
     rec = await _recording(request)
@@ -326,10 +337,36 @@ async def recording_vtt(request: web.Request) -> web.Response:
     return web.Response(text=caps.vtt(rec["started_at"], rec["ended_at"]), content_type="text/vtt")
 
 
+@routes.get("/recordings/{rid}/chapters.vtt")
+async def recording_chapters_vtt(request: web.Request) -> web.Response:
+    """The recording's chapters as a WebVTT track (``<track kind="chapters">``)."""
+    rec = await _recording(request)
+    spans = await request.app[SESSIONS].chapters(rec["channel"], rec["started_at"], rec["ended_at"])
+    text = chapter_track.vtt(chapter_track.relative(spans, rec["started_at"], rec["ended_at"]))
+    return web.Response(text=text, content_type="text/vtt")
+
+
+@routes.get("/api/recordings")
+async def recordings_api(request: web.Request) -> web.Response:
+    return web.json_response({"recordings": await _svc(request).recordings()})
+
+
+@routes.get("/api/recordings/{rid}")
+async def recording_api(request: web.Request) -> web.Response:
+    view = await _svc(request).recording_view(request.match_info["rid"])
+    if view is None:
+        raise ApiError(404, "id", "no such recording")
+    view["chapters"] = await _chapters(request, view)
+    return web.json_response(view)
+
+
 @routes.get("/recordings/{rid}")
 async def recording_page(request: web.Request) -> web.Response:
     rec = await _recording(request)
-    return render(request, "broadcast/replay.html", {"rec": rec, "when": _when(rec["started_at"])})
+    channel = _svc(request).channels.get(rec["channel"])
+    return render(request, "broadcast/replay.html", {
+        "rec": rec, "when": _when(rec["started_at"]), "chapters": await _chapters(request, rec),
+        "channel_title": channel.title if channel is not None else rec["channel"]})
 
 
 @routes.get("/recordings")
@@ -337,7 +374,10 @@ async def recordings_page(request: web.Request) -> web.Response:
     recs = await _svc(request).recordings()
     for r in recs:
         r["when"] = _when(r["started_at"])
-    return render(request, "broadcast/recordings.html", {"recordings": recs, "channels": _svc(request).channels})
+    config = request.app[CONFIG]
+    return render(request, "broadcast/recordings.html", {
+        "recordings": recs, "channels": _svc(request).channels,
+        "max_age_days": max(0.0, config.recordings_max_age_days), "max_mb": max(0.0, config.recordings_max_mb)})
 
 
 def _when(ts: float) -> str:
@@ -383,7 +423,9 @@ async def _broadcast_ctx(app: web.Application):
     config = app[CONFIG]
     limits = SessionLimits(max_sessions=config.media_max_sessions, per_client=config.media_max_sessions_per_address,
                            connect_timeout=config.media_connect_timeout)
-    svc = BroadcastService(app[DB], config.data_path, limits)
+    retention = Retention(max_age_s=max(0.0, config.recordings_max_age_days) * 86400,
+                          max_bytes=int(max(0.0, config.recordings_max_mb) * 2**20))
+    svc = BroadcastService(app[DB], config.data_path, limits, retention)
     app[BROADCAST] = svc
     app[BROADCASTER] = svc.broadcaster
     await svc.start(relay_origin=config.relay_origin, relay_channels=config.relay_channels, demo=config.demo)
@@ -455,6 +497,13 @@ OPENAPI = {
     },
     "/api/channels/{channel}/captions.vtt": {"get": {"summary": "captions as WebVTT (?from=unix time)",
                                                       "responses": {"200": {"description": "text/vtt"}}}},
+    "/api/recordings": {"get": {"summary": "every recording: the ones being written first (in_progress, bytes "
+                                           "so far), then the stored ones newest first",
+                                "responses": {"200": {"description": "{recordings: [...]}"}}}},
+    "/api/recordings/{rid}": {"get": {"summary": "one recording and its chapters (title, kind, start and end in "
+                                                 "seconds of the recording, href with #t=); as WebVTT at "
+                                                 "chapters_vtt",
+                                      "responses": {"200": {"description": "recording"}, "404": _ERR}}},
     "/api/broadcast/stats": {"get": {"summary": "encoders, streams and sessions, for operators",
                                      "responses": {"200": {"description": "figures"}}}},
 }

@@ -2,8 +2,9 @@
 
 :class:`broadcast.channels.Broadcaster` holds the media (sessions, the shared encoder, the
 fan-out); this service adds what lives beyond one session: channel settings and
-recordings in the store (:mod:`councilcast.stores.broadcast`), the captions of each
-channel, the relay loops that keep pulling an origin's channels, and the demo's cameras.
+recordings in the store (:mod:`councilcast.stores.broadcast`) with the one being written
+and their retention (:mod:`broadcast.retention`), the captions of each channel, the relay
+loops that keep pulling an origin's channels, and the demo's cameras.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from broadcast.captions import Captions
 from broadcast.channels import Broadcaster, Session, SessionLimits
 from broadcast.errors import RETRY_AFTER_S
 from broadcast.relay import pull
+from broadcast.retention import Retention, oldest_first
 from broadcast.trickle import parse_sdpfrag
 from councilcast.storage import Database
 from councilcast.stores import broadcast as store
 
-__all__ = ["BroadcastService", "DEFAULT_CHANNELS"]
+__all__ = ["BroadcastService", "DEFAULT_CHANNELS", "RETENTION_EVERY_S"]
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +39,21 @@ DEFAULT_CHANNELS = [
     ("council", "Central Council", None),
 ]
 
+RETENTION_EVERY_S = 60.0
+"""How often the retention rule runs (besides at start-up and after each recording)."""
+
 
 class BroadcastService:
-    def __init__(self, db: Database, data_path: Path, limits: SessionLimits | None = None):
+    def __init__(self, db: Database, data_path: Path, limits: SessionLimits | None = None,
+                 retention: Retention | None = None, retention_every_s: float = RETENTION_EVERY_S):
         self.db = db
         self.data_path = data_path
         self.broadcaster = Broadcaster(data_path / "recordings", limits=limits, on_recording=self._store_recording)
         self.captions: dict[str, Captions] = {}
+        self.retention = retention or Retention()
+        self.retention_every_s = retention_every_s
+        self._retention_lock = asyncio.Lock()
+        self._live_ids: dict[str, str] = {}  # file of a recording being written -> its id (kept when stored)
         self._tasks: list[asyncio.Task] = []
 
     # -- start and stop ------------------------------------------------------------------
@@ -58,6 +68,7 @@ class BroadcastService:
             bc.define(name, title, companion)
         for r in await self.db.read(store.list_channels):
             bc.define(r["name"], r["title"], r["companion"], r["captions_url"])
+        self._tasks.append(asyncio.ensure_future(self._retention_loop()))  # at start-up, then every minute
         if relay_origin:
             origin = relay_origin.rstrip("/")
             for name in await self._relay_channels(origin, relay_channels):
@@ -138,25 +149,118 @@ class BroadcastService:
         return len(candidates)
 
     # -- recordings ----------------------------------------------------------------------
+    def _public(self, r: dict) -> dict:
+        """A recording as the API and the pages show it: its ``url`` and ``page``, not its file."""
+        out = {k: v for k, v in r.items() if k != "file"}
+        out.setdefault("in_progress", False)
+        out["url"] = f"/recordings/{r['id']}.webm"
+        out["page"] = f"/recordings/{r['id']}"
+        out["chapters_vtt"] = f"/recordings/{r['id']}/chapters.vtt"
+        return out
+
+    def _in_progress(self, channel: str | None = None) -> list[dict]:
+        """The recordings being written now (one per channel on air, from its first keyframe),
+        as rows: ``ended_at`` is now, ``bytes`` the size so far, ``in_progress`` True.
+        Each gets its id the first time it is seen, and keeps it once stored."""
+        out = []
+        now = time.time()
+        for name, ch in self.broadcaster.channels.items():
+            rec = ch.program.recorder if ch.program is not None else None
+            if (channel is not None and name != channel) or rec is None or rec.started_at is None or rec.failed:
+                continue
+            try:
+                size = max(rec.path.stat().st_size, rec.muxed_bytes)  # the file lags by its write buffer
+            except OSError:
+                size = rec.muxed_bytes
+            rid = self._live_ids.setdefault(str(rec.path), secrets.token_urlsafe(9))
+            out.append({"id": rid, "channel": name, "file": self._relative(rec.path), "started_at": rec.started_at,
+                        "ended_at": now, "duration_s": round(max(0.0, now - rec.started_at), 3), "bytes": size,
+                        "video_frames": rec.video_frames, "audio_packets": rec.audio_packets, "in_progress": True})
+        out.sort(key=lambda r: r["started_at"], reverse=True)
+        return out
+
     async def recordings(self, channel: str | None = None) -> list[dict]:
-        """Recordings (newest first) with their public ``url`` and ``page``, without the file path."""
+        """Recordings, the ones being written first, then the stored ones newest first, with
+        their public ``url``, ``page`` and ``chapters_vtt``, without the file path."""
         rows = await self.db.read(lambda c: store.list_recordings(c, channel))
-        for r in rows:
-            r["url"] = f"/recordings/{r['id']}.webm"
-            r["page"] = f"/recordings/{r['id']}"
-            r.pop("file", None)
-        return rows
+        return [self._public(r) for r in self._in_progress(channel) + rows]
 
     async def recording(self, rid: str) -> dict | None:
+        """One recording with its ``file`` (relative to the data folder), stored or being written."""
+        for r in self._in_progress():
+            if r["id"] == rid:
+                return r
         return await self.db.read(lambda c: store.get_recording(c, rid))
 
-    async def _store_recording(self, channel: str, rec) -> None:
+    async def recording_view(self, rid: str) -> dict | None:
+        """One recording as the API shows it (no file path), or None."""
+        r = await self.recording(rid)
+        return None if r is None else self._public(r)
+
+    def _relative(self, path) -> str:
         try:
-            rel = str(Path(rec.path).resolve().relative_to(self.data_path.resolve()))
+            return str(Path(path).resolve().relative_to(self.data_path.resolve()))
         except ValueError:
-            rel = str(rec.path)
-        rid = secrets.token_urlsafe(9)
-        await self.db.write(lambda c: store.insert_recording(c, rid, channel, rel, rec))
+            return str(path)
+
+    async def _store_recording(self, channel: str, rec) -> None:
+        rid = self._live_ids.pop(str(rec.path), None) or secrets.token_urlsafe(9)
+        await self.db.write(lambda c: store.insert_recording(c, rid, channel, self._relative(rec.path), rec))
+        try:
+            await self.apply_retention()
+        except Exception:  # noqa: BLE001 - the recording is stored; the next pass retries
+            log.exception("recordings: retention after storing %s", rid)
+
+    # -- retention -----------------------------------------------------------------------
+    async def apply_retention(self, now: float | None = None) -> list[dict]:
+        """Delete the recordings the retention rule lets go (:mod:`broadcast.retention`): every
+        finished one older than the age bound, then, while the recordings (the one being
+        written included) hold more than the size bound, the oldest finished ones. A
+        recording goes whole: its file, then its row; a file that cannot be removed keeps its
+        row (logged) and the next oldest is considered. Returns what was deleted, each with
+        its ``reason`` ("age" or "size")."""
+        rule = self.retention
+        if rule.off:
+            return []
+        async with self._retention_lock:
+            now = time.time() if now is None else now
+            rows = await self.db.read(lambda c: store.list_recordings(c))
+            total = sum(r["bytes"] for r in rows) + sum(r["bytes"] for r in self._in_progress())
+            deleted = []
+            for r in oldest_first(rows):
+                reason = rule.reason(r, now, total)
+                if reason is not None and await self._delete_recording(r, reason):
+                    total -= r["bytes"]
+                    deleted.append({**self._public(r), "reason": reason})
+            return deleted
+
+    async def _delete_recording(self, r: dict, reason: str) -> bool:
+        path = self.data_path / r["file"]
+        try:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+        except OSError as exc:
+            log.error("recordings: cannot delete %s (%s, %s): %s; it stays, with its row", r["id"], r["channel"],
+                      path, exc)
+            return False
+        try:
+            await self.db.write(lambda c: store.delete_recording(c, r["id"]))
+        except Exception:  # noqa: BLE001 - the file is gone: the next pass removes the row (missing_ok)
+            log.exception("recordings: %s's file is deleted but not its row; the next pass retries", r["id"])
+            return False
+        log.info("recordings: deleted %s (%s, started %s, %.1f MiB): %s", r["id"], r["channel"],
+                 time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(r["started_at"])), r["bytes"] / 2**20,
+                 "older than the age bound" if reason == "age" else "past the size bound")
+        return True
+
+    async def _retention_loop(self) -> None:
+        while True:
+            try:
+                await self.apply_retention()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep the bound whatever one pass met
+                log.exception("recordings: retention pass failed")
+            await asyncio.sleep(self.retention_every_s)
 
     # -- relay ---------------------------------------------------------------------------
     async def _relay_channels(self, origin: str, wanted: str | None) -> list[str]:
