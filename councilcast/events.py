@@ -234,7 +234,10 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     hub = request.app[EVENTS]
     # No permessage-deflate: compressing per socket would undo the shared frame.
     ws = web.WebSocketResponse(compress=False, heartbeat=30, max_msg_size=MAX_CLIENT_MESSAGE)
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except ConnectionError:  # gone before the handshake's answer was written
+        return ws
     transport = request.transport
     if transport is None:
         return ws
@@ -246,9 +249,9 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             hello.update(extra())
         except Exception:  # noqa: BLE001 - a broken extra must not cut the socket
             log.exception("hello extra failed")
-    await ws.send_str(json.dumps(hello, separators=(",", ":")))
-    hub.add(ws, transport)
     try:
+        await ws.send_str(json.dumps(hello, separators=(",", ":")))
+        hub.add(ws, transport)  # after the hello, so that no event reaches a screen before it
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue
@@ -256,6 +259,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             t0 = _sync_t0(msg.data)
             if t0 is not None:
                 await ws.send_str(_sync_answer(t0, t1))
+    except ConnectionError:  # the screen left (a page reloaded, a phone went away): not an error
+        pass
     finally:
         hub.discard(ws)
     return ws

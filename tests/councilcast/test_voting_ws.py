@@ -188,3 +188,34 @@ async def test_sync_with_numbers_no_float_can_hold_is_ignored_and_the_socket_sta
         answer = json.loads(msg.data)  # valid JSON: no nan/inf written back
         assert answer["type"] == "sync" and answer["t0"] == 2.5
         assert not ws.closed
+
+
+async def test_a_screen_that_leaves_at_once_is_not_logged_as_a_server_error(server, caplog):
+    """A page that reloads closes its /ws while the server writes the hello or a sync answer:
+    aiohttp raises ClientConnectionResetError there, which was logged as an unhandled error."""
+    import base64
+    import logging
+    import os
+    import socket
+    import struct
+    host, port = server.url.removeprefix("http://").split(":")
+    caplog.set_level(logging.ERROR)
+    for _ in range(30):
+        key = base64.b64encode(os.urandom(16)).decode()
+        req = (f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+        payload = json.dumps({"type": "sync", "t0": 1}).encode()
+        mask = os.urandom(4)
+        frame = bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        s = socket.create_connection((host, int(port)))
+        s.sendall(req + frame * 5)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # leave with a reset
+        s.close()
+    await asyncio.sleep(0.5)
+    async with server.session.get(server.api("/api/health")) as r:  # still serving
+        assert r.status == 200
+    ws = await server.session.ws_connect(server.url + "/ws")
+    assert (await ws.receive_json())["type"] == "hello"
+    await ws.close()
+    assert not [r for r in caplog.records if "unhandled error" in r.getMessage()], \
+        [r.getMessage() for r in caplog.records]
