@@ -36,6 +36,7 @@
     if (speaking) {
       box.appendChild(el("p", speaking.who.name + " has the floor", "live-session-speaker"));
       floor = { ends: speaking.ends_at_ts * 1000, node: box.appendChild(el("p", "", "live-session-time")) };
+      floor.node.dataset.endsAt = speaking.ends_at_ts;  // the server's instant, for anyone checking the time shown
       tick();
     }
     var waiting = (s.speakers || []).filter(function (p) { return p.state === "waiting"; });

@@ -144,6 +144,23 @@
            list.map((c) => [c.name, c.state, String(c.viewers ?? "")]));
     } catch (e) { /* broadcast area absent */ }
     try {
+      const ss = (await (await fetch("/api/sessions")).json()).sessions || [];
+      document.querySelector("#sessions tbody").replaceChildren(...ss.slice(0, 10).map((x) => {
+        const tr = document.createElement("tr");
+        tr.dataset.sessionId = x.id;
+        const a = document.createElement("a");
+        a.href = "/sessions/" + encodeURIComponent(x.id);
+        a.textContent = x.title;
+        const first = document.createElement("td");
+        first.append(a, " ", Object.assign(document.createElement("code"), { textContent: x.id }));
+        const state = document.createElement("td"), when = document.createElement("td");
+        state.textContent = x.state;
+        when.textContent = (x.starts_at || "").replace("T", " ").slice(0, 16);
+        tr.append(first, state, when);
+        return tr;
+      }));
+    } catch (e) { /* sessions area absent */ }
+    try {
       const rs = await (await fetch("/api/rounds")).json();
       const list = Array.isArray(rs) ? rs : rs.rounds || [];
       fill(document.querySelector("#rounds tbody"),
