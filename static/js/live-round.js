@@ -41,6 +41,7 @@
   function block(r) {
     var sec = el("div", undefined, "live-round-item");
     sec.dataset.roundId = r.id;
+    sec.dataset.state = r.state;  // lets the room's screen size a published result below an open round
     var link = el("a", r.title);
     link.href = "/rounds/" + encodeURIComponent(r.id);
     var h = el("h2"); h.appendChild(link);
