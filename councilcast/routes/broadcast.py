@@ -396,7 +396,21 @@ def _page_channel(request: web.Request, name: str) -> dict:
 
 @routes.get("/live")
 async def live_page(request: web.Request) -> web.Response:
-    return render(request, "broadcast/live.html", _page_channel(request, "central"))
+    return render(request, "broadcast/live.html", _live_context(request, "central"))
+
+
+@routes.get("/live/{channel}")
+async def live_channel_page(request: web.Request) -> web.Response:
+    """The live page of another channel: the Central Council's (``/live/council``), a committee's."""
+    return render(request, "broadcast/live.html", _live_context(request, request.match_info["channel"]))
+
+
+def _live_context(request: web.Request, name: str) -> dict:
+    """A channel's live page, with the other channels to switch to (the Council from the Assembly's)."""
+    ctx = _page_channel(request, name)
+    companions = {ch.companion for ch in _svc(request).channels.values() if ch.companion}
+    ctx["others"] = [ch for n, ch in sorted(_svc(request).channels.items()) if n != name and n not in companions]
+    return ctx
 
 
 @routes.get("/watch/{channel}")

@@ -182,3 +182,16 @@ async def test_minutes_grow_with_the_session_and_carry_their_hash(server):
             html = await r.text()
         assert r.status == 200 and "Plenary with minutes" in html, path
     assert "yes adopted" in html and i["decision"]["final_hash"] in html
+
+
+async def test_the_central_councils_sessions_are_reached_from_the_live_page(server):
+    async with server.session.get(server.url + "/live") as r:
+        page = await r.text()
+    assert 'href="/live/council" data-live-other="council"' in page
+    assert 'data-live-other="central-sign"' not in page  # a companion channel is shown beside its channel
+    async with server.session.get(server.url + "/live/council") as r:
+        assert r.status == 200
+        page = await r.text()
+    assert 'data-live-session data-channel="council"' in page and 'href="/live" data-live-other="central"' in page
+    async with server.session.get(server.url + "/live/no-such-channel") as r:
+        assert r.status == 404
