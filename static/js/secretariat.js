@@ -164,7 +164,8 @@
       const rs = await (await fetch("/api/rounds")).json();
       const list = Array.isArray(rs) ? rs : rs.rounds || [];
       fill(document.querySelector("#rounds tbody"),
-           list.slice(0, 10).map((r) => [r.id + " " + (r.title || ""), r.state, r.closes_at || ""]));
+           list.slice(0, 10).map((r) => [r.id + " " + (r.title || ""), r.state,
+                                          (r.closes_at || "").replace("T", " ").slice(0, 19)]));
     } catch (e) { /* voting area absent */ }
   }
 
