@@ -270,6 +270,7 @@ LIVE = ("document.querySelector('[data-live-round] .live-round-item') !== null &
 PAGES: dict[str, Page] = {
     "home": Page("/"),
     "live": Page("/live", LIVE),
+    "live council": Page("/live/council", "document.querySelector('[data-live-round] .live-round-item') !== null"),
     "watch": Page("/watch/central"),
     "room": Page("/room/central", LIVE),
     "studio": Page("/studio/central"),
@@ -349,6 +350,6 @@ def test_every_html_page_of_the_routes_is_checked():
         found |= set(re.findall(r'@routes\.get\("([^"]+)"', f.read_text()))
     pages = {p for p in found if not p.startswith(("/api/", "/whip", "/whep", "/ws")) and "." not in p}
     checked = {re.sub(r"\{[^}]+\}", "{}", p.path.split("?")[0]) for p in PAGES.values()}
-    checked |= {"/watch/{}", "/room/{}", "/studio/{}"}  # the channel is a name, not an id
+    checked |= {"/watch/{}", "/room/{}", "/studio/{}", "/live/{}"}  # the channel is a name, not an id
     missing = {p for p in pages if re.sub(r"\{[^}]+\}", "{}", p) not in checked}
     assert not missing, f"pages not measured at 360 px: {sorted(missing)}"
