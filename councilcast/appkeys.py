@@ -12,6 +12,7 @@ from councilcast.auth import Auth
 from councilcast.config import Config
 from councilcast.events import EVENTS  # defined beside the hub it types, re-exported here
 from councilcast.services.broadcast import BroadcastService
+from councilcast.services.delegates import DelegatesService
 from councilcast.services.plan import PlanService
 from councilcast.services.plan_variants import PlanVariantsService
 from councilcast.services.sessions import SessionService
@@ -20,7 +21,7 @@ from councilcast.storage import Database
 
 __all__ = ["CONFIG", "DB", "AUTH", "JINJA", "STARTED_AT", "EVENTS", "VOTING", "BROADCAST", "BROADCASTER", "PLAN",
            "PLAN_VARIANTS", "SESSIONS",
-           "GENERATED_TOKENS", "STARTUP_NOTES"]
+           "GENERATED_TOKENS", "STARTUP_NOTES", "DELEGATES"]
 
 CONFIG = web.AppKey("config", Config)
 DB = web.AppKey("db", Database)
@@ -39,3 +40,5 @@ GENERATED_TOKENS = web.AppKey("generated_tokens", dict)
 SESSIONS = web.AppKey("sessions", SessionService)
 STARTUP_NOTES = web.AppKey("startup_notes", list)
 """Lines the CLI prints once the server listens (the demo's "try this"); ``{base}`` is its URL."""
+DELEGATES = web.AppKey("delegates", DelegatesService)
+"""Mandates, terms, roll calls on agenda items, the delegate's record."""

@@ -13,6 +13,7 @@ AREAS = [
     "councilcast.routes.plan",
     "councilcast.routes.plan_variants",
     "councilcast.routes.sessions",
+    "councilcast.routes.delegates",
     "councilcast.routes.secretariat",
     "councilcast.routes.tokens",
     "councilcast.routes.assembly_page",

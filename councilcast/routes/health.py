@@ -35,7 +35,8 @@ async def health(request: web.Request) -> web.Response:
 async def openapi(request: web.Request) -> web.Response:
     paths: dict = {}
     for name in AREAS:
-        paths.update(getattr(importlib.import_module(name), "OPENAPI", {}))
+        for path, ops in getattr(importlib.import_module(name), "OPENAPI", {}).items():
+            paths.setdefault(path, {}).update(ops)  # two areas may serve one path (GET and POST)
     doc = {
         "openapi": "3.1.0",
         "info": {"title": "councilcast", "version": __version__,

@@ -197,21 +197,9 @@ async def cast_ballot(request: web.Request) -> web.Response:
 
 
 # -- delegates, roll calls, recall --------------------------------------------------------------------
-@routes.post("/api/delegates")
-async def create_delegate(request: web.Request) -> web.Response:
-    await request.app[AUTH].require(request, "secretariat")
-    d, token = await _svc(request).create_delegate(await read_json(request))
-    return web.json_response({**d, "token": token}, status=201)
-
-
 @routes.get("/api/delegates")
 async def list_delegates(request: web.Request) -> web.Response:
     return web.json_response({"delegates": await _svc(request).list_delegates()})
-
-
-@routes.get("/api/delegates/{id}")
-async def get_delegate(request: web.Request) -> web.Response:
-    return web.json_response(_found(await _svc(request).delegate(request.match_info["id"]), "delegate"))
 
 
 @routes.post("/api/delegates/{id}/recall")
@@ -220,13 +208,6 @@ async def open_recall(request: web.Request) -> web.Response:
     body = await read_json(request, max_bytes=SMALL_BODY)
     r, forward = await _svc(request).open_recall(request.match_info["id"], aid, body)
     return web.json_response(public_round(r, time.time()), status=200 if forward else 201)
-
-
-@routes.post("/api/rollcalls")
-async def create_rollcall(request: web.Request) -> web.Response:
-    await request.app[AUTH].require(request, "secretariat")
-    rc = await _svc(request).create_rollcall(await read_json(request))
-    return web.json_response(rc, status=201)
 
 
 @routes.get("/api/rollcalls")
@@ -348,21 +329,12 @@ OPENAPI: dict = {
         ok="201", body={"count": 50, "qr": True}, errors=("400", "404", "409"))},
     "/api/ballots": {"post": _op("Cast one member's ballot with a one-time code", ok="201",
                                  body={"code": "ABCD2345EF", "choice": "A"}, errors=("400", "404", "409"))},
-    "/api/delegates": {
-        "post": _op("Register a delegate and their constituency; returns the delegate token", auth=True,
-                    ok="201", body={"name": "R. Luxemburg", "assemblies": ["ga-..."]}),
-        "get": _op("List delegates with status"),
-    },
-    "/api/delegates/{id}": {"get": _op("A delegate, their roll-call record beside the constituency's votes")},
+    "/api/delegates": {"get": _op("List delegates with status")},
     "/api/delegates/{id}/recall": {"post": _op(
         "Open a recall round against a delegate (clerk of a constituency assembly), at most 7 days ahead; "
         "when one is scheduled and not yet open, bring it forward to now (200)", auth=True, ok="201",
         body={"duration_s": 300}, errors=("400", "404", "409"))},
-    "/api/rollcalls": {
-        "post": _op("Open a roll call of the Central Assembly", auth=True, ok="201",
-                    body={"title": "Adopt variant B", "options": ["yes", "no"], "round": "r-..."}),
-        "get": _op("List roll calls with every vote by name"),
-    },
+    "/api/rollcalls": {"get": _op("List roll calls with every vote by name")},
     "/api/rollcalls/{id}": {"get": _op("One roll call with every vote by name")},
     "/api/rollcalls/{id}/votes": {"post": _op(
         "Record a delegate's vote (secretariat, or the delegate's own token)", auth=True, ok="201",

@@ -52,14 +52,6 @@ async def assemblies_page(request: web.Request) -> web.Response:
     return render(request, "voting/assemblies.html", ctx)
 
 
-@routes.get("/delegates/{id}")
-async def delegate_page(request: web.Request) -> web.Response:
-    d = await _svc(request).delegate(request.match_info["id"], page=True)
-    if d is None:
-        raise web.HTTPNotFound()
-    return render(request, "voting/delegate.html", {"d": d})
-
-
 @routes.get("/clerk")
 async def clerk_page(request: web.Request) -> web.Response:
     return render(request, "voting/clerk.html", {})

@@ -155,8 +155,11 @@ class VotingService:
         return found[0]
 
     # -- delegates, roll calls, recall ---------------------------------------------------
-    async def create_delegate(self, body) -> tuple[dict, str]:
-        """Register a delegate and their token, in one transaction: (delegate, plain token)."""
+    async def create_delegate(self, body, also=None) -> tuple[dict, str]:
+        """Register a delegate and their token, in one transaction: (delegate, plain token).
+
+        ``also(conn, delegate)`` runs in the same transaction (the delegates service records
+        the term there), so that no delegate is ever half registered."""
         name = check_text(body.get("name"), "name")
         assemblies = body.get("assemblies")
         if not isinstance(assemblies, list) or not assemblies or not all(isinstance(a, str) for a in assemblies):
@@ -165,6 +168,8 @@ class VotingService:
         def do(conn):
             d = self.store.create_delegate(conn, name, assemblies, time.time())
             token, _ = insert_token(conn, "delegate", d["id"], f"delegate {name}")
+            if also is not None:
+                also(conn, d)
             return d, token
 
         return await self.write(do)
@@ -197,13 +202,20 @@ class VotingService:
         await self.track(r)  # a round brought forward replaces its pending copy; the scheduler wakes
         return r, forward
 
-    async def create_rollcall(self, body) -> dict:
+    async def create_rollcall(self, body, also=None) -> dict:
+        """Open a roll call; ``also(conn, rollcall)`` runs in its transaction (the item it is about)."""
         title = check_text(body.get("title"), "title")
         options = check_options(body.get("options"))
         rid = body.get("round")
         if rid is not None and not isinstance(rid, str):
             raise VotingError("round", "must be a round id")
-        rc = await self.write(lambda c: self.store.create_rollcall(c, title, options, rid, time.time()))
+
+        def do(c):
+            rc = self.store.create_rollcall(c, title, options, rid, time.time())
+            if also is not None:
+                also(c, rc)
+            return rc
+        rc = await self.write(do)
         await self.hub.publish({"type": "rollcall.opened", "rollcall": {"id": rc["id"], "title": title,
                                                                         "options": options}})
         return rc

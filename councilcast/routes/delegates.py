@@ -1,0 +1,100 @@
+"""Routes of the delegates' side: registration with a term, mandates, roll calls on items, the page.
+
+The work is :class:`councilcast.services.delegates.DelegatesService`'s; the rules are
+:mod:`voting.mandates`. Listing delegates, recall rounds and roll-call votes stay with the
+voting routes (:mod:`councilcast.routes.voting`).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from councilcast.appkeys import AUTH, DB, DELEGATES, VOTING
+from councilcast.errors import ApiError, read_json
+from councilcast.pages import render
+from councilcast.services.delegates import DelegatesService
+
+routes = web.RouteTableDef()
+SMALL_BODY = 64 << 10
+
+
+def _svc(request: web.Request) -> DelegatesService:
+    return request.app[DELEGATES]
+
+
+@routes.post("/api/delegates")
+async def create_delegate(request: web.Request) -> web.Response:
+    await request.app[AUTH].require(request, "secretariat")
+    d, token = await _svc(request).register(await read_json(request, max_bytes=SMALL_BODY))
+    return web.json_response({**d, "token": token}, status=201)
+
+
+@routes.get("/api/delegates/{id}")
+async def get_delegate(request: web.Request) -> web.Response:
+    d = await _svc(request).view(request.match_info["id"])
+    if d is None:
+        raise ApiError(404, "id", "no such delegate")
+    return web.json_response(d)
+
+
+@routes.post("/api/delegates/{id}/mandates")
+async def record_mandate(request: web.Request) -> web.Response:
+    rec = await request.app[AUTH].require(request, "clerk")
+    body = await read_json(request, max_bytes=SMALL_BODY)
+    return web.json_response(await _svc(request).record_mandate(request.match_info["id"], rec.subject, body),
+                             status=201)
+
+
+@routes.post("/api/rollcalls")
+async def create_rollcall(request: web.Request) -> web.Response:
+    await request.app[AUTH].require(request, "secretariat")
+    rc = await _svc(request).create_rollcall(await read_json(request, max_bytes=SMALL_BODY))
+    return web.json_response(rc, status=201)
+
+
+@routes.get("/delegates/{id}")
+async def delegate_page(request: web.Request) -> web.Response:
+    d = await _svc(request).view(request.match_info["id"])
+    if d is None:
+        raise web.HTTPNotFound()
+    return render(request, "voting/delegate.html", {"d": d})
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)
+
+    async def lifecycle(app: web.Application):
+        app[DELEGATES] = DelegatesService(app[DB], app[VOTING])
+        yield
+
+    app.cleanup_ctx.append(lifecycle)
+
+
+def _op(summary: str, *, auth: str | None = None, ok: str = "200", body: dict | None = None,
+        errors: tuple = ("400", "404")) -> dict:
+    op: dict = {"summary": summary, "tags": ["delegates"],
+                "responses": {ok: {"description": "OK"},
+                              **{e: {"description": "error body {\"error\": {\"field\", \"reason\"}}"} for e in errors}}}
+    if auth:
+        op["security"] = [{"bearer": []}]
+        op["description"] = f"Needs {auth}'s token."
+    if body is not None:
+        op["requestBody"] = {"content": {"application/json": {"example": body}}}
+    return op
+
+
+OPENAPI = {
+    "/api/delegates": {"post": _op("Register a delegate, their constituency and optional term; returns the "
+                                   "delegate token", auth="the secretariat", ok="201",
+                                   body={"name": "R. Luxemburg", "assemblies": ["ga-..."], "term_ends": "2027-06-30"})},
+    "/api/delegates/{id}": {"get": _op("A delegate: status, term, mandates, open roll calls, and each roll-call vote "
+                                       "beside each mandate (marked when against it) and the constituency's shares")},
+    "/api/delegates/{id}/mandates": {"post": _op(
+        "A constituency assembly's mandate on an agenda item (option, free or text); replaceable until the item "
+        "starts", auth="a constituency assembly's clerk", ok="201",
+        body={"item": "i-...", "kind": "option", "option": "Variant B"}, errors=("400", "403", "404", "409"))},
+    "/api/rollcalls": {"post": _op(
+        "Open a roll call of the Central Assembly, on an item or a round; 409 while that round is not published",
+        auth="the secretariat", ok="201", body={"title": "Which variant of the plan?", "item": "i-..."},
+        errors=("400", "404", "409"))},
+}

@@ -1,0 +1,71 @@
+"""The delegate's page in Chromium: a roll call voted from the page after the round, the vote
+marked against one assembly's mandate beside both assemblies' shares (issue 12)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.councilcast.test_delegates_api import _decision, _published, call
+from tests.voting.helpers import bearer, register, tally
+
+pytestmark = pytest.mark.browser
+
+
+async def _until(check, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not (value := await check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+    return value
+
+
+async def test_a_delegate_votes_on_their_page_against_one_mandate(server, browser):
+    shots = Path(os.environ.get("COUNCILCAST_SCREENSHOTS") or server.config.data_path.parent / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    steel, textile = await register(server, "Steel works no. 1 GA", 200), await register(server, "Textile works GA", 100)
+    st, d = await call(server, "POST", "/api/delegates", server.secretariat,
+                       {"name": "R. Luxemburg", "assemblies": [steel["id"], textile["id"]]})
+    sid, iid = await _decision(server)
+    for ga, option in ((steel, "Variant B"), (textile, "Variant A")):
+        st, _ = await call(server, "POST", f"/api/delegates/{d['id']}/mandates", bearer(ga["token"]),
+                           {"item": iid, "kind": "option", "option": option})
+        assert st == 201
+    await call(server, "POST", f"/api/sessions/{sid}/open", server.secretariat)
+    await call(server, "POST", f"/api/sessions/{sid}/items/{iid}/start", server.secretariat)
+    rid = (await call(server, "GET", f"/api/sessions/{sid}"))[1]["agenda"][0]["rounds"][0]
+    for ga, counts in ((steel, {"Variant A": 31, "Variant B": 69}), (textile, {"Variant A": 62, "Variant B": 38})):
+        assert (await tally(server, rid, ga["token"], {"present": 100, "counts": counts}))[0] == 201
+    await call(server, "POST", f"/api/rounds/{rid}/close", server.secretariat)
+    await _published(server, rid)
+    st, rc = await call(server, "POST", "/api/rollcalls", server.secretariat, {"title": "Roll call: which variant?",
+                                                                               "item": iid})
+    assert st == 201
+    page = await browser.new_page(viewport={"width": 360, "height": 740})
+    await page.goto(server.url + f"/delegates/{d['id']}")
+    assert await page.locator("[data-vote]").first.is_hidden()  # no buttons before the token
+    await page.fill("[data-delegate-token] input[name=token]", d["token"])
+    await page.click("[data-delegate-token] button[type=submit]")
+    await page.click("[data-vote='Variant A']")
+    await _until(lambda: page.locator("[data-my-vote]").count(), what="the vote on record")
+    assert await page.inner_text("[data-my-vote]") == "Variant A"
+    record = await page.inner_text(f"[data-record='{rc['id']}']")
+    # 31 + 62 of 200 votes cast = 46.5% -> 46% (Python's round-half-even of 46.5), 69 + 38 = 53.5% -> 54%
+    assert "Your assemblies: 46% Variant A · 54% Variant B" in record, record
+    assert "You voted Variant A" in record
+    assert "Mandate of Steel works no. 1 GA: Variant B · voted against this mandate" in record
+    assert "Mandate of Textile works GA: Variant A" in record and record.count("voted against") == 1
+    assert "Steel works no. 1 GA: 31% Variant A · 69% Variant B" in record
+    assert "Textile works GA: 62% Variant A · 38% Variant B" in record
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+    await page.screenshot(path=str(shots / "delegate_360.png"), full_page=True)
+    big = await browser.new_page(viewport={"width": 1920, "height": 1080})
+    await big.goto(server.url + f"/delegates/{d['id']}")
+    await big.screenshot(path=str(shots / "delegate_1920.png"), full_page=True)
+    st, rec = await call(server, "GET", f"/api/rollcalls/{rc['id']}")
+    assert [(v["delegate"], v["choice"]) for v in rec["votes"]] == [(d["id"], "Variant A")]
