@@ -12,16 +12,18 @@ from councilcast.auth import Auth
 from councilcast.config import Config
 from councilcast.events import EVENTS  # defined beside the hub it types, re-exported here
 from councilcast.services.broadcast import BroadcastService
+from councilcast.services.council import CouncilService
 from councilcast.services.delegates import DelegatesService
 from councilcast.services.plan import PlanService
 from councilcast.services.plan_variants import PlanVariantsService
+from councilcast.services.report_back import ReportBackService
 from councilcast.services.sessions import SessionService
 from councilcast.services.voting import VotingService
 from councilcast.storage import Database
 
 __all__ = ["CONFIG", "DB", "AUTH", "JINJA", "STARTED_AT", "EVENTS", "VOTING", "BROADCAST", "BROADCASTER", "PLAN",
            "PLAN_VARIANTS", "SESSIONS",
-           "GENERATED_TOKENS", "STARTUP_NOTES", "DELEGATES"]
+           "GENERATED_TOKENS", "STARTUP_NOTES", "DELEGATES", "REPORT_BACK", "COUNCIL"]
 
 CONFIG = web.AppKey("config", Config)
 DB = web.AppKey("db", Database)
@@ -42,3 +44,7 @@ STARTUP_NOTES = web.AppKey("startup_notes", list)
 """Lines the CLI prints once the server listens (the demo's "try this"); ``{base}`` is its URL."""
 DELEGATES = web.AppKey("delegates", DelegatesService)
 """Mandates, terms, roll calls on agenda items, the delegate's record."""
+REPORT_BACK = web.AppKey("report_back", ReportBackService)
+"""The delegates' report-back sheets."""
+COUNCIL = web.AppKey("council", CouncilService)
+"""The Central Council: its elections by approval, its members now."""

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from councilcast.appkeys import AUTH, DB, DELEGATES, VOTING
+from councilcast.appkeys import AUTH, DB, DELEGATES, PLAN_VARIANTS, REPORT_BACK, SESSIONS, VOTING
 from councilcast.errors import ApiError, read_json
-from councilcast.pages import render
+from councilcast.pages import public_base, render
+from councilcast.plan_cards import render_card
+from councilcast.report_pdf import report_pdf
 from councilcast.services.delegates import DelegatesService
+from councilcast.services.report_back import ReportBackService
 
 routes = web.RouteTableDef()
 SMALL_BODY = 64 << 10
@@ -60,11 +63,40 @@ async def delegate_page(request: web.Request) -> web.Response:
     return render(request, "voting/delegate.html", {"d": d})
 
 
+async def _sheet(request: web.Request) -> dict:
+    r = await request.app[REPORT_BACK].sheet(request.match_info["id"], request.query.get("since"),
+                                             public_base(request))
+    if r is None:
+        raise ApiError(404, "id", "no such delegate")
+    return r
+
+
+@routes.get("/api/delegates/{id}/report")
+async def report_json(request: web.Request) -> web.Response:
+    return web.json_response(await _sheet(request))
+
+
+@routes.get("/delegates/{id}/report")
+async def report_page(request: web.Request) -> web.Response:
+    r = await _sheet(request)
+    cards = {w["assembly_id"]: render_card(w["card"]) for w in r["workplaces"] if w.get("card")}
+    return render(request, "voting/report.html", {"r": r, "cards": cards})
+
+
+@routes.get("/delegates/{id}/report.pdf")
+async def report_pdf_page(request: web.Request) -> web.Response:
+    r = await _sheet(request)
+    name = f"report-back-{r['delegate']['id']}-since-{r['since']}.pdf"
+    return web.Response(body=report_pdf(r), content_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="{name}"', "X-Content-SHA256": r["hash"]})
+
+
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
 
     async def lifecycle(app: web.Application):
         app[DELEGATES] = DelegatesService(app[DB], app[VOTING])
+        app[REPORT_BACK] = ReportBackService(app[DELEGATES], app[SESSIONS], app[PLAN_VARIANTS])
         yield
 
     app.cleanup_ctx.append(lifecycle)
@@ -93,6 +125,11 @@ OPENAPI = {
         "A constituency assembly's mandate on an agenda item (option, free or text); replaceable until the item "
         "starts", auth="a constituency assembly's clerk", ok="201",
         body={"item": "i-...", "kind": "option", "option": "Variant B"}, errors=("400", "403", "404", "409"))},
+    "/api/delegates/{id}/report": {"get": _op(
+        "The report-back sheet (?since=YYYY-MM-DD, UTC; default 31 days): each session and item since, the "
+        "decisions with figures and hashes, the delegate's votes beside the mandates and shares, each constituency "
+        "workplace's card for the adopted variant, the open questions; HTML at /delegates/{id}/report, PDF at "
+        "/delegates/{id}/report.pdf")},
     "/api/rollcalls": {"post": _op(
         "Open a roll call of the Central Assembly, on an item or a round; 409 while that round is not published",
         auth="the secretariat", ok="201", body={"title": "Which variant of the plan?", "item": "i-..."},

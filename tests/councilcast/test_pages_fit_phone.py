@@ -288,6 +288,7 @@ PAGES: dict[str, Page] = {
     "assembly": Page("/assemblies/{ga}", LIVE + " && document.querySelector('.plan-card') !== null"),
     "assembly room": Page("/assemblies/{ga}/room", LIVE),
     "delegate": Page("/delegates/{delegate}"),
+    "report-back sheet": Page("/delegates/{delegate}/report"),
     "clerk": Page("/clerk"),
     "clerk with token": Page("/clerk", then=clerk_codes),
     "ballot": Page("/ballot"),
