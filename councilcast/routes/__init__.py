@@ -14,6 +14,7 @@ AREAS = [
     "councilcast.routes.plan_variants",
     "councilcast.routes.sessions",
     "councilcast.routes.delegates",
+    "councilcast.routes.council",
     "councilcast.routes.secretariat",
     "councilcast.routes.tokens",
     "councilcast.routes.assembly_page",
