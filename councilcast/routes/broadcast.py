@@ -25,7 +25,7 @@ from broadcast.channels import SessionLimits
 from broadcast.offers import MAX_OFFER_BYTES
 from broadcast.retention import Retention
 from broadcast.synthetic import SIZE_LIMITS
-from councilcast.appkeys import AUTH, BROADCAST, BROADCASTER, CONFIG, DB, SESSIONS
+from councilcast.appkeys import AUTH, BROADCAST, BROADCASTER, CONFIG, COUNCIL, DB, SESSIONS
 from councilcast.services.broadcast import BroadcastService
 from councilcast.errors import ApiError, read_json
 from councilcast.middleware import CORS, cors_headers
@@ -396,20 +396,23 @@ def _page_channel(request: web.Request, name: str) -> dict:
 
 @routes.get("/live")
 async def live_page(request: web.Request) -> web.Response:
-    return render(request, "broadcast/live.html", _live_context(request, "central"))
+    return render(request, "broadcast/live.html", await _live_context(request, "central"))
 
 
 @routes.get("/live/{channel}")
 async def live_channel_page(request: web.Request) -> web.Response:
     """The live page of another channel: the Central Council's (``/live/council``), a committee's."""
-    return render(request, "broadcast/live.html", _live_context(request, request.match_info["channel"]))
+    return render(request, "broadcast/live.html", await _live_context(request, request.match_info["channel"]))
 
 
-def _live_context(request: web.Request, name: str) -> dict:
-    """A channel's live page, with the other channels to switch to (the Council from the Assembly's)."""
+async def _live_context(request: web.Request, name: str) -> dict:
+    """A channel's live page, with the other channels to switch to (the Council from the Assembly's);
+    the Council's page lists its members beside its channel."""
     ctx = _page_channel(request, name)
     companions = {ch.companion for ch in _svc(request).channels.values() if ch.companion}
     ctx["others"] = [ch for n, ch in sorted(_svc(request).channels.items()) if n != name and n not in companions]
+    if name == "council":
+        ctx["council"] = await request.app[COUNCIL].current()
     return ctx
 
 
