@@ -53,6 +53,13 @@ async def _text(page, selector) -> str:
     return (await loc.first.inner_text()) if await loc.count() else ""
 
 
+async def _ctx(browser, viewport):
+    """A browser context whose waits end in 20 s: a stuck step fails with its name, not the suite's timeout."""
+    ctx = await browser.new_context(viewport=viewport)
+    ctx.set_default_timeout(20_000)
+    return ctx
+
+
 def _shots(server) -> Path:
     d = Path(os.environ.get("COUNCILCAST_SCREENSHOTS") or server.config.data_path.parent / "screenshots")
     d.mkdir(parents=True, exist_ok=True)
@@ -78,7 +85,7 @@ async def test_a_session_walked_from_creation_to_minutes(server, browser):
     clinic = await _json(server, "POST", "/api/assemblies", sec, {"name": "Health care works no. 3 GA", "members": 40})
 
     # -- the secretariat creates the session and its agenda in the console ------------------
-    chair_ctx = await browser.new_context(viewport=SCREEN)
+    chair_ctx = await _ctx(browser, SCREEN)
     chair = await chair_ctx.new_page()
     chair.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
     await chair.goto(server.url + "/secretariat")
@@ -111,7 +118,7 @@ async def test_a_session_walked_from_creation_to_minutes(server, browser):
     # -- two assemblies' screens: a phone and a room's screen --------------------------------
     screens = {}
     for a, viewport in ((steel, PHONE), (textile, SCREEN)):
-        ctx = await browser.new_context(viewport=viewport)
+        ctx = await _ctx(browser, viewport)
         page = await ctx.new_page()
         await page.goto(server.url + f"/assemblies/{a['id']}")
         screens[a["id"]] = page
@@ -128,7 +135,7 @@ async def test_a_session_walked_from_creation_to_minutes(server, browser):
         assert await _text(page, ".live-session-item") == "Now: Report of the plan factory"
 
     # -- Steel works asks for the floor from the session's page, with its clerk's token ------
-    clerk_ctx = await browser.new_context(viewport=PHONE)
+    clerk_ctx = await _ctx(browser, PHONE)
     clerk = await clerk_ctx.new_page()
     await clerk.goto(server.url + "/clerk")
     await clerk.fill("[data-clerk-token-form] input[name=token]", steel["token"])
@@ -182,7 +189,8 @@ async def test_a_session_walked_from_creation_to_minutes(server, browser):
     assert rnd["options"] == variants and rnd["state"] == "open"
     # both clerks send their counts from the clerk page (a page of its own: the session's page
     # reloads on every change of the session)
-    await clerk.close()
+    # (closing that page while it reloads could hang Playwright: it is left open, unused)
+    clerk_ctx = await _ctx(browser, PHONE)
     clerk = await clerk_ctx.new_page()
     counts = {steel["id"]: (250, {variants[0]: 180, variants[1]: 50}, 5),
               textile["id"]: (150, {variants[0]: 90, variants[1]: 40}, 3)}
@@ -206,7 +214,7 @@ async def test_a_session_walked_from_creation_to_minutes(server, browser):
     code = (await _json(server, "POST", f"/api/rounds/{rid}/ballot-codes",
                         {"Authorization": f"Bearer {clinic['token']}"}, {"count": 1}))["codes"][0]
     code = code["code"] if isinstance(code, dict) else code
-    member = await (await browser.new_context(viewport=PHONE)).new_page()
+    member = await (await _ctx(browser, PHONE)).new_page()
     await member.goto(server.url + f"/ballot?code={code}")
     await member.check(f"input[name=choice][value='{variants[1]}']")
     await member.screenshot(path=str(shots / "walk_ballot_360.png"), full_page=True)
@@ -240,7 +248,7 @@ async def test_a_session_walked_from_creation_to_minutes(server, browser):
     assert decision["decision"]["outcome"]["text"] == f"{expected_winner} adopted"
     assert decision["decision"]["totals"] == totals
     assert decision["decision"]["final_hash"] == final["result"]["final_hash"]
-    page = await (await browser.new_context(viewport=PHONE)).new_page()
+    page = await (await _ctx(browser, PHONE)).new_page()
     await page.goto(server.url + f"/sessions/{sid}/minutes")
     text = await page.inner_text("main")
     for needle in ("Report of the plan factory", "Steel works no. 1 GA", f"{expected_winner} adopted",
@@ -249,7 +257,7 @@ async def test_a_session_walked_from_creation_to_minutes(server, browser):
     await page.screenshot(path=str(shots / "walk_minutes_360.png"), full_page=True)
     await _fits(page, 360)
     for ctx_viewport, name in ((SCREEN, "1920"),):
-        big = await (await browser.new_context(viewport=ctx_viewport)).new_page()
+        big = await (await _ctx(browser, ctx_viewport)).new_page()
         await big.goto(server.url + f"/sessions/{sid}/minutes")
         await big.screenshot(path=str(shots / f"walk_minutes_{name}.png"), full_page=True)
     # the decision's recording link seeks the replay to the item's start
