@@ -8,6 +8,29 @@
   const tokenState = document.getElementById("token-state");
 
   function token() { return localStorage.getItem(KEY) || ""; }
+
+  // The answer as a person reads it: what was done, or what was refused and why; the raw
+  // JSON stays one click away (#answer, in a <details>).
+  const answerText = document.getElementById("answer-text");
+  function describe(status, d) {
+    if (!d) return "Answer " + status + ".";
+    if (d.error) return "Refused (" + status + "): " + (d.error.field ? d.error.field + ": " : "") + d.error.reason + ".";
+    if (d.token && d.assemblies) return "Delegate " + d.name + " registered (" + d.id + "). Their token, shown once: " + d.token;
+    if (d.token && d.name) return d.name + " registered (" + d.id + "). The clerk's token, shown once: " + d.token;
+    if (d.token) return "New token, shown once: " + d.token;
+    if (d.seats && d.candidates) {
+      if (d.result && d.result.elected) return "Elected to the Central Council: " + d.result.elected.map((e) => e.name || e.delegate || e).join(", ") + ".";
+      return "Election " + d.id + " open: " + d.seats + " seats, " + d.candidates.length + " candidates.";
+    }
+    if (d.votes && d.options) return "Roll call " + d.id + " (" + d.title + ")" + (d.closed_at ? " closed: " : " open, options ") +
+      d.options.join(", ") + (d.closed_at ? " — " + Object.entries(d.totals || {}).map(([o, n]) => o + " " + n).join(", ") : "") + ".";
+    if (d.agenda) return "Session " + d.id + " (" + d.title + ") is " + d.state + "; agenda of " + d.agenda.length + " items.";
+    if (d.kind && d.title && d.state && d.id && d.id.startsWith("i-")) return "Item " + d.id + " added: " + d.title + " (" + d.kind + ").";
+    if (d.opens_at && d.closes_at) return "Round " + d.id + " (" + d.title + "): " + d.state + ", closes " + d.closes_at.replace("T", " ").slice(0, 19) + " UTC.";
+    if (d.id && d.title) return "Done: " + d.title + " (" + d.id + ").";
+    return "Done (" + status + ").";
+  }
+  function say(status, data, note) { answerText.textContent = describe(status, data) + (note || ""); }
   function showTokenState() {
     tokenState.textContent = token() ? "A token is kept in this browser." : "No token yet: paste it above.";
   }
@@ -73,8 +96,10 @@
           note = "\nThe new token is kept in this browser; the old one no longer works. Write the new one down.";
         }
         answer.textContent = form.dataset.method + " " + url + " → " + status + note + "\n" + shown;
+        say(status, data, note);
       } catch (e) {
         answer.textContent = "network error: " + e;
+        answerText.textContent = "The server could not be reached: " + e;
       }
       refresh();
     });
@@ -86,7 +111,11 @@
   if (voteForm) voteForm.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const r = await fetch("/api/plan/variant-sets/latest");
-    if (!r.ok) { answer.textContent = "no published variants yet (" + r.status + ")"; return; }
+    if (!r.ok) {
+      answer.textContent = "no published variants yet (" + r.status + ")";
+      answerText.textContent = "The plan factory has published no variants yet.";
+      return;
+    }
     const set = await r.json();
     const names = (set.variants || []).map((v) => "Variant " + v.name);
     const body = {
@@ -94,8 +123,9 @@
       options: names,
       duration_s: Number(voteForm.elements.duration_s.value),
     };
-    const { status, shown } = await call("POST", "/api/rounds", body);
+    const { status, shown, data } = await call("POST", "/api/rounds", body);
     answer.textContent = "POST /api/rounds → " + status + "\n" + shown;
+    say(status, data);
     refresh();
   });
 

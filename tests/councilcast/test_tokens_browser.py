@@ -26,7 +26,7 @@ async def until(page, expression: str, timeout: float = 10.0) -> None:
 
 async def answer_json(page) -> dict:
     """The JSON body shown under the answer's first line(s)."""
-    text = await page.inner_text("#answer")
+    text = await page.text_content("#answer")
     return json.loads(text[text.index("\n{") + 1:])
 
 
@@ -70,7 +70,7 @@ async def test_console_rotates_and_revokes_tokens(server, browser):
     rotated = await answer_json(page)
     kept = await page.evaluate("localStorage.getItem('councilcast.secretariat.token')")
     assert kept == rotated["token"] != SECRETARIAT_TOKEN
-    assert "kept in this browser" in await page.inner_text("#answer")
+    assert "kept in this browser" in await page.text_content("#answer")
     assert await api_status(server, "GET", "/api/tokens", SECRETARIAT_TOKEN) == 401
     assert await api_status(server, "GET", "/api/tokens", kept) == 200
 
@@ -94,5 +94,5 @@ async def test_console_asks_before_revoking_the_secretariat_token(server, browse
     await page.click("#token-form button[type=submit]")
     await page.locator('form[data-api="/api/tokens/secretariat"] button').click()
     await page.wait_for_timeout(300)
-    assert await page.inner_text("#answer") == "(no call yet)"  # dismissed: nothing was sent
+    assert await page.text_content("#answer") == "(no call yet)"  # dismissed: nothing was sent
     assert await api_status(server, "GET", "/api/tokens", SECRETARIAT_TOKEN) == 200
