@@ -19,10 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 
+from voting.consequences import recall_outcome
 from voting.result import compute_result
 
 __all__ = ["canonical", "record_hash", "genesis_hash", "definition", "verify_export", "standing_counts",
-           "invariant_errors", "anchor_hash", "anchor_errors", "ANCHOR_PERIOD_S", "FORMAT"]
+           "invariant_errors", "recall_errors", "anchor_hash", "anchor_errors", "ANCHOR_PERIOD_S", "FORMAT"]
 
 FORMAT = "councilcast-round-audit/1"
 RECORD_KEYS = ("round", "seq", "assembly", "version", "present", "abstain", "counts", "source",
@@ -40,8 +41,14 @@ def record_hash(record: dict) -> str:
     return hashlib.sha256(canonical(body)).hexdigest()
 
 
-def definition(round_id: str, title: str, options: list[str], scope, kind: str) -> dict:
-    return {"round": round_id, "title": title, "options": list(options), "scope": scope, "kind": kind}
+def definition(round_id: str, title: str, options: list[str], scope, kind: str, quorum: float | None = None) -> dict:
+    """What the genesis hash commits to. A recall round's turnout ``quorum`` (recorded when it was
+    opened) is part of it, so the rule cannot change once counts are chained; other rounds, and
+    recalls opened before quorums, have no ``quorum`` key (their genesis is unchanged)."""
+    out = {"round": round_id, "title": title, "options": list(options), "scope": scope, "kind": kind}
+    if quorum is not None:
+        out["quorum"] = quorum
+    return out
 
 
 def genesis_hash(defn: dict) -> str:
@@ -114,6 +121,7 @@ def verify_export(export: dict) -> dict:
         if pub and (pub.get("counts") != rec["counts"] or pub.get("present") != rec["present"]
                     or pub.get("abstain") != rec["abstain"] or pub.get("hash") != rec["hash"]):
             errors.append(f"assembly {aid}: published count differs from its last record")
+    errors += recall_errors(defn, recomputed, result)
     errors += invariant_errors(result)
     errors += anchor_errors(export)
     return {"ok": not errors, "errors": errors, "records": len(records), "final_hash": final,
@@ -178,6 +186,25 @@ def anchor_errors(export: dict, kept: dict | None = None) -> list[str]:
         for h in kept.get("receipts", []):
             if h not in hashes:
                 errors.append(f"kept receipt {h[:16]}… is not in the chain")
+    return errors
+
+
+def recall_errors(defn: dict, recomputed: dict, result: dict) -> list[str]:
+    """A recall round's outcome recomputed: the majority from the re-added totals, the turnout
+    quorum from the definition's ``quorum``, the re-added presence and the published registered
+    members, against the published ``recall``."""
+    if defn.get("kind") != "recall":
+        return []
+    published = result.get("recall")
+    if not isinstance(published, dict):
+        return ["a recall round's result has no recall outcome"]
+    redo = recall_outcome({"kind": "recall", "subject": published.get("delegate"), "quorum": defn.get("quorum")},
+                          {**recomputed, "registered": result.get("registered", 0)})
+    errors = []
+    # a recall opened before quorums were recorded published only who and whether
+    for key in ("passed", "majority", "quorum") if defn.get("quorum") is not None else ("passed",):
+        if redo[key] != published.get(key):
+            errors.append(f"recall {key}: recomputed {redo[key]!r}, published {published.get(key)!r}")
     return errors
 
 

@@ -7,10 +7,38 @@ two is proposed. Equal votes are reported as a tie, never broken by the software
 
 from __future__ import annotations
 
-__all__ = ["compute_result", "decide", "RULE"]
+import math
+
+__all__ = ["compute_result", "decide", "quorum_check", "recall_rule", "RULE"]
 
 RULE = "simple majority of votes cast; abstentions are not votes cast; " \
        "with more than two options and no majority, a runoff between the first two"
+
+
+def recall_rule(quorum: float) -> str:
+    """The rule of a recall round, with the turnout quorum in force when it was opened."""
+    return (f"recall passes with more than half of the votes cast for 'recall' and members present at least "
+            f"{quorum * 100:g}% of the constituency's registered members; abstentions are not votes cast "
+            "but those present count for the turnout")
+
+
+def quorum_check(present: int, registered: int, fraction: float) -> dict:
+    """Whether a round's turnout reached a quorum: members present >= ``fraction`` of registered.
+
+    ``needed`` is the smallest whole number of members at or above ``fraction * registered``
+    (a hair below it is forgiven, so that a fraction such as 1/3, not exact in binary, still
+    gives 100 of 300); ``present`` counts every member the standing counts report present and
+    every ballot cast, as the result does.
+
+    >>> q = quorum_check(123, 300, 0.5)
+    >>> q["needed"], q["reached"], q["turnout"]
+    (150, False, 0.41)
+    >>> quorum_check(100, 300, 1 / 3)["reached"]
+    True
+    """
+    needed = max(1, math.ceil(fraction * registered - 1e-9))
+    return {"fraction": fraction, "registered": registered, "needed": needed, "present": present,
+            "turnout": round(present / registered, 4) if registered else 0.0, "reached": present >= needed}
 
 
 def compute_result(options: list[str], tallies: list[dict], registered: int) -> dict:

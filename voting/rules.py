@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 
 __all__ = ["VotingError", "KINDS", "Tally", "check_tally", "check_round_spec", "check_assembly_spec",
            "check_int", "parse_time", "iso", "ABSTAIN", "RECALL_MAX_AHEAD_S",
-           "check_recall_opens_at"]
+           "check_recall_opens_at", "check_recall_request", "check_quorum", "check_candidate",
+           "NOMINATION_DEFAULT_S", "NOMINATION_MAX_S", "DEFAULT_RECALL_QUORUM"]
 
 ABSTAIN = "abstain"
 MAX_OPTIONS = 20
@@ -29,6 +30,84 @@ delegate by scheduling one for a distant year (the others would only ever get 40
 def check_recall_opens_at(opens_at: float, now: float) -> None:
     if opens_at > now + RECALL_MAX_AHEAD_S:
         raise VotingError("opens_at", "a recall round opens at most 7 days ahead")
+
+
+DEFAULT_RECALL_QUORUM = 0.5
+"""The turnout quorum of a recall round by default: members present at least half of the
+constituency's registered members (docs/voting.md, "Recall": the largest quorum that a delegate's
+supporters can never use to block an absolute majority of the constituency by staying away)."""
+NOMINATION_DEFAULT_S = 24 * 3600.0
+"""How long the constituency's clerks may put forward candidates for a recalled delegate's
+successor, from the recall's close, by default: one day, so that every shift's assembly meets."""
+NOMINATION_MAX_S = 7 * 24 * 3600.0
+
+
+def check_quorum(value, name: str = "recall_quorum") -> float:
+    """A turnout quorum: a fraction of the registered members, above 0 and at most 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise VotingError(name, "must be a number (a fraction of the registered members)")
+    if not 0 < value <= 1:
+        raise VotingError(name, "must be above 0 and at most 1 (a fraction of the registered members)")
+    return float(value)
+
+
+def _seconds(body: dict, name: str, low: float, high: float) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise VotingError(name, "must be a number of seconds")
+    if not low <= value <= high:
+        raise VotingError(name, f"must be between {low:g} and {high:g}")
+    return float(value)
+
+
+def check_recall_request(body, now: float) -> dict:
+    """A clerk's recall request: ``{"duration_s"?, "opens_at"?, "now"?, "nomination_s"?,
+    "election_duration_s"?}`` checked, absent fields as None (``now`` as False).
+
+    ``duration_s`` is needed to open a recall (the store says so when none is scheduled);
+    joining a scheduled one needs nothing. ``now: true`` brings a scheduled recall forward to
+    now (or opens a new one now) and cannot be given with ``opens_at``, which is at most
+    :data:`RECALL_MAX_AHEAD_S` ahead. ``nomination_s`` and ``election_duration_s`` set the
+    successor's election should the recall pass (defaults: :data:`NOMINATION_DEFAULT_S`, and
+    the recall round's own duration).
+    """
+    if not isinstance(body, dict):
+        raise VotingError(None, "body must be a JSON object")
+    unknown = set(body) - {"duration_s", "opens_at", "now", "nomination_s", "election_duration_s"}
+    if unknown:
+        raise VotingError(sorted(unknown)[0], "unknown field")
+    out = {"duration_s": _seconds(body, "duration_s", 1, MAX_DURATION_S),
+           "nomination_s": _seconds(body, "nomination_s", 1, NOMINATION_MAX_S),
+           "election_duration_s": _seconds(body, "election_duration_s", 1, MAX_DURATION_S),
+           "now": False, "opens_at": None}
+    forward = body.get("now", False)
+    if not isinstance(forward, bool):
+        raise VotingError("now", "must be true or false")
+    if forward and body.get("opens_at") is not None:
+        raise VotingError("now", "give either now (bring the recall forward to now) or opens_at, not both")
+    out["now"] = forward
+    if body.get("opens_at") is not None:
+        opens_at = parse_time(body["opens_at"], "opens_at")
+        if opens_at < now - 1:
+            raise VotingError("opens_at", "is in the past")
+        check_recall_opens_at(opens_at, now)
+        out["opens_at"] = max(opens_at, now)
+    return out
+
+
+def check_candidate(body) -> str:
+    """A successor candidate put forward by a clerk: ``{"name"}``, an option label of the election."""
+    if not isinstance(body, dict):
+        raise VotingError(None, "body must be a JSON object")
+    unknown = set(body) - {"name"}
+    if unknown:
+        raise VotingError(sorted(unknown)[0], "unknown field")
+    name = check_text(body.get("name"), "name", max_len=100)
+    if name.lower() == ABSTAIN:
+        raise VotingError("name", "'abstain' cannot be a candidate: abstentions are counted apart")
+    return name
 
 
 KINDS = ("invalid", "forbidden", "not_found", "conflict")
