@@ -64,6 +64,8 @@ class Config:
     """Seconds a request's body may take to arrive in full (408 and the connection closed after)."""
     key_file: str | None = None
     """The secret ballot's master key (32 bytes, created mode 0600 if missing). Keep it outside the database's directory and out of its backups: with it, a copy of the database no longer hides how a ballot voted. Default: ``$XDG_STATE_HOME/councilcast/keys/<hash of the database path>.key`` (``~/.local/state/...``)."""
+    recall_quorum: float = 0.5
+    """Turnout quorum of a recall round: members present (counts and ballots) at least this fraction of the constituency's registered members, besides a majority of votes cast for recall (docs/voting.md, "Recall"). Recorded in each recall round when it opens."""
     extra: dict = field(default_factory=dict)
     """Settings for tests and embedding; not read from the environment."""
 

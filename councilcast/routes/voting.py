@@ -204,10 +204,41 @@ async def list_delegates(request: web.Request) -> web.Response:
 
 @routes.post("/api/delegates/{id}/recall")
 async def open_recall(request: web.Request) -> web.Response:
+    """201 a recall round opened; 200 when the request joined the one scheduled (``"request":
+    "joined"``) or brought it forward to now (``"brought_forward"``, with ``{"now": true}``)."""
     aid = await _clerk(request)
     body = await read_json(request, max_bytes=SMALL_BODY)
-    r, forward = await _svc(request).open_recall(request.match_info["id"], aid, body)
-    return web.json_response(public_round(r, time.time()), status=200 if forward else 201)
+    r, action = await _svc(request).open_recall(request.match_info["id"], aid, body)
+    out = {**public_round(r, time.time()), "request": action, "quorum": r.get("quorum"),
+           **await _svc(request).recall_view(r["id"])}
+    return web.json_response(out, status=201 if action == "opened" else 200)
+
+
+@routes.get("/api/delegates/{id}/successor")
+async def successor_election(request: web.Request) -> web.Response:
+    e = await _svc(request).successor_election(request.match_info["id"])
+    return web.json_response(_found(e, "successor election (one opens when a recall passes)"))
+
+
+@routes.post("/api/delegates/{id}/successor/candidates")
+async def nominate(request: web.Request) -> web.Response:
+    aid = await _clerk(request)
+    body = await read_json(request, max_bytes=SMALL_BODY)
+    return web.json_response(await _svc(request).nominate(request.match_info["id"], aid, body), status=201)
+
+
+@routes.post("/api/delegates/{id}/token")
+async def delegate_token(request: web.Request) -> web.Response:
+    """A new token for a delegate, shown once (the secretariat hands it over, as at registration);
+    any earlier token of theirs is revoked. How an elected successor gets theirs."""
+    auth = request.app[AUTH]
+    await auth.require(request, "secretariat")
+    did = request.match_info["id"]
+    d = _found(await _svc(request).get_delegate(did), "delegate")
+    if d["status"] != "active":
+        raise ApiError(409, "id", "this delegate has been recalled: a recalled delegate gets no token")
+    token, _ = await auth.rotate("delegate", did, f"delegate {d['name']}")
+    return web.json_response({"id": did, "name": d["name"], "token": token}, status=201)
 
 
 @routes.get("/api/rollcalls")
@@ -271,7 +302,8 @@ def setup(app: web.Application) -> None:
     app.add_routes(routes)
 
     async def lifecycle(app: web.Application):
-        svc = VotingService.with_key_file(app[DB], hub, app[CONFIG].db, app[CONFIG].key_file)
+        svc = VotingService.with_key_file(app[DB], hub, app[CONFIG].db, app[CONFIG].key_file,
+                                          recall_quorum=app[CONFIG].recall_quorum)
         app[VOTING] = svc
         hub.hello_extra.append(svc.hello)
         await svc.start()
@@ -331,9 +363,21 @@ OPENAPI: dict = {
                                  body={"code": "ABCD2345EF", "choice": "A"}, errors=("400", "404", "409"))},
     "/api/delegates": {"get": _op("List delegates with status")},
     "/api/delegates/{id}/recall": {"post": _op(
-        "Open a recall round against a delegate (clerk of a constituency assembly), at most 7 days ahead; "
-        "when one is scheduled and not yet open, bring it forward to now (200)", auth=True, ok="201",
-        body={"duration_s": 300}, errors=("400", "404", "409"))},
+        "Ask for a recall of a delegate (clerk of a constituency assembly): 201 opens a round (at most 7 days "
+        "ahead, the turnout quorum in force recorded in it); while one is scheduled the request joins it (200, "
+        "request: joined), or with now: true brings it forward to now (200, request: brought_forward); 409 while "
+        "one is open", auth=True, ok="201",
+        body={"duration_s": 300, "opens_at": "2026-01-02T10:00:00Z", "nomination_s": 86400,
+              "election_duration_s": 600}, errors=("400", "404", "409"))},
+    "/api/delegates/{id}/successor": {"get": _op(
+        "The election of a recalled delegate's successor: state, nomination window, candidates (and who put each "
+        "forward), its rounds, the successor", errors=("404",))},
+    "/api/delegates/{id}/successor/candidates": {"post": _op(
+        "Put a successor candidate forward (clerk of a constituency assembly) while nominations are open",
+        auth=True, ok="201", body={"name": "A. Pannekoek"}, errors=("400", "403", "404", "409"))},
+    "/api/delegates/{id}/token": {"post": _op(
+        "A new token for an active delegate, shown once; earlier ones revoked (secretariat): how an elected "
+        "successor gets theirs", auth=True, ok="201", errors=("404", "409"))},
     "/api/rollcalls": {"get": _op("List roll calls with every vote by name")},
     "/api/rollcalls/{id}": {"get": _op("One roll call with every vote by name")},
     "/api/rollcalls/{id}/votes": {"post": _op(

@@ -26,7 +26,8 @@ from councilcast.stores.voting import VotingStore
 from voting.audit import ANCHOR_PERIOD_S
 from voting.rounds import public_round, round_state
 from voting.secrecy import BallotSecrets
-from voting.rules import VotingError, check_assembly_spec, check_options, check_round_spec, check_text
+from voting.rules import (DEFAULT_RECALL_QUORUM, VotingError, check_assembly_spec, check_candidate, check_options,
+                          check_quorum, check_recall_request, check_round_spec, check_text)
 
 __all__ = ["VotingService", "TallyBatcher", "BallotGuard"]
 
@@ -41,8 +42,14 @@ class VotingService:
     publishes what changed on ``/ws``.
     """
 
-    def __init__(self, db: Database, hub: EventHub, store: VotingStore | None = None):
+    def __init__(self, db: Database, hub: EventHub, store: VotingStore | None = None,
+                 recall_quorum: float = DEFAULT_RECALL_QUORUM):
         self.db = db
+        try:
+            self.recall_quorum = check_quorum(recall_quorum)
+        except VotingError as exc:  # a setting out of range stops the start, naming it
+            raise ValueError(f"COUNCILCAST_RECALL_QUORUM {exc.reason}, got {recall_quorum!r}") from None
+        self.nominating: dict[str, dict] = {}  # successor elections taking candidates: id -> election
         self.store = store or VotingStore()
         self.hub = hub
         self.pending: dict[str, dict] = {}  # rounds not yet published, as stored
@@ -57,13 +64,14 @@ class VotingService:
         self.on_result: list = []  # async callbacks(round) after a result is published (the sessions)
 
     @classmethod
-    def with_key_file(cls, db: Database, hub: EventHub, db_path: str, key_file: str | None) -> VotingService:
+    def with_key_file(cls, db: Database, hub: EventHub, db_path: str, key_file: str | None,
+                      recall_quorum: float = DEFAULT_RECALL_QUORUM) -> VotingService:
         """The service with the secret ballot's key read (or created) from its file."""
         path = key_path(db_path, key_file)
         if inside(path, db_path):
             log.warning("the ballot key %s is in the database's directory: a copy of that directory "
                         "would carry the key with the ballots (docs/voting.md, 'The secret ballot')", path)
-        return cls(db, hub, VotingStore(BallotSecrets(load_or_create(path))))
+        return cls(db, hub, VotingStore(BallotSecrets(load_or_create(path))), recall_quorum=recall_quorum)
 
     # -- helpers ----------------------------------------------------------------------
     async def write(self, fn):
@@ -174,33 +182,102 @@ class VotingService:
 
         return await self.write(do)
 
+    async def get_delegate(self, did: str) -> dict | None:
+        return await self.read(lambda c: self.store.get_delegate(c, did))
+
     async def list_delegates(self) -> list[dict]:
         return await self.read(self.store.list_delegates)
 
     async def delegate(self, did: str, *, page: bool = False) -> dict | None:
         """A delegate with their roll-call ``record``; for the page also the ``constituency``
-        assemblies and the ``recalls`` (public rounds) against them."""
+        assemblies, the ``recalls`` (public rounds) against them, each with the ``requests`` that
+        asked for it, and the ``successor_election`` a passed recall opened."""
         def q(conn):
             d = self.store.get_delegate(conn, did)
             if d is None:
                 return None
             d["record"] = self.store.delegate_record(conn, did)
             if page:
+                now = time.time()
                 d["constituency"] = [self.store.get_assembly(conn, a) for a in d["assemblies"]]
-                d["recalls"] = [public_round(r, time.time()) for r in self.store.list_rounds(conn, 1000)
+                d["recalls"] = [{**public_round(r, now), "quorum": r.get("quorum"),
+                                 "requests": self.store.recall_requests(conn, r["id"])}
+                                for r in self.store.list_rounds(conn, 1000)
                                 if r["kind"] == "recall" and r["subject"] == did]
+                e = self.store.election_of(conn, did)
+                d["successor_election"] = self._election_view(conn, e) if e else None
             return d
         return await self.read(q)
 
-    async def open_recall(self, did: str, by_assembly: str, body) -> tuple[dict, bool]:
-        """Open (or bring forward to now) a recall round: (round, brought forward)."""
+    async def open_recall(self, did: str, by_assembly: str, body) -> tuple[dict, str]:
+        """A clerk's recall request: open a round, join the one scheduled, or bring it forward to
+        now (``{"now": true}``): (round, ``opened`` | ``joined`` | ``brought_forward``). A new
+        round records the turnout quorum in force now (the ``recall_quorum`` setting)."""
+        req = check_recall_request(body, time.time())
+        r, action = await self.write(lambda c: self.store.open_recall(c, did, by_assembly, req, self.recall_quorum,
+                                                                      time.time()))
+        if action != "joined":
+            await self.track(r)  # a round brought forward replaces its pending copy; the scheduler wakes
+        return r, action
+
+    async def recall_view(self, rid: str) -> dict:
+        """A recall round's requests and the terms of the successor's election it carries."""
+        def q(conn):
+            terms = self.store.recall_terms(conn, rid) or {}
+            return {"requests": self.store.recall_requests(conn, rid), **terms}
+        return await self.read(q)
+
+    # -- a recalled delegate's successor -------------------------------------------------
+    def _election_view(self, conn, e: dict) -> dict:
+        """An election with its rounds as public rounds (results only once published)."""
         now = time.time()
-        spec = check_round_spec({"title": "recall", "options": ["recall", "keep"],
-                                 "duration_s": body.get("duration_s"), "opens_at": body.get("opens_at")}, now)
-        r, forward = await self.write(lambda c: self.store.open_recall(c, did, by_assembly, spec["duration_s"],
-                                                                       spec["opens_at"], time.time()))
-        await self.track(r)  # a round brought forward replaces its pending copy; the scheduler wakes
-        return r, forward
+        rounds = [self.store.get_round(conn, rid) for rid in e["rounds"]]
+        return {**e, "rounds": [public_round(r, now, brief=True) for r in rounds if r is not None]}
+
+    async def successor_election(self, did: str) -> dict | None:
+        """The latest successor election of recalled delegate ``did`` (None when there is none)."""
+        def q(conn):
+            e = self.store.election_of(conn, did)
+            return None if e is None else self._election_view(conn, e)
+        return await self.read(q)
+
+    async def nominate(self, did: str, by_assembly: str, body) -> dict:
+        """A constituency clerk puts a candidate forward for the successor's election."""
+        name = check_candidate(body)
+        e = await self.write(lambda c: self.store.nominate(c, did, by_assembly, name, time.time()))
+        await self.hub.publish({"type": "election.candidate", "election": e["id"], "delegate": did, "name": name})
+        return await self.successor_election(did)
+
+    async def open_due_elections(self) -> None:
+        """Elections whose nomination window ended: open their round (or another window)."""
+        now = time.time()
+        for eid, e in list(self.nominating.items()):
+            if now < e["nominations_close_ts"]:
+                continue
+            try:
+                e, r = await self.write(lambda c, eid=eid: self.store.open_election(c, eid, time.time()))
+            except Exception:  # noqa: BLE001 - try again in a minute; the other elections go on
+                log.exception("opening successor election %s failed", eid)
+                self.nominating[eid] = {**e, "nominations_close_ts": now + 60}
+                continue
+            if e is None or e["state"] != "nominating":
+                self.nominating.pop(eid, None)
+            else:
+                self.nominating[eid] = e
+            if r is not None:
+                await self.track(r)
+            await self.hub.publish({"type": "election.updated", "election": eid, "state": e["state"] if e else None})
+
+    async def _follow_election(self, eid: str | None) -> None:
+        """After a close: a successor election now taking candidates goes to the scheduler."""
+        if not eid:
+            return
+        e = await self.read(lambda c: self.store.get_election(c, eid))
+        if e is not None and e["state"] == "nominating":
+            self.nominating[eid] = e
+            self._wake.set()
+        if e is not None:
+            await self.hub.publish({"type": "election.updated", "election": eid, "state": e["state"]})
 
     async def create_rollcall(self, body, also=None) -> dict:
         """Open a roll call; ``also(conn, rollcall)`` runs in its transaction (the item it is about)."""
@@ -289,6 +366,8 @@ class VotingService:
             if runoff and runoff not in self.pending:
                 rr = await self.read(lambda c: self.store.get_round(c, runoff))
                 await self.track(rr)
+            await self._follow_election((r["result"].get("recall") or {}).get("election")
+                                        or (r["result"].get("election") or {}).get("id"))
             for callback in self.on_result:
                 try:
                     await callback(r)
@@ -307,10 +386,13 @@ class VotingService:
         """Open and close rounds on the server clock; the only authority on both."""
         for r in await self.db.read(self.store.pending_rounds):
             self.pending[r["id"]] = r
+        for e in await self.db.read(self.store.nominating_elections):
+            self.nominating[e["id"]] = e
         while True:
             self._wake.clear()
+            await self.open_due_elections()
             now = time.time()
-            next_t = math.inf
+            next_t = min((e["nominations_close_ts"] for e in self.nominating.values()), default=math.inf)
             for r in list(self.pending.values()):
                 if now >= r["closes_at"]:
                     try:

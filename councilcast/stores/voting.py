@@ -26,11 +26,12 @@ from typing import Any
 import orjson
 
 from voting.audit import FORMAT, anchor_hash, definition, genesis_hash, record_hash
-from voting.consequences import recall_outcome, runoff_spec
-from voting.result import decide
+from voting.consequences import (election_outcome, election_round_spec, recall_outcome, runoff_spec,
+                                 successor_election)
+from voting.result import decide, recall_rule
 from voting.rounds import new_code, new_id, round_state
 from voting.secrecy import BallotSecrets, accumulate
-from voting.rules import ABSTAIN, VotingError, check_int, check_recall_opens_at, check_tally, iso
+from voting.rules import (ABSTAIN, MAX_OPTIONS, NOMINATION_DEFAULT_S, VotingError, check_int, check_tally, iso)
 
 __all__ = ["VotingStore", "AREA", "MIGRATIONS"]
 
@@ -161,6 +162,49 @@ MIGRATIONS = [
         PRIMARY KEY (round_id, at)
     ) WITHOUT ROWID;
     """,
+    # 4: the recall's turnout quorum, who asked for a recall, and the successor's election (issue 12)
+    """
+    ALTER TABLE voting_rounds ADD COLUMN quorum REAL;  -- recall: the turnout quorum in force at its opening
+    CREATE TABLE voting_recalls (
+        round_id TEXT PRIMARY KEY,        -- a round of kind 'recall'
+        delegate_id TEXT NOT NULL,
+        nomination_s REAL NOT NULL,       -- should it pass: the successor's nomination window
+        election_duration_s REAL NOT NULL -- and the length of the election round
+    );
+    CREATE TABLE voting_recall_requests (
+        round_id TEXT NOT NULL,
+        assembly_id TEXT NOT NULL,
+        action TEXT NOT NULL,             -- opened, joined, brought_forward
+        at REAL NOT NULL,
+        PRIMARY KEY (round_id, assembly_id, action)
+    );
+    CREATE TABLE voting_elections (
+        id TEXT PRIMARY KEY,
+        recalled TEXT NOT NULL,           -- the delegate whose recall opened it
+        recall_round TEXT NOT NULL,
+        scope TEXT NOT NULL,              -- JSON list: the constituency
+        nomination_s REAL NOT NULL,
+        duration_s REAL NOT NULL,
+        nominations_close REAL NOT NULL,  -- the end of the (latest) nomination window
+        state TEXT NOT NULL,              -- nominating, voting, decided
+        round_id TEXT,                    -- while voting: the election round, or its runoff
+        rounds TEXT NOT NULL DEFAULT '[]',-- JSON list: every round of the election, in order
+        successor TEXT,                   -- the delegate elected
+        note TEXT,                        -- why nominations are open again
+        created_at REAL NOT NULL,
+        decided_at REAL
+    );
+    CREATE INDEX voting_elections_recalled ON voting_elections(recalled, created_at);
+    CREATE INDEX voting_elections_round ON voting_elections(round_id);
+    CREATE INDEX voting_elections_successor ON voting_elections(successor);
+    CREATE TABLE voting_election_candidates (
+        election_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        assembly_id TEXT NOT NULL,        -- the constituency assembly whose clerk put them forward
+        at REAL NOT NULL,
+        PRIMARY KEY (election_id, name)
+    );
+    """,
 ]
 
 
@@ -220,7 +264,8 @@ class VotingStore:
         return row[0], row[1]
 
     # -- rounds -----------------------------------------------------------------------
-    def create_round(self, conn, spec: dict, now: float, kind: str = "decision", subject: str | None = None) -> dict:
+    def create_round(self, conn, spec: dict, now: float, kind: str = "decision", subject: str | None = None,
+                     quorum: float | None = None) -> dict:
         if spec["scope"] is not None:
             known = {r[0] for r in conn.execute(
                 f"SELECT id FROM voting_assemblies WHERE id IN ({','.join('?' * len(spec['scope']))})",
@@ -229,13 +274,13 @@ class VotingStore:
             if missing:
                 raise VotingError("assemblies", f"unknown assembly {missing[0]}")
         rid = new_id("r")
-        genesis = genesis_hash(definition(rid, spec["title"], spec["options"], spec["scope"], kind))
+        genesis = genesis_hash(definition(rid, spec["title"], spec["options"], spec["scope"], kind, quorum))
         conn.execute(
             "INSERT INTO voting_rounds(id, title, options, kind, subject, scope, opens_at, closes_at, duration_s,"
-            " genesis, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " genesis, created_at, quorum) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (rid, spec["title"], json.dumps(spec["options"]), kind, subject,
              json.dumps(spec["scope"]) if spec["scope"] is not None else None,
-             spec["opens_at"], spec["closes_at"], spec["duration_s"], genesis, now))
+             spec["opens_at"], spec["closes_at"], spec["duration_s"], genesis, now, quorum))
         return self.get_round(conn, rid)
 
     def get_round(self, conn, rid: str) -> dict | None:
@@ -512,12 +557,23 @@ class VotingStore:
         recall = recall_outcome(r, result)
         if recall is not None:
             result["recall"] = recall
+            if r.get("quorum") is not None:
+                result["rule"] = recall_rule(r["quorum"])
             if recall["passed"]:
-                conn.execute("UPDATE voting_delegates SET status='recalled', recalled_at=?, recall_round=? "
-                             "WHERE id=? AND status='active'", (now, rid, recall["delegate"]))
+                changed = conn.execute("UPDATE voting_delegates SET status='recalled', recalled_at=?, recall_round=? "
+                                       "WHERE id=? AND status='active'", (now, rid, recall["delegate"])).rowcount
+                terms = conn.execute("SELECT nomination_s, election_duration_s FROM voting_recalls WHERE round_id=?",
+                                     (rid,)).fetchone()
+                nomination_s, duration_s = terms if terms else (NOMINATION_DEFAULT_S, r["duration_s"])
+                spec = successor_election(r, recall, now, nomination_s, duration_s)
+                if changed and spec is not None:
+                    recall["election"] = self._create_election(conn, spec, now)
         spec = runoff_spec(r, result, now)
         if spec is not None:
             result["runoff_round"] = self.create_round(conn, spec, now, kind="runoff", subject=rid)["id"]
+        row = conn.execute("SELECT id FROM voting_elections WHERE round_id=? AND state='voting'", (rid,)).fetchone()
+        if row is not None:  # an election round (or its runoff): the successor, a runoff, or new nominations
+            result["election"] = self._settle_election(conn, self.get_election(conn, row[0]), result, now)
         # the per-assembly rows come from SQLite as one JSON array: splice, do not re-encode
         rows = result.pop("_rows")
         text = orjson.dumps(result)[:-1] + b',"assemblies":' + rows + b"}"
@@ -621,7 +677,8 @@ class VotingStore:
                             "version": row["version"], "present": row["present"], "abstain": row["abstain"],
                             "counts": json.loads(row["counts"]), "source": row["source"],
                             "received_at": row["received_at"], "prev": row["prev"], "hash": row["hash"]})
-        return {"format": FORMAT, "definition": definition(rid, r["title"], r["options"], r["scope"], r["kind"]),
+        return {"format": FORMAT, "definition": definition(rid, r["title"], r["options"], r["scope"], r["kind"],
+                                                             r.get("quorum")),
                 "genesis": r["genesis"], "records": records, "result": r["result"], "anchors": self.anchors(conn, rid)}
 
     # -- delegates, roll calls, recall ----------------------------------------------------------
@@ -641,6 +698,13 @@ class VotingStore:
         d = dict(row)
         d["assemblies"] = json.loads(d["assemblies"])
         d["elected_at"], d["recalled_at"] = iso(d["elected_at"]), iso(d["recalled_at"])
+        # the successor elected after their recall, and whom they succeeded: links both ways
+        succ = conn.execute("SELECT e.successor, s.name FROM voting_elections e JOIN voting_delegates s ON "
+                            "s.id = e.successor WHERE e.recalled=? ORDER BY e.created_at DESC LIMIT 1", (did,)).fetchone()
+        pred = conn.execute("SELECT e.recalled, p.name FROM voting_elections e JOIN voting_delegates p ON "
+                            "p.id = e.recalled WHERE e.successor=? LIMIT 1", (did,)).fetchone()
+        d["successor"] = {"id": succ[0], "name": succ[1]} if succ else None
+        d["predecessor"] = {"id": pred[0], "name": pred[1]} if pred else None
         return d
 
     def find_delegate(self, conn, name: str) -> dict | None:
@@ -651,12 +715,16 @@ class VotingStore:
         return [self.get_delegate(conn, r[0]) for r in conn.execute(
             "SELECT id FROM voting_delegates ORDER BY name, id").fetchall()]
 
-    def open_recall(self, conn, did: str, by_assembly: str, duration_s: float, opens_at: float,
-                    now: float) -> tuple[dict, bool]:
-        """A recall round against delegate ``did``: (round, brought forward).
+    def open_recall(self, conn, did: str, by_assembly: str, req: dict, quorum: float,
+                    now: float) -> tuple[dict, str]:
+        """A recall request against delegate ``did`` from assembly ``by_assembly``: (round, action).
 
-        When a recall is already scheduled and not yet open, any assembly of the constituency
-        brings it forward to now (it keeps its duration); one already open is a 409.
+        ``req`` is :func:`voting.rules.check_recall_request`'s. With no recall pending, a
+        round of kind ``recall`` opens (``opened``) at ``opens_at`` (at most 7 days ahead) or now,
+        with the turnout ``quorum`` in force now recorded in it (and in its genesis). With one
+        scheduled and not yet open, the request **joins** it (``joined``: no second round, the
+        round unchanged), or with ``now`` brings it forward to now (``brought_forward``; it keeps
+        its duration). Every request is recorded with its assembly. One already open is a 409.
         """
         d = self.get_delegate(conn, did)
         if d is None:
@@ -665,20 +733,142 @@ class VotingStore:
             raise VotingError("Authorization", "only an assembly of the delegate's constituency may recall", "forbidden")
         if d["status"] != "active":
             raise VotingError("delegate", "already recalled", "conflict")
-        check_recall_opens_at(opens_at, now)
         row = conn.execute("SELECT id FROM voting_rounds WHERE kind='recall' AND subject=? AND published_at IS NULL",
                            (did,)).fetchone()
         if row is not None:
             r = self.get_round(conn, row[0])
             if round_state(r, now) != "scheduled":
-                raise VotingError("delegate", "a recall round for this delegate is already under way", "conflict")
-            conn.execute("UPDATE voting_rounds SET opens_at=?, closes_at=? WHERE id=?",
-                         (now, now + r["duration_s"], r["id"]))
-            return self.get_round(conn, r["id"]), True
+                raise VotingError("delegate", f"a recall round for this delegate is already under way (it closes at "
+                                              f"{iso(r['closes_at'])})", "conflict")
+            action = "joined"
+            if req["now"]:
+                action = "brought_forward"
+                conn.execute("UPDATE voting_rounds SET opens_at=?, closes_at=? WHERE id=?",
+                             (now, now + r["duration_s"], r["id"]))
+            conn.execute("INSERT OR IGNORE INTO voting_recall_requests(round_id, assembly_id, action, at) "
+                         "VALUES (?,?,?,?)", (r["id"], by_assembly, action, now))
+            return self.get_round(conn, r["id"]), action
+        if req["duration_s"] is None:
+            raise VotingError("duration_s", "is required to open a recall round (a number of seconds)")
+        opens_at = now if req["now"] or req["opens_at"] is None else req["opens_at"]
         spec = {"title": f"Recall of delegate {d['name']}", "options": ["recall", "keep"],
-                "duration_s": duration_s, "opens_at": opens_at, "closes_at": opens_at + duration_s,
+                "duration_s": req["duration_s"], "opens_at": opens_at, "closes_at": opens_at + req["duration_s"],
                 "scope": d["assemblies"]}
-        return self.create_round(conn, spec, now, kind="recall", subject=did), False
+        r = self.create_round(conn, spec, now, kind="recall", subject=did, quorum=quorum)
+        conn.execute("INSERT INTO voting_recalls(round_id, delegate_id, nomination_s, election_duration_s) "
+                     "VALUES (?,?,?,?)", (r["id"], did, req["nomination_s"] or NOMINATION_DEFAULT_S,
+                                          req["election_duration_s"] or req["duration_s"]))
+        conn.execute("INSERT INTO voting_recall_requests(round_id, assembly_id, action, at) VALUES (?,?,?,?)",
+                     (r["id"], by_assembly, "opened", now))
+        return r, "opened"
+
+    def recall_requests(self, conn, rid: str) -> list[dict]:
+        """Who asked for recall round ``rid``: ``[{"assembly", "name", "action", "at"}]`` in order."""
+        return [{"assembly": a, "name": n, "action": act, "at": iso(at)} for a, n, act, at in conn.execute(
+            "SELECT q.assembly_id, ga.name, q.action, q.at FROM voting_recall_requests q LEFT JOIN voting_assemblies ga "
+            "ON ga.id = q.assembly_id WHERE q.round_id=? ORDER BY q.at, q.assembly_id", (rid,))]
+
+    def recall_terms(self, conn, rid: str) -> dict | None:
+        """The successor's election terms a recall round carries, should it pass."""
+        row = conn.execute("SELECT nomination_s, election_duration_s FROM voting_recalls WHERE round_id=?",
+                           (rid,)).fetchone()
+        return None if row is None else {"nomination_s": row[0], "election_duration_s": row[1]}
+
+    # -- a recalled delegate's successor ------------------------------------------------------
+    def _create_election(self, conn, spec: dict, now: float) -> str:
+        eid = new_id("el")
+        conn.execute("INSERT INTO voting_elections(id, recalled, recall_round, scope, nomination_s, duration_s, "
+                     "nominations_close, state, created_at) VALUES (?,?,?,?,?,?,?,'nominating',?)",
+                     (eid, spec["recalled"], spec["recall_round"], json.dumps(spec["scope"]), spec["nomination_s"],
+                      spec["duration_s"], spec["nominations_close"], now))
+        return eid
+
+    def get_election(self, conn, eid: str) -> dict | None:
+        """A successor election with its candidates (and who put each forward), rounds and successor."""
+        row = conn.execute("SELECT * FROM voting_elections WHERE id=?", (eid,)).fetchone()
+        if row is None:
+            return None
+        e = dict(row)
+        e["scope"], e["rounds"] = json.loads(e["scope"]), json.loads(e["rounds"])
+        e["nominations_close_ts"] = e["nominations_close"]
+        e["nominations_close"] = iso(e["nominations_close"])
+        e["created_at"], e["decided_at"] = iso(e["created_at"]), iso(e["decided_at"])
+        e["candidates"] = [{"name": n, "assembly": a, "assembly_name": an, "at": iso(at)} for n, a, an, at in conn.execute(
+            "SELECT c.name, c.assembly_id, ga.name, c.at FROM voting_election_candidates c LEFT JOIN voting_assemblies "
+            "ga ON ga.id = c.assembly_id WHERE c.election_id=? ORDER BY c.at, c.name", (eid,))]
+        names = dict(conn.execute("SELECT id, name FROM voting_delegates WHERE id IN (?, ?)",
+                                  (e["recalled"], e["successor"] or "")).fetchall())
+        e["recalled_name"] = names.get(e["recalled"])
+        e["successor_name"] = names.get(e["successor"]) if e["successor"] else None
+        return e
+
+    def election_of(self, conn, did: str) -> dict | None:
+        """The latest successor election of recalled delegate ``did``, or None."""
+        row = conn.execute("SELECT id FROM voting_elections WHERE recalled=? ORDER BY created_at DESC, id LIMIT 1",
+                           (did,)).fetchone()
+        return None if row is None else self.get_election(conn, row[0])
+
+    def nominating_elections(self, conn) -> list[dict]:
+        """Elections whose nominations are open (for the scheduler, which opens their rounds)."""
+        return [self.get_election(conn, r[0]) for r in conn.execute(
+            "SELECT id FROM voting_elections WHERE state='nominating' ORDER BY nominations_close").fetchall()]
+
+    def nominate(self, conn, did: str, aid: str, name: str, now: float) -> dict:
+        """Assembly ``aid`` (a clerk's) puts ``name`` forward as successor to recalled delegate ``did``."""
+        e = self.election_of(conn, did)
+        if e is None:
+            raise VotingError("id", "no successor election for this delegate: one opens when a recall passes",
+                              "not_found")
+        if aid not in e["scope"]:
+            raise VotingError("Authorization", "only a clerk of the constituency puts candidates forward", "forbidden")
+        if e["state"] != "nominating":
+            raise VotingError("id", f"the election is {e['state']}: candidates are put forward until nominations "
+                                    "close", "conflict")
+        if now >= e["nominations_close_ts"]:
+            raise VotingError("id", f"nominations closed at {e['nominations_close']}", "conflict")
+        if any(c["name"].casefold() == name.casefold() for c in e["candidates"]):
+            raise VotingError("name", "already a candidate", "conflict")
+        if len(e["candidates"]) >= MAX_OPTIONS:
+            raise VotingError("name", f"at most {MAX_OPTIONS} candidates", "conflict")
+        conn.execute("INSERT INTO voting_election_candidates(election_id, name, assembly_id, at) VALUES (?,?,?,?)",
+                     (e["id"], name, aid, now))
+        return self.get_election(conn, e["id"])
+
+    def open_election(self, conn, eid: str, now: float) -> tuple[dict, dict | None]:
+        """At the end of the nomination window: the election round among the candidates, or with
+        fewer than two another window. (election, round or None); a no-op before the window ends."""
+        e = self.get_election(conn, eid)
+        if e is None or e["state"] != "nominating" or now < e["nominations_close_ts"]:
+            return e, None
+        spec = election_round_spec(e, [c["name"] for c in e["candidates"]], e["recalled_name"], now)
+        if spec is None:
+            close = now + e["nomination_s"]
+            conn.execute("UPDATE voting_elections SET nominations_close=?, note=? WHERE id=?",
+                         (close, f"{len(e['candidates'])} candidate(s) when nominations closed, two are needed: "
+                                 f"nominations stay open until {iso(close)}", eid))
+            return self.get_election(conn, eid), None
+        r = self.create_round(conn, spec, now, kind="election", subject=e["recalled"])
+        conn.execute("UPDATE voting_elections SET state='voting', round_id=?, rounds=?, note=NULL WHERE id=?",
+                     (r["id"], json.dumps(e["rounds"] + [r["id"]]), eid))
+        return self.get_election(conn, eid), r
+
+    def _settle_election(self, conn, e: dict, result: dict, now: float) -> dict:
+        """Carry out what an election round's result decides (:func:`voting.consequences.election_outcome`)."""
+        out = election_outcome(result, e, now)
+        if out["state"] == "decided":
+            successor = self.create_delegate(conn, out["winner"], e["scope"], now)
+            conn.execute("UPDATE voting_elections SET state='decided', successor=?, decided_at=?, round_id=NULL, "
+                         "note=NULL WHERE id=?", (successor["id"], now, e["id"]))
+            return {"id": e["id"], "state": "decided", "successor": successor["id"], "name": successor["name"]}
+        if out["state"] == "voting":
+            runoff = result["runoff_round"]
+            conn.execute("UPDATE voting_elections SET round_id=?, rounds=? WHERE id=?",
+                         (runoff, json.dumps(e["rounds"] + [runoff]), e["id"]))
+            return {"id": e["id"], "state": "voting", "round": runoff}
+        conn.execute("UPDATE voting_elections SET state='nominating', nominations_close=?, round_id=NULL, note=? "
+                     "WHERE id=?", (out["nominations_close"], out["note"], e["id"]))
+        return {"id": e["id"], "state": "nominating", "nominations_close": iso(out["nominations_close"]),
+                "note": out["note"]}
 
     def create_rollcall(self, conn, title: str, options: list[str], round_id: str | None, now: float) -> dict:
         if round_id is not None and self.get_round(conn, round_id) is None:

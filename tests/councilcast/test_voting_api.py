@@ -403,7 +403,12 @@ async def test_a_recall_cannot_be_parked_in_a_distant_year_and_can_be_brought_fo
     assert parked["state"] == "scheduled"
     async with s.post(server.api(f"/api/delegates/{d['id']}/recall"), headers=bearer(g2["token"]),
                       json={"duration_s": 60}) as r:
-        assert r.status == 200  # the other assembly brings it forward
+        assert r.status == 200  # the other assembly's request joins the scheduled one (issue 12)
+        joined = await r.json()
+    assert joined["id"] == parked["id"] and joined["state"] == "scheduled" and joined["request"] == "joined"
+    async with s.post(server.api(f"/api/delegates/{d['id']}/recall"), headers=bearer(g2["token"]),
+                      json={"now": True}) as r:
+        assert r.status == 200  # and brings it forward to now when it asks to
         now = await r.json()
     assert now["id"] == parked["id"] and now["state"] == "open" and now["duration_s"] == 60
     assert abs(now["opens_at_ts"] - time.time()) < 5
