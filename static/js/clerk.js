@@ -1,7 +1,8 @@
 /* The clerk page: the token is pasted once and kept in localStorage ("councilcast.clerkToken"),
  * sent as a bearer header; the page lists the rounds, posts the assembly's count (or a
- * recount), issues one-time ballot codes as a printable sheet with QR codes, and opens a
- * recall round against a delegate of the constituency. */
+ * recount), issues one-time ballot codes as a printable sheet with QR codes, opens a
+ * recall round against a delegate of the constituency, and puts forward candidates for a
+ * recalled delegate's successor while nominations are open. */
 (function () {
   "use strict";
   var KEY = "councilcast.clerkToken", token = localStorage.getItem(KEY), assembly = null;
@@ -81,6 +82,36 @@
     box.appendChild(codes);
     return box;
   }
+  /* A recalled delegate of the constituency whose successor's election takes candidates: the
+   * clerk puts one forward (POST /api/delegates/{id}/successor/candidates). */
+  function successorForm(x) {
+    fetch("/api/delegates/" + x.id + "/successor").then(function (r) { return r.ok ? r.json() : null; }).then(function (e) {
+      if (!e || e.state !== "nominating") return;
+      var box = el("div", { "class": "card", "data-successor-election": x.id });
+      box.appendChild(el("h2", {}, [document.createTextNode("Successor to "), el("a", { href: "/delegates/" + x.id, text: x.name })]));
+      box.appendChild(el("p", { text: "Nominations are open until " + e.nominations_close.slice(0, 16).replace("T", " ") +
+        " UTC; then the constituency votes among the candidates (simple majority of votes cast, a runoff between the first two)." }));
+      var list = el("ul", { "data-candidates": "" });
+      e.candidates.forEach(function (c) { list.appendChild(el("li", { text: c.name + " (put forward by " + (c.assembly_name || c.assembly) + ")" })); });
+      if (!e.candidates.length) list.appendChild(el("li", { "class": "muted", text: "No candidate yet." }));
+      box.appendChild(list);
+      var form = el("form", { "data-nominate-form": x.id });
+      form.appendChild(el("label", {}, [document.createTextNode("Candidate's name "),
+        el("input", { type: "text", name: "candidate", required: "", maxlength: "100", autocomplete: "off" })]));
+      form.appendChild(el("button", { type: "submit", text: "Put forward" }));
+      form.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        var name = form.candidate.value.trim();
+        api("POST", "/api/delegates/" + x.id + "/successor/candidates", { name: name })
+          .then(function () { msg(name + " is a candidate to succeed " + x.name + ".", true); loadRounds(); })
+          .catch(function (err) { msg("Refused: " + err.message); });
+      });
+      box.appendChild(form);
+      var host = $("[data-clerk-delegates]"), old = host.querySelector('[data-successor-election="' + x.id + '"]');
+      if (old) old.remove();
+      host.insertBefore(box, host.firstChild);
+    });
+  }
   function loadRounds() {
     fetch("/api/rounds").then(function (r) { return r.json(); }).then(function (d) {
       var box = $("[data-clerk-rounds]");
@@ -91,21 +122,43 @@
       if (!live.length) box.appendChild(el("p", { "class": "muted", text: "No round open or scheduled for this assembly." }));
       live.forEach(function (r) { var f = roundForm(r); box.appendChild(f); CouncilRound.mount(f); });
     });
-    fetch("/api/delegates").then(function (r) { return r.json(); }).then(function (d) {
+    Promise.all([fetch("/api/delegates").then(function (r) { return r.json(); }),
+                 fetch("/api/rounds").then(function (r) { return r.json(); })]).then(function (got) {
+      var d = got[0], rounds = got[1].rounds;
       var box = $("[data-clerk-delegates]");
       box.innerHTML = "";
-      var mine = d.delegates.filter(function (x) { return x.assemblies.indexOf(assembly.id) >= 0 && x.status === "active"; });
+      var ours = d.delegates.filter(function (x) { return x.assemblies.indexOf(assembly.id) >= 0; });
+      var mine = ours.filter(function (x) { return x.status === "active"; });
+      ours.filter(function (x) { return x.status === "recalled"; }).forEach(successorForm);
       if (!mine.length) return;
       box.appendChild(el("h2", { text: "Delegates of this constituency" }));
       mine.forEach(function (x) {
-        var b = el("button", { type: "button", "class": "secondary", text: "Open a recall round (10 min)" });
+        var scheduled = rounds.filter(function (r) { return r.kind === "recall" && r.subject === x.id && r.state === "scheduled"; })[0];
+        var ask = function (body, question) {
+          if (!confirm(question)) return;
+          api("POST", "/api/delegates/" + x.id + "/recall", body).then(function (r) {
+            var when = r.opens_at.slice(0, 16).replace("T", " ") + " UTC";
+            msg(r.request === "joined" ? "Your assembly joined the recall of " + x.name + " scheduled for " + when + "." :
+                r.request === "brought_forward" ? "The recall of " + x.name + " is brought forward: it is open now." :
+                "Recall round opened: it passes with a majority of votes cast and " + Math.round(r.quorum * 100) +
+                "% of the constituency's registered members present.", true);
+            loadRounds();
+          }).catch(function (e) { msg("Refused: " + e.message); });
+        };
+        var line = el("p", { "data-recall-delegate": x.id }, [el("a", { href: "/delegates/" + x.id, text: x.name }), document.createTextNode(" ")]);
+        var b = el("button", { type: "button", "class": "secondary",
+                               text: scheduled ? "Join the recall scheduled for " + scheduled.opens_at.slice(0, 16).replace("T", " ") + " UTC" : "Open a recall round (10 min)" });
         b.addEventListener("click", function () {
-          if (!confirm("Open a recall round against " + x.name + "?")) return;
-          api("POST", "/api/delegates/" + x.id + "/recall", { duration_s: 600 })
-            .then(function () { msg("Recall round opened.", true); loadRounds(); })
-            .catch(function (e) { msg("Refused: " + e.message); });
+          ask({ duration_s: 600 }, scheduled ? "Join the recall of " + x.name + "?" : "Open a recall round against " + x.name + "?");
         });
-        box.appendChild(el("p", {}, [el("a", { href: "/delegates/" + x.id, text: x.name }), document.createTextNode(" "), b]));
+        line.appendChild(b);
+        if (scheduled) {
+          var f = el("button", { type: "button", "class": "secondary", "data-recall-now": "", text: "Bring it forward to now" });
+          f.addEventListener("click", function () { ask({ now: true }, "Open the recall of " + x.name + " now?"); });
+          line.appendChild(document.createTextNode(" "));
+          line.appendChild(f);
+        }
+        box.appendChild(line);
       });
     });
   }
@@ -127,6 +180,6 @@
   });
   $("[data-clerk-forget]").addEventListener("click", function () { localStorage.removeItem(KEY); location.reload(); });
   CouncilRound.mountAll();
-  ["round.scheduled", "round.result"].forEach(function (t) { CouncilClock.on(t, function () { if (assembly) loadRounds(); }); });
+  ["round.scheduled", "round.result", "election.updated", "election.candidate"].forEach(function (t) { CouncilClock.on(t, function () { if (assembly) loadRounds(); }); });
   if (token) login();
 })();
