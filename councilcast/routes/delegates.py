@@ -76,6 +76,17 @@ async def report_json(request: web.Request) -> web.Response:
     return web.json_response(await _sheet(request))
 
 
+@routes.post("/api/delegates/{id}/report/reported")
+async def report_reported(request: web.Request) -> web.Response:
+    """The delegate (or the secretariat) records that the sheet was reported at a meeting."""
+    rec = await request.app[AUTH].require(request, "delegate", "secretariat")
+    did = request.match_info["id"]
+    if rec.role == "delegate" and rec.subject != did:
+        raise ApiError(403, "Authorization", "a delegate records only their own report")
+    out = await request.app[REPORT_BACK].reported(did, request.query.get("since"), public_base(request))
+    return web.json_response(out, status=201)
+
+
 @routes.get("/delegates/{id}/report")
 async def report_page(request: web.Request) -> web.Response:
     r = await _sheet(request)
@@ -130,6 +141,9 @@ OPENAPI = {
         "decisions with figures and hashes, the delegate's votes beside the mandates and shares, each constituency "
         "workplace's card for the adopted variant, the open questions; HTML at /delegates/{id}/report, PDF at "
         "/delegates/{id}/report.pdf")},
+    "/api/delegates/{id}/report/reported": {"post": _op(
+        "Record that the sheet (?since=) was reported back at a meeting, with its hash; the next sheet starts "
+        "from that day", auth="the delegate or the secretariat", ok="201", errors=("400", "403", "404"))},
     "/api/rollcalls": {"post": _op(
         "Open a roll call of the Central Assembly, on an item or a round; 409 while that round is not published",
         auth="the secretariat", ok="201", body={"title": "Which variant of the plan?", "item": "i-..."},

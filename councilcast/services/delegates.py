@@ -118,6 +118,19 @@ class DelegatesService:
         rc = await self.voting.create_rollcall(spec, also=link)
         return {**rc, "item": iid}
 
+    # -- reporting back ----------------------------------------------------------------------
+    async def last_report(self, did: str) -> dict | None:
+        return await self.db.read(lambda c: store.last_report(c, did))
+
+    async def record_report(self, did: str, since: str, sheet_hash: str) -> dict:
+        """The delegate reported a sheet at a meeting: the next sheet starts from now."""
+        def do(c):
+            if self.voting.store.get_delegate(c, did) is None:
+                raise VotingError("id", "no such delegate", "not_found")
+            return store.add_report(c, did, time.time(), since, sheet_hash)
+        out = await self.db.write(do)
+        return {**out, "reported_at": iso(out["reported_at"])}
+
     # -- the delegate's record ---------------------------------------------------------------
     async def view(self, did: str) -> dict | None:
         """A delegate with their term, mandates, open roll calls, and each roll-call vote beside

@@ -58,8 +58,15 @@ class ReportBackService:
         self.plan_variants = plan_variants
 
     async def sheet(self, did: str, since: str | None, base: str) -> dict | None:
+        """The sheet since ``since`` (a UTC date); by default since the day the delegate last
+        reported back (:meth:`reported`), else the last 31 days."""
         now = time.time()
-        since_day, since_ts = check_since(since, now)
+        last = await self.delegates.last_report(did)
+        if not since and last is not None:  # from the instant of the last report, not its whole day
+            since_ts = last["reported_at"]
+            since_day = datetime.datetime.fromtimestamp(since_ts, datetime.timezone.utc).date().isoformat()
+        else:
+            since_day, since_ts = check_since(since, now)
         d = await self.delegates.view(did)
         if d is None:
             return None
@@ -125,13 +132,22 @@ class ReportBackService:
         body = {"delegate": {"id": d["id"], "name": d["name"], "status": d["status"], "term_ends": d["term_ends"],
                              "constituency": [{"id": a["id"], "name": a["name"], "members": a["members"],
                                                "workplace": a.get("workplace")} for a in d["constituency"] if a]},
-                "since": since_day, "generated_at": iso(now), "sessions": sessions, "adopted": adopted,
+                "since": since_day, "last_reported": iso(last["reported_at"]) if last else None,
+                "generated_at": iso(now), "sessions": sessions, "adopted": adopted,
                 "workplaces": workplaces, "open_questions": questions}
         # the hash is of what the sheet says, not of when it was made: the same sheet, the same hash
         content = {k: v for k, v in body.items() if k != "generated_at"}
         body["hash"] = hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":"),
                                                  ensure_ascii=False).encode()).hexdigest()
         return body
+
+    async def reported(self, did: str, since: str | None, base: str) -> dict:
+        """The delegate reported this sheet back at a meeting: recorded with its hash, so that
+        the next sheet starts from today."""
+        r = await self.sheet(did, since, base)
+        if r is None:
+            raise VotingError("id", "no such delegate", "not_found")
+        return await self.delegates.record_report(did, r["since"], r["hash"])
 
     async def _workplaces(self, d: dict, adopted: dict | None, base: str) -> list[dict]:
         """Each constituency assembly's workplace with its card for the adopted variant."""

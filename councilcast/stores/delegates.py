@@ -8,7 +8,7 @@ The delegates themselves, their roll calls and votes stay in :mod:`councilcast.s
 from __future__ import annotations
 
 __all__ = ["AREA", "MIGRATIONS", "put_mandate", "mandates_of", "set_term", "term_of", "link_rollcall",
-           "rollcall_item", "rollcalls_of_item"]
+           "rollcall_item", "rollcalls_of_item", "add_report", "last_report"]
 
 AREA = "delegates"
 
@@ -31,6 +31,16 @@ MIGRATIONS = [
     CREATE TABLE delegates_rollcall_items (
         rollcall_id TEXT PRIMARY KEY,
         item_id TEXT NOT NULL
+    );
+    """,
+    # 2: when a delegate reported back to their assemblies (the next sheet starts there)
+    """
+    CREATE TABLE delegates_reports (
+        delegate_id TEXT NOT NULL,
+        reported_at REAL NOT NULL,
+        since TEXT NOT NULL,              -- the first day the reported sheet covered (YYYY-MM-DD)
+        sheet_hash TEXT NOT NULL,
+        PRIMARY KEY (delegate_id, reported_at)
     );
     """,
 ]
@@ -80,3 +90,15 @@ def rollcall_item(conn, rcid: str) -> str | None:
 def rollcalls_of_item(conn, item_id: str) -> list[str]:
     return [r[0] for r in conn.execute("SELECT rollcall_id FROM delegates_rollcall_items WHERE item_id=?",
                                        (item_id,))]
+
+
+def add_report(conn, did: str, now: float, since: str, sheet_hash: str) -> dict:
+    conn.execute("INSERT INTO delegates_reports(delegate_id, reported_at, since, sheet_hash) VALUES (?,?,?,?)",
+                 (did, now, since, sheet_hash))
+    return {"delegate": did, "reported_at": now, "since": since, "sheet_hash": sheet_hash}
+
+
+def last_report(conn, did: str) -> dict | None:
+    row = conn.execute("SELECT reported_at, since, sheet_hash FROM delegates_reports WHERE delegate_id=? "
+                       "ORDER BY reported_at DESC LIMIT 1", (did,)).fetchone()
+    return None if row is None else {"reported_at": row[0], "since": row[1], "sheet_hash": row[2]}

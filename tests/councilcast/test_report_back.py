@@ -118,3 +118,19 @@ async def test_the_sheet_carries_the_decision_the_votes_and_every_workplaces_car
     await page.screenshot(path=str(shots / "report_a4.png"), full_page=True)
     a4 = await page.pdf(format="A4", print_background=True)
     assert len(PdfReader(io.BytesIO(a4)).pages) >= 3  # each workplace begins a page
+
+
+async def test_a_reported_sheet_starts_the_next_one(server):
+    w = await _walk(server)
+    d = w["d"]
+    st, first = await call(server, "GET", f"/api/delegates/{d['id']}/report")
+    assert len(first["sessions"]) == 1 and first["last_reported"] is None
+    st, err = await call(server, "POST", f"/api/delegates/{d['id']}/report/reported", bearer(w["energy"]["token"]))
+    assert st == 403  # a clerk cannot say the delegate reported
+    st, rep = await call(server, "POST", f"/api/delegates/{d['id']}/report/reported", bearer(d["token"]))
+    assert st == 201 and rep["sheet_hash"] == first["hash"] and rep["since"] == first["since"]
+    st, nxt = await call(server, "GET", f"/api/delegates/{d['id']}/report")
+    assert nxt["last_reported"] == rep["reported_at"] and nxt["sessions"] == []  # nothing new since
+    assert nxt["since"] == rep["reported_at"][:10]
+    st, again = await call(server, "GET", f"/api/delegates/{d['id']}/report?since={first['since']}")
+    assert len(again["sessions"]) == 1  # an explicit date still shows the earlier sheet
