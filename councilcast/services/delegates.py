@@ -172,7 +172,20 @@ class DelegatesService:
                                     "shares": shares(a["counts"])} for a in mine]
                 v["decision"] = {"text": r["result"].get("decision"), "winner": r["result"].get("winner"),
                                  "final_hash": r["result"].get("final_hash")}
+        def upcoming(c):
+            """Items still pending in sessions not closed: what a mandate can still be given on."""
+            out = []
+            for sess in session_store.list_sessions(c):
+                if sess["state"] == "closed":
+                    continue
+                for it in session_store.items(c, sess["id"]):
+                    if it["state"] == "pending":
+                        out.append({"id": it["id"], "title": it["title"], "kind": it["kind"], "options": it["options"],
+                                    "session": sess["id"], "session_title": sess["title"],
+                                    "mandates": [m for m in mandates if m["item"] == it["id"]]})
+            return out
+        pending = await self.db.read(upcoming)
         open_calls = [rc for rc in await self.voting.list_rollcalls() if rc["closed_at"] is None]
         for rc in open_calls:
             rc["my_vote"] = next((x["choice"] for x in rc["votes"] if x["delegate"] == did), None)
-        return {**d, "term_ends": term, "mandates": mandates, "open_rollcalls": open_calls}
+        return {**d, "term_ends": term, "mandates": mandates, "open_rollcalls": open_calls, "pending_items": pending}

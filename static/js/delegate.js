@@ -46,3 +46,42 @@
   if (forget) forget.addEventListener("click", function () { localStorage.removeItem(KEY); show(); });
   show();
 })();
+
+/* Giving a mandate from the delegate's page: with the clerk's token kept by the clerk page
+ * ("councilcast.clerkToken"), for an assembly of this delegate's constituency, each item still
+ * to come has a form; one POST /api/delegates/{id}/mandates records (or replaces) it. */
+(function () {
+  "use strict";
+  var root = document.querySelector("[data-delegate-page]");
+  var panel = root && root.querySelector("[data-mandate-panel]");
+  var token = localStorage.getItem("councilcast.clerkToken");
+  if (!panel || !token) return;
+  var did = root.dataset.delegateId;
+  function msg(text, ok) {
+    var el = panel.querySelector("[data-mandate-message]");
+    el.hidden = !text; el.textContent = text; el.className = ok ? "notice ok" : "notice";
+  }
+  fetch("/api/clerk", { headers: { "Authorization": "Bearer " + token } }).then(function (r) {
+    return r.ok ? r.json() : null;
+  }).then(function (d) {
+    if (!d) return;
+    panel.querySelector("[data-mandate-login]").textContent = "As the clerk of " + d.assembly.name + ":";
+    panel.querySelectorAll("[data-mandate-form]").forEach(function (f) {
+      f.hidden = false;
+      f.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        var choice = f.elements.choice.value, text = f.elements.text.value.trim(), body = { item: f.dataset.item };
+        if (choice.indexOf("option:") === 0) { body.kind = "option"; body.option = choice.slice(7); }
+        else body.kind = choice;
+        if (text) body.text = text;
+        fetch("/api/delegates/" + encodeURIComponent(did) + "/mandates", {
+          method: "POST", headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" },
+          body: JSON.stringify(body)
+        }).then(function (r) { return r.json().then(function (x) {
+          if (!r.ok) throw new Error((x.error && ((x.error.field ? x.error.field + ": " : "") + x.error.reason)) || r.status);
+          location.reload();
+        }); }).catch(function (e) { msg("Refused: " + e.message); });
+      });
+    });
+  });
+})();

@@ -32,10 +32,23 @@ async def test_a_delegate_votes_on_their_page_against_one_mandate(server, browse
     st, d = await call(server, "POST", "/api/delegates", server.secretariat,
                        {"name": "R. Luxemburg", "assemblies": [steel["id"], textile["id"]]})
     sid, iid = await _decision(server)
-    for ga, option in ((steel, "Variant B"), (textile, "Variant A")):
-        st, _ = await call(server, "POST", f"/api/delegates/{d['id']}/mandates", bearer(ga["token"]),
-                           {"item": iid, "kind": "option", "option": option})
-        assert st == 201
+    st, _ = await call(server, "POST", f"/api/delegates/{d['id']}/mandates", bearer(textile["token"]),
+                       {"item": iid, "kind": "option", "option": "Variant A"})
+    assert st == 201
+    # Steel works' clerk gives its mandate on the delegate's page, with the token the clerk page keeps
+    clerk = await browser.new_page(viewport={"width": 360, "height": 740})
+    await clerk.goto(server.url + f"/delegates/{d['id']}")
+    await clerk.evaluate("t => localStorage.setItem('councilcast.clerkToken', t)", steel["token"])
+    await clerk.reload()
+    form = clerk.locator(f"[data-mandate-form][data-item='{iid}']")
+    await _until(lambda: form.is_visible(), what="the mandate form")
+    assert "As the clerk of Steel works no. 1 GA" in await clerk.inner_text("[data-mandate-panel]")
+    await form.locator("select[name=choice]").select_option("option:Variant B")
+    await form.locator("input[name=text]").fill("only if the hours fall")
+    await form.locator("button[type=submit]").click()
+    await _until(lambda: _has_mandate(server, d["id"], steel["id"]), what="the mandate recorded")
+    assert "mandate of Steel works no. 1 GA: Variant B" in await clerk.inner_text(".mandates")
+    assert await clerk.evaluate("document.documentElement.scrollWidth") <= 360
     await call(server, "POST", f"/api/sessions/{sid}/open", server.secretariat)
     await call(server, "POST", f"/api/sessions/{sid}/items/{iid}/start", server.secretariat)
     rid = (await call(server, "GET", f"/api/sessions/{sid}"))[1]["agenda"][0]["rounds"][0]
@@ -69,3 +82,9 @@ async def test_a_delegate_votes_on_their_page_against_one_mandate(server, browse
     await big.screenshot(path=str(shots / "delegate_1920.png"), full_page=True)
     st, rec = await call(server, "GET", f"/api/rollcalls/{rc['id']}")
     assert [(v["delegate"], v["choice"]) for v in rec["votes"]] == [(d["id"], "Variant A")]
+
+
+async def _has_mandate(server, did, aid):
+    st, v = await call(server, "GET", f"/api/delegates/{did}")
+    return [(m["option"], m["text"]) for m in v["mandates"] if m["assembly"] == aid] == \
+        [("Variant B", "only if the hours fall")]
