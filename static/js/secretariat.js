@@ -16,6 +16,7 @@
     if (!d) return "Answer " + status + ".";
     if (d.error) return "Refused (" + status + "): " + (d.error.field ? d.error.field + ": " : "") + d.error.reason + ".";
     if (d.token && d.assemblies) return "Delegate " + d.name + " registered (" + d.id + "). Their token, shown once: " + d.token;
+    if (d.token && d.id && d.id.startsWith("d-")) return "New token of delegate " + d.name + " (" + d.id + "), shown once; the earlier one no longer works: " + d.token;
     if (d.token && d.name) return d.name + " registered (" + d.id + "). The clerk's token, shown once: " + d.token;
     if (d.token) return "New token, shown once: " + d.token;
     if (d.seats && d.candidates) {

@@ -119,3 +119,14 @@ async def test_console_registers_delegates_opens_roll_calls_and_elections_and_sa
     text = await submit(form, 201)
     assert text.startswith("Election ") and text.endswith("open: 2 seats, 3 candidates."), text
     assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.on("dialog", lambda dlg: asyncio.ensure_future(dlg.accept()))
+    form = page.locator("form[data-delegate-token]")
+    await form.locator("input[name=id]").fill(ids[0])
+    text = await submit(form, 201)
+    assert text.startswith(f"New token of delegate R. Luxemburg ({ids[0]}), shown once"), text
+    token = text.rsplit(": ", 1)[1]
+    async with server.session.get(server.api(f"/api/delegates/{ids[0]}")) as r:
+        assert r.status == 200
+    async with server.session.post(server.api("/api/rollcalls/none/votes"), headers={"Authorization": f"Bearer {token}"},
+                                   json={"choice": "yes"}) as r:
+        assert r.status == 404  # the new token is a delegate's: past authorization, the roll call is unknown
