@@ -23,6 +23,7 @@ from councilcast.events import EventHub
 from councilcast.services.voting import VotingService
 from councilcast.storage import Database
 from councilcast.stores import sessions as store
+from voting.rules import check_options
 
 __all__ = ["SessionService"]
 
@@ -55,6 +56,12 @@ def _speaker_in(c, sid: str, spid: str) -> dict:
     if p is None or p["session_id"] != sid:
         raise SessionError("speaker", "no such entry on this session's list", "not_found")
     return p
+
+def _not_closed(c, sid: str) -> None:
+    """The minutes of a closed session are final: nothing in it changes any more."""
+    if store.get_session(c, sid)["state"] == "closed":
+        raise SessionError("id", "the session is closed", "conflict")
+
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +161,16 @@ class SessionService:
             if s is None:
                 raise SessionError("id", "no such session", "not_found")
             state = transition(s["state"], action)
-            store.set_state(c, sid, state, time.time())
+            if state == "closed" and s["current_item"] is not None:
+                raise SessionError("item", "an item is current: end it before closing the session", "conflict")
+            now = time.time()
+            if state == "closed":  # the floor and the list end with the session, as the minutes will say
+                for p in store.speakers(c, sid):
+                    if p["state"] == "speaking":
+                        store.update_speaker(c, p["id"], state="done", done_at=now)
+                    elif p["state"] == "waiting":
+                        store.update_speaker(c, p["id"], state="withdrawn", done_at=now)
+            store.set_state(c, sid, state, now)
             return state
         state = await self.db.write(do)
         event = {"open": "session.opened", "adjourned": "session.adjourned", "closed": "session.closed"}[state]
@@ -163,6 +179,8 @@ class SessionService:
     # -- the agenda ----------------------------------------------------------------------
     async def add_item(self, sid: str, body) -> dict:
         spec = check_item(body)
+        if spec["options"] is not None:  # the round's own rules, now rather than when the item starts
+            spec["options"] = check_options(spec["options"])
         s = await self._session(sid)
         if s["state"] == "closed":
             raise SessionError("id", "the session is closed", "conflict")
@@ -201,14 +219,22 @@ class SessionService:
             return item
         item = await self.db.write(do)
         if item["kind"] == "decision":
-            r = await self.voting.create_round({"title": item["title"], "options": item["options"],
-                                                "duration_s": item["duration_s"]}, subject=f"item:{iid}")
+            try:
+                r = await self.voting.create_round({"title": item["title"], "options": item["options"],
+                                                    "duration_s": item["duration_s"]}, subject=f"item:{iid}")
+            except BaseException:  # no item left current without its vote: back to pending
+                def undo(c):
+                    store.update_item(c, iid, state="pending", started_at=None)
+                    store.set_current_item(c, sid, None)
+                await self.db.write(undo)
+                raise
             await self.db.write(lambda c: store.update_item(c, iid, rounds=[r["id"]]))
         return await self._changed(sid, {"type": "item.started", "id": sid, "item": iid})
 
     async def end_item(self, sid: str, iid: str) -> dict:
         def do(c):
             item = _item_in(c, sid, iid)
+            _not_closed(c, sid)
             if item["state"] != "current":
                 raise SessionError("item", f"the item is {item['state']}, not current", "conflict")
             store.update_item(c, iid, state="done", ended_at=time.time())
@@ -296,6 +322,7 @@ class SessionService:
         """Withdraw from the list: the asker (``who``), or the chair (``who`` None)."""
         def do(c):
             p = _speaker_in(c, sid, spid)
+            _not_closed(c, sid)
             if who is not None and (p["who_kind"], p["who_id"]) != (who["kind"], who["id"]):
                 raise SessionError("Authorization", "only the asker or the chair may withdraw a request",
                                    "forbidden")

@@ -195,3 +195,40 @@ async def test_the_central_councils_sessions_are_reached_from_the_live_page(serv
     assert 'data-live-session data-channel="council"' in page and 'href="/live" data-live-other="central"' in page
     async with server.session.get(server.url + "/live/no-such-channel") as r:
         assert r.status == 404
+
+
+async def test_a_decision_that_cannot_open_its_round_is_refused_and_leaves_nothing_half_started(server):
+    """Found by an outside review: 'Abstain' passed the item's check, the start then failed on the
+    round's rules and left the item current with no round."""
+    s = await new_session(server)
+    st, err = await call(server, "POST", f"/api/sessions/{s['id']}/items", server.secretariat,
+                         {"title": "Q", "kind": "decision", "options": ["Abstain", "Yes"]})
+    assert st == 400 and err["error"]["field"] == "options[0]"
+    st, v = await call(server, "GET", f"/api/sessions/{s['id']}")
+    assert v["agenda"] == []
+
+
+async def test_a_session_closes_with_no_item_current_and_its_minutes_are_final(server):
+    """Found by an outside review: a session closed over a current item, and the item could be
+    ended and a request withdrawn after the close, changing the minutes."""
+    g = await register(server, "Depot 4 GA", 60)
+    s = await new_session(server)
+    sid = s["id"]
+    st, item = await call(server, "POST", f"/api/sessions/{sid}/items", server.secretariat,
+                          {"title": "Report", "kind": "report"})
+    await call(server, "POST", f"/api/sessions/{sid}/open", server.secretariat)
+    await call(server, "POST", f"/api/sessions/{sid}/items/{item['id']}/start", server.secretariat)
+    st, asked = await call(server, "POST", f"/api/sessions/{sid}/speakers", bearer(g["token"]), {})
+    assert st == 201
+    st, err = await call(server, "POST", f"/api/sessions/{sid}/close", server.secretariat)
+    assert st == 409 and err["error"]["field"] == "item"
+    await call(server, "POST", f"/api/sessions/{sid}/items/{item['id']}/end", server.secretariat)
+    st, v = await call(server, "POST", f"/api/sessions/{sid}/close", server.secretariat)
+    assert st == 200 and v["state"] == "closed" and v["speakers"] == []  # the waiting request ended with it
+    st, before = await call(server, "GET", f"/api/sessions/{sid}/minutes")
+    st, err = await call(server, "POST", f"/api/sessions/{sid}/items/{item['id']}/end", server.secretariat)
+    assert st == 409
+    st, err = await call(server, "DELETE", f"/api/sessions/{sid}/speakers/{asked['id']}", bearer(g["token"]))
+    assert st == 409
+    st, after = await call(server, "GET", f"/api/sessions/{sid}/minutes")
+    assert after["hash"] == before["hash"]
