@@ -11,6 +11,7 @@ the assembly to judge (``against`` is None).
 from __future__ import annotations
 
 import datetime
+import re
 
 from voting.rules import ABSTAIN, VotingError
 
@@ -50,6 +51,8 @@ def check_mandate(body, options: list[str] | None) -> dict:
         text = text.strip()
     elif text is not None and not isinstance(text, str):
         raise VotingError("text", "must be a string")
+    elif text is not None and len(text) > MAX_TEXT:
+        raise VotingError("text", f"at most {MAX_TEXT} characters")
     # an option or free mandate may carry a note in words beside it
     return {"kind": kind, "option": option, "text": (text.strip() or None) if isinstance(text, str) else None}
 
@@ -86,13 +89,20 @@ def shares(counts: dict[str, int]) -> dict[str, float]:
     return {o: n / cast for o, n in counts.items() if o != ABSTAIN}
 
 
-def check_term_ends(value) -> str | None:
-    """An optional ``term_ends`` date, ``YYYY-MM-DD`` (UTC), kept as given."""
+def check_term_ends(value, today: datetime.date | None = None) -> str | None:
+    """An optional ``term_ends`` date, exactly ``YYYY-MM-DD`` (UTC), today or later.
+
+    >>> check_term_ends("2027-06-30", datetime.date(2026, 12, 1))
+    '2027-06-30'
+    """
     if value is None:
         return None
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         raise VotingError("term_ends", "must be a date YYYY-MM-DD")
     try:
-        return datetime.date.fromisoformat(value).isoformat()
+        day = datetime.date.fromisoformat(value)
     except ValueError:
         raise VotingError("term_ends", "must be a date YYYY-MM-DD") from None
+    if day < (today or datetime.datetime.now(datetime.timezone.utc).date()):
+        raise VotingError("term_ends", "is in the past: a term ends today or later")
+    return day.isoformat()

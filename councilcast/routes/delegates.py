@@ -83,7 +83,9 @@ async def report_reported(request: web.Request) -> web.Response:
     did = request.match_info["id"]
     if rec.role == "delegate" and rec.subject != did:
         raise ApiError(403, "Authorization", "a delegate records only their own report")
-    out = await request.app[REPORT_BACK].reported(did, request.query.get("since"), public_base(request))
+    body = await read_json(request, max_bytes=SMALL_BODY) if request.can_read_body else {}
+    printed = body.get("hash") if isinstance(body, dict) else None
+    out = await request.app[REPORT_BACK].reported(did, request.query.get("since"), public_base(request), printed)
     return web.json_response(out, status=201)
 
 

@@ -26,6 +26,13 @@ from voting.rules import VotingError, iso
 __all__ = ["DelegatesService"]
 
 
+def _known(body: dict, fields: set[str]) -> None:
+    """A typo (``term_end``) is refused, not silently dropped."""
+    unknown = sorted(set(body) - fields)
+    if unknown:
+        raise VotingError(unknown[0], "unknown field")
+
+
 def _item_round(item: dict) -> str | None:
     """The round that decided an item: its outcome's, else its latest (a runoff follows the first)."""
     if item.get("outcome"):
@@ -43,6 +50,7 @@ class DelegatesService:
         """A delegate, their constituency and optional ``term_ends``, and their token: one transaction."""
         if not isinstance(body, dict):
             raise VotingError("body", "must be a JSON object")
+        _known(body, {"name", "assemblies", "term_ends"})
         term = check_term_ends(body.get("term_ends"))
         d, token = await self.voting.create_delegate(body, also=lambda c, d: store.set_term(c, d["id"], term))
         return {**d, "term_ends": term}, token
@@ -83,6 +91,7 @@ class DelegatesService:
         it follows is not published. Options default to that round's."""
         if not isinstance(body, dict):
             raise VotingError("body", "must be a JSON object")
+        _known(body, {"title", "options", "item", "round"})
         iid, rid = body.get("item"), body.get("round")
         if iid is not None and not isinstance(iid, str):
             raise VotingError("item", "must be an agenda item id")
@@ -112,7 +121,10 @@ class DelegatesService:
                                                "call opens after its result is published", "conflict")
             return round_id, r
         round_id, r = await self.db.read(check)
-        spec = {"title": body.get("title"), "options": body.get("options") or (r["options"] if r else None),
+        options = body.get("options")
+        if options is None and r is not None:  # only an absent list takes the round's (an empty one is refused)
+            options = r["options"]
+        spec = {"title": body.get("title"), "options": options,
                 "round": round_id}
         link = (lambda c, rc: store.link_rollcall(c, rc["id"], iid)) if iid is not None else None
         rc = await self.voting.create_rollcall(spec, also=link)

@@ -135,18 +135,24 @@ class ReportBackService:
                 "since": since_day, "last_reported": iso(last["reported_at"]) if last else None,
                 "generated_at": iso(now), "sessions": sessions, "adopted": adopted,
                 "workplaces": workplaces, "open_questions": questions}
-        # the hash is of what the sheet says, not of when it was made: the same sheet, the same hash
-        content = {k: v for k, v in body.items() if k != "generated_at"}
-        body["hash"] = hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":"),
-                                                 ensure_ascii=False).encode()).hexdigest()
+        # the hash is of what the sheet says, not of when it was made nor of the address it was
+        # asked at (links carry the server's address): the same sheet, the same hash
+        content = json.dumps({k: v for k, v in body.items() if k != "generated_at"}, sort_keys=True,
+                             separators=(",", ":"), ensure_ascii=False)
+        body["hash"] = hashlib.sha256(content.replace(base, "").encode()).hexdigest()
         return body
 
-    async def reported(self, did: str, since: str | None, base: str) -> dict:
+    async def reported(self, did: str, since: str | None, base: str, printed: str | None = None) -> dict:
         """The delegate reported this sheet back at a meeting: recorded with its hash, so that
-        the next sheet starts from today."""
+        the next sheet starts from now. ``printed``: the hash of the sheet the delegate read out;
+        if the sheet has changed since (a vote came in), 409 rather than recording another."""
+        if printed is not None and not (isinstance(printed, str) and len(printed) == 64):
+            raise VotingError("hash", "must be the sheet's SHA-256 (64 hex digits)")
         r = await self.sheet(did, since, base)
         if r is None:
             raise VotingError("id", "no such delegate", "not_found")
+        if printed is not None and printed != r["hash"]:
+            raise VotingError("hash", "the sheet has changed since it was printed: print it again", "conflict")
         return await self.delegates.record_report(did, r["since"], r["hash"])
 
     async def _workplaces(self, d: dict, adopted: dict | None, base: str) -> list[dict]:

@@ -919,6 +919,8 @@ class VotingStore:
         rc = self.get_rollcall(conn, rcid)
         if rc is None:
             raise VotingError("rollcall", "no such roll call", "not_found")
+        if rc["closed_at"] is not None:  # as rounds and elections: a second close is a conflict, not news
+            raise VotingError("rollcall", "the roll call is already closed", "conflict")
         conn.execute("UPDATE voting_rollcalls SET closed_at=? WHERE id=? AND closed_at IS NULL", (now, rcid))
         return self.get_rollcall(conn, rcid)
 

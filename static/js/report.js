@@ -9,7 +9,8 @@
   b.addEventListener("click", function () {
     b.disabled = true;
     fetch("/api/delegates/" + encodeURIComponent(b.dataset.delegate) + "/report/reported?since=" +
-          encodeURIComponent(b.dataset.since), { method: "POST", headers: { "Authorization": "Bearer " + token } })
+          encodeURIComponent(b.dataset.since), { method: "POST", headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" },
+            body: JSON.stringify({ hash: b.dataset.hash }) })
       .then(function (r) { return r.json().then(function (d) {
         if (!r.ok) throw new Error((d.error && d.error.reason) || r.status);
         document.querySelector("[data-report-message]").textContent = "Recorded: the next sheet starts from now.";

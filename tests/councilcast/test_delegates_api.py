@@ -94,3 +94,26 @@ async def test_mandates_and_a_roll_call_after_the_round_put_the_delegates_vote_o
     assert shares["Textile GA"] == pytest.approx({"Variant A": 0.6, "Variant B": 0.4})
     assert vote["decision"]["final_hash"] == r["result"]["final_hash"]
     assert view["open_rollcalls"][0]["id"] == rc["id"] and view["open_rollcalls"][0]["my_vote"] == "Variant A"
+
+
+async def test_what_an_outside_review_found_on_the_delegates_side_is_refused(server):
+    """Typos, loose dates, an unbounded note, an empty option list, a second close: each a 4xx."""
+    ga = await register(server, "Steel works no. 1 GA", 200)
+    for body, field in (({"name": "X", "assemblies": [ga["id"]], "term_end": "2027-06-30"}, "term_end"),
+                        ({"name": "X", "assemblies": [ga["id"]], "term_ends": "20270630"}, "term_ends"),
+                        ({"name": "X", "assemblies": [ga["id"]], "term_ends": "2027-W26-3"}, "term_ends"),
+                        ({"name": "X", "assemblies": [ga["id"]], "term_ends": "2001-01-01"}, "term_ends")):
+        st, err = await call(server, "POST", "/api/delegates", server.secretariat, body)
+        assert st == 400 and err["error"]["field"] == field, (body, err)
+    st, d = await call(server, "POST", "/api/delegates", server.secretariat, {"name": "X", "assemblies": [ga["id"]]})
+    sid, iid = await _decision(server)
+    st, err = await call(server, "POST", f"/api/delegates/{d['id']}/mandates", bearer(ga["token"]),
+                         {"item": iid, "kind": "free", "text": "N" * 2001})
+    assert st == 400 and err["error"]["field"] == "text"
+    st, rc = await call(server, "POST", "/api/rollcalls", server.secretariat, {"title": "Q", "options": ["yes", "no"]})
+    for body, field in (({"title": "Q", "options": ["yes", "no"], "zzz": 1}, "zzz"), ({"title": "Q", "options": []}, "options")):
+        st, err = await call(server, "POST", "/api/rollcalls", server.secretariat, body)
+        assert st == 400 and err["error"]["field"] == field, (body, err)
+    assert (await call(server, "POST", f"/api/rollcalls/{rc['id']}/close", server.secretariat))[0] == 200
+    st, err = await call(server, "POST", f"/api/rollcalls/{rc['id']}/close", server.secretariat)
+    assert st == 409 and err["error"]["field"] == "rollcall"

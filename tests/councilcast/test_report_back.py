@@ -134,3 +134,24 @@ async def test_a_reported_sheet_starts_the_next_one(server):
     assert nxt["since"] == rep["reported_at"][:10]
     st, again = await call(server, "GET", f"/api/delegates/{d['id']}/report?since={first['since']}")
     assert len(again["sessions"]) == 1  # an explicit date still shows the earlier sheet
+
+
+async def test_the_sheets_hash_does_not_depend_on_the_address_asked_and_a_changed_sheet_is_not_recorded(server):
+    """Found by an outside review: the Host header changed the hash (its links carry the address),
+    and 'reported' recorded whatever the sheet was at the click, not the sheet read out."""
+    w = await _walk(server)
+    d = w["d"]
+    hashes = set()
+    for host in ("127.0.0.1", "councils.example"):
+        async with server.session.get(server.api(f"/api/delegates/{d['id']}/report"), headers={"Host": host}) as r:
+            sheet = await r.json()
+        hashes.add(sheet["hash"])
+        assert sheet["sessions"][0]["minutes"].startswith(f"http://{host}")
+    assert len(hashes) == 1
+    path = f"/api/delegates/{d['id']}/report/reported"
+    st, err = await call(server, "POST", path, bearer(d["token"]), {"hash": "0" * 64})
+    assert st == 409 and err["error"]["field"] == "hash"
+    st, err = await call(server, "POST", path, bearer(d["token"]), {"hash": "short"})
+    assert st == 400 and err["error"]["field"] == "hash"
+    st, rep = await call(server, "POST", path, bearer(d["token"]), {"hash": hashes.pop()})
+    assert st == 201
