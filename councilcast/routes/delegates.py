@@ -110,6 +110,14 @@ def setup(app: web.Application) -> None:
     async def lifecycle(app: web.Application):
         app[DELEGATES] = DelegatesService(app[DB], app[VOTING])
         app[REPORT_BACK] = ReportBackService(app[DELEGATES], app[SESSIONS], app[PLAN_VARIANTS])
+
+        async def revoke_recalled(r: dict) -> None:
+            """A recall that passed revokes the delegate's token (through Auth, whose cache must
+            hear of it). The status already refuses every delegate action; this closes the rest."""
+            recall = (r.get("result") or {}).get("recall") or {}
+            if recall.get("passed"):
+                await app[AUTH].revoke(role="delegate", subject=recall["delegate"])
+        app[VOTING].on_result.append(revoke_recalled)
         yield
 
     app.cleanup_ctx.append(lifecycle)

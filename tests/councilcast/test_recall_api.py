@@ -87,7 +87,10 @@ async def test_recall_with_quorum_and_majority_then_a_successor_is_elected(serve
     assert dv["status"] == "recalled" and dv["recall_round"] == recall["id"]
     assert [v["choice"] for v in dv["record"]] == ["A"]
     status, err = await _post(server, f"/api/rollcalls/{rc['id']}/votes", {"choice": "B"}, bearer(d["token"]))
-    assert status == 409 and err["error"]["field"] == "delegate"
+    assert status == 401  # the recall revoked the delegate's token
+    status, err = await _post(server, f"/api/rollcalls/{rc['id']}/votes", {"choice": "B", "delegate": d["id"]},
+                              server.secretariat)
+    assert status == 409 and err["error"]["field"] == "delegate"  # and the status refuses their vote however sent
     status, err = await _post(server, f"/api/delegates/{d['id']}/token", None, server.secretariat)
     assert status == 409
 
