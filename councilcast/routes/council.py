@@ -11,6 +11,7 @@ from aiohttp import web
 
 from councilcast.appkeys import AUTH, COUNCIL, DB, VOTING
 from councilcast.errors import ApiError, read_json
+from councilcast.routes.openapi import operation
 from councilcast.services.council import CouncilService
 
 routes = web.RouteTableDef()
@@ -69,17 +70,8 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(lifecycle)
 
 
-def _op(summary: str, *, auth: str | None = None, ok: str = "200", body: dict | None = None,
-        errors: tuple = ("400", "404")) -> dict:
-    op: dict = {"summary": summary, "tags": ["council"],
-                "responses": {ok: {"description": "OK"},
-                              **{e: {"description": "error body {\"error\": {\"field\", \"reason\"}}"} for e in errors}}}
-    if auth:
-        op["security"] = [{"bearer": []}]
-        op["description"] = f"Needs {auth}'s token."
-    if body is not None:
-        op["requestBody"] = {"content": {"application/json": {"example": body}}}
-    return op
+def _op(summary: str, **kw) -> dict:
+    return operation(summary, "council", **kw)
 
 
 OPENAPI = {

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from councilcast.appkeys import AUTH, DB, DELEGATES, PLAN_VARIANTS, REPORT_BACK, SESSIONS, VOTING
 from councilcast.errors import ApiError, read_json
+from councilcast.routes.openapi import operation
 from councilcast.pages import public_base, render
 from councilcast.plan_cards import render_card
 from councilcast.report_pdf import report_pdf
@@ -123,17 +124,8 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(lifecycle)
 
 
-def _op(summary: str, *, auth: str | None = None, ok: str = "200", body: dict | None = None,
-        errors: tuple = ("400", "404")) -> dict:
-    op: dict = {"summary": summary, "tags": ["delegates"],
-                "responses": {ok: {"description": "OK"},
-                              **{e: {"description": "error body {\"error\": {\"field\", \"reason\"}}"} for e in errors}}}
-    if auth:
-        op["security"] = [{"bearer": []}]
-        op["description"] = f"Needs {auth}'s token."
-    if body is not None:
-        op["requestBody"] = {"content": {"application/json": {"example": body}}}
-    return op
+def _op(summary: str, **kw) -> dict:
+    return operation(summary, "delegates", **kw)
 
 
 OPENAPI = {
