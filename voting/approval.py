@@ -37,7 +37,7 @@ import json
 from collections.abc import Iterable, Mapping
 
 from voting.mandates import check_term_ends
-from voting.rules import VotingError, check_int, check_text
+from voting.rules import VotingError, check_int, check_known, check_text
 
 __all__ = ["MAX_SEATS", "MAX_CANDIDATES", "ROTATION_TERMS", "RULE", "DRAW_METHOD", "check_election_spec",
            "check_ballot", "count", "canonical", "seed_of", "draw_key", "elect", "check_rotation", "today_utc"]
@@ -62,9 +62,7 @@ def check_election_spec(body, today: str | None = None) -> dict:
     """
     if not isinstance(body, dict):
         raise VotingError("body", "must be a JSON object")
-    unknown = set(body) - {"title", "seats", "candidates", "term_ends", "item"}
-    if unknown:
-        raise VotingError(sorted(unknown)[0], "unknown field")
+    check_known(body, {"title", "seats", "candidates", "term_ends", "item"})
     title = check_text(body.get("title"), "title")
     if "seats" not in body:
         raise VotingError("seats", "is required")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import re
 
-from voting.rules import ABSTAIN, VotingError
+from voting.rules import ABSTAIN, VotingError, check_known
 
 __all__ = ["MANDATE_KINDS", "MAX_TEXT", "check_mandate", "marks", "shares", "check_term_ends"]
 
@@ -29,9 +29,7 @@ def check_mandate(body, options: list[str] | None) -> dict:
     """
     if not isinstance(body, dict):
         raise VotingError("body", "must be a JSON object")
-    unknown = set(body) - {"item", "kind", "option", "text"}
-    if unknown:
-        raise VotingError(sorted(unknown)[0], "unknown field")
+    check_known(body, {"item", "kind", "option", "text"})
     kind = body.get("kind")
     if kind not in MANDATE_KINDS:
         raise VotingError("kind", "must be one of option, free, text")

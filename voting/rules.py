@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-__all__ = ["VotingError", "KINDS", "Tally", "check_tally", "check_round_spec", "check_assembly_spec",
+__all__ = ["VotingError", "check_known", "KINDS", "Tally", "check_tally", "check_round_spec", "check_assembly_spec",
            "check_int", "parse_time", "iso", "ABSTAIN", "RECALL_MAX_AHEAD_S",
            "check_recall_opens_at", "check_recall_request", "check_quorum", "check_candidate",
            "NOMINATION_DEFAULT_S", "NOMINATION_MAX_S", "DEFAULT_RECALL_QUORUM"]
@@ -75,9 +75,7 @@ def check_recall_request(body, now: float) -> dict:
     """
     if not isinstance(body, dict):
         raise VotingError(None, "body must be a JSON object")
-    unknown = set(body) - {"duration_s", "opens_at", "now", "nomination_s", "election_duration_s"}
-    if unknown:
-        raise VotingError(sorted(unknown)[0], "unknown field")
+    check_known(body, {"duration_s", "opens_at", "now", "nomination_s", "election_duration_s"})
     out = {"duration_s": _seconds(body, "duration_s", 1, MAX_DURATION_S),
            "nomination_s": _seconds(body, "nomination_s", 1, NOMINATION_MAX_S),
            "election_duration_s": _seconds(body, "election_duration_s", 1, MAX_DURATION_S),
@@ -101,9 +99,7 @@ def check_candidate(body) -> str:
     """A successor candidate put forward by a clerk: ``{"name"}``, an option label of the election."""
     if not isinstance(body, dict):
         raise VotingError(None, "body must be a JSON object")
-    unknown = set(body) - {"name"}
-    if unknown:
-        raise VotingError(sorted(unknown)[0], "unknown field")
+    check_known(body, {"name"})
     name = check_text(body.get("name"), "name", max_len=100)
     if name.lower() == ABSTAIN:
         raise VotingError("name", "'abstain' cannot be a candidate: abstentions are counted apart")
@@ -126,6 +122,20 @@ class VotingError(Exception):
         self.field = field
         self.reason = reason
         self.kind = kind
+
+
+def check_known(body: dict, fields: set[str]) -> None:
+    """Refuse a field not in ``fields``, naming it (a typo is refused, not silently dropped).
+
+    >>> try:
+    ...     check_known({"title": "Q", "titel": "Q"}, {"title"})
+    ... except VotingError as exc:
+    ...     print(exc.field, exc.reason)
+    titel unknown field
+    """
+    unknown = set(body) - fields
+    if unknown:
+        raise VotingError(sorted(unknown)[0], "unknown field")
 
 
 @dataclass(frozen=True)
@@ -168,9 +178,7 @@ def check_tally(body: dict, options: list[str], members: int) -> Tally:
     """
     if not isinstance(body, dict):
         raise VotingError(None, "body must be a JSON object")
-    unknown = set(body) - {"present", "counts", "abstain"}
-    if unknown:
-        raise VotingError(sorted(unknown)[0], "unknown field")
+    check_known(body, {"present", "counts", "abstain"})
     if "present" not in body:
         raise VotingError("present", "is required")
     present = check_int(body["present"], "present")
@@ -245,9 +253,7 @@ def check_round_spec(body: dict, now: float) -> dict:
     """
     if not isinstance(body, dict):
         raise VotingError(None, "body must be a JSON object")
-    unknown = set(body) - {"title", "options", "duration_s", "opens_at", "assemblies"}
-    if unknown:
-        raise VotingError(sorted(unknown)[0], "unknown field")
+    check_known(body, {"title", "options", "duration_s", "opens_at", "assemblies"})
     title = check_text(body.get("title"), "title")
     options = check_options(body.get("options"))
     dur = body.get("duration_s")

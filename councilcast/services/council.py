@@ -26,7 +26,7 @@ from councilcast.storage import Database
 from councilcast.stores import council as store
 from councilcast.stores import sessions as session_store
 from voting.approval import ROTATION_TERMS, check_ballot, check_election_spec, check_rotation, elect, today_utc
-from voting.rules import VotingError, iso
+from voting.rules import VotingError, check_known, iso
 
 __all__ = ["CouncilService"]
 
@@ -106,9 +106,7 @@ class CouncilService:
         """Delegate ``did``'s approvals ``{"approve": [candidate ids]}``; replaceable until the close."""
         if not isinstance(body, dict):
             raise VotingError("body", "must be a JSON object")
-        unknown = set(body) - {"approve"}
-        if unknown:
-            raise VotingError(sorted(unknown)[0], "unknown field")
+        check_known(body, {"approve"})
         now = time.time()
 
         def do(c):

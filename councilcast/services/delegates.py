@@ -21,16 +21,9 @@ from councilcast.stores import delegates as store
 from councilcast.stores import sessions as session_store
 from voting.mandates import check_mandate, check_term_ends, marks, shares
 from voting.rounds import round_state
-from voting.rules import VotingError, iso
+from voting.rules import VotingError, check_known, iso
 
 __all__ = ["DelegatesService"]
-
-
-def _known(body: dict, fields: set[str]) -> None:
-    """A typo (``term_end``) is refused, not silently dropped."""
-    unknown = sorted(set(body) - fields)
-    if unknown:
-        raise VotingError(unknown[0], "unknown field")
 
 
 def _item_round(item: dict) -> str | None:
@@ -50,7 +43,7 @@ class DelegatesService:
         """A delegate, their constituency and optional ``term_ends``, and their token: one transaction."""
         if not isinstance(body, dict):
             raise VotingError("body", "must be a JSON object")
-        _known(body, {"name", "assemblies", "term_ends"})
+        check_known(body, {"name", "assemblies", "term_ends"})
         term = check_term_ends(body.get("term_ends"))
         d, token = await self.voting.create_delegate(body, also=lambda c, d: store.set_term(c, d["id"], term))
         return {**d, "term_ends": term}, token
@@ -91,7 +84,7 @@ class DelegatesService:
         it follows is not published. Options default to that round's."""
         if not isinstance(body, dict):
             raise VotingError("body", "must be a JSON object")
-        _known(body, {"title", "options", "item", "round"})
+        check_known(body, {"title", "options", "item", "round"})
         iid, rid = body.get("item"), body.get("round")
         if iid is not None and not isinstance(iid, str):
             raise VotingError("item", "must be an agenda item id")
