@@ -447,13 +447,18 @@ class VotingService:
         self._task = asyncio.create_task(self.run_scheduler(), name="voting-scheduler")
         self._anchors = asyncio.create_task(self.run_anchors(), name="voting-anchors")
 
-    async def stop(self) -> None:
-        if getattr(self, "_anchors", None):
-            self._anchors.cancel()
+    async def stop_anchors(self) -> None:
+        """Stop the anchor tick (at shutdown, or where a caller runs its own tick)."""
+        task, self._anchors = getattr(self, "_anchors", None), None
+        if task:
+            task.cancel()
             try:
-                await self._anchors
+                await task
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
+
+    async def stop(self) -> None:
+        await self.stop_anchors()
         if self._task:
             self._task.cancel()
             try:

@@ -47,7 +47,9 @@ async def test_a_delegate_votes_on_their_page_against_one_mandate(server, browse
     await form.locator("input[name=text]").fill("only if the hours fall")
     await form.locator("button[type=submit]").click()
     await _until(lambda: _has_mandate(server, d["id"], steel["id"]), what="the mandate recorded")
-    assert "mandate of Steel works no. 1 GA: Variant B" in await clerk.inner_text(".mandates")
+    # the page re-reads its mandates after the answer: wait for the text, not for the database
+    await _until(lambda: _text_has(clerk, ".mandates", "mandate of Steel works no. 1 GA: Variant B"),
+                 what="the mandate on the page")
     assert await clerk.evaluate("document.documentElement.scrollWidth") <= 360
     await call(server, "POST", f"/api/sessions/{sid}/open", server.secretariat)
     await call(server, "POST", f"/api/sessions/{sid}/items/{iid}/start", server.secretariat)
@@ -88,3 +90,7 @@ async def _has_mandate(server, did, aid):
     st, v = await call(server, "GET", f"/api/delegates/{did}")
     return [(m["option"], m["text"]) for m in v["mandates"] if m["assembly"] == aid] == \
         [("Variant B", "only if the hours fall")]
+
+
+async def _text_has(page, selector, text):
+    return text in await page.inner_text(selector)
