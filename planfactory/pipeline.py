@@ -179,13 +179,14 @@ def cards_for(economy, proposals: list[Proposal], parameters: dict | None = None
         groups = group(arr, chosen, ctx.today)
     cards = card_arrays(ctx, arr, chosen, names, sq_arr)
     if params["estimates"]:
-        samples = []
+        samples, sampled = [], []
         for ov in _sample_estimates(ctx.economy, params["estimates"], int(params["samples"]), int(params["seed"])):
             # the sampled entries replace those of the (process-chosen) technique
             cs = build_context(ctx.economy, proposals, params, overrides=ov)
             sub = evaluate(cs, specs.take(chosen))
             samples.append(card_numbers(cs, sub))
-        attach_ranges(cards, samples)
+            sampled.append(sub)
+        attach_ranges(cards, samples, sampled)  # with capacity across the samples
     return Computation(context=ctx, report=report, specs=specs, arrays=arr, chosen=chosen, names=list(names),
                        groups=groups, status_quo=sq_arr, cards=cards, proposal_sets=nsets, processes=choice)
 
@@ -307,7 +308,8 @@ def _cards_columns(cards: CardArrays) -> dict:
             "workplace_names": cards.ent_names, "workplace_sector": cards.ent_sector,
             "units": cards.units, "values": cards.values, "status_quo": cards.status_quo,
             "previous": cards.previous, "previous_label": cards.previous_label,
-            "ranges": None if cards.ranges is None else {k: [lo, hi] for k, (lo, hi) in cards.ranges.items()}}
+            "ranges": None if cards.ranges is None else {k: [lo, hi] for k, (lo, hi) in cards.ranges.items()},
+            "samples": cards.samples}
 
 
 def _arr(x):
@@ -329,7 +331,8 @@ def cards_from_doc(doc: dict) -> CardArrays:
     return CardArrays(names=c["variants"], keys=c["keys"], ent_ids=c["workplaces"], ent_names=c["workplace_names"],
                       ent_sector=np.array(c["workplace_sector"], dtype=np.int64), sectors=doc["sectors"],
                       units=c["units"], values=conv(c["values"]), status_quo=conv(c["status_quo"]),
-                      previous=conv(c["previous"]), previous_label=c.get("previous_label"), ranges=ranges)
+                      previous=conv(c["previous"]), previous_label=c.get("previous_label"), ranges=ranges,
+                      samples=c.get("samples"))
 
 
 def card_meta(doc: dict, source: str | None = None) -> dict:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
@@ -42,10 +43,9 @@ from planfactory.document import CARD_FORMAT
 from planfactory.variants import VariantArrays, spec_key
 
 __all__ = ["FIELDS", "KEYS", "ROUNDING", "CardArrays", "card_numbers", "card_arrays", "card_dict", "card_text",
-           "fmt_value", "fmt_signed", "attach_previous", "attach_ranges", "changes"]
+           "fmt_value", "fmt_signed", "fmt_change", "NO_CHANGE", "attach_previous", "attach_ranges", "changes"]
 
-ROUNDING = "Rounded: quantities to 3 significant digits; hours and percentages to 1 decimal."
-
+ROUNDING = "Rounded: quantities to 3 significant digits, hours and % to 1 decimal; changes to the same digit."
 # key, label, unit ("{unit}" = the sector's unit), scope, number kind
 FIELDS: list[tuple[str, str, str, str, str]] = [
     ("output", "a. Output target of this workplace", "{unit} a year", "workplace", "qty"),
@@ -84,6 +84,11 @@ class CardArrays:
     previous_label: str | None = None
     ranges: dict | None = None
     """key -> (low, high), each the shape of ``values``."""
+    samples: dict | None = None
+    """Over the samples of estimated coefficients (:func:`attach_ranges`), JSON-able: ``count``
+    (samples), and per variant ``within_capacity`` (in how many samples it stays within capacity
+    and the hours available) and ``max_utilisation`` ([lowest, highest] largest use of capacity
+    over the variant's samples, a fraction; None when the economy states no capacity)."""
     equipment_basis: dict = field(default_factory=dict)
     """What the equipment detail is computed from on demand (per sector unit columns)."""
 
@@ -208,8 +213,13 @@ def attach_previous(cards: CardArrays, prev: CardArrays, label: str) -> None:
     cards.previous_label = label
 
 
-def attach_ranges(cards: CardArrays, samples: list[dict]) -> None:
-    """Ranges over sampled coefficients: ``samples`` are ``values`` dicts of the same shapes."""
+def attach_ranges(cards: CardArrays, samples: list[dict], arrays: list | None = None) -> None:
+    """Ranges over sampled coefficients: ``samples`` are ``values`` dicts of the same shapes.
+
+    ``arrays``, the samples' :class:`~planfactory.variants.VariantArrays` (same order), add
+    whether each variant stays within capacity across the samples (:attr:`CardArrays.samples`):
+    a range of card values alone would not say it.
+    """
     if not samples:
         return
     rng = {}
@@ -218,50 +228,138 @@ def attach_ranges(cards: CardArrays, samples: list[dict]) -> None:
                                                                          for s in samples])
         rng[key] = (np.nanmin(stack, axis=0), np.nanmax(stack, axis=0))
     cards.ranges = rng
+    if arrays:
+        feasible = np.array([np.asarray(a.feasible, dtype=bool) for a in arrays])  # (S, K)
+        util = np.array([np.asarray(a.max_utilisation, dtype=float) for a in arrays])
+        known = np.isfinite(util).all(axis=0)
+        cards.samples = {"count": len(arrays), "within_capacity": feasible.sum(axis=0).tolist(),
+                         "max_utilisation": [[float(util[:, k].min()), float(util[:, k].max())] if known[k] else None
+                                             for k in range(util.shape[1])]}
+
+
+def _estimates(cards: CardArrays, k: int) -> dict | None:
+    """What a card says about the variant across the samples of estimated coefficients."""
+    s = cards.samples
+    if not s:
+        return None
+    n, m, u = int(s["count"]), int(s["within_capacity"][k]), s["max_utilisation"][k]
+    of = f"{n} samples of the estimates"
+    text = (f"Capacity not known: not checked over the {of}." if u is None else
+            f"Within capacity in all {of}." if m == n else
+            f"Over capacity in all {of}." if m == 0 else f"Within capacity in {m} of {of}.")
+    return {"samples": n, "within_capacity": m, "max_utilisation": u, "text": text}
 
 
 # --------------------------------------------------------------------------- formatting
-def _sig3(x: float) -> float:
-    if x == 0 or not math.isfinite(x):
-        return x
-    return round(x, 2 - int(math.floor(math.log10(abs(x)))))
+# Display rounding is decimal: a number is taken as its shortest round-trip form (repr, the
+# form published in the document), so 0.125 and 1.15 are the halves they are written as, and
+# halves round away from zero (ROUND_HALF_UP) every time; binary floats would round 1.15 down.
+_SCALES = ((12, "trillion"), (9, "billion"), (6, "million"))
+_MINUS = "\u2212"
+NO_CHANGE = "no change"
+"""A card's change that rounds to zero at its figure's precision (docs/decisions.md)."""
+
+
+def _dec(x) -> Decimal:
+    return x if isinstance(x, Decimal) else Decimal(repr(float(x)))
+
+
+def _last_digit(d: Decimal, digits: int = 3) -> int:
+    """Exponent of the last digit shown of ``d`` at ``digits`` significant digits (after rounding)."""
+    e = d.adjusted() - (digits - 1)
+    r = d.quantize(Decimal(1).scaleb(e), rounding=ROUND_HALF_UP)
+    return e + 1 if r != 0 and r.adjusted() > d.adjusted() else e  # 999.6 -> 1.00E+3
+
+
+def _render(r: Decimal, e: int) -> str:
+    """``r`` (already rounded at 10^e) as text: scale words from a million, digits down to 10^e."""
+    a = abs(r)
+    for scale, word in _SCALES:
+        if a >= Decimal(1).scaleb(scale):
+            s = f"{format(r.scaleb(-scale), f',.{max(0, scale - e)}f')} {word}"
+            break
+    else:
+        s = format(r, f",.{max(0, -e)}f")
+    return s.replace("-", _MINUS)
+
+
+def _qty(x) -> tuple[Decimal, int]:
+    """A quantity rounded to 3 significant digits, and the exponent of its last digit."""
+    d = _dec(x)
+    if d == 0:
+        return Decimal(0), 0
+    e = _last_digit(d)
+    return d.quantize(Decimal(1).scaleb(e), rounding=ROUND_HALF_UP), e
+
+
+def _finite(x) -> bool:
+    return x is not None and math.isfinite(float(x))
 
 
 def fmt_value(x: float, kind: str) -> str:
-    """The display of a number under :data:`ROUNDING` (no sign for positives)."""
-    if x is None or not math.isfinite(x):
+    """The display of a number under :data:`ROUNDING` (no sign for positives).
+
+    ``kind`` "qty": 3 significant digits, shown (60.0 million, 1.00 trillion, 98,800, 0.0123);
+    "dec": 1 decimal; "pct": 1 decimal and "%". Halves round away from zero, in decimal
+    arithmetic on the number's shortest form; never scientific notation.
+
+    >>> fmt_value(6e7, "qty"), fmt_value(1e12, "qty"), fmt_value(98765, "qty"), fmt_value(0.0125, "qty")
+    ('60.0 million', '1.00 trillion', '98,800', '0.0125')
+    >>> fmt_value(1.15, "dec"), fmt_value(-2.25, "dec"), fmt_value(12.25, "pct")
+    ('1.2', '\u22122.3', '12.3%')
+    """
+    if not _finite(x):
         return "not known"
     if kind == "qty":
-        r = _sig3(x)
-        a = abs(r)
-        if a >= 1e9:
-            s = f"{r / 1e9:.3g} billion"
-        elif a >= 1e6:
-            s = f"{r / 1e6:.3g} million"
-        elif a >= 100:
-            s = f"{r:,.0f}"
-        else:
-            s = f"{r:.3g}"
-        return s.replace("-", "\u2212")
-    s = f"{x:.1f}"
-    if s in ("-0.0", "0.0"):
-        s = "0.0"
-    return (s + ("%" if kind == "pct" else "")).replace("-", "\u2212")
+        return _render(*_qty(x))
+    r = _dec(x).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    s = _render(abs(r) if r == 0 else r, -1)
+    return s + ("%" if kind == "pct" else "")
 
 
 def fmt_signed(x: float, kind: str) -> str:
-    """A change with its sign: +1.2, \u22120.5, \u00b10 when it rounds to zero."""
-    if x is None or not math.isfinite(x):
+    """A number with its sign: +1.2, \u22120.5, \u00b10 when it rounds to zero (``kind`` "pts": points).
+
+    The number is rounded by its own kind (a quantity to 3 significant digits of itself): for
+    a change of a figure on a card, see :func:`fmt_change`, which rounds at the figure's precision.
+    """
+    if not _finite(x):
         return "not known"
-    body = fmt_value(abs(x), "dec" if kind == "pts" else kind)
-    if body.strip("0.%") == "":
+    body = fmt_value(abs(float(x)), "dec" if kind == "pts" else kind)
+    if body.strip("0.,%") == "":
         return "\u00b10" + ("%" if kind == "pct" else "")
-    return ("+" if x > 0 else "\u2212") + body + (" points" if kind == "pts" else "")
+    return ("+" if x > 0 else _MINUS) + body + (" points" if kind == "pts" else "")
 
 
-def _ck(kind: str) -> str:
-    """Changes of percentages are in percentage points."""
-    return "pts" if kind == "pct" else kind
+def fmt_change(value: float, reference: float, kind: str) -> str:
+    """The change from ``reference`` to ``value`` as a card shows it, rounded at the figure's precision.
+
+    A quantity's change is rounded at the last digit shown of ``value`` (of ``reference`` when
+    ``value`` rounds to 0), and to at most 3 significant digits of its own; a change of hours
+    or a percentage (in points) at 1 decimal. The difference is taken in decimal arithmetic.
+    A change that rounds to zero is :data:`NO_CHANGE`, so a figure identical to the status quo
+    never shows a change that is not there.
+
+    >>> fmt_change(70_636_112.3, 70_636_112.296, "qty"), fmt_change(70.6e6, 73.8e6, "qty")
+    ('no change', '\u22123.2 million')
+    >>> fmt_change(21.0, 18.0, "pct"), fmt_change(40.04, 40.0, "dec")
+    ('+3.0 points', 'no change')
+    """
+    if not (_finite(value) and _finite(reference)):
+        return "not known"
+    c = _dec(value) - _dec(reference)
+    e = -1
+    if kind == "qty":
+        shown, e = _qty(value)
+        if shown == 0:
+            shown, e = _qty(reference)
+        if c != 0:
+            e = max(e, _last_digit(c))
+    r = c.quantize(Decimal(1).scaleb(e), rounding=ROUND_HALF_UP)
+    if r == 0:
+        return NO_CHANGE
+    body = _render(abs(r), e) + ("%" if kind == "pctchg" else "")
+    return ("+" if r > 0 else _MINUS) + body + (" points" if kind == "pct" else "")
 
 
 def _unit(unit: str, cards: CardArrays, e: int) -> str:
@@ -286,10 +384,11 @@ def card_dict(cards: CardArrays, k: int, e: int, meta: dict | None = None) -> di
              "change_pct": _num(100.0 * (v - sq) / sq) if kind == "qty" and sq not in (0.0,) and math.isfinite(sq) else None,
              "previous": _num(pv), "change_previous": _num(v - pv),
              "range": None, "text_range": None, "text_change_pct": None, "text": fmt_value(v, kind),
-             "text_change": fmt_signed(v - sq, _ck(kind)), "text_change_previous": fmt_signed(v - pv, _ck(kind))
+             "text_change": fmt_change(v, sq, kind), "text_change_previous": fmt_change(v, pv, kind)
              if math.isfinite(pv) else "no earlier version"}
         if kind == "qty" and f["change_pct"] is not None:
-            f["text_change_pct"] = fmt_signed(f["change_pct"], "pct")
+            f["text_change_pct"] = (NO_CHANGE if f["text_change"] == NO_CHANGE
+                                    else fmt_change(f["change_pct"], 0.0, "pctchg"))
         if cards.ranges is not None:
             lo, hi = cards.ranges[key]
             lo = float(lo[e, k] if scope == "workplace" else lo[int(cards.ent_sector[e]), k] if scope == "sector" else lo[k])
@@ -301,7 +400,7 @@ def card_dict(cards: CardArrays, k: int, e: int, meta: dict | None = None) -> di
     out = {"format": CARD_FORMAT, "variant": cards.names[k], "variant_key": cards.keys[k],
            "workplace": {"id": cards.ent_ids[e], "name": cards.ent_names[e],
                          "sector": cards.sectors[int(cards.ent_sector[e])]},
-           "fields": fields, "rounding": ROUNDING,
+           "fields": fields, "estimates": _estimates(cards, k), "rounding": ROUNDING,
            "compared_with": {"status_quo": "today", "previous": cards.previous_label}}
     if meta:
         out.update(meta)
@@ -318,11 +417,20 @@ SPOKEN_UNIT = {"hours": "hours", "equipment": "hours", "consumption": "hours", "
                "consumption_total": "hours", "public_total": "hours", "investment_total": "hours"}
 
 
+def _spoken_range(text: str) -> str:
+    """"403 million to 404 million" read as "403 to 404 million" (one scale word)."""
+    lo, _, hi = text.partition(" to ")
+    for _, word in _SCALES:
+        if lo.endswith(" " + word) and hi.endswith(" " + word):
+            return f"{lo[:-len(word) - 1]} to {hi}"
+    return text
+
+
 def card_text(card: dict) -> str:
     """Plain text to read aloud in under a minute (about 120 words: the same fields, short labels)."""
     w = card["workplace"]
     no_prev = all(f["previous"] is None for f in card["fields"])
-    same = all(f["text_change_previous"].startswith("\u00b10") for f in card["fields"] if f["previous"] is not None)
+    same = all(f["text_change_previous"] == NO_CHANGE for f in card["fields"] if f["previous"] is not None)
     head = f"Variant {card['variant']}. {w['name']}, {w['sector']}. Each figure, then its change on today"
     if not (no_prev or same):
         head += ", then on the last version"
@@ -333,11 +441,13 @@ def card_text(card: dict) -> str:
             unit = f["unit"]
         s = f"{SPOKEN[f['key']]}: {f['text']}" + (f" {unit}" if unit else "")
         if f.get("text_range"):
-            s += f", estimate {f['text_range']}"
+            s += f", estimate {_spoken_range(f['text_range'])}"
         s += f", {f['text_change']}"
         if not (no_prev or same):
             s += f", {f['text_change_previous']}"
         lines.append(s + ".")
+    if card.get("estimates"):
+        lines.append(card["estimates"]["text"])
     lines.append("No earlier published version." if no_prev else
                  "No change since the last published version." if same else "")
     lines.append(card["rounding"])
@@ -363,7 +473,7 @@ def changes(cards: CardArrays, top: int = 10) -> list[dict]:
             v, p = float(cards.values[key][k]), float(cards.previous[key][k])
             if math.isfinite(p) and fmt_value(v, kind) != fmt_value(p, kind):
                 econ.append({"key": key, "label": label, "value": v, "previous": p,
-                             "text": f"{label}: {fmt_value(v, kind)}, {fmt_signed(v - p, _ck(kind))}"})
+                             "text": f"{label}: {fmt_value(v, kind)}, {fmt_change(v, p, kind)}"})
         if not np.isfinite(cards.previous["hours_total"][k]):
             out.append({"variant": cards.names[k], "comparable": False, "economy": [], "workplaces": [],
                         "workplaces_changed": 0})
