@@ -108,9 +108,14 @@ def cmd_decide(args) -> int:
         _print_json(out)
         return 0
     print(f"{args.hours} h/week for {economy.workforce:,.0f} persons = {out['hours_available']:,.0f} hours a year")
-    print(f"private consumption: {out['consumption_hours_per_person']:,.1f} hours per person a year "
-          f"({out['consumption_hours_per_person_per_week']:.1f} a week)")
-    print(f"public consumption: {out['public_hours']:,.0f} hours; investment: {out['investment_hours']:,.0f} hours")
+    print(f"private consumption: {out['private_hours_per_worker']:,.1f} hours per worker a year "
+          f"({out['private_hours_per_worker_per_week']:.1f} a week)")
+    print(f"public consumption: {out['public_hours']:,.0f} hours; net investment (new capacity): "
+          f"{out['investment_hours']:,.0f} hours")
+    if out["replacement_hours"]:
+        print(f"replacement of worn equipment ({100 * out['depreciation']:.0f}% a year): "
+              f"{out['replacement_hours']:,.0f} hours, paid before the split; gross investment "
+              f"{out['gross_investment_hours']:,.0f} hours")
     fe = out["feasibility"]
     print(f"feasible: {out['feasible']}; hours needed {fe['hours_needed']:,.0f}")
     for b in fe["binding_sectors"]:

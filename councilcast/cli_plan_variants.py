@@ -247,6 +247,9 @@ def cmd_verify(args) -> int:
         return _fail(str(exc))
     if args.json:
         print(json.dumps(report, default=str))
+    elif report.get("verifiable") is False:
+        print(f"CANNOT VERIFY: {report['reason']}")
+        return 2
     else:
         sv = report["solver_version"]
         print(f"{report['kind']}: inputs {report.get('input_hash', '')[:19]}; recomputed in {report['seconds']:.2f} s "
@@ -257,4 +260,4 @@ def cmd_verify(args) -> int:
             print(f"DIFFERENT: {len(report['differences'])} value(s) do not follow from the inputs:")
             for d in report["differences"][:50]:
                 print(f"  {d['path']}: published {d['published']!r}, recomputed {d['recomputed']!r}")
-    return 0 if report["ok"] else 1
+    return 0 if report["ok"] else (2 if report.get("verifiable") is False else 1)

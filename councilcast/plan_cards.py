@@ -20,9 +20,10 @@ __all__ = ["render_card", "SHORT", "short_unit"]
 
 SHORT = {"output": "a. Output", "equipment": "Equipment received", "hours": "b. Hours a week",
          "consumption": "c. Consumption a week", "growth": "e. Growth a year", "public_share": "d. Public share",
-         "investment_share": "d. Investment share", "sector_output": "a. Sector output",
+         "investment_share": "d. Net investment share", "sector_output": "a. Sector output",
          "hours_total": "b. Hours, economy", "consumption_total": "c. Consumption, economy",
-         "public_total": "d. Public, economy", "investment_total": "d. Investment, economy"}
+         "public_total": "d. Public, economy", "investment_total": "d. Net investment, economy",
+         "replacement_total": "Replacement of worn equipment"}
 """Short labels of the card's fields (the full label goes in the row's ``title``)."""
 
 SHORT_UNIT = {"hours a year": "h/year", "hours of labour": "h", "hours": "h"}

@@ -11,7 +11,8 @@ Public API::
         equipment, electronics, vehicles, metal products) whose relative capital-output
         ratios in value (0.8 to 4.5 by kind, before scaling) are scaled so that the capital
         stock is worth CAPITAL_NET_PRODUCT (3) years of today's net product; labour 0.3 to 1.3 hours per unit; private and public baskets; today's
-        output for today's split (62% private, 18% public, 20% investment at 40 h/week),
+        output for today's split of the net product (74% private, 21% public, 5% net
+        investment at 40 h/week; the replacement of worn equipment comes first),
         capacity 1% to 25% above it (a few sectors nearly full); stocks; enterprises
         of unequal size (Pareto) whose workforces add up to the workforce.
     demo_economy() -> Economy                  the bundled file planfactory/data/demo_economy.json
@@ -74,7 +75,11 @@ PUBLIC_WEIGHT = {"Health care": 10, "Education": 9, "Public administration": 4, 
                  "Transport and storage": 2, "Pharmaceuticals": 1}
 CAPITAL_WEIGHT = {"Construction": 0.45, "Machinery": 0.22, "Electrical equipment": 0.10, "Electronics": 0.08,
                   "Vehicles": 0.08, "Metal products": 0.05, "Shipbuilding": 0.02}
-TODAY = (40.0, 0.62, 0.18, 0.20)
+TODAY = (40.0, 0.74, 0.21, 0.05)
+"""Today's decision: 40 h/week; of the net product (after the replacement of worn equipment,
+DEPRECIATION of a capital stock worth CAPITAL_NET_PRODUCT years of it, i.e. about 15%),
+74% private, 21% public and 5% net investment. Gross investment is then about a fifth of
+the net product, three quarters of it replacement, as in national accounts."""
 CAPITAL_NET_PRODUCT = 3.0
 """Capital stock / yearly net product, in value (hours), at today's output: national
 accounts put the net stock of fixed assets at about three years of GDP (docs/planfactory.md,

@@ -24,15 +24,25 @@ import math
 import numpy as np
 import scipy
 
-__all__ = ["PLANFACTORY_VERSION", "SOLVER_VERSION", "DOC_FORMAT", "CARD_FORMAT", "canonical_json", "sha256",
+__all__ = ["PLANFACTORY_VERSION", "SOLVER_VERSION", "planfactory_version_of", "DOC_FORMAT", "CARD_FORMAT", "canonical_json", "sha256",
            "input_hashes", "clean"]
 
-# Bump whenever the same inputs give different numbers (0.2.0: growth of consumption is
-# the 10-year average of the path, with spare capacity and the labour cap), so that a
-# published document names the computation that made it.
-PLANFACTORY_VERSION = "0.2.0"
+# Bump whenever the same inputs give different numbers, so that a published document names
+# the computation that made it (0.2.0: growth of consumption is the 10-year average of the
+# path, with spare capacity and the labour cap; 0.3.0: values, outputs and decisions include
+# the capital used up, delta B, and investment shares are net of replacement).
+PLANFACTORY_VERSION = "0.3.0"
 SOLVER_VERSION = f"planfactory {PLANFACTORY_VERSION} (numpy {np.__version__}, scipy {scipy.__version__})"
 """Named in every document and card, e.g. ``planfactory 0.2.0 (numpy 2.4.6, scipy 1.17.1)``."""
+
+
+def planfactory_version_of(solver_version) -> str | None:
+    """The planfactory version a document's ``solver_version`` names ("0.2.0"), or None."""
+    if not isinstance(solver_version, str) or not solver_version.startswith("planfactory "):
+        return None
+    return solver_version.split()[1]
+
+
 DOC_FORMAT = "councilcast-plan-variants-1"
 """``format`` of a published variant set."""
 CARD_FORMAT = "councilcast-card-1"

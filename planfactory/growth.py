@@ -16,7 +16,7 @@ Public API::
         the aggregate in each decision's own structure, capacity or hours binding each
         year; for sweeping variants (docs/planfactory.md, "Growth").
     long_run_growth(economy, basis, sweep, assumptions=None) -> (m,) array
-        s / kappa - delta capped by labour's growth (kappa: capital / net product).
+        s / kappa capped by labour's growth (s: net investment share; kappa: capital / net product).
     GrowthPath: years (T,), consumption_hours (T,) (private + public, valued at year-0
         labour values), consumption_hours_per_person (T,), growth (T-1,), average_growth,
         investment_hours (T,), investment_share (T,), gross_output (n, T), capacity (n, T),
@@ -30,7 +30,9 @@ by H_0 (hours available in year 0)::
     K_{t+1} = (1 - delta) K_t + dK_t,  K_0 = capacity   equipment made in year t works from t+1
     x_t <= K_t                                      capacity, every year
     l_t . x_t <= H_t,  l_t = l / (1 + pi)^t,  H_t = H_0 (1 + w)^t      labour, every year
-    share mode:   v . B dK_t = s_i / (1 - s_i) theta_t   (investment is s_i of the net product)
+    share mode:   v . B (dK_t - delta x_t) = s_i / (1 - s_i) theta_t
+                  (net investment, beyond the replacement of the equipment in use, is s_i of
+                  the net product, as in the fundamental decision: planfactory/decision.py)
     growth mode:  theta_t = (1 + g)^t theta_0
     x, K, dK, theta >= 0
 
@@ -130,14 +132,18 @@ class GrowthPath:
         return d
 
 
-def _prepare(economy: Economy, decision: FundamentalDecision, basis: DecisionBasis | None):
+def _prepare(economy: Economy, decision: FundamentalDecision, basis: DecisionBasis | None,
+             depreciation: float):
     if economy.B is None:
         raise EconomyError("capital_coefficients", "are needed for a growth path (investment -> capacity)")
     if economy.capacity is None:
         raise EconomyError("capacity", "is needed for a growth path")
     if economy.workforce is None:
         raise EconomyError("workforce", "is needed for a growth path")
-    basis = basis or DecisionBasis.build(economy)
+    # one model: the year-0 values and baskets wear equipment out at the path's rate (a
+    # basis built for another rate would value the path with the wrong values)
+    if basis is None or basis.depreciation != depreciation:
+        basis = DecisionBasis.build(economy, depreciation=depreciation)
     cp = decision.consumption_share + decision.public_share
     if cp <= 0:
         raise PlanError("decision", "a growth path needs some consumption (private or public share > 0)")
@@ -187,8 +193,9 @@ def _solve(economy: Economy, decision: FundamentalDecision, a: GrowthAssumptions
             eq_blocks.append(block(n, [(ix(t, "K"), I), (ix(t - 1, "K"), -(1 - a.depreciation) * I),
                                        (ix(t - 1, "dK"), -I)]))
             eq_rhs.append(np.zeros(n))
-        if mode == "share":
-            eq_blocks.append(block(1, [(ix(t, "dK"), vB[None, :]), (ix(t, "th"), np.array([[-r]]))]))
+        if mode == "share":  # net investment (beyond replacing the equipment x_t wears) is s_i of the net product
+            eq_blocks.append(block(1, [(ix(t, "dK"), vB[None, :]), (ix(t, "x"), -a.depreciation * vB[None, :]),
+                                       (ix(t, "th"), np.array([[-r]]))]))
             eq_rhs.append(np.zeros(1))
         elif t >= 1:
             eq_blocks.append(block(1, [(ix(t, "th"), np.array([[1.0]])), (ix(0, "th"), np.array([[-(1 + target) ** t]]))]))
@@ -219,7 +226,8 @@ def _solve(economy: Economy, decision: FundamentalDecision, a: GrowthAssumptions
     K = np.stack([z[ix(t, "K"):ix(t, "K") + n] for t in range(T)], axis=1) * H0
     dK = np.stack([z[ix(t, "dK"):ix(t, "dK") + n] for t in range(T)], axis=1) * H0
     theta = np.array([z[ix(t, "th")] for t in range(T)]) * H0
-    inv = vB @ dK
+    replacement = a.depreciation * (vB @ X)  # the equipment in use, worn out and replaced
+    inv = vB @ dK - replacement  # net investment, as in the fundamental decision
     with np.errstate(divide="ignore", invalid="ignore"):
         growth = np.where(theta[:-1] > 0, theta[1:] / np.where(theta[:-1] > 0, theta[:-1], 1) - 1, np.nan)
         avg = float((theta[-1] / theta[0]) ** (1 / (T - 1)) - 1) if theta[0] > 0 else float("nan")
@@ -246,8 +254,9 @@ def path_for_investment_share(economy: Economy, decision: FundamentalDecision,
                               assumptions: GrowthAssumptions | None = None,
                               basis: DecisionBasis | None = None) -> GrowthPath:
     """Consumption year by year when the decision's investment share is held every year."""
-    basis, f = _prepare(economy, decision, basis)
-    return _solve(economy, decision, assumptions or GrowthAssumptions(), basis, f, "share", None)
+    a = assumptions or GrowthAssumptions()
+    basis, f = _prepare(economy, decision, basis, a.depreciation)
+    return _solve(economy, decision, a, basis, f, "share", None)
 
 
 def investment_for_growth(economy: Economy, decision: FundamentalDecision, target_growth: float,
@@ -256,8 +265,9 @@ def investment_for_growth(economy: Economy, decision: FundamentalDecision, targe
     """The highest first-year consumption that can grow by ``target_growth`` a year, and its investment."""
     if not -0.5 < target_growth < 1:
         raise PlanError("growth.target_growth", "target_growth must be in (-0.5, 1)")
-    basis, f = _prepare(economy, decision, basis)
-    return _solve(economy, decision, assumptions or GrowthAssumptions(), basis, f, "growth", float(target_growth))
+    a = assumptions or GrowthAssumptions()
+    basis, f = _prepare(economy, decision, basis, a.depreciation)
+    return _solve(economy, decision, a, basis, f, "growth", float(target_growth))
 
 
 def approximate_growth(economy: Economy, basis: DecisionBasis, sweep,
@@ -275,11 +285,15 @@ def approximate_growth(economy: Economy, basis: DecisionBasis, sweep,
     - year by year (t = 0..T-1), the aggregate of the LP in the balanced direction::
 
           y_t = min(m_t, y_0 (1 + pi)^t (1 + omega)^t)        capacity or hours bind
-          m_{t+1} = (1 - delta) m_t + s y_t / kappa            investment becomes capacity
+          m_{t+1} = (1 - delta) m_t + delta y_t + s y_t / kappa
+
+      the capacity in use is kept by the replacement paid before the split (the static
+      model's delta B x, :func:`planfactory.decision.operating_matrix`), spare capacity
+      wears out, and the net investment s y_t becomes new capacity.
 
     Consumption is (1 - s) y_t, so its average growth is (y_{T-1} / y_0)^(1/(T-1)) - 1,
     the same statistic as :attr:`GrowthPath.average_growth`. The long-run rate, once
-    spare capacity is used up, is s / kappa - delta (capped by labour's growth). The LP
+    spare capacity is used up, is s / kappa (capped by labour's growth). The LP
     (:func:`path_for_investment_share`) can also steer investment to the tightest
     sectors first, so it is a little higher while spare capacity lasts; the tests hold
     the two within 0.5 percentage points a year on the demo economy. NaN when the
@@ -311,7 +325,7 @@ def approximate_growth(economy: Economy, basis: DecisionBasis, sweep,
     with np.errstate(divide="ignore", invalid="ignore"):
         add = np.where(kappa > 0, s / np.where(kappa > 0, kappa, 1.0), 0.0)
         for t in range(1, T):
-            mt = (1 - a.depreciation) * mt + add * y
+            mt = (1 - a.depreciation) * mt + a.depreciation * y + add * y
             y = np.minimum(mt, y0 * lab ** t)
         out[ok] = np.where(y_first > 0, (y / np.where(y_first > 0, y_first, 1.0)) ** (1.0 / (T - 1)) - 1, np.nan)
     return out
@@ -319,7 +333,8 @@ def approximate_growth(economy: Economy, basis: DecisionBasis, sweep,
 
 def long_run_growth(economy: Economy, basis: DecisionBasis, sweep,
                     assumptions: GrowthAssumptions | None = None) -> np.ndarray:
-    """s / kappa - delta, capped by labour's growth: the rate once spare capacity is used up."""
+    """s / kappa, capped by labour's growth: the rate once spare capacity is used up (s is net
+    investment: the replacement of worn equipment is paid before the split)."""
     a = assumptions or GrowthAssumptions()
     X = np.asarray(sweep.gross_output, dtype=float)
     if economy.B is None or not basis.has_investment:
@@ -327,5 +342,5 @@ def long_run_growth(economy: Economy, basis: DecisionBasis, sweep,
     y0 = np.asarray(basis.labour @ X, dtype=float).ravel()
     vB = np.asarray(economy.B.T @ basis.v, dtype=float).ravel()
     with np.errstate(divide="ignore", invalid="ignore"):
-        g = np.asarray(sweep.investment_hours, dtype=float) / (vB @ X) - a.depreciation
+        g = np.asarray(sweep.investment_hours, dtype=float) / (vB @ X)
     return np.minimum(g, (1 + a.labour_productivity_growth) * (1 + a.workforce_growth) - 1)

@@ -13,17 +13,23 @@ key                 label                                               scope
 ==================  ==================================================  ============
 output              a. Output target of this workplace                  workplace
 equipment           Equipment received (labour value)                   workplace
-hours               b. Hours per person per week                        workplace
-consumption         c. Private consumption per person per week          economy
+hours               b. Hours per worker per week                        workplace
+consumption         c. Private consumption per worker per week          economy
 growth              e. Growth of consumption per year                   economy
 public_share        d. Public consumption, share of the net product      economy
-investment_share    d. Investment, share of the net product              economy
+investment_share    d. Net investment, share of the net product          economy
 sector_output       a. Output of the workplace's sector                 sector
 hours_total         b. Hours worked in the economy in the year          economy
 consumption_total   c. Private consumption in the economy in the year   economy
 public_total        d. Public consumption in the year                   economy
-investment_total    d. Investment in the year                           economy
+investment_total    d. Net investment (new capacity) in the year        economy
+replacement_total   d. Replacement of worn equipment in the year        economy
 ==================  ==================================================  ============
+
+The net product is what is left of the gross output after the materials used up and the
+replacement of the equipment worn out (decision.operating_matrix): the investment share
+and total are net investment, new capacity; the replacement is shown beside them, so that
+gross investment = net investment + replacement. "Per worker" divides by the workforce.
 
 Each field carries its value, the status quo's value and the change (signed), the last
 published version's value and the change since (or null when that version had no such
@@ -46,20 +52,22 @@ __all__ = ["FIELDS", "KEYS", "ROUNDING", "CardArrays", "card_numbers", "card_arr
            "fmt_value", "fmt_signed", "fmt_change", "NO_CHANGE", "attach_previous", "attach_ranges", "changes"]
 
 ROUNDING = "Rounded: quantities to 3 significant digits, hours and % to 1 decimal; changes to the same digit."
+
 # key, label, unit ("{unit}" = the sector's unit), scope, number kind
 FIELDS: list[tuple[str, str, str, str, str]] = [
     ("output", "a. Output target of this workplace", "{unit} a year", "workplace", "qty"),
     ("equipment", "Equipment received", "hours of labour", "workplace", "qty"),
-    ("hours", "b. Hours per person per week", "hours", "workplace", "dec"),
-    ("consumption", "c. Private consumption per person per week", "hours of labour", "economy", "dec"),
+    ("hours", "b. Hours per worker per week", "hours", "workplace", "dec"),
+    ("consumption", "c. Private consumption per worker per week", "hours of labour", "economy", "dec"),
     ("growth", "e. Growth of consumption per year", "%", "economy", "pct"),
     ("public_share", "d. Public consumption, share of the net product", "%", "economy", "pct"),
-    ("investment_share", "d. Investment, share of the net product", "%", "economy", "pct"),
+    ("investment_share", "d. Net investment, share of the net product", "%", "economy", "pct"),
     ("sector_output", "a. Output of the sector", "{unit} a year", "sector", "qty"),
     ("hours_total", "b. Hours worked in the economy", "hours a year", "economy", "qty"),
     ("consumption_total", "c. Private consumption in the economy", "hours a year", "economy", "qty"),
     ("public_total", "d. Public consumption", "hours a year", "economy", "qty"),
-    ("investment_total", "d. Investment", "hours a year", "economy", "qty"),
+    ("investment_total", "d. Net investment (new capacity)", "hours a year", "economy", "qty"),
+    ("replacement_total", "d. Replacement of worn equipment", "hours a year", "economy", "qty"),
 ]
 KEYS = [f[0] for f in FIELDS]
 
@@ -155,6 +163,7 @@ def card_numbers(ctx, arr: VariantArrays) -> dict:
         "public_share": 100.0 * shares[1], "investment_share": 100.0 * shares[2],
         "sector_output": arr.X, "hours_total": arr.hours_total, "consumption_total": arr.consumption,
         "public_total": arr.public, "investment_total": arr.investment,
+        "replacement_total": arr.replacement if arr.replacement is not None else np.zeros(arr.V),
     }
 
 
@@ -182,7 +191,8 @@ def _take(arr, idx):
                          public=arr.public[idx], investment=arr.investment[idx],
                          basket_investment=arr.basket_investment[idx], growth=arr.growth[idx],
                          feasible=arr.feasible[idx], max_utilisation=arr.max_utilisation[idx],
-                         tightest=arr.tightest[idx], workforce=arr.workforce)
+                         tightest=arr.tightest[idx], workforce=arr.workforce,
+                         replacement=None if arr.replacement is None else arr.replacement[idx])
 
 
 def attach_previous(cards: CardArrays, prev: CardArrays, label: str) -> None:
@@ -407,12 +417,14 @@ def card_dict(cards: CardArrays, k: int, e: int, meta: dict | None = None) -> di
     return out
 
 
-SPOKEN = {"output": "Output", "equipment": "Equipment received", "hours": "Hours per person a week",
-          "consumption": "Private consumption per person a week", "growth": "Growth of consumption a year",
-          "public_share": "Public consumption share", "investment_share": "Investment share",
+SPOKEN = {"output": "Output", "equipment": "Equipment received", "hours": "Weekly hours per worker",
+          "consumption": "Private consumption per worker a week", "growth": "Consumption growth a year",
+          "public_share": "Public consumption share", "investment_share": "Net investment share",
           "sector_output": "Sector output", "hours_total": "Economy: hours worked",
           "consumption_total": "Private consumption", "public_total": "Public consumption",
-          "investment_total": "Investment"}
+          "investment_total": "Net investment"}
+"""Labels read aloud; a field not named here (the replacement of worn equipment, an economy-wide
+figure beside the net investment) is on the card but not in the minute read aloud."""
 SPOKEN_UNIT = {"hours": "hours", "equipment": "hours", "consumption": "hours", "hours_total": "hours",
                "consumption_total": "hours", "public_total": "hours", "investment_total": "hours"}
 
@@ -436,6 +448,8 @@ def card_text(card: dict) -> str:
         head += ", then on the last version"
     lines = [head + "."]
     for f in card["fields"]:
+        if f["key"] not in SPOKEN:  # shown on the card, left out of the minute read aloud
+            continue
         unit = SPOKEN_UNIT.get(f["key"], "")
         if f["key"] in ("output", "sector_output"):
             unit = f["unit"]

@@ -35,7 +35,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from planfactory.decision import DecisionBasis, FundamentalDecision
+from planfactory.decision import DecisionBasis, FundamentalDecision, operating_matrix
 from planfactory.economy import WEEKS_PER_YEAR, Economy
 from planfactory.growth import GrowthAssumptions, approximate_growth
 from planfactory.incompat import structure
@@ -50,10 +50,10 @@ NAMES = [chr(ord("A") + k) for k in range(26)]
 TOL = 1e-9
 
 DEFAULT_PARAMETERS: dict = {
-    "status_quo": {"hours_per_week": None, "consumption_share": 0.62, "public_share": 0.18, "investment_share": 0.20},
+    "status_quo": {"hours_per_week": None, "consumption_share": 0.74, "public_share": 0.21, "investment_share": 0.05},
     "hours_per_week": [32.0, 34.0, 36.0, 38.0, 40.0, 42.0],
-    "investment_shares": [0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40],
-    "public_shares": [0.15, 0.18, 0.22],
+    "investment_shares": [0.0, 0.015, 0.03, 0.045, 0.06, 0.075, 0.09],
+    "public_shares": [0.18, 0.21, 0.25],
     "proposal_sets": 4,
     "select": 5,
     "threshold_pct": 1.0,
@@ -65,6 +65,10 @@ DEFAULT_PARAMETERS: dict = {
     "variants": None,
 }
 """Parameters of a run; ``None`` hours in the status quo means the economy's hours today.
+
+Shares are of the net product, what is left after the materials and the replacement of
+worn equipment (``growth.depreciation`` of it a year, the same rate on the growth path):
+the investment shares are net investment, new capacity (docs/plan-variants.md).
 
 Without capital coefficients B the investment shares default to 0 (the status quo's
 investment share goes to private consumption); a positive one is refused.
@@ -198,8 +202,11 @@ def build_context(economy: Economy, proposals: list[Proposal], parameters: dict 
         overrides = {**(overrides or {}), "A": A}
     if overrides:
         economy = _with(economy, overrides)
-    solver = LeontiefSolver(economy.A)
-    basis = DecisionBasis.build(economy, solver)
+    # one model with the growth path: output wears equipment out at the path's rate, so
+    # values, gross outputs and capacity use include the replacement (decision.operating_matrix)
+    delta = float(params["growth"]["depreciation"]) if economy.B is not None else 0.0
+    solver = LeontiefSolver(operating_matrix(economy, delta))
+    basis = DecisionBasis.build(economy, solver, depreciation=delta)
     sq = FundamentalDecision(**params["status_quo"])
     if economy.current_output is not None:
         today = np.asarray(economy.current_output, dtype=float)
@@ -275,6 +282,9 @@ class VariantArrays:
     tightest: np.ndarray
     """(V,) index of that sector."""
     workforce: float
+    replacement: np.ndarray | None = None
+    """(V,) hours of equipment replacing what the year's output wears out (delta v . B x),
+    paid before the net product is split (so not in ``investment``, which is net)."""
 
     @property
     def V(self) -> int:
@@ -345,9 +355,10 @@ def evaluate(ctx: Context, specs: VariantSpecs) -> VariantArrays:
     basket_inv = S[2] * R
     inv = basket_inv + vZ
     growth = _growth(ctx, X, basket_inv)
+    replacement = ctx.basis.depreciation * (ctx.vB @ X)
     return VariantArrays(specs=specs, X=X, capacity=capv, hours_total=H, rest=R, consumption=cons, public=pub,
                          investment=inv, basket_investment=basket_inv, growth=growth, feasible=feasible,
-                         max_utilisation=maxu, tightest=tight, workforce=W)
+                         max_utilisation=maxu, tightest=tight, workforce=W, replacement=replacement)
 
 
 def _growth(ctx: Context, X: np.ndarray, basket_inv: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from planfactory.document import DOC_FORMAT, SOLVER_VERSION, clean, sha256
+from planfactory.document import DOC_FORMAT, PLANFACTORY_VERSION, SOLVER_VERSION, clean, planfactory_version_of, sha256
 from planfactory.pipeline import card_meta, produce
 from planfactory.summaries import card_dict
 from planfactory.errors import PlanError
@@ -55,11 +55,30 @@ def _is_num(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def _other_version(published, kind: str, t0: float) -> dict | None:
+    """A plain refusal when the document was computed by another planfactory version.
+
+    The same inputs give other numbers under another version (document.PLANFACTORY_VERSION),
+    so a comparison would list every figure as different and prove nothing either way.
+    """
+    theirs = planfactory_version_of(published)
+    if theirs is None or theirs == PLANFACTORY_VERSION:
+        return None
+    reason = (f"published with planfactory {theirs}; this is planfactory {PLANFACTORY_VERSION}, which computes "
+              f"other numbers from the same inputs: it cannot verify this {kind}. Verify it with planfactory "
+              f"{theirs} (pip install councilcast at the version that names it), or ask for it to be recomputed.")
+    return {"ok": False, "verifiable": False, "kind": kind, "reason": reason, "differences": [],
+            "solver_version": {"published": published, "here": SOLVER_VERSION}, "seconds": time.perf_counter() - t0}
+
+
 def verify_document(doc: dict) -> dict:
     """Recompute ``doc`` from its inputs; ``{"ok", "differences", "input_hash_ok", ...}``."""
     t0 = time.perf_counter()
     if doc.get("format") != DOC_FORMAT:
         raise PlanError("format", f"not a published variant set (format {doc.get('format')!r})")
+    refused = _other_version(doc.get("solver_version"), "variant set", t0)
+    if refused:
+        return refused
     inputs = doc["inputs"]
     diffs = []
     recomputed_hash = sha256(inputs)
@@ -81,6 +100,9 @@ def verify_document(doc: dict) -> dict:
 def verify_card(card: dict, doc: dict) -> dict:
     """Recompute one card from the inputs of the document it names."""
     t0 = time.perf_counter()
+    refused = _other_version(card.get("solver_version") or doc.get("solver_version"), "card", t0)
+    if refused:
+        return refused
     diffs = []
     if card.get("input_hash") != sha256(doc["inputs"]):
         diffs.append({"path": "$.input_hash", "published": card.get("input_hash"), "recomputed": sha256(doc["inputs"])})

@@ -60,9 +60,9 @@ def _number(body: dict, key: str, default=None) -> float:
 
 def _decision(body: dict) -> dict:
     d = {"hours_per_week": _number(body, "hours_per_week", 40.0),
-         "consumption_share": _number(body, "consumption_share", 0.62),
-         "public_share": _number(body, "public_share", 0.18),
-         "investment_share": _number(body, "investment_share", 0.20)}
+         "consumption_share": _number(body, "consumption_share", 0.74),
+         "public_share": _number(body, "public_share", 0.21),
+         "investment_share": _number(body, "investment_share", 0.05)}  # the demo's today (planfactory.demo.TODAY)
     FundamentalDecision(**d)  # PlanError naming "decision" when the shares do not add up
     return d
 
@@ -225,14 +225,14 @@ async def plan_page(request: web.Request) -> web.Response:
     plan = _plan(request)
     errors = []
     hours, e1 = _query_float(request, "hours", 40.0, 0, 168)
-    cons, e2 = _query_float(request, "consumption", 62, 0, 100)
-    pub, e3 = _query_float(request, "public", 18, 0, 100)
+    cons, e2 = _query_float(request, "consumption", 74, 0, 100)  # the demo's today: 74/21/5 of the net product
+    pub, e3 = _query_float(request, "public", 21, 0, 100)
     years, e4 = _query_float(request, "years", 10, 2, 30)
     errors += [e for e in (e1, e2, e3, e4) if e]
     inv = round(100 - cons - pub, 6)
     if inv < 0:
         errors.append("consumption + public must not exceed 100%")
-        cons, pub, inv = 62.0, 18.0, 20.0
+        cons, pub, inv = 74.0, 21.0, 5.0
     decision = {"hours_per_week": hours, "consumption_share": cons / 100, "public_share": pub / 100,
                 "investment_share": inv / 100}
     economy = plan.current()
@@ -278,7 +278,7 @@ OPENAPI = {
     "/api/plan/decide": {"post": {
         "summary": "What a fundamental decision implies: final demand, outputs, hours, consumption, feasibility",
         "requestBody": {"content": {"application/json": {"example": {
-            "hours_per_week": 38, "consumption_share": 0.6, "public_share": 0.2, "investment_share": 0.2,
+            "hours_per_week": 38, "consumption_share": 0.73, "public_share": 0.21, "investment_share": 0.06,
             "growth": {"years": 10}}}}},
         "responses": {"200": {"description": "implications"}, "400": {"description": "field and reason"}}}},
     "/api/plan/growth": {"post": {

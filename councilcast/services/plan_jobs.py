@@ -13,7 +13,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from planfactory.decision import DecisionBasis, FundamentalDecision, decide
+from planfactory.decision import DEPRECIATION, DecisionBasis, FundamentalDecision, decide
 from planfactory.demo import demo_economy
 from planfactory.enterprises import EnterpriseArrays, targets
 from planfactory.errors import PlanError
@@ -121,7 +121,8 @@ def job_solve(spec, demand, method):
 def job_decide(spec, decision: dict, growth: dict | None):
     economy = load_economy(spec)
     d = FundamentalDecision(**decision)
-    basis = DecisionBasis.build(economy)
+    # one model: the decision wears equipment out at the growth path's rate
+    basis = DecisionBasis.build(economy, depreciation=_depreciation(growth))
     out = decide(economy, d, basis).to_dict()
     if economy.current_output is not None:
         out["current_output"] = economy.current_output.tolist()
@@ -136,11 +137,16 @@ def job_decide(spec, decision: dict, growth: dict | None):
             "min": float(hpp[arr.workforce > 0].min()), "max": float(hpp[arr.workforce > 0].max())}}
     if growth is not None:
         g = _growth(economy, decision, growth, basis)
-        wanted = out["consumption_hours"] + out["public_hours"]
+        wanted = out["private_hours"] + out["public_hours"]
         g["decision_consumption_hours"] = wanted
         g["year0_shortfall"] = max(0.0, 1.0 - g["consumption_hours"][0] / wanted) if wanted > 0 else 0.0
         out["growth"] = g
     return out
+
+
+def _depreciation(growth: dict | None) -> float:
+    value = (growth or {}).get("depreciation", DEPRECIATION)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else DEPRECIATION
 
 
 def job_growth(spec, decision: dict, growth: dict):

@@ -60,13 +60,18 @@ async def test_bad_input_names_the_field(server, body, field, words):
 
 async def test_decide_and_growth_on_the_demo(server):
     r = await server.session.post(server.api("/api/plan/decide"), json={
-        "hours_per_week": 40, "consumption_share": 0.62, "public_share": 0.18, "investment_share": 0.2,
+        "hours_per_week": 40, "consumption_share": 0.74, "public_share": 0.21, "investment_share": 0.05,
         "growth": {"years": 4}})
     assert r.status == 200, await r.text()
     d = await r.json()
     e = demo_economy()
     assert d["hours_available"] == e.workforce * 40 * 46
-    assert d["consumption_hours_per_person"] == pytest.approx(0.62 * 40 * 46)
+    assert d["private_hours_per_worker"] == pytest.approx(0.74 * 40 * 46)
+    # the replacement of worn equipment (5% of B x, at values with the wear) beside the net investment
+    x = np.array(d["gross_output"])
+    v = np.linalg.solve((np.eye(e.n) - e.A - 0.05 * e.B).T, e.labour)
+    assert d["replacement_hours"] == pytest.approx(0.05 * v @ (e.B @ x), rel=1e-9)
+    assert d["gross_investment_hours"] == pytest.approx(d["investment_hours"] + d["replacement_hours"], rel=1e-12)
     assert np.allclose(d["gross_output"], e.current_output, atol=0.06)
     assert d["feasible"] is True and len(d["growth"]["years"]) == 4
     r = await server.session.post(server.api("/api/plan/decide"), json={"hours_per_week": 40, "consumption_share": 0.7,

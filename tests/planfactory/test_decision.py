@@ -22,12 +22,18 @@ def basis(econ):
     return DecisionBasis.build(econ)
 
 
+def _used_up(econ, delta=0.05):
+    return econ.A + delta * econ.B  # materials and the wear of the equipment (independent of operating_matrix)
+
+
 def test_basis_columns_are_worth_one_hour(econ, basis):
-    v = np.linalg.solve((np.eye(econ.n) - econ.A).T, econ.labour)  # independent: numpy's own solve
+    # independent: numpy's own solve, with the capital used up (delta B) in the costs
+    v = np.linalg.solve((np.eye(econ.n) - _used_up(econ)).T, econ.labour)
     assert np.allclose(basis.v, v, rtol=1e-12)
     assert np.allclose(v @ basis.F, 1.0, rtol=1e-12)
     assert np.allclose(econ.labour @ basis.X, 1.0, rtol=1e-12)
-    check_plan(econ.A, basis.F, basis.X, labour=econ.labour, v=basis.v, rtol=1e-10)
+    check_plan(_used_up(econ), basis.F, basis.X, labour=econ.labour, v=basis.v, rtol=1e-10)
+    assert np.allclose(basis.replacement_per_hour, 0.05 * v @ (econ.B @ basis.X), rtol=1e-12)
 
 
 def test_decide_today_reproduces_current_output(econ):
@@ -35,8 +41,8 @@ def test_decide_today_reproduces_current_output(econ):
     H = econ.workforce * 40 * WEEKS_PER_YEAR
     assert out.hours_available == H == 3.68e9
     assert out.labour_hours == pytest.approx(H, rel=1e-12)
-    assert out.consumption_hours == pytest.approx(0.62 * H)
-    assert out.consumption_hours_per_person == pytest.approx(0.62 * H / econ.workforce)
+    assert out.private_hours == pytest.approx(0.74 * H)
+    assert out.private_hours_per_worker == pytest.approx(0.74 * H / econ.workforce)
     assert np.allclose(out.gross_output, econ.current_output, atol=0.051)  # current output is rounded to 0.1
     assert out.feasibility.feasible and out.residual < 1e-12
     d = out.to_dict()
@@ -52,13 +58,13 @@ def test_sweep_is_linear_and_matches_single_decisions(econ, basis):
         d = decisions[k]
         f = econ.workforce * d.hours_per_week * WEEKS_PER_YEAR * (
             d.consumption_share * basis.F[:, 0] + d.public_share * basis.F[:, 1] + d.investment_share * basis.F[:, 2])
-        x = np.linalg.solve(np.eye(econ.n) - econ.A, f)
+        x = np.linalg.solve(np.eye(econ.n) - _used_up(econ), f)
         assert np.allclose(sweep.gross_output[:, k], x, rtol=1e-10)
     assert np.allclose(sweep.labour_hours, sweep.hours_available, rtol=1e-12)
 
 
 def test_more_hours_breaks_capacity_and_names_the_sectors(econ, basis):
-    out = decide(econ, FundamentalDecision(48, 0.62, 0.18, 0.20), basis)
+    out = decide(econ, FundamentalDecision(48, 0.74, 0.21, 0.05), basis)
     assert not out.feasibility.feasible and out.feasibility.labour_ok
     binding = out.feasibility.binding()
     assert binding and all(b["ratio"] > 1 for b in binding)
@@ -67,7 +73,7 @@ def test_more_hours_breaks_capacity_and_names_the_sectors(econ, basis):
     assert worst["excess"] == pytest.approx(out.gross_output[worst["index"]] - econ.capacity[worst["index"]])
     assert worst["stocks_cover"] == pytest.approx(min(1.0, econ.stocks[worst["index"]] / worst["excess"]))
     # today's hours are feasible; 48 hours is 20% more work than capacity allows
-    assert decide(econ, FundamentalDecision(40, 0.62, 0.18, 0.20), basis).feasibility.feasible
+    assert decide(econ, FundamentalDecision(40, 0.74, 0.21, 0.05), basis).feasibility.feasible
 
 
 def test_feasibility_many_plans_and_labour(econ):
@@ -89,7 +95,7 @@ def test_decision_validation():
 
 
 def test_enterprises_add_up_to_sectors(econ, basis):
-    sweep = basis.evaluate([today_decision(), FundamentalDecision(36, 0.6, 0.2, 0.2)])
+    sweep = basis.evaluate([today_decision(), FundamentalDecision(36, 0.74, 0.21, 0.05)])
     arr = EnterpriseArrays.from_economy(econ)
     t = targets(econ, sweep.gross_output, new_capacity=sweep.new_capacity, v=basis.v, arrays=arr)
     assert t.output.shape == (len(econ.enterprises), 2)
