@@ -223,6 +223,7 @@ def produce(inputs: dict, previous_inputs: dict | None = None) -> Produced:
             "sector_output": arr.X[:, v], "group": _group_summary(arr, members),
             "implications": _implications(ctx, cards, k, props),
         })
+    _attach_gains(variants, arr, chosen, params["growth"])
     sq = {key: cards.status_quo[key] for key in KEYS if np.ndim(cards.status_quo[key]) == 0}
     doc = {
         "format": DOC_FORMAT, "solver_version": SOLVER_VERSION,
@@ -236,6 +237,7 @@ def produce(inputs: dict, previous_inputs: dict | None = None) -> Produced:
         "incompatibilities": comp.report.to_dict(),
         "sweep": {"variants": int(specs.V), "feasible": int(arr.feasible.sum()), "proposal_sets": comp.proposal_sets,
                   "by_proposal_set": _by_set(arr, chosen, names, ids)},
+        "criteria": CRITERIA,
         "variants": variants,
         "changes": changes(cards),
         "cards": _cards_columns(cards),
@@ -274,6 +276,47 @@ def _group_summary(arr, members: np.ndarray) -> dict:
             "growth_pct": span(100 * arr.growth[members]),
             "investment_share": span(d[:, 3]), "public_share": span(d[:, 2]),
             "proposal_sets": int(len({tuple(arr.specs.T[:, m]) for m in members}))}
+
+
+CRITERIA = ["fewer hours of work per week", "more private consumption per worker",
+            "more public consumption per worker", "more growth of consumption"]
+"""The four criteria the variants are chosen on (not dominated on all four at once): the essay's
+three (hours, consumption now, growth later) with consumption split into private and public,
+as the cards show it. On three criteria alone some shown variants would be dominated."""
+
+_GAIN_TEXT = [("fewer hours", "dec", "hours a week"), ("more private consumption", "dec", "hours per worker a week"),
+              ("more public consumption", "dec", "hours per worker a week"), ("more growth", "pct", "a year")]
+
+
+def _attach_gains(variants: list[dict], arr: VariantArrays, chosen, growth: dict) -> None:
+    """Each shown variant: on which criteria it does better than each other shown one, and
+    whether its growth is at the limit labour sets (then equal figures hide a cap, say so)."""
+    idx = np.asarray(chosen, dtype=np.int64)
+    shown = np.column_stack([arr.hours_pp_week[idx], arr.consumption_pp_week[idx], arr.public_pp_week[idx],
+                             100.0 * np.nan_to_num(arr.growth[idx], nan=0.0)])
+    better = np.column_stack([-shown[:, 0], shown[:, 1:]])  # larger is better on every column
+    cap = 100.0 * ((1 + growth["labour_productivity_growth"]) * (1 + growth["workforce_growth"]) - 1)
+    years = int(growth["years"])
+    for k, v in enumerate(variants):
+        gains = []
+        for j, w in enumerate(variants):
+            if j == k:
+                continue
+            what = [f"{label} ({fmt_value(shown[k, c], kind)} against {fmt_value(shown[j, c], kind)} {unit})"
+                    for c, (label, kind, unit) in enumerate(_GAIN_TEXT)
+                    if better[k, c] > better[j, c]  # and visibly so: not a difference the rounding hides
+                    and fmt_value(shown[k, c], kind) != fmt_value(shown[j, c], kind)]
+            gains.append({"over": w["name"], "text": f"Over {w['name']}: " + ("; ".join(what) if what else
+                                                                             "nothing on the four criteria")})
+        g = shown[k, 3]
+        capped = bool(np.isfinite(arr.growth[idx[k]]) and g >= cap - 1e-6)
+        v["gains"] = gains
+        v["growth_note"] = (f"Growth is an estimate over {years} years. It is at the limit labour sets "
+                            f"({fmt_value(cap, 'pct')} a year: the hours a unit needs fall and the workforce grows "
+                            f"by the growth assumptions); more investment would not raise it."
+                            if capped else f"Growth is an estimate over {years} years, below the limit labour sets "
+                            f"({fmt_value(cap, 'pct')} a year).")
+        v["growth_capped_by_labour"] = capped
 
 
 def _implications(ctx, cards: CardArrays, k: int, props: list[str], top: int = 5) -> list[str]:

@@ -1,0 +1,47 @@
+"""Each shown variant says what it gains over the others on the four criteria, and whether its
+growth is at the limit labour sets (issue 13, "Honest growth"): checked against the decisions'
+own numbers, compared here by hand, not through the code that writes the sentences."""
+
+import pytest
+
+from planfactory.demo import demo_economy
+from planfactory.economy import WEEKS_PER_YEAR
+from planfactory.pipeline import CRITERIA, make_inputs, produce
+
+
+@pytest.fixture(scope="module")
+def doc():
+    return produce(make_inputs(demo_economy(), [], None)).doc
+
+
+def test_the_four_criteria_are_named(doc):
+    assert doc["criteria"] == CRITERIA and len(CRITERIA) == 4
+
+
+def test_gains_follow_the_decisions(doc):
+    e = demo_economy()
+    vs = doc["variants"]
+    assert len(vs) >= 3
+    for v in vs:
+        assert [g["over"] for g in v["gains"]] == [w["name"] for w in vs if w is not v]
+        for g in v["gains"]:
+            w = next(x for x in vs if x["name"] == g["over"])
+            h_v, h_w = v["decision"]["hours_per_week"], w["decision"]["hours_per_week"]  # no proposals: the decision's
+            assert ("fewer hours" in g["text"]) == (round(h_v, 1) < round(h_w, 1)), g
+            # private consumption per worker a week = private share x hours x the year's weeks / weeks
+            c_v, c_w = v["decision"]["consumption_share"] * h_v, w["decision"]["consumption_share"] * h_w
+            assert ("more private consumption" in g["text"]) == (round(c_v, 1) > round(c_w, 1)), g
+            p_v, p_w = v["decision"]["public_share"] * h_v, w["decision"]["public_share"] * h_w
+            assert ("more public consumption" in g["text"]) == (round(p_v, 1) > round(p_w, 1)), g
+    assert WEEKS_PER_YEAR == 46.0
+
+
+def test_growth_at_the_labour_cap_is_said(doc):
+    cap = 100 * ((1 + 0.02) * (1 + 0.0) - 1)  # the default assumptions: productivity 2%, workforce 0%
+    capped = [v for v in doc["variants"] if v["growth_capped_by_labour"]]
+    assert capped, "the demo's variants reach labour's limit"
+    for v in doc["variants"]:
+        g = v["economy"]["growth"]
+        assert v["growth_capped_by_labour"] == (g >= cap - 1e-6), (v["name"], g)
+        assert "estimate over 10 years" in v["growth_note"]
+        assert ("at the limit labour sets (2.0% a year" in v["growth_note"]) == v["growth_capped_by_labour"]
