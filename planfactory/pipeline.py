@@ -145,7 +145,8 @@ def _choose_processes(economy, params):
     if not params["processes"]:
         return economy, None
     procs = pr.parse_processes(params["processes"], economy)
-    f0 = DecisionBasis.build(economy).evaluate(FundamentalDecision(**params["status_quo"])).final_demand[:, 0]
+    basis = DecisionBasis.build(economy, depreciation=params["growth"]["depreciation"])  # the run's one model
+    f0 = basis.evaluate(FundamentalDecision(**params["status_quo"])).final_demand[:, 0]
     choice = pr.choose(economy, procs, f0)
     return pr.apply(economy, choice), choice.to_dict()
 
