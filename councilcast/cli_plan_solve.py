@@ -2,7 +2,10 @@
 
 ECONOMY is a JSON file, a sparse folder (docs/planfactory.md, "Formats"), or the word
 ``demo`` for the bundled demo economy. Errors print ``error: FIELD: REASON`` on stderr
-and exit with status 2.
+and exit with status 2; a solve whose answer is refused (not finite, not accurate:
+:class:`planfactory.errors.SolverError`) exits with status 3. Data that load but disagree
+(``Economy.warnings``) print ``warning: FIELD: REASON`` on stderr. ``--json`` prints
+standard JSON only (never NaN or Infinity).
 """
 
 from __future__ import annotations
@@ -18,16 +21,39 @@ from councilcast.services.plan_jobs import info_payload, load_economy, read_dema
 __all__ = ["register"]
 
 
+EXIT_INVALID = 2
+"""Exit status of a refused input (``error: FIELD: REASON``)."""
+EXIT_UNSOLVABLE = 3
+"""Exit status of a solve whose answer is refused: not finite, not accurate, no convergence."""
+
+
 def _print_json(obj) -> None:
-    json.dump(obj, sys.stdout, separators=(",", ":"))
+    """Standard JSON on stdout, or SolverError naming the first number JSON cannot hold."""
+    from councilcast.services.plan import non_finite
+    from planfactory.errors import SolverError
+
+    where = non_finite(obj)
+    if where is not None:  # the solver refuses such answers first; this is the last guard
+        raise SolverError(None, f"the answer has a number that is not finite at {where}: not printed")
+    json.dump(obj, sys.stdout, separators=(",", ":"), allow_nan=False)
     sys.stdout.write("\n")
 
 
 def _fail(exc) -> int:
+    from planfactory.errors import SolverError
+
     field = getattr(exc, "field", None)
     reason = getattr(exc, "reason", str(exc))
     print(f"error: {field}: {reason}" if field else f"error: {reason}", file=sys.stderr)
-    return 2
+    return EXIT_UNSOLVABLE if isinstance(exc, SolverError) else EXIT_INVALID
+
+
+def _load(spec: str):
+    """The economy, its warnings printed on stderr (``warning: FIELD: REASON``)."""
+    economy = load_economy(spec)
+    for w in economy.warnings:
+        print(f"warning: {w['field']}: {w['reason']}", file=sys.stderr)
+    return economy
 
 
 def _guard(fn):
@@ -46,7 +72,7 @@ def _guard(fn):
 def cmd_solve(args) -> int:
     from planfactory.economy import EconomyError
 
-    economy = load_economy(args.economy)
+    economy = _load(args.economy)
     try:
         data = json.loads(Path(args.final_demand).read_text())
     except (OSError, ValueError) as exc:
@@ -60,7 +86,8 @@ def cmd_solve(args) -> int:
     if args.json:
         _print_json(out)
         return 0
-    print(f"{economy.name}: {economy.n} sectors; method {out['method']}; residual {out['residual']:.2g}")
+    print(f"{economy.name}: {economy.n} sectors; method {out['method']}; backward error {out['residual']:.2g}, "
+          f"condition number {out['condition']:.3g}")
     many = f.ndim == 2
     X = np.asarray(out["gross_output"]).T if many else np.asarray(out["gross_output"])[:, None]
     for j, s in enumerate(economy.sectors[: args.rows]):
@@ -77,18 +104,25 @@ def cmd_solve(args) -> int:
 
 @_guard
 def cmd_info(args) -> int:
-    economy = load_economy(args.economy)
+    economy = _load(args.economy)
     out = info_payload(economy)
     if args.json:
         _print_json(out)
         return 0
     print(f"{out['name']}: {out['sectors']} sectors, {out['nonzeros']} non-zero coefficients"
           f"{' (sparse)' if out['sparse'] else ''}")
-    print(f"spectral radius of A: {out['spectral_radius']['upper']:.4f} (productive: {out['productive']})")
+    rho = out["spectral_radius"]
+    bounds = f"{rho['upper']:.4f}" if rho["lower"] == rho["upper"] else f"{rho['lower']:.4f} to {rho['upper']:.4f}"
+    print(f"spectral radius of A: {bounds} (productive: {out['productive']}; by {rho['method']})")
     print(f"workforce {out['workforce']}, {out['hours_per_week']} h/week, {out['enterprises']} enterprises")
     print("has: " + ", ".join(k for k, v in out["has"].items() if v))
     lv = out["labour_values"]
-    print(f"labour values (hours per unit): min {lv['min']:.4g}, median {lv['median']:.4g}, max {lv['max']:.4g}")
+    if lv is None:
+        p = out["labour_values_problem"]
+        print(f"labour values: not computed: {p['field'] + ': ' if p['field'] else ''}{p['reason']}")
+    else:
+        print(f"labour values (hours per unit): min {lv['min']:.4g}, median {lv['median']:.4g}, max {lv['max']:.4g}"
+              f"; condition number of I - A {out['condition']:.3g}")
     return 0
 
 
@@ -102,7 +136,7 @@ def _decision(args):
 def cmd_decide(args) -> int:
     from planfactory.decision import decide
 
-    economy = load_economy(args.economy)
+    economy = _load(args.economy)
     out = decide(economy, _decision(args)).to_dict()
     if args.json:
         _print_json(out)
@@ -125,9 +159,9 @@ def cmd_decide(args) -> int:
 
 @_guard
 def cmd_growth(args) -> int:
-    from planfactory.growth import GrowthAssumptions, investment_for_growth, path_for_investment_share
+    from planfactory.growth import GrowthAssumptions, growth_note, investment_for_growth, path_for_investment_share
 
-    economy = load_economy(args.economy)
+    economy = _load(args.economy)
     a = GrowthAssumptions(years=args.years, depreciation=args.depreciation,
                           labour_productivity_growth=args.productivity_growth, workforce_growth=args.workforce_growth)
     if args.target_growth is not None:
@@ -142,7 +176,19 @@ def cmd_growth(args) -> int:
     for t in range(a.years):
         g = f"{100 * p.growth[t - 1]:+.2f}%" if t else "    -"
         print(f"{t:>4}  {p.consumption_hours_per_person[t]:>20,.1f}  {g:>7}  {p.investment_share[t]:>16.3f}  {p.feasible[t]}")
-    print(f"average growth of consumption: {100 * p.average_growth:+.2f}% a year")
+    print(f"average growth of consumption: {100 * p.average_growth:+.2f}% a year "
+          f"({growth_note(a.years)})")
+    sg = p.sustainable_rate
+    cap = (f"capital allows {100 * sg.capital_rate:+.2f}%" if sg.capital_rate != float("inf")
+           else "no capital limit")
+    limit = (f"highest sustainable rate {100 * sg.rate:+.2f}% a year (limited by {sg.limited_by}: "
+             f"labour's growth {100 * sg.labour_rate:+.2f}%, {cap})")
+    if p.target_growth is not None:
+        verdict = "sustainable" if p.sustainable else "NOT SUSTAINABLE: met over the horizon only"
+        print(f"target {100 * p.target_growth:+.2f}% a year: {verdict}; {limit}")
+    else:
+        print(limit)
+    print(f"terminal condition: {p.terminal_condition}")
     return 0
 
 

@@ -80,6 +80,7 @@ KIND_STATUS = {
     "not_found": 404,
     "unsupported": 406,
     "conflict": 409,
+    "unprocessable": 422,
     "unavailable": 503,
 }
 """The only mapping from a refusal's kind to an HTTP status."""

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from planfactory.errors import PlanError
 from planfactory.spectral import spectral_radius_bounds
-from planfactory.validation import validate_economy
+from planfactory.validation import economy_warnings, validate_economy
 
 __all__ = ["Economy", "Enterprise", "EconomyError", "spectral_radius_bounds", "WEEKS_PER_YEAR"]
 
@@ -65,6 +65,10 @@ class Economy:
     units: list[str] | None = None
     current_output: np.ndarray | None = None
     """Today's gross output per sector (what "change from today" is measured against)."""
+    warnings: list[dict] = field(default_factory=list, init=False, compare=False, repr=False)
+    """Data that load but disagree (``[{"field", "reason"}]``, computed by :meth:`validate`):
+    today's output against the workforce's hours and the capacities
+    (:func:`planfactory.validation.economy_warnings`). Printed by the CLI, returned by the API."""
 
     def __post_init__(self):
         self.sectors = [str(s) for s in self.sectors]
@@ -80,8 +84,12 @@ class Economy:
         self.validate()
 
     def validate(self) -> "Economy":
-        """Check shapes, signs, baskets and productiveness; raise :class:`~planfactory.errors.PlanError`."""
+        """Check shapes, signs, baskets and productiveness; raise :class:`~planfactory.errors.PlanError`.
+
+        Data that pass but disagree with each other are listed in :attr:`warnings`.
+        """
         validate_economy(self)
+        self.warnings = economy_warnings(self, WEEKS_PER_YEAR)
         return self
 
     @property

@@ -9,24 +9,26 @@ parameters) raises :class:`PlanError`. It is a ``ValueError``, so callers that c
   ``proposals[2].equipment.Steel``, ``enterprises[0].share``);
 - ``reason``: why, in words a delegate can read;
 - ``kind``: what sort of refusal, one of :data:`KINDS`. The web layer maps a kind to a
-  status (invalid 400, not_found 404, conflict 409, forbidden 403, unsupported 406);
-  the domain says only what happened.
+  status (invalid 400, not_found 404, conflict 409, forbidden 403, unsupported 406,
+  unprocessable 422); the domain says only what happened.
 
 ``EconomyError`` (:mod:`planfactory.economy`) and ``ProposalError``
 (:mod:`planfactory.proposals`) are the same class under their older names.
 
 A numerical failure of the solver is not a ``ValueError``: it is a :class:`SolverError`
-(an ``ArithmeticError``, re-exported by :mod:`planfactory.leontief`). Since rho(A) < 1
-guarantees convergence, a failure means an economy too close to unproductive for the
-tolerance, which the application answers as a client error (400, as
-``routes/plan.py`` does): so it carries the same three attributes, ``kind`` "invalid".
+(an ``ArithmeticError``, re-exported by :mod:`planfactory.leontief`): an answer that is not
+finite (the Leontief inverse overflows a 64-bit float, which a productive but far from
+normal economy can do), not accurate (backward error), too ill-conditioned to be
+determined in 64-bit arithmetic, or an iteration that does not converge. The input is
+well-formed but cannot be computed: ``kind`` "unprocessable" (422), with the same three
+attributes and ``field`` naming the cause (``technical_coefficients``, ``final_demand``).
 """
 
 from __future__ import annotations
 
 __all__ = ["PlanError", "SolverError", "KINDS"]
 
-KINDS = ("invalid", "not_found", "conflict", "forbidden", "unsupported")
+KINDS = ("invalid", "not_found", "conflict", "forbidden", "unsupported", "unprocessable")
 """The kinds of refusal, the project-wide error convention (the web layer maps them to 4xx)."""
 
 
@@ -62,13 +64,13 @@ class PlanError(ValueError):
 
 
 class SolverError(ArithmeticError):
-    """The iterative method did not reach the tolerance within its iterations.
+    """A solve whose answer is refused: not finite, not accurate, or not converged.
 
     Same attributes as :class:`PlanError`; ``field`` may be None (the request as a whole),
-    and then ``str(exc)`` is the reason alone.
+    and then ``str(exc)`` is the reason alone. ``kind`` is "unprocessable" (422) unless said.
     """
 
-    def __init__(self, field: str | None, reason: str, kind: str = "invalid"):
+    def __init__(self, field: str | None, reason: str, kind: str = "unprocessable"):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
         super().__init__(reason if field is None else f"{field}: {reason}")

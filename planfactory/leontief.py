@@ -3,7 +3,7 @@
 Public API (argument names as in ``scipy.sparse.linalg``: ``rtol``, ``atol``, ``maxiter``,
 ``callback``; convergence comes back with the answer, never in attributes)::
 
-    LeontiefSolver(A, method="auto", *, rtol=1e-10, atol=1e-10, maxiter=500, callback=None)
+    LeontiefSolver(A, method="auto", *, rtol=1e-10, atol=0.0, maxiter=500, callback=None)
         method: "dense"     LAPACK LU (getrf) of I - A, for dense A or sparse A with n <= DENSE_LIMIT;
                 "splu"      SuperLU with the MMD_AT_PLUS_A fill-reducing ordering (for structured
                             sparse A whose factors stay sparse, e.g. banded or block-triangular);
@@ -14,12 +14,18 @@ Public API (argument names as in ``scipy.sparse.linalg``: ``rtol``, ``atol``, ``
                 "auto"      dense for dense A or n <= DENSE_LIMIT, else iterative (measured:
                             docs/planfactory.md, "Solver choices").
         rtol, atol, maxiter, callback: for the iterative method, see :func:`block_bicgstab`.
-    solver.solve(F, transposed=False) -> Solution(gross_output, residual, method, iterations)
+    solver.solve(F, transposed=False) -> Solution(gross_output, residual, method, iterations,
+                                                  condition, error_bound)
         F of shape (n,) or (n, k); k demands solved together, never one by one.
-        Raises SolverError when the iterative method does not converge.
+        Every answer is checked (:meth:`LeontiefSolver.check`): finite, a backward error of
+        at most BACKWARD_LIMIT, and a bound on its relative error (condition number times
+        backward error) of at most ACCURACY_LIMIT; otherwise, or when the iterative method
+        does not converge, SolverError names the cause. No answer with NaN or infinity is
+        ever returned.
     solver.solve_transposed(b) -> y with (I - A)^T y = b
     solver.labour_values(l) -> v with v (I - A) = l, i.e. v = l (I - A)^-1 (no inverse formed)
-    solver.residual(x, f) -> max |(I - A) x - f| / max(1, max |f|)
+    solver.residual(x, f) -> the backward error max_j ||f_j - (I - A) x_j|| / (||I - A|| ||x_j|| + ||f_j||)
+        (infinity norms): unit-free, the relative change of the data that x solves exactly
     block_bicgstab(A, F, *, rtol, atol, maxiter, callback) -> (X, IterationInfo)
         the iterative method itself, for a CSR matrix A (scipy's (x, info) form).
 
@@ -28,7 +34,9 @@ The inverse is never formed.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -40,7 +48,7 @@ import scipy.sparse.linalg as spla
 from planfactory.errors import PlanError, SolverError
 
 __all__ = ["LeontiefSolver", "Solution", "IterationInfo", "block_bicgstab", "csr_products", "DENSE_LIMIT",
-           "SolverError"]
+           "BACKWARD_LIMIT", "ACCURACY_LIMIT", "SolverError"]
 
 
 def _private_csr_matvecs():
@@ -75,6 +83,18 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 DENSE_LIMIT = 3000
 """Sparse economies up to this size are densified and LU-factorized (3000^2 doubles = 72 MB)."""
 
+BACKWARD_LIMIT = 1e-8
+"""Largest backward error an answer may have (or 10 rtol of the iterative method, if larger):
+LU with partial pivoting of an M-matrix gives about n x 1e-16."""
+
+ACCURACY_LIMIT = 1e-6
+"""Largest bound on an answer's relative error (condition number times backward error, the
+backward error taken at least the unit roundoff): beyond it the gross output is not
+determined by the data to six digits in 64-bit arithmetic, and is refused."""
+
+_EPS = float(np.finfo(float).eps)
+_BIG = float(np.finfo(float).max)
+
 
 @dataclass(frozen=True)
 class Solution:
@@ -83,10 +103,18 @@ class Solution:
     gross_output: np.ndarray
     """x, shape (n,) or (n, k): one column per demand (for a transposed solve, y with (I - A)^T y = f)."""
     residual: float
-    """max |(I - A) x - f| / max(1, max |f|): relative residual, worst column."""
+    """Backward error, worst column: max_j ||f_j - (I - A) x_j|| / (||I - A|| ||x_j|| + ||f_j||) in the
+    infinity norm. Unit-free: x_j solves exactly a system whose data differ by this relative amount."""
     method: str = "dense"
     iterations: int = 0
     """Sparse matrix products used by the iterative method (0 for direct methods)."""
+    condition: float = float("nan")
+    """Condition number ||I - A|| ||(I - A)^-1|| (infinity norm): exact for the direct methods when
+    A >= 0 (then (I - A)^-1 >= 0 and its norm is its largest row sum, one extra solve with all
+    ones, cached); for the iterative method a lower bound from the answer, max_j ||x_j|| / ||f_j||."""
+    error_bound: float = float("nan")
+    """condition * max(residual, unit roundoff): a bound on the relative error of x (at most
+    :data:`ACCURACY_LIMIT`, or the answer is refused)."""
 
 
 @dataclass(frozen=True)
@@ -98,11 +126,13 @@ class IterationInfo:
     products: int
     """Sparse matrix products used (the cost: each reads A once for every column)."""
     residual: float
-    """The true relative residual max |f - (I - A) x| / max(1, max |f|), worst column."""
+    """The true relative residual max |f - (I - A) x| / max |f| over all columns (0 for f = 0)."""
     column_residual: float
-    """max over columns of max |r_j| / max(1, max |f_j|): what the progress callback reports."""
+    """max over columns of max |r_j| / max |f_j|: what the progress callback reports (unit-free)."""
     tolerance_ratio: float
     """max over columns of max |r_j| / max(rtol max |f_j|, atol): <= 1 when converged."""
+    residual_norms: np.ndarray | None = None
+    """max |r_j| of each column, the true residual at the end (for the backward error)."""
 
 
 def _colmax(R: np.ndarray) -> np.ndarray:
@@ -152,7 +182,7 @@ def csr_products(A: sp.csr_matrix, k: int, *, private_kernel: bool = True):
     return mul
 
 
-def block_bicgstab(A: sp.csr_matrix, F: np.ndarray, *, rtol: float = 1e-10, atol: float = 1e-10,
+def block_bicgstab(A: sp.csr_matrix, F: np.ndarray, *, rtol: float = 1e-10, atol: float = 0.0,
                    maxiter: int = 500, callback=None) -> tuple[np.ndarray, IterationInfo]:
     """Solve (I - A) X = F for all columns of F together: block BiCGSTAB, then Neumann steps.
 
@@ -164,13 +194,15 @@ def block_bicgstab(A: sp.csr_matrix, F: np.ndarray, *, rtol: float = 1e-10, atol
         The demands, one per column.
     rtol, atol : float
         Column j has converged when max |r_j| <= max(rtol * max |f_j|, atol), r = F - (I - A) X.
-        The defaults (both 1e-10) are the test ``max |r_j| / max(1, max |f_j|) <= 1e-10``.
+        The defaults (rtol 1e-10, atol 0) make the test relative, ``max |r_j| / max |f_j| <=
+        1e-10``: the same iterations whatever the demand's units (tonnes or kilotonnes). An
+        ``atol`` is in the demand's units.
     maxiter : int
         Budget of matrix products for BiCGSTAB; the Neumann steps that follow may use up to
         five times it in all.
     callback : callable, optional
         ``callback(products, residual)`` after each step, with the products so far and the
-        worst column's max |r_j| / max(1, max |f_j|) (the iterate itself is not passed: at
+        worst column's max |r_j| / max |f_j| (the iterate itself is not passed: at
         n = 10^6 and 32 demands it is 256 MB that no caller needs).
 
     Returns
@@ -192,9 +224,10 @@ def block_bicgstab(A: sp.csr_matrix, F: np.ndarray, *, rtol: float = 1e-10, atol
     F = np.ascontiguousarray(F, dtype=float)
     n, k = F.shape
     if k == 0 or n == 0:
-        return np.zeros_like(F), IterationInfo(True, 0, float("nan"), 0.0, 0.0)
-    scale = np.maximum(1.0, _colmax(F))
-    thresh = np.maximum(rtol * _colmax(F), atol)
+        return np.zeros_like(F), IterationInfo(True, 0, 0.0, 0.0, 0.0, np.zeros(k))
+    fmax = _colmax(F)
+    scale = np.where(fmax > 0, fmax, 1.0)  # relative to each demand; a zero demand's residual is absolute
+    thresh = np.maximum(rtol * fmax, atol)
     mul = csr_products(A, k)
 
     def op(X, out):  # out = (I - A) X
@@ -273,9 +306,12 @@ def block_bicgstab(A: sp.csr_matrix, F: np.ndarray, *, rtol: float = 1e-10, atol
         r = _colmax(T)
         if callback:
             callback(steps, float(np.max(r / scale)))
-    info = IterationInfo(converged=done(r), products=steps,
-                         residual=float(r.max() / max(1.0, float(np.max(np.abs(F))))),
-                         column_residual=float(np.max(r / scale)), tolerance_ratio=float(np.max(r / thresh)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(thresh > 0, r / np.where(thresh > 0, thresh, 1.0), np.where(r > 0, np.inf, 0.0))
+    top = float(fmax.max())
+    info = IterationInfo(converged=done(r), products=steps, residual=float(r.max() / top) if top > 0 else float(r.max()),
+                         column_residual=float(np.max(r / scale)), tolerance_ratio=float(np.max(ratio)),
+                         residual_norms=r)
     return X, info
 
 
@@ -284,10 +320,11 @@ class LeontiefSolver:
 
     ``rtol``, ``atol``, ``maxiter`` and ``callback`` are those of :func:`block_bicgstab`
     (used by the iterative method only). A solve that ends more than 10 times above its
-    tolerance raises :class:`SolverError`.
+    tolerance raises :class:`SolverError`; so does an answer that is not finite or not
+    accurate (:meth:`check`).
     """
 
-    def __init__(self, A, method: str = "auto", *, rtol: float = 1e-10, atol: float = 1e-10, maxiter: int = 500,
+    def __init__(self, A, method: str = "auto", *, rtol: float = 1e-10, atol: float = 0.0, maxiter: int = 500,
                  callback=None):
         self.n = A.shape[0]
         self.sparse = sp.issparse(A)
@@ -301,11 +338,16 @@ class LeontiefSolver:
             raise PlanError("method", f"unknown method {method!r}")
         self.method = method
         self._At = None
+        self._norms: dict[bool, float] = {}
+        self._inverse_norms: dict[bool, float] = {}
         if method == "dense":
             Ad = A.toarray() if self.sparse else np.asarray(A, dtype=float)
             M = np.eye(self.n) - Ad
-            # factorize in place (no n x n copy); products with I - A use A afterwards
-            self._lu = la.lu_factor(M, overwrite_a=True, check_finite=False)
+            # factorize in place (no n x n copy); products with I - A use A afterwards. A zero
+            # pivot (LAPACK warns) gives non-finite answers, which check() refuses with the cause
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", la.LinAlgWarning)
+                self._lu = la.lu_factor(M, overwrite_a=True, check_finite=False)
             self.M = None
             self.A = Ad
         elif method == "splu":
@@ -324,23 +366,112 @@ class LeontiefSolver:
             return (self.M.T if transposed else self.M) @ X
         return X - ((self.A.T @ X) if transposed else (self.A @ X))
 
+    def norm(self, transposed: bool = False) -> float:
+        """||I - A|| in the infinity norm (of (I - A)^T when ``transposed``): O(nnz), cached."""
+        if transposed not in self._norms:
+            A = self.A
+            if not self.n:
+                return 0.0
+            data = A.data if sp.issparse(A) else A
+            nonneg = data.size == 0 or float(data.min()) >= 0  # then no |A| copy (160 MB at 2 x 10^7 non-zeros)
+            sums = np.asarray((A if nonneg else abs(A)).sum(axis=0 if transposed else 1)).ravel()
+            d = A.diagonal()
+            # row i of |I - A|: |1 - a_ii| + sum_{j != i} |a_ij|
+            self._norms[transposed] = float(np.max(sums - np.abs(d) + np.abs(1.0 - d)))
+        return self._norms[transposed]
+
+    def _inverse_norm(self, transposed: bool) -> float:
+        """max |(I - A)^-1 1| (of its transpose): ||(I - A)^-1|| when A >= 0; direct methods only, cached."""
+        if not self.n:
+            return 0.0
+        if transposed not in self._inverse_norms:
+            with np.errstate(all="ignore"):
+                y = self._solve(np.ones(self.n), transposed)[0]
+                self._inverse_norms[transposed] = float(np.max(np.abs(y))) if np.all(np.isfinite(y)) else float("inf")
+        return self._inverse_norms[transposed]
+
     def residual(self, x: np.ndarray, f: np.ndarray, transposed: bool = False) -> float:
-        r = self._apply(x, transposed) - f
-        scale = max(1.0, float(np.max(np.abs(f))) if f.size else 1.0)
-        return float(np.max(np.abs(r)) / scale) if r.size else 0.0
+        """The backward error of ``x`` (see :attr:`Solution.residual`): one product with I - A."""
+        return self._backward(_colmax2(x), _colmax2(f), _colmax2(self._apply(x, transposed) - f), transposed)
+
+    def _backward(self, xmax: np.ndarray, fmax: np.ndarray, r: np.ndarray, transposed: bool) -> float:
+        """max_j r_j / (||I - A|| xmax_j + fmax_j), 0 where r_j = 0 (per-column infinity norms given)."""
+        if not r.size:
+            return 0.0
+        den = self.norm(transposed) * xmax + fmax
+        with np.errstate(divide="ignore", invalid="ignore"):
+            b = np.where(r > 0, r / np.where(den > 0, den, 1.0), 0.0)
+        return float(np.max(b)) if np.all(np.isfinite(b)) else float("inf")
 
     # ------------------------------------------------------------------ solves
     def solve(self, f, *, transposed: bool = False) -> Solution:
-        """Gross output x with (I - A) x = f (or y with (I - A)^T y = f); ``f`` of shape (n,) or (n, k)."""
+        """Gross output x with (I - A) x = f (or y with (I - A)^T y = f); ``f`` of shape (n,) or (n, k).
+
+        Raises :class:`SolverError` when the answer is not finite, not accurate or, for the
+        iterative method, not converged (:meth:`check`); :class:`PlanError` when ``f`` is not finite.
+        """
         f = np.asarray(f, dtype=float)
-        x, info = self._solve(f, transposed)
-        if info is not None:  # the true residual, computed once at the end of the iteration
-            return Solution(x, info.residual, self.method, info.products)
-        return Solution(x, self.residual(x, f, transposed), self.method, 0)
+        fmax = _colmax2(f)  # max and min propagate NaN: a finite column maximum means a finite column
+        if not np.all(np.isfinite(fmax)):
+            raise PlanError("labour" if transposed else "final_demand", "contains a value that is not a finite number")
+        with np.errstate(over="ignore", invalid="ignore"):
+            x, info = self._solve(f, transposed)
+            if info is not None:  # the true residual, computed once at the end of the iteration
+                r, iterations = info.residual_norms, info.products
+            else:
+                r, iterations = _colmax2(self._apply(x, transposed) - f), 0
+        return self.check(x, f, r, transposed, iterations, fmax=fmax)
+
+    def check(self, x: np.ndarray, f: np.ndarray, r: np.ndarray, transposed: bool = False,
+              iterations: int = 0, *, fmax: np.ndarray | None = None) -> Solution:
+        """The :class:`Solution` of (I - A) x = f, with ``r`` = max |f_j - (I - A) x_j| per column; or SolverError.
+
+        Refuses, naming the cause: an answer that is not finite (the Leontief inverse or the
+        demand too large for 64-bit floats); a backward error above :data:`BACKWARD_LIMIT`;
+        a bound on the relative error (condition number times backward error) above
+        :data:`ACCURACY_LIMIT`. Costs O(n k) beyond the residual; the condition number of a
+        direct method costs one more solve, once per solver.
+        """
+        what, be = ("labour values", "are") if transposed else ("gross output", "is")
+        direct = self.method != "iterative"
+        xmax = _colmax2(x)  # one pass over the (n, k) answer; NaN and infinity propagate into it
+        fmax = _colmax2(f) if fmax is None else fmax
+        if not np.all(np.isfinite(xmax)):
+            inv = self._inverse_norm(transposed) if direct else float("inf")
+            if np.isfinite(inv):
+                raise SolverError("labour" if transposed else "final_demand",
+                                  f"the {what} {'overflow' if transposed else 'overflows'} a 64-bit float "
+                                  f"({what.replace(' ', '_')} passes {_BIG:.3g}): the "
+                                  f"{'labour' if transposed else 'demand'} is too large for this economy (the largest "
+                                  f"row sum of (I - A)^-1 is {inv:.3g})", "unprocessable")
+            raise SolverError("technical_coefficients",
+                              f"the {what} {be} not a finite 64-bit number: (I - A)^-1 has entries beyond "
+                              f"{_BIG:.3g}, the largest 64-bit float, although the spectral radius of A may be "
+                              "below 1 (a far from normal matrix, e.g. a long chain of sectors, each multiplying "
+                              "the output needed from the one before); no answer can be computed: check the "
+                              "coefficients",
+                              "unprocessable")
+        beta = self._backward(xmax, fmax, r, transposed)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            seen = float(np.max(np.where(fmax > 0, xmax / np.where(fmax > 0, fmax, 1.0), 0.0))) if f.size else 0.0
+        inv = max(seen, self._inverse_norm(transposed)) if direct else seen
+        cond = self.norm(transposed) * inv
+        bound = cond * max(beta, _EPS)
+        limit = max(BACKWARD_LIMIT, 10 * self.rtol)
+        if not beta <= limit:
+            raise SolverError(None, f"the {what} {be} not accurate: backward error {beta:.3g} above {limit:.3g} "
+                                    f"(method {self.method})", "unprocessable")
+        if not bound <= ACCURACY_LIMIT and float(xmax.max(initial=0.0)) > 0:  # x = 0 for f = 0 is exact
+            raise SolverError("technical_coefficients",
+                              f"the {what} {be} not determined to 6 digits in 64-bit arithmetic: the condition number "
+                              f"of I - A is {cond:.3g} (a relative error of up to {bound:.3g}); (I - A)^-1 has row "
+                              f"sums up to {inv:.3g}, so a rounding of the coefficients in their 16th digit moves "
+                              "the answer by more than it can show: check the coefficients", "unprocessable")
+        return Solution(x, beta, self.method, iterations, cond, bound)
 
     def solve_transposed(self, b) -> np.ndarray:
-        """y with (I - A)^T y = b, e.g. labour values: v (I - A) = l."""
-        return self._solve(np.asarray(b, dtype=float), True)[0]
+        """y with (I - A)^T y = b, e.g. labour values: v (I - A) = l (checked as :meth:`solve`)."""
+        return self.solve(b, transposed=True).gross_output
 
     def labour_values(self, labour) -> np.ndarray:
         """v = l (I - A)^-1, hours of labour embodied per unit of each product."""
@@ -353,6 +484,17 @@ class LeontiefSolver:
             return self._lu.solve(f, trans="T" if transposed else "N"), None
         one = f.ndim == 1
         F = f[:, None] if one else f
+        nz = _colmax(F) > 0 if F.size else np.zeros(F.shape[1], dtype=bool)
+        if F.shape[1] and not nz.all():  # a zero demand's answer is zero: solve the others only
+            X = np.zeros_like(F)
+            info = IterationInfo(True, 0, 0.0, 0.0, 0.0, np.zeros(F.shape[1]))
+            if nz.any():
+                Xn, info = self._solve(F[:, nz], transposed)
+                X[:, nz] = Xn
+                r = np.zeros(F.shape[1])
+                r[nz] = info.residual_norms
+                info = dataclasses.replace(info, residual_norms=r)
+            return (X[:, 0] if one else X), info
         if transposed:  # A^T as CSR, built once (O(nnz)) so transposed products split by rows too
             if self._At is None:
                 self._At = sp.csr_matrix(self.A.T)
@@ -360,7 +502,14 @@ class LeontiefSolver:
         else:
             A = self.A
         X, info = block_bicgstab(A, F, rtol=self.rtol, atol=self.atol, maxiter=self.maxiter, callback=self.callback)
-        if info.tolerance_ratio > 10:
+        if np.all(np.isfinite(info.residual_norms)) and not info.tolerance_ratio <= 10:  # non-finite: check() says why
             raise SolverError(None, f"no convergence after {info.products} matrix products: "
-                                    f"residual {info.column_residual:.3g}")
+                                    f"relative residual {info.column_residual:.3g}", "unprocessable")
         return (X[:, 0] if one else X), info
+
+
+def _colmax2(R: np.ndarray) -> np.ndarray:
+    """max |R| per column of a vector (one column) or matrix."""
+    if R.ndim == 1:
+        return np.array([float(np.max(np.abs(R)))]) if R.size else np.zeros(1)
+    return _colmax(R)

@@ -16,12 +16,21 @@ import numpy as np
 import scipy.sparse as sp
 
 from planfactory.errors import PlanError
-from planfactory.spectral import arpack_spectral_radius, spectral_radius
+from planfactory.spectral import productiveness
 
-__all__ = ["validate_economy", "VECTOR_FIELDS"]
+__all__ = ["validate_economy", "economy_warnings", "VECTOR_FIELDS", "HOURS_USED_RANGE"]
 
 VECTOR_FIELDS = ("capacity", "stocks", "current_output", "consumption_basket", "public_basket")
 """The optional per-sector vectors of an economy."""
+
+HOURS_USED_RANGE = (0.5, 1.1)
+"""Share of the workforce's hours that today's output may take without a warning at load.
+
+A decision spends all the hours the workforce offers (``workforce * hours_per_week *
+WEEKS_PER_YEAR``); an economy whose current output takes 1% of them is told, by ``decide``,
+that every sector must produce about a hundred times today's output (40-55 times its
+capacity on such data). The data are accepted, since they may be right, but the warning
+says which numbers disagree."""
 
 
 def _check_matrix(M, field: str, n: int):
@@ -97,15 +106,46 @@ def validate_economy(e) -> None:
         if bad.size:
             j = int(bad[0])
             raise PlanError("enterprises", f"shares of sector {e.sectors[j]!r} sum to {shares[j]:.9g}, not 1")
-    lo, hi = spectral_radius(e.A)
-    if hi >= 1.0 and lo >= 1.0 - 1e-12:
+    p = productiveness(e.A)
+    if not p.productive:
+        r = f"{p.lower:.6g}" if p.lower == p.upper else f"at least {p.lower:.6g}"
         raise PlanError("technical_coefficients",
-                           f"not productive: spectral radius of A is {lo:.6g} >= 1, so no non-negative "
-                           "gross output can meet every final demand")
-    if hi >= 1.0:
-        # undecided by the bounds (slow convergence): settle with ARPACK
-        r = arpack_spectral_radius(e.A)
-        if r >= 1.0 - 1e-12:
-            raise PlanError("technical_coefficients",
-                               f"not productive: spectral radius of A is {r:.6g} >= 1, so no non-negative "
-                               "gross output can meet every final demand")
+                        f"not productive: spectral radius of A is {r} >= 1, so no non-negative "
+                        "gross output can meet every final demand")
+
+
+def economy_warnings(e, weeks_per_year: float = 46.0) -> list[dict]:
+    """Data that load but disagree with each other: ``[{"field", "reason"}]``, empty when none.
+
+    - today's output takes a share of the workforce's hours outside :data:`HOURS_USED_RANGE`
+      (``labour . current_output`` against ``workforce * hours_per_week * weeks_per_year``);
+    - today's output above a sector's capacity.
+
+    Cheap (two dot products), so every load computes it (:attr:`Economy.warnings`).
+    """
+    out = []
+    x = e.current_output
+    if x is not None and e.workforce and e.hours_per_week:
+        offered = float(e.workforce) * float(e.hours_per_week) * weeks_per_year
+        used = float(e.labour @ x)
+        share = used / offered
+        lo, hi = HOURS_USED_RANGE
+        if not lo <= share <= hi:
+            out.append({"field": "current_output", "reason": (
+                f"today's output takes {100 * share:.3g}% of the hours the workforce offers ({used:,.0f} of "
+                f"{offered:,.0f} hours a year at {e.hours_per_week:g} hours a week); a decision spends all the hours "
+                f"offered, so its outputs would be about {1 / share if share > 0 else float('inf'):.3g} times "
+                "today's: check current_output, labour, workforce and hours_per_week")})
+    if x is not None and e.capacity is not None:
+        over = np.flatnonzero(x > e.capacity * (1 + 1e-9))
+        if over.size:
+            with np.errstate(divide="ignore"):
+                ratio = x[over] / e.capacity[over]
+            worst = over[np.argsort(-ratio, kind="stable")][:3]
+            named = ", ".join(f"{e.sectors[j]} {100 * x[j] / e.capacity[j]:.3g}%" if e.capacity[j] > 0
+                              else f"{e.sectors[j]} (capacity 0)" for j in worst)
+            out.append({"field": "current_output", "reason": (
+                f"today's output is above capacity in {over.size} sector{'s' if over.size > 1 else ''} "
+                f"({named} of capacity): check current_output and capacity")})
+    return out
+

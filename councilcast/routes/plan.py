@@ -261,7 +261,7 @@ OPENAPI = {
         "get": {"summary": "Summary of the current economy (sectors, spectral radius, labour values, links)",
                 "responses": {"200": {"description": "summary"}}},
         "put": {"summary": "Replace the current economy (JSON format; validated; kept in SQLite)",
-                "security": [{"bearer": []}], "responses": {"200": {"description": "sha256, name, sectors"},
+                "security": [{"bearer": []}], "responses": {"200": {"description": "sha256, name, sectors, warnings"},
                                                            "400": {"description": "invalid economy: field and reason"}}},
         "delete": {"summary": "Go back to the bundled demo economy", "security": [{"bearer": []}],
                    "responses": {"200": {"description": "ok"}}},
@@ -273,14 +273,17 @@ OPENAPI = {
     "/api/plan/solve": {"post": {
         "summary": "Gross output, labour hours, labour values, residual and feasibility for final demands",
         "requestBody": {"content": {"application/json": {"example": {"final_demand": {"Energy": 100, "Food processing": 50}}}}},
-        "responses": {"200": {"description": "gross_output, labour_hours, labour_values, residual, feasible"},
-                      "400": {"description": "field and reason"}}}},
+        "responses": {"200": {"description": "gross_output, labour_hours, labour_values, residual (backward error), "
+                                             "condition, error_bound, feasible, warnings"},
+                      "400": {"description": "field and reason"},
+                      "422": {"description": "answer refused (not finite, not accurate): field and reason name the cause"}}}},
     "/api/plan/decide": {"post": {
         "summary": "What a fundamental decision implies: final demand, outputs, hours, consumption, feasibility",
         "requestBody": {"content": {"application/json": {"example": {
             "hours_per_week": 38, "consumption_share": 0.73, "public_share": 0.21, "investment_share": 0.06,
             "growth": {"years": 10}}}}},
-        "responses": {"200": {"description": "implications"}, "400": {"description": "field and reason"}}}},
+        "responses": {"200": {"description": "implications"}, "400": {"description": "field and reason"},
+                      "422": {"description": "answer refused (not finite, not accurate): field and reason"}}}},
     "/api/plan/growth": {"post": {
         "summary": "Multi-year path (linear programme): growth for an investment share, or investment for target_growth",
         "responses": {"200": {"description": "path"}, "400": {"description": "field and reason"}}}},

@@ -59,14 +59,17 @@ class PlanService:
         return json.dumps(d, separators=(",", ":")).encode()
 
     async def set_economy(self, body: dict) -> dict:
-        """Validate (off the loop), store and make current an economy in the JSON format."""
+        """Validate (off the loop), store and make current an economy in the JSON format.
+
+        The answer lists the data that load but disagree (``warnings``: ``[{"field", "reason"}]``).
+        """
         econ = await asyncio.get_running_loop().run_in_executor(None, load, body)
         d = to_dict(econ)
         text = json.dumps(d, separators=(",", ":"))
         h = hashlib.sha256(text.encode()).hexdigest()
         await self.db.write(lambda c: store.save_economy(c, h, econ.name, econ.n, text))
         self.economy, self.economy_dict, self.source = econ, d, f"sha256:{h}"
-        return {"sha256": h, "name": econ.name, "sectors": econ.n}
+        return {"sha256": h, "name": econ.name, "sectors": econ.n, "warnings": econ.warnings}
 
     async def reset_economy(self) -> None:
         """Back to the bundled demo economy (recorded, so a restart stays on it)."""

@@ -16,12 +16,12 @@ import scipy.sparse as sp
 from planfactory.decision import DEPRECIATION, DecisionBasis, FundamentalDecision, decide
 from planfactory.demo import demo_economy
 from planfactory.enterprises import EnterpriseArrays, targets
-from planfactory.errors import PlanError
+from planfactory.errors import PlanError, SolverError
 from planfactory.feasibility import check
 from planfactory.formats import load
 from planfactory.growth import GrowthAssumptions, investment_for_growth, path_for_investment_share
 from planfactory.leontief import LeontiefSolver
-from planfactory.spectral import spectral_radius
+from planfactory.spectral import productiveness
 
 __all__ = ["load_economy", "read_demand", "solve_payload", "info_payload", "job_solve", "job_decide", "job_growth",
            "job_info", "API_LIMITS"]
@@ -75,23 +75,39 @@ def solve_payload(economy, f: np.ndarray, method: str = "auto", progress=None) -
         "labour_hours": (economy.labour @ x).tolist() if many else float(economy.labour @ x),
         "labour_values": v.tolist(),
         "residual": sol.residual,
+        "condition": sol.condition,
+        "error_bound": sol.error_bound,
         "feasible": fe.feasible.tolist() if many else bool(fe.feasible),
         "feasibility": [fe.to_dict(k) for k in range(x.shape[1])] if many else fe.to_dict(),
         "method": sol.method,
         "iterations": sol.iterations,
         "seconds": round(time.perf_counter() - t, 6),
+        "warnings": economy.warnings,
     }
     return out
 
 
 def info_payload(economy) -> dict:
-    lo, hi = spectral_radius(economy.A, tight=True)
+    """The answer of ``plan info`` and ``GET /api/plan/economy``.
+
+    ``productive`` is the verdict the economy was loaded with (:func:`planfactory.spectral.productiveness`,
+    the same steps): an economy that loads is never called not productive here. Labour values
+    that cannot be computed (a productive economy whose Leontief inverse overflows) are null,
+    with ``labour_values_problem`` naming the cause, so that the answer stays standard JSON.
+    """
+    p = productiveness(economy.A, tight=True)
     nnz = int(economy.A.nnz) if sp.issparse(economy.A) else int(np.count_nonzero(economy.A))
-    v = LeontiefSolver(economy.A).labour_values(economy.labour)
-    order = np.argsort(-v)
+    try:
+        sol = LeontiefSolver(economy.A).solve(economy.labour, transposed=True)
+        v, problem = sol.gross_output, None
+        lv = {"min": float(v.min()), "median": float(np.median(v)), "max": float(v.max()),
+              "highest": [{"sector": economy.sectors[i], "value": float(v[i])} for i in np.argsort(-v)[:5]]}
+    except SolverError as exc:
+        sol, lv, problem = None, None, {"field": exc.field, "reason": exc.reason}
     return {
         "name": economy.name, "sectors": economy.n, "sparse": economy.is_sparse, "nonzeros": nnz,
-        "spectral_radius": {"lower": lo, "upper": hi}, "productive": hi < 1,
+        "spectral_radius": {"lower": p.lower, "upper": p.upper, "method": p.method}, "productive": p.productive,
+        "condition": None if sol is None else sol.condition,
         "max_column_sum": float(np.max(np.asarray(economy.A.sum(axis=0)).ravel())),
         "has": {k: getattr(economy, a) is not None for k, a in (
             ("capital_coefficients", "B"), ("capacity", "capacity"), ("stocks", "stocks"),
@@ -99,9 +115,9 @@ def info_payload(economy) -> dict:
             ("public_basket", "public_basket"))},
         "workforce": economy.workforce, "hours_per_week": economy.hours_per_week,
         "hours_available": economy.hours_available, "enterprises": len(economy.enterprises),
-        "labour_values": {"min": float(v.min()), "median": float(np.median(v)), "max": float(v.max()),
-                          "highest": [{"sector": economy.sectors[i], "value": float(v[i])} for i in order[:5]]},
+        "labour_values": lv, "labour_values_problem": problem,
         "first_sectors": economy.sectors[:10],
+        "warnings": economy.warnings,
     }
 
 
@@ -124,6 +140,7 @@ def job_decide(spec, decision: dict, growth: dict | None):
     # one model: the decision wears equipment out at the growth path's rate
     basis = DecisionBasis.build(economy, depreciation=_depreciation(growth))
     out = decide(economy, d, basis).to_dict()
+    out["warnings"] = economy.warnings
     if economy.current_output is not None:
         out["current_output"] = economy.current_output.tolist()
     if economy.capacity is not None:

@@ -13,8 +13,10 @@ import pytest
 from planfactory.demo import demo_economy
 from planfactory.pipeline import cards_from_doc, make_inputs, produce
 from planfactory.variants import parameters_with_defaults
-from planfactory.summaries import (FIELDS, KEYS, NO_CHANGE, SPOKEN, CardArrays, attach_ranges, card_dict, card_text,
-                                   fmt_change, fmt_value)
+from planfactory import summaries
+from planfactory.summaries import FIELDS, KEYS, SPOKEN, CardArrays, attach_ranges, card_dict, card_text, fmt_value
+
+NO_CHANGE = "no change"  # planfactory.summaries.NO_CHANGE, the wording decided (docs/decisions.md)
 
 
 @pytest.mark.parametrize("x, kind, text", [
@@ -50,7 +52,7 @@ def test_values_are_rounded_by_hand(x, kind, text):
     (21.0, 18.0, "pct", "+3.0 points"), (5.0000004, 5.0, "pct", NO_CHANGE),
     (float("nan"), 1.0, "qty", "not known")])
 def test_changes_are_rounded_at_their_figures_precision(value, reference, kind, text):
-    assert fmt_change(value, reference, kind) == text
+    assert summaries.fmt_change(value, reference, kind) == text
 
 
 # one variant, one workplace, one sector: every field with numbers chosen by hand

@@ -21,7 +21,7 @@ def test_fields_and_message():
     assert (exc.field, exc.reason, exc.kind) == ("growth.years", "must be a number", "invalid")
     assert str(exc) == "growth.years: must be a number"
     assert PlanError("id", "no proposal '7'", kind="not_found").kind == "not_found"
-    assert set(KINDS) == {"invalid", "not_found", "conflict", "forbidden", "unsupported"}
+    assert set(KINDS) == {"invalid", "not_found", "conflict", "forbidden", "unsupported", "unprocessable"}
     with pytest.raises(ValueError, match="kind"):
         PlanError("x", "y", kind="teapot")
 
@@ -30,7 +30,7 @@ def test_pickles_with_its_fields():
     back = pickle.loads(pickle.dumps(PlanError("labour", "negative", kind="invalid")))
     assert (type(back), back.field, back.reason, back.kind) == (PlanError, "labour", "negative", "invalid")
     s = pickle.loads(pickle.dumps(SolverError(None, "no convergence")))
-    assert (s.field, s.reason, s.kind, str(s)) == (None, "no convergence", "invalid", "no convergence")
+    assert (s.field, s.reason, s.kind, str(s)) == (None, "no convergence", "unprocessable", "no convergence")
 
 
 def test_economy_and_proposal_checks_raise_plan_error():

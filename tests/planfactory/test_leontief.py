@@ -114,4 +114,4 @@ def test_block_bicgstab_returns_its_convergence_with_the_answer():
     assert not info.converged and info.products <= 10
     with pytest.raises(SolverError) as exc:
         LeontiefSolver(A, method="iterative", rtol=1e-14, atol=0.0, maxiter=2).solve(F)
-    assert exc.value.field is None and exc.value.kind == "invalid" and "no convergence" in str(exc.value)
+    assert exc.value.field is None and exc.value.kind == "unprocessable" and "no convergence" in str(exc.value)
