@@ -32,7 +32,7 @@ from pathlib import Path
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from broadcast import libinternals
+from broadcast import ice, libinternals
 from broadcast.errors import BroadcastError
 from broadcast.synthetic import SIZE_LIMITS
 from broadcast.fanout import MID_URI, IdleTrack, Sink
@@ -125,6 +125,13 @@ class Broadcaster:
         self._negotiating: dict[str | None, int] = {}  # client -> offers being answered now
         self._pending: set[asyncio.Task] = set()
         self.closed = False
+        self.ice_servers: list = []
+        """The server peers' STUN servers, as IP literals (:mod:`broadcast.ice`); none by default."""
+
+    def new_peer(self) -> RTCPeerConnection:
+        """A server-side peer with exactly :attr:`ice_servers`: never aiortc's default public
+        STUN server, whose name aioice would look up on every join."""
+        return RTCPeerConnection(ice.configuration(self.ice_servers))
 
     # -- channels ----------------------------------------------------------------------
     def define(self, name: str, title: str | None = None, companion: str | None = None,
@@ -243,7 +250,7 @@ class Broadcaster:
 
     async def _publish(self, ch: Channel, offer: str, client: str | None) -> tuple[Session, str]:
         name = ch.name
-        pc = RTCPeerConnection()
+        pc = self.new_peer()
         session = Session(secrets.token_urlsafe(24), "whip", name, pc, client)
         async with _closed_on_failure(pc):
             await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
@@ -279,7 +286,7 @@ class Broadcaster:
 
     async def _play(self, ch: Channel, offer: str, client: str | None) -> tuple[Session, str]:
         name = ch.name
-        pc = RTCPeerConnection()
+        pc = self.new_peer()
         session = Session(secrets.token_urlsafe(24), "whep", name, pc, client)
         plan = []
         async with _closed_on_failure(pc):

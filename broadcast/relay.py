@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCSessionDescription
 
 from broadcast.channels import Broadcaster, Session
 from broadcast.program import track_frames
@@ -27,7 +27,7 @@ async def pull(broadcaster: Broadcaster, channel: str, post_offer: Callable[[str
     whatever it likes on an error status). ``on_close`` runs when the pull ends (e.g. to
     DELETE the session at the origin).
     """
-    pc = RTCPeerConnection()
+    pc = broadcaster.new_peer()  # the server's ICE configuration: no name looked up per pull
     vt = pc.addTransceiver("video", direction="recvonly")
     at = pc.addTransceiver("audio", direction="recvonly")
     try:

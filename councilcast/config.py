@@ -35,7 +35,9 @@ class Config:
     public_url: str | None = None
     """Public base URL, used in links (e.g. QR codes). Defaults to http://host:port."""
     ice_servers: str = ""
-    """Comma-separated STUN/TURN URLs handed to WebRTC peers (none by default: loopback and LAN)."""
+    """Comma-separated STUN/TURN URLs (none by default: loopback and LAN). Browsers get all of
+    them (WHIP/WHEP ``Link`` headers); the server's own peers use the STUN ones, their names
+    resolved once at start-up in the background, never on a join (broadcast/ice.py)."""
     demo: bool = False
     """Start the demo: bundled economy, synthetic camera on channel ``central``, simulated assemblies."""
     demo_fast: bool = False

@@ -22,6 +22,8 @@ from aiohttp import web
 from broadcast import chapters as chapter_track
 from broadcast.captions import Captions
 from broadcast.channels import SessionLimits
+from broadcast.errors import BroadcastError
+from broadcast.ice import parse_ice_urls
 from broadcast.offers import MAX_OFFER_BYTES
 from broadcast.retention import Retention
 from broadcast.synthetic import SIZE_LIMITS
@@ -55,8 +57,8 @@ async def _read_sdp(request: web.Request, content_type: str = "application/sdp")
 
 
 def _ice_links(request: web.Request) -> list[str]:
-    urls = [u.strip() for u in request.app[CONFIG].ice_servers.split(",") if u.strip()]
-    return [f'<{u}>; rel="ice-server"' for u in urls]
+    """Every configured ICE server, STUN and TURN, for the browser (WHIP/WHEP Link headers)."""
+    return [f'<{u.raw}>; rel="ice-server"' for u in parse_ice_urls(request.app[CONFIG].ice_servers)]
 
 
 def _created(request: web.Request, location: str, answer: str) -> web.Response:
@@ -442,7 +444,8 @@ async def _broadcast_ctx(app: web.Application):
                            connect_timeout=config.media_connect_timeout)
     retention = Retention(max_age_s=max(0.0, config.recordings_max_age_days) * 86400,
                           max_bytes=int(max(0.0, config.recordings_max_mb) * 2**20))
-    svc = BroadcastService(app[DB], config.data_path, limits, retention)
+    svc = BroadcastService(app[DB], config.data_path, limits, retention,
+                           ice_urls=parse_ice_urls(config.ice_servers))
     app[BROADCAST] = svc
     app[BROADCASTER] = svc.broadcaster
     await svc.start(relay_origin=config.relay_origin, relay_channels=config.relay_channels, demo=config.demo)
@@ -451,6 +454,10 @@ async def _broadcast_ctx(app: web.Application):
 
 
 def setup(app: web.Application) -> None:
+    try:  # a bad ICE server URL stops the start, naming the setting, instead of every join failing
+        parse_ice_urls(app[CONFIG].ice_servers)
+    except BroadcastError as exc:
+        raise SystemExit(f"COUNCILCAST_ICE_SERVERS (--ice-servers): {exc.reason}") from None
     app.cleanup_ctx.append(_broadcast_ctx)
     app.router.add_routes(routes)
 

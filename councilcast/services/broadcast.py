@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 from yarl import URL
 
-from broadcast import libinternals
+from broadcast import ice, libinternals
 from broadcast.captions import Captions
 from broadcast.channels import Broadcaster, Session, SessionLimits
 from broadcast.errors import RETRY_AFTER_S
@@ -45,10 +45,12 @@ RETENTION_EVERY_S = 60.0
 
 class BroadcastService:
     def __init__(self, db: Database, data_path: Path, limits: SessionLimits | None = None,
-                 retention: Retention | None = None, retention_every_s: float = RETENTION_EVERY_S):
+                 retention: Retention | None = None, retention_every_s: float = RETENTION_EVERY_S,
+                 ice_urls: list[ice.IceUrl] | None = None):
         self.db = db
         self.data_path = data_path
         self.broadcaster = Broadcaster(data_path / "recordings", limits=limits, on_recording=self._store_recording)
+        self.ice_urls = list(ice_urls or [])
         self.captions: dict[str, Captions] = {}
         self.retention = retention or Retention()
         self.retention_every_s = retention_every_s
@@ -64,6 +66,8 @@ class BroadcastService:
         refused = {k: v for k, v in checked["refused"].items() if v}
         log.info("broadcast: per-packet path %s%s", checked["path"], f" (refused: {refused})" if refused else "")
         bc = self.broadcaster
+        if self.ice_urls:  # in the background: a resolver that hangs delays neither start-up nor a join
+            self._tasks.append(asyncio.ensure_future(self._resolve_ice()))
         for name, title, companion in DEFAULT_CHANNELS:
             bc.define(name, title, companion)
         for r in await self.db.read(store.list_channels):
@@ -76,6 +80,11 @@ class BroadcastService:
         elif demo:
             bc.start_camera("central", 1280, 720, 30)
             bc.start_camera("central-sign", 320, 240, 15)
+
+    async def _resolve_ice(self) -> None:
+        servers = await ice.resolve_stun(self.ice_urls, asyncio.get_running_loop().getaddrinfo)
+        self.broadcaster.ice_servers = servers
+        log.info("broadcast: server peers use %s", ", ".join(s.urls for s in servers) or "no STUN server")
 
     async def stop(self) -> None:
         self.broadcaster.closed = True

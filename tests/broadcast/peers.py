@@ -10,6 +10,7 @@ import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
+from broadcast.ice import configuration
 from broadcast.synthetic import SyntheticCamera, read_clock
 
 
@@ -30,7 +31,9 @@ class CameraTrack(VideoStreamTrack):
 
 
 async def offer_pc(kinds=("video", "audio"), direction="recvonly", tracks=None) -> RTCPeerConnection:
-    pc = RTCPeerConnection()
+    # no STUN server: on loopback none is needed, and aiortc's default would make aioice look
+    # up a public name before every offer (the test of a hanging resolver relies on this too)
+    pc = RTCPeerConnection(configuration([]))
     if tracks:
         for t in tracks:
             pc.addTransceiver(t, direction=direction)

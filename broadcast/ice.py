@@ -1,0 +1,113 @@
+"""The ICE servers of the server's own peers, resolved once, never on a join.
+
+aiortc gives a peer created with no configuration Google's public STUN server, and aioice
+resolves that name on every join (``socket.gethostbyname`` in an executor, waited on for
+up to 5 s): with fifty rooms tuning in at once the lookups alone took 5 s here, and each
+join paid a STUN round trip for a candidate a server with a reachable address does not
+need. So every server-side peer (WHIP publisher, WHEP viewer, relay pull) is created with
+an explicit configuration: the configured STUN servers, their names resolved once in the
+background at start-up (a resolver that hangs delays nothing), or none at all.
+
+TURN entries are for browsers behind NAT: they are announced to them (the ``Link``
+headers of the WHIP/WHEP answers) and not used by the server's peers, which need no relay.
+
+Public API::
+
+    parse_ice_urls("stun:stun.example.org:3478, turn:turn.example.org") -> list[IceUrl]
+    await resolve_stun(urls, getaddrinfo, timeout=2.0) -> list[RTCIceServer] (IP literals)
+    configuration(servers) -> RTCConfiguration (never None: no library default)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiortc import RTCConfiguration, RTCIceServer
+
+from broadcast.errors import BroadcastError
+
+__all__ = ["IceUrl", "parse_ice_urls", "resolve_stun", "configuration", "RESOLVE_TIMEOUT_S"]
+
+log = logging.getLogger(__name__)
+
+RESOLVE_TIMEOUT_S = 2.0
+"""How long start-up waits for one STUN server's name; past it the server runs without it."""
+
+_URL = re.compile(r"^(stun|stuns|turn|turns):(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?(\?[A-Za-z0-9=&_-]*)?$")
+_DEFAULT_PORT = {"stun": 3478, "turn": 3478, "stuns": 5349, "turns": 5349}
+
+
+@dataclass(frozen=True)
+class IceUrl:
+    scheme: str
+    host: str
+    port: int
+    query: str = ""
+    raw: str = ""
+    """As configured (what the browsers are told, unchanged)."""
+
+    @property
+    def text(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}:{host}:{self.port}{self.query}"
+
+
+def parse_ice_urls(text: str) -> list[IceUrl]:
+    """Comma-separated ICE server URLs (RFC 7064/7065); a clear error names a bad one."""
+    out = []
+    for raw in (u.strip() for u in (text or "").split(",")):
+        if not raw:
+            continue
+        m = _URL.match(raw)
+        if not m or (m.group(3) and not 0 < int(m.group(3)) < 65536):
+            raise BroadcastError("bad_ice_server", "ice_servers",
+                                 f"{raw!r} is not an ICE server URL (stun:host[:port] or turn:host[:port][?transport=...])")
+        scheme, host = m.group(1), m.group(2).strip("[]")
+        out.append(IceUrl(scheme, host, int(m.group(3) or _DEFAULT_PORT[scheme]), m.group(4) or "", raw))
+    return out
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+Resolver = Callable[..., Awaitable[list]]
+
+
+async def resolve_stun(urls: list[IceUrl], getaddrinfo: Resolver, timeout: float = RESOLVE_TIMEOUT_S) -> list[RTCIceServer]:
+    """The STUN servers among ``urls`` as IPv4 literals (aioice gathers over IPv4), each name
+    resolved once with ``getaddrinfo`` (``loop.getaddrinfo``) within ``timeout`` seconds; a
+    name that does not resolve in time is left out and logged, and the server goes on."""
+    out = []
+    for u in urls:
+        if u.scheme != "stun":
+            continue
+        if _is_ip(u.host):
+            if ":" not in u.host:
+                out.append(RTCIceServer(f"stun:{u.host}:{u.port}"))
+            continue
+        try:
+            infos = await asyncio.wait_for(getaddrinfo(u.host, u.port, family=socket.AF_INET,
+                                                       type=socket.SOCK_DGRAM), timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            log.warning("ICE server %s left out: its name did not resolve (%s)", u.text, str(exc) or "timed out")
+            continue
+        if infos:
+            out.append(RTCIceServer(f"stun:{infos[0][4][0]}:{u.port}"))
+    return out
+
+
+def configuration(servers: list[RTCIceServer]) -> RTCConfiguration:
+    """A peer's configuration with exactly ``servers`` (a list, possibly empty: aiortc's
+    default, a public STUN server looked up by name, applies only to ``None``)."""
+    return RTCConfiguration(iceServers=list(servers))
