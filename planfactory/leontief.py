@@ -503,8 +503,12 @@ class LeontiefSolver:
             A = self.A
         X, info = block_bicgstab(A, F, rtol=self.rtol, atol=self.atol, maxiter=self.maxiter, callback=self.callback)
         if np.all(np.isfinite(info.residual_norms)) and not info.tolerance_ratio <= 10:  # non-finite: check() says why
+            with np.errstate(divide="ignore", invalid="ignore"):
+                grew = float(np.max(_colmax(X) / _colmax(F)))
+            why = (f"; the iterate grew to {grew:.3g} times the demand: (I - A)^-1 may be too large for 64-bit "
+                   "arithmetic (a far from normal matrix); the dense or splu method says" if grew > 1e8 else "")
             raise SolverError(None, f"no convergence after {info.products} matrix products: "
-                                    f"relative residual {info.column_residual:.3g}", "unprocessable")
+                                    f"relative residual {info.column_residual:.3g}{why}", "unprocessable")
         return (X[:, 0] if one else X), info
 
 
