@@ -103,8 +103,9 @@ class Stream:
         return item if item is not None and item[0] == seq else None
 
     def add(self, sink: "Sink") -> None:
+        """Attach a viewer; it asks for a keyframe once it is connected (:meth:`Sink.send_frame`),
+        not now: a keyframe sent while its ICE and DTLS are still under way would be lost to it."""
         self.sinks.append(sink)
-        self.request_keyframe()
 
     def remove(self, sink: "Sink") -> None:
         if sink in self.sinks:
@@ -144,6 +145,7 @@ class Sink:
             header += struct.pack("!HH", 0xBEDE, len(elem) // 4) + elem
         self._header = bytes(header)
         self.waiting_keyframe = stream.kind == "video"
+        self._asked = False  # a keyframe asked for since this viewer connected
         self.sent = 0
         self.octets = 0
         self.dropped = 0
@@ -207,18 +209,24 @@ class Sink:
         """
         if self.closed:
             return
-        if self.waiting_keyframe:
-            if not keyframe:
-                return
-            self.waiting_keyframe = False
+        # connected first: a keyframe that reached a viewer still in ICE/DTLS was lost to it,
+        # and the viewer then waited for the encoder's next scheduled one (up to 2 s)
         if self._sendto is None and not self._resolve():
             if self.dtls.state != "connected":
                 return
         elif self._transport.get_write_buffer_size() > MAX_BUFFERED:
             self.dropped += len(packets)
             self.waiting_keyframe = self.stream.kind == "video"
+            self._asked = True  # a congested viewer gets the next keyframe, no catching up
             self.stream.request_keyframe()
             return
+        if self.waiting_keyframe:
+            if not keyframe:
+                if not self._asked:  # just connected: ask now, not at the offer (it would be lost)
+                    self._asked = True
+                    self.stream.request_keyframe()
+                return
+            self.waiting_keyframe = False
         try:
             if self._sendto is None:
                 self.path = "generic"

@@ -6,9 +6,12 @@ since the programme started), encoded once per codec that someone watches (VP8 a
 for the recording and most browsers; H.264 only while an H.264 viewer is attached) and
 published to the codec's :class:`~broadcast.fanout.Stream`.
 
-Keyframes: every ``keyframe_interval`` seconds by the encoder, and on request (a new
-viewer, a PLI/FIR, a slow viewer that dropped packets), at most once per second per
-codec; a request that comes too soon is kept and served when the second has passed.
+Keyframes: every ``keyframe_interval`` seconds by the encoder, and on request (a viewer
+that has just connected, a PLI/FIR, a slow viewer that dropped packets), at most one forced
+keyframe per :data:`KEYFRAME_MIN_INTERVAL` (0.5 s) per codec; a request that comes too soon
+is kept and served when the interval has passed, so every viewer that connects within it
+shares one keyframe. A join storm therefore costs the viewers already watching at most two
+extra keyframes a second (docs/broadcast.md, "Joining").
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ __all__ = ["Program", "track_frames"]
 
 log = logging.getLogger(__name__)
 
-KEYFRAME_MIN_INTERVAL = 1.0
+KEYFRAME_MIN_INTERVAL = 0.5
+"""Seconds between two forced keyframes of one codec (scheduled ones come every keyframe_interval)."""
 _TB_90K = fractions.Fraction(1, 90_000)
 
 

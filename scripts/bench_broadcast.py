@@ -108,6 +108,7 @@ async def worker(args) -> dict:
     import aiohttp
     from aiortc import RTCPeerConnection, RTCSessionDescription
 
+    from broadcast.ice import configuration
     from broadcast.synthetic import read_clock
 
     if not args.decode:
@@ -116,7 +117,7 @@ async def worker(args) -> dict:
     out = {"viewers": 0, "failed": 0, "first_ms": [], "latency_ms": [], "lost": 0, "received": 0, "expected": 0}
 
     async def one(http, i):
-        pc = RTCPeerConnection()
+        pc = RTCPeerConnection(configuration([]))  # no STUN: loopback, and no name looked up per peer
         pc.addTransceiver("video", direction="recvonly")
         pc.addTransceiver("audio", direction="recvonly")
         await pc.setLocalDescription(await pc.createOffer())
@@ -210,6 +211,7 @@ async def baseline_server(port: int, width: int, height: int) -> None:
     from aiortc.contrib.media import MediaRelay
     from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
+    from broadcast.ice import configuration
     from broadcast.synthetic import SyntheticCamera
 
     cam = SyntheticCamera("central", width, height)
@@ -252,7 +254,7 @@ async def baseline_server(port: int, width: int, height: int) -> None:
             await sub.recv()
 
     async def whep(request):
-        pc = RTCPeerConnection()
+        pc = RTCPeerConnection(configuration([]))  # no STUN: loopback, and no name looked up per peer
         await pc.setRemoteDescription(RTCSessionDescription(await request.text(), "offer"))
         pc.addTrack(relay.subscribe(video, buffered=False))
         pc.addTrack(relay.subscribe(audio, buffered=False))

@@ -177,15 +177,37 @@ async def test_a_video_viewer_starts_at_a_keyframe(link, path):
     await link.wire(path)
     stream = link.stream()
     sink = link.sink(stream, path)
-    assert link.keyframe_requests == 1  # a newcomer asks for one
+    assert link.keyframe_requests == 0  # not at the offer: a keyframe before the connection is lost
     stream.publish(frame([b"delta-1"], 1000, keyframe=False))
     assert await link.quiet() == [] and sink.waiting_keyframe
+    assert link.keyframe_requests == 1  # connected, at its first frame: it asks, once
+    stream.publish(frame([b"delta-1b"], 1500, keyframe=False))
+    assert link.keyframe_requests == 1 and await link.quiet() == []
     stream.publish(frame([b"key"], 2000, keyframe=True))
     stream.publish(frame([b"delta-2"], 3000, keyframe=False))
     got = [link.decrypt(p) for p in await link.wait(2)]
     assert [p.payload for p in got] == [b"key", b"delta-2"]
     # the numbering is the stream's: the skipped delta frame left a gap of one
-    assert got[0].sequence_number == (stream.seq - 2 + sink.seq_offset) & 0xFFFF
+    assert got[0].sequence_number == (stream.seq - 2 + sink.seq_offset) & 0xFFFF  # two deltas skipped
+
+
+async def test_a_keyframe_before_the_viewer_connects_is_not_taken_for_received(link):
+    """Before, the gate let the keyframe through while ICE/DTLS were still under way: it was
+    lost, and the viewer got delta frames it could not decode until the next scheduled keyframe."""
+    from types import SimpleNamespace
+
+    await link.wire("generic")
+    stream = link.stream()
+    sink = link.sink(stream, "generic")
+    real, sink.dtls = sink.dtls, SimpleNamespace(state="connecting")  # still negotiating
+    stream.publish(frame([b"key-too-early"], 1000, keyframe=True))
+    assert sink.waiting_keyframe and link.keyframe_requests == 0 and await link.quiet() == []
+    sink.dtls = real  # connected
+    stream.publish(frame([b"delta"], 2000, keyframe=False))
+    assert sink.waiting_keyframe and link.keyframe_requests == 1  # asks now, and waits
+    stream.publish(frame([b"key"], 3000, keyframe=True))
+    got = [link.decrypt(p) for p in await link.wait(1)]
+    assert [p.payload for p in got] == [b"key"]
 
 
 async def test_audio_is_not_gated(link):
