@@ -17,6 +17,7 @@ from councilcast import wsfast
 from councilcast.app import create_app
 from councilcast.events import EVENTS
 from tests.conftest import SECRETARIAT_TOKEN, STUDIO_TOKEN, RunningServer
+from tests.polling import LoopLag, until
 from tests.voting.helpers import bearer, new_round, register, tally, ws_until
 from voting.clock import estimate_offset
 
@@ -52,16 +53,18 @@ async def test_clock_sync_exchange(server):
         hello = await ws.receive_json()
         assert hello["type"] == "hello" and abs(hello["server_time"] - time.time() * 1000) < 1000
         samples = []
-        for _ in range(8):
-            t0 = time.time() * 1000
-            await ws.send_json({"type": "sync", "t0": t0})
-            m = await ws.receive_json()
-            t3 = time.time() * 1000
-            assert m["type"] == "sync" and m["t0"] == t0 and m["t0"] <= m["t1"] <= m["t2"] <= t3
-            samples.append((m["t0"], m["t1"], m["t2"], t3))
+        async with LoopLag() as lag:
+            for _ in range(8):
+                t0 = time.time() * 1000
+                await ws.send_json({"type": "sync", "t0": t0})
+                m = await ws.receive_json()
+                t3 = time.time() * 1000
+                assert m["type"] == "sync" and m["t0"] == t0 and m["t0"] <= m["t1"] <= m["t2"] <= t3
+                samples.append((m["t0"], m["t1"], m["t2"], t3))
         offset, rtt = estimate_offset(samples)
-        # client and server share this machine's clock: the true offset is 0, the error at most rtt/2
-        assert abs(offset) <= rtt / 2 + 0.01 and rtt < 50
+        # client and server share this machine's clock: the true offset is 0, the error at most rtt/2;
+        # the best round trip is short, unless this loop itself was held up that long (a loaded machine)
+        assert abs(offset) <= rtt / 2 + 0.01 and rtt < 50 + lag.max * 1000, (rtt, lag.max)
         # junk is ignored, the socket stays up
         await ws.send_str("{not json")
         await ws.send_json({"type": "sync", "t0": "x"})
@@ -115,28 +118,34 @@ async def test_round_events_reach_every_screen_at_the_server_times_and_carry_no_
         assert (await ws.receive_json())["type"] == "hello"
     opens_at = time.time() + 0.6
     from voting.rules import iso
-    rnd = await new_round(server, duration_s=1.0, opens_at=iso(opens_at))
-    logs = await asyncio.gather(*(ws_until(ws, lambda m: m["type"] == "round.opened") for ws in screens))
-    t_opened = time.time()
+    # The bounds on lateness below are the server's, plus however late this loop (the server's
+    # and the screens') was held up by the machine meanwhile: never early, whatever the load.
+    async with LoopLag() as lag:
+        rnd = await new_round(server, duration_s=1.0, opens_at=iso(opens_at))
+        logs = await asyncio.gather(*(ws_until(ws, lambda m: m["type"] == "round.opened") for ws in screens))
+        t_opened = time.time()
     for log in logs:
         opened = log[-1]
         assert log[0]["type"] == "round.scheduled" and opened["round"]["id"] == rnd["id"]
         assert opened["round"]["closes_at_ts"] == rnd["closes_at_ts"] and opened["round"]["options"] == ["A", "B"]
         assert opened["sent_at"] >= rnd["opens_at_ts"] * 1000  # never before the server's opening time
-    assert t_opened - rnd["opens_at_ts"] < 0.2
-    st, _ = await tally(server, rnd["id"], g["token"], {"present": 400, "counts": {"A": 271, "B": 97}, "abstain": 3})
-    assert st == 201
-    logs = await asyncio.gather(*(ws_until(ws, lambda m: m["type"] == "round.result") for ws in screens))
+    assert t_opened - rnd["opens_at_ts"] < 0.2 + lag.max, (t_opened - rnd["opens_at_ts"], lag.max)
+    async with LoopLag() as lag:
+        st, _ = await tally(server, rnd["id"], g["token"], {"present": 400, "counts": {"A": 271, "B": 97},
+                                                            "abstain": 3})
+        assert st == 201
+        logs = await asyncio.gather(*(ws_until(ws, lambda m: m["type"] == "round.result") for ws in screens))
     for log in logs:
         types = [m["type"] for m in log]
         assert types[-2:] == ["round.closed", "round.result"]
         closed, result = log[-2], log[-1]
         assert closed["sent_at"] >= rnd["closes_at_ts"] * 1000 - 1
-        assert closed["sent_at"] - rnd["closes_at_ts"] * 1000 < 200
+        assert closed["sent_at"] - rnd["closes_at_ts"] * 1000 < 200 + lag.max * 1000, lag.max
         for m in log[:-1]:  # nothing before the result names a count (a value, not a digit run in an id)
             assert not {271, 97} & set(_numbers(m)), m
         assert result["round"]["result"]["totals"] == {"A": 271, "B": 97}
-        assert result["sent_at"] - closed["sent_at"] < 1000  # the result within 1 s of the close
+        # the result within 1 s of the close
+        assert result["sent_at"] - closed["sent_at"] < 1000 + lag.max * 1000, lag.max
     for ws in screens:
         await ws.close()
 
@@ -158,9 +167,12 @@ async def test_fast_fan_out_and_naive_baseline_reach_every_socket(server):
         assert r.status == 401
     for ws in screens[:100]:
         await ws.close()
-    await asyncio.sleep(0.1)
-    async with server.session.get(server.api("/api/voting/stats")) as r:
-        assert (await r.json())["screens"] == n - 100
+
+    async def screens_are(k):
+        async with server.session.get(server.api("/api/voting/stats")) as r:
+            return (await r.json())["screens"] == k
+    # the server lets a screen go once its handler has seen the close: wait for that, not 0.1 s
+    await until(lambda: screens_are(n - 100), what=f"{n - 100} screens left in /api/voting/stats")
     for ws in screens[100:]:
         await ws.close()
     await session.close()
