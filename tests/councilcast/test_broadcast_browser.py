@@ -7,6 +7,7 @@ import pytest
 from councilcast.appkeys import BROADCASTER
 from tests.broadcast.peers import Viewer
 from tests.conftest import STUDIO_TOKEN
+from tests.polling import until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -69,8 +70,8 @@ async def test_viewer_page_plays_in_chromium(server, browser):
         assert r.status == 201
     await wait_for(page, FRAMES_DECODED, lambda v: v["frames"] >= 10 and v["state"] == "live", timeout=30)
     await page.close()
-    await asyncio.sleep(0.5)
-    assert server.app[BROADCASTER].stats()["sessions"]["whep"] == 0  # the page said goodbye (DELETE)
+    # the page said goodbye (its DELETE, sent as it closes, reaches the server soon after)
+    await until(lambda: server.app[BROADCASTER].stats()["sessions"]["whep"] == 0, what="the viewer's session gone")
 
 
 async def test_studio_page_publishes_fake_camera(server, browser):
@@ -87,8 +88,7 @@ async def test_studio_page_publishes_fake_camera(server, browser):
     await v.stop(server.session)
     await page.click("[data-role=stop]")
     await page.wait_for_function("document.querySelector('[data-role=status]').textContent === 'Not live.'")
-    await asyncio.sleep(0.3)
-    assert server.app[BROADCASTER].get("council").state == "ended"
+    await until(lambda: server.app[BROADCASTER].get("council").state == "ended", what="the channel ended")
     await page.close()
 
 

@@ -10,6 +10,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from councilcast.appkeys import BROADCASTER
 from tests.broadcast.peers import Publisher, Viewer, latency_ms
 from tests.conftest import SECRETARIAT_TOKEN, STUDIO_TOKEN
+from tests.polling import until
 
 pytestmark = pytest.mark.slow
 
@@ -61,8 +62,10 @@ async def test_camera_to_two_viewers_same_packets(server):
     assert sink.retransmitted == 1
     assert await a.stop(server.session) == 200
     assert await b.stop(server.session) == 200
-    await asyncio.sleep(0.1)
-    assert (await info(server, "central"))["viewers"] == 0
+
+    async def no_viewer():
+        return (await info(server, "central"))["viewers"] == 0
+    await until(no_viewer, what="no viewer counted after both DELETEs")
     assert program.stats()["streams"]["vp8"]["sinks"] == 0
     assert server.app[BROADCASTER].stats()["sessions"]["whep"] == 0
 

@@ -1,7 +1,5 @@
 """Relay mode: a second server pulls a channel from the origin over WHEP and serves it."""
 
-import asyncio
-
 import aiohttp
 import pytest
 from aiohttp import web
@@ -9,6 +7,7 @@ from aiohttp import web
 from councilcast.app import create_app
 from councilcast.appkeys import BROADCASTER
 from tests.broadcast.peers import Viewer
+from tests.polling import until
 
 pytestmark = pytest.mark.slow
 
@@ -26,11 +25,10 @@ async def test_relay_pulls_from_origin(server, make_config, tmp_path):
     relay_url = f"http://{config.host}:{config.port}"
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):  # the relay's pull connects within a second or two
+            async def relay_live():
                 async with http.get(relay_url + "/api/channels/central") as r:
-                    if (await r.json())["state"] == "live":
-                        break
-                await asyncio.sleep(0.1)
+                    return (await r.json())["state"] == "live"
+            await until(relay_live, timeout=20, what="the relay's channel live")  # a second or two, unloaded
             assert app[BROADCASTER].get("central").source == "relay"
             # The relay copies the origin's channel settings (title, companion).
             assert app[BROADCASTER].get("central").companion == "central-sign"
@@ -43,6 +41,5 @@ async def test_relay_pulls_from_origin(server, make_config, tmp_path):
             await v.stop(http)
     finally:
         await runner.cleanup()
-    await asyncio.sleep(0.3)
     # The relay hung up at the origin when it stopped.
-    assert not server.app[BROADCASTER].get("central").viewers
+    await until(lambda: not server.app[BROADCASTER].get("central").viewers, what="the relay gone from the origin")
