@@ -22,22 +22,31 @@ async def test_health_answers_while_a_14_mib_body_is_parsed(server):
     # holding the GIL, so a thread would not help); the solve route reads up to 16 MiB
     body = b'{"pad": [' + b",".join([b"1"] * 7_000_000) + b"]}"
     assert 13 << 20 < len(body) < 16 << 20
-    worst = []
+    worst, took = [], []
     for _ in range(2):  # the first also starts the parser's worker process
+        t0 = time.perf_counter()
         task = asyncio.ensure_future(server.session.post(server.api("/api/plan/solve"), data=body,
                                                          headers={"Content-Type": "application/json"}))
         slowest = 0.0
         while not task.done():
+            # the whole turn, its pause included: the client shares the server's loop, so a parse
+            # on the loop that starts between two checks stalls the pause instead of a check
             t = time.perf_counter()
             async with server.session.get(server.api("/api/health")) as r:
                 assert r.status == 200
-            slowest = max(slowest, time.perf_counter() - t)
             await asyncio.sleep(0.02)
+            slowest = max(slowest, time.perf_counter() - t - 0.02)
         r = await task
+        took.append(time.perf_counter() - t0)
         assert r.status == 400 and (await r.json())["error"]["field"] == "final_demand"
         worst.append(slowest)
-    print(f"health worst latency while parsing 14 MiB: {[round(w * 1000) for w in worst]} ms")
-    assert max(worst) < 0.5
+    print(f"health worst latency while parsing 14 MiB: {[round(w * 1000) for w in worst]} ms "
+          f"(the posts took {[round(t * 1000) for t in took]} ms)")
+    # Within half a second; or, where a loaded machine slows everything down, within half the
+    # post: a parse on the loop stalls one turn for the whole parse, nearly all of the post (95%
+    # of it, measured with the parse put back on the loop, loaded or not; off the loop, under a
+    # load of 7 on 2 cores, the worst turn was a fifth of the post)
+    assert max(worst) < 0.5 or all(w < t / 2 for w, t in zip(worst, took)), (worst, took)
 
 
 async def test_refusals_of_large_bodies_are_the_same_off_the_loop(server):
