@@ -16,6 +16,7 @@ from councilcast.app import create_app
 from councilcast.appkeys import BROADCAST
 from councilcast.storage import Database
 from councilcast.stores import broadcast as store
+from tests.polling import until
 from tests.voting.helpers import bearer, register
 
 DAY = 86400.0
@@ -163,10 +164,12 @@ async def test_the_recording_in_progress_is_listed_and_keeps_its_id(server):
     live = await in_progress(server)
     assert live["channel"] == "central" and live["in_progress"] is True
     await call(server, "POST", f"/api/sessions/{s['id']}/items/{i1['id']}/start", server.secretariat)
-    await asyncio.sleep(1.0)
-    again = await in_progress(server)
-    assert again["id"] == live["id"] and again["bytes"] > live["bytes"]  # the same recording, growing
-    assert again["duration_s"] > live["duration_s"]
+
+    async def grown():  # the muxer writes in bursts: wait for the next one rather than 1 s
+        again = await in_progress(server)
+        assert again["id"] == live["id"]  # the same recording ...
+        return again if again["bytes"] > live["bytes"] and again["duration_s"] > live["duration_s"] else None
+    await until(grown, what="the recording in progress growing")  # ... growing
     async with server.session.get(server.url + "/recordings") as r:
         html = await r.text()
     assert f'data-recording="{live["id"]}" class="bc-recording-live" data-in-progress' in html
@@ -299,10 +302,7 @@ async def test_retention_runs_at_start_up_with_the_configured_bounds(make_config
     await runner.setup()
     try:
         svc = app[BROADCAST]
-        for _ in range(50):
-            if _left(svc) == ["r2"]:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: _left(svc) == ["r2"], what="the start-up retention")
         assert _left(svc) == ["r2"]
         assert sorted(os.listdir(config.data_path / "recordings" / "central")) == ["r2.webm"]
         assert svc.retention == Retention(max_age_s=30 * DAY, max_bytes=2**20)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-
+from tests.polling import until
 from tests.voting.helpers import bearer, register, tally, ws_until
 
 
 async def call(server, method, path, headers=None, json=None):
     async with server.session.request(method, server.api(path), headers=headers or {}, json=json) as r:
         return r.status, await r.json()
+
+
+async def _session_if(server, sid, check, sub=""):
+    """The session (or its ``sub`` page, e.g. /minutes) once ``check`` holds on it, else None."""
+    st, v = await call(server, "GET", f"/api/sessions/{sid}{sub}")
+    return v if st == 200 and check(v) else None
 
 
 async def new_session(server, **extra):
@@ -52,11 +57,7 @@ async def test_a_session_from_opening_to_an_adopted_decision(server):
         assert st == 201
     st, _ = await call(server, "POST", f"/api/rounds/{rid}/close", server.secretariat)
     assert st == 200
-    for _ in range(50):
-        st, v = await call(server, "GET", f"/api/sessions/{sid}")
-        if v["agenda"][0]["outcome"]:
-            break
-        await asyncio.sleep(0.05)
+    v = await until(lambda: _session_if(server, sid, lambda v: v["agenda"][0]["outcome"]), what="the outcome")
     out = v["agenda"][0]["outcome"]
     assert out["text"] == "Variant B adopted" and out["winner"] == "Variant B" and out["round"] == rid
     async with server.session.get(server.api(f"/api/rounds/{rid}")) as r:
@@ -81,11 +82,7 @@ async def test_a_runoff_stays_with_its_item(server):
     rid = v["current_item"]["rounds"][0]
     await tally(server, rid, g["token"], {"present": 90, "counts": {"A": 40, "B": 30, "C": 20}})
     await call(server, "POST", f"/api/rounds/{rid}/close", server.secretariat)
-    for _ in range(50):
-        st, v = await call(server, "GET", f"/api/sessions/{sid}")
-        if len(v["agenda"][0]["rounds"]) == 2:
-            break
-        await asyncio.sleep(0.05)
+    v = await until(lambda: _session_if(server, sid, lambda v: len(v["agenda"][0]["rounds"]) == 2), what="the runoff")
     rounds = v["agenda"][0]["rounds"]
     assert len(rounds) == 2 and v["agenda"][0]["outcome"] is None  # no majority yet: the runoff follows
     async with server.session.get(server.api(f"/api/rounds/{rounds[1]}")) as r:
@@ -160,11 +157,8 @@ async def test_minutes_grow_with_the_session_and_carry_their_hash(server):
     st, m1 = await call(server, "GET", f"/api/sessions/{sid}/minutes")
     assert m1["items"][0]["decision"]["outcome"] is None
     await call(server, "POST", f"/api/rounds/{rid}/close", server.secretariat)
-    for _ in range(50):
-        st, m = await call(server, "GET", f"/api/sessions/{sid}/minutes")
-        if m["items"][0]["decision"]["outcome"]:
-            break
-        await asyncio.sleep(0.05)
+    m = await until(lambda: _session_if(server, sid, lambda m: m["items"][0]["decision"]["outcome"], "/minutes"),
+                    what="the outcome in the minutes")
     i = m["items"][0]
     assert i["speakers"][0]["name"] == "Steel works no. 1 GA" and i["speakers"][0]["to"]
     assert i["decision"]["outcome"]["text"] == "yes adopted" and i["decision"]["totals"] == {"yes": 50, "no": 30}

@@ -52,7 +52,7 @@ async def test_countdown_clerk_count_and_result(server, browser):
     await wait_published(server, rnd["id"])
     # the pages reload on round.result and show the result with the breakdown
     for p in (phone, screen):
-        await p.wait_for_selector(".result", timeout=5000)
+        await p.wait_for_selector(".result", timeout=20_000)  # a reload: seconds on a loaded machine
         text = await p.inner_text(".result")
         assert "Adopted: A, 17 of 29 votes cast" in text
         assert "Depot 4 GA" in await p.inner_text("table.breakdown")

@@ -6,6 +6,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import SECRETARIAT_TOKEN
+from tests.polling import until
 from voting.audit import verify_export
 
 SEC = {"Authorization": f"Bearer {SECRETARIAT_TOKEN}"}
@@ -98,11 +99,11 @@ async def test_round_that_closed_while_the_server_was_down_closes_at_its_time_on
         await loop.run_in_executor(None, sp.kill, 9)
         await asyncio.sleep(max(0.0, rnd["closes_at_ts"] + 0.2 - time.time()))
         await loop.run_in_executor(None, sp.start)
-        for _ in range(100):
+
+        async def published():
             async with s.get(f"{sp.url}/api/rounds/{rnd['id']}") as r:
                 got = await r.json()
-            if got["state"] == "published":
-                break
-            await asyncio.sleep(0.05)
+            return got if got["state"] == "published" else None
+        got = await until(published, what="the round published after the restart")
     assert got["state"] == "published" and got["result"]["totals"] == {"A": 5, "B": 3}
     assert got["closed_at"] == rnd["closes_at"]  # the scheduled time, not the restart's
