@@ -32,7 +32,7 @@ from planfactory.formats import load as load_economy
 from planfactory.formats import to_dict as economy_to_dict
 from planfactory.proposals import Proposal, parse_proposals
 from planfactory.summaries import (KEYS, ROUNDING, CardArrays, attach_previous, attach_ranges, card_arrays,
-                                   card_numbers, changes, fmt_signed, fmt_value)
+                                   card_numbers, changes, fmt_change, fmt_signed, fmt_value, NO_CHANGE)
 from planfactory.variants import (NAMES, Context, VariantArrays, VariantSpecs, build_context, compatible_sets, evaluate,
                                   group, parameters_with_defaults, pareto_mask, pinned_specs, select, sweep_specs)
 
@@ -341,9 +341,13 @@ def _implications(ctx, cards: CardArrays, k: int, props: list[str], top: int = 5
                 f"proposal {prop.id}: {fmt_signed(100 * r.dy[p] / today, 'pct') if today > 0 else fmt_signed(r.dy[p], 'qty')}")
     for i in picked[:max(top, len(first))]:
         note = f" ({'; '.join(own[cards.ent_ids[i]])})" if cards.ent_ids[i] in own else ""
-        lines.append(f"{cards.ent_names[i]} ({cards.sectors[int(cards.ent_sector[i])]}) changes its output by "
-                     f"{fmt_signed(pct[i], 'pct')}{note} to {fmt_value(out[i], 'qty')} with equipment worth "
-                     f"{fmt_value(eq[i], 'qty')} hours of labour")
+        who = f"{cards.ent_names[i]} ({cards.sectors[int(cards.ent_sector[i])]})"
+        if fmt_change(out[i], sq[i], "qty") == NO_CHANGE:  # never a "±0%" that hides or invents a change
+            lines.append(f"{who} keeps its output at {fmt_value(out[i], 'qty')}{note} with equipment worth "
+                         f"{fmt_value(eq[i], 'qty')} hours of labour")
+            continue
+        lines.append(f"{who} changes its output by {fmt_signed(pct[i], 'pct')}{note} to {fmt_value(out[i], 'qty')} "
+                     f"with equipment worth {fmt_value(eq[i], 'qty')} hours of labour")
     return lines
 
 

@@ -45,3 +45,11 @@ def test_growth_at_the_labour_cap_is_said(doc):
         assert v["growth_capped_by_labour"] == (g >= cap - 1e-6), (v["name"], g)
         assert "estimate over 10 years" in v["growth_note"]
         assert ("at the limit labour sets (2.0% a year" in v["growth_note"]) == v["growth_capped_by_labour"]
+
+
+def test_a_variant_identical_to_today_says_every_output_is_kept():
+    today = {"hours_per_week": 40, "consumption_share": 0.74, "public_share": 0.21, "investment_share": 0.05}
+    doc = produce(make_inputs(demo_economy(), [], {"variants": [{"decision": today, "proposals": []}]})).doc
+    lines = doc["variants"][0]["implications"]
+    assert lines and all(" keeps its output at " in line for line in lines), lines
+    assert not any("\u00b10" in line for line in lines)
