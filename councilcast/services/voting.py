@@ -432,9 +432,18 @@ class VotingService:
         return out
 
     async def run_anchors(self, period: float = ANCHOR_PERIOD_S) -> None:
-        """Every ``period`` seconds, on the clock's tick and not on the votes', anchor the open rounds."""
+        """Every ``period`` seconds, on the clock's tick and not on the votes', anchor the open rounds.
+
+        Once per tick: the sleep runs on the monotonic clock and the tick is wall time, so a
+        wake-up can come a little before the tick; it is taken for that tick (the nearest), and
+        the next wake-up, past the tick, is not taken for it again."""
+        last = None
         while True:
             await asyncio.sleep(period - time.time() % period)
+            tick = round(time.time() / period)
+            if tick == last:
+                continue
+            last = tick
             try:
                 await self.anchor_open_rounds()
             except Exception:  # noqa: BLE001 - keep anchoring the next tick

@@ -128,3 +128,33 @@ async def test_the_anchor_tick_runs_on_the_clock(server):
     assert ticks == sorted(set(ticks)), ticks
     assert len(anchors) <= int((ended - started) / period) + 1
     assert g1 and all(a["seq"] == 0 and a["head"] == anchors[0]["head"] for a in anchors)
+
+
+async def test_a_wake_up_before_the_tick_does_not_anchor_that_tick_twice(server, monkeypatch):
+    """The loop sleeps on the monotonic clock and the tick is on wall time: woken before the
+    tick (the clocks drift apart, NTP slews one of them), it anchored, slept what was left of
+    the tick and anchored it again, and again. Each tick is anchored once: never more anchors
+    than ticks, whenever the writes end."""
+    import asyncio
+    import types
+
+    from councilcast.services import voting as voting_service
+
+    g1 = await register(server, "D1", 100)
+    r = await new_round(server, duration_s=60)
+    svc = server.app[VOTING]
+    await svc.stop_anchors()
+    real_sleep = asyncio.sleep
+
+    async def early(delay, *a, **kw):  # every sleep of the tick ends 50 ms early
+        await real_sleep(max(0.0, delay - 0.05), *a, **kw)
+    monkeypatch.setattr(voting_service, "asyncio", types.SimpleNamespace(sleep=early))
+    period = 0.25
+    started = time.time()
+    task = asyncio.get_running_loop().create_task(svc.run_anchors(period=period))
+    await real_sleep(2 * period + 0.1)
+    task.cancel()
+    ended = time.time()
+    anchors = await svc.read(lambda c: svc.store.anchors(c, r["id"]))
+    # the ticks the wake-ups can be taken for, from 50 ms before the first to the last
+    assert g1 and 1 <= len(anchors) <= int((ended - started) / period) + 2, [a["at"] for a in anchors]
