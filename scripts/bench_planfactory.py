@@ -13,6 +13,13 @@ Figures (baselines measured in the same run, on the same machine, at the same ti
   fresh process, and the memory traffic achieved against a STREAM-triad-like baseline.
   (--quick: 10^5 only.)
 - machine: cores, memory, the triad bandwidth and dgemm GFLOP/s baselines.
+- growth_200, growth_1000, growth_2000 (issue 13): a 10-year growth path on
+  planfactory.demo.generate(n, n_enterprises=2n): path_for_investment_share at today's
+  decision and investment_for_growth at +2% a year; seconds of each (generation not
+  counted), the solver used, and the same with OpenBLAS held to one thread
+  (OPENBLAS_NUM_THREADS=1 in a fresh process: on this shared 2-core machine OpenBLAS's
+  second thread spins while other engineers' tests hold the cores). Bar: under 10 s at
+  1,000 sectors. (--quick: 200 and 1,000.) --growth-only prints these figures alone.
 At the end, if scripts/bench_plan_variants.py exposes run(quick) -> dict, its figures are
 merged under "variants".
 
@@ -157,10 +164,80 @@ def bench_sparse(n: int, k: int = 32) -> dict:
     return out
 
 
+def _growth_case(n: int, queue) -> None:
+    from planfactory import demo
+    from planfactory.demo import today_decision
+    from planfactory.growth import GrowthAssumptions, investment_for_growth, path_for_investment_share
+
+    t = time.perf_counter()
+    e = demo.generate(n, n_enterprises=2 * n)
+    gen = time.perf_counter() - t
+    a = GrowthAssumptions(years=10)
+    t = time.perf_counter()
+    p = path_for_investment_share(e, today_decision(), a)
+    share = time.perf_counter() - t
+    t = time.perf_counter()
+    q = investment_for_growth(e, today_decision(), 0.02, a)
+    target = time.perf_counter() - t
+    queue.put({"n": n, "years": 10, "generate_seconds": round(gen, 2), "share_path_seconds": round(share, 3),
+               "target_path_seconds": round(target, 3), "solver": p.solver, "status": p.status,
+               "target_status": q.status, "feasible": bool(p.feasible.all() and q.feasible.all()),
+               "capital_goods_sectors": int((abs(e.B).sum(axis=1) > 0).sum()),
+               "load_average": [round(x, 2) for x in os.getloadavg()]})
+
+
+def _child(target, args, env=None, timeout=600):
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        p = ctx.Process(target=target, args=(*args, q))
+        p.start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    try:
+        return q.get(timeout=timeout)
+    finally:
+        p.join(timeout=60)
+        if p.is_alive():
+            p.kill()
+
+
+def bench_growth(n: int) -> dict:
+    """One 10-year path at n sectors, in fresh processes: OpenBLAS as configured, then one thread."""
+    r = _child(_growth_case, (n,))
+    one = _child(_growth_case, (n,), env={"OPENBLAS_NUM_THREADS": "1"})
+    r["one_blas_thread"] = {k: one[k] for k in ("share_path_seconds", "target_path_seconds", "load_average")}
+    if n == 1000:
+        r["bar_seconds"] = 10.0
+        r["meets_bar"] = max(r["share_path_seconds"], r["target_path_seconds"]) < 10.0
+    return r
+
+
+def growth_figures(quick: bool) -> dict:
+    out = {f"growth_{n}": bench_growth(n) for n in ((200, 1000) if quick else (200, 1000, 2000))}
+    g = [out[k] for k in sorted(out, key=lambda k: int(k.split("_")[1]))]
+    if len(g) >= 2:  # the cost's growth with n, from the two largest sizes (one BLAS thread: less noise)
+        a, b = g[-2], g[-1]
+        ratio = b["one_blas_thread"]["share_path_seconds"] / max(a["one_blas_thread"]["share_path_seconds"], 1e-9)
+        out["growth_exponent"] = round(float(np.log(ratio) / np.log(b["n"] / a["n"])), 2)
+    return out
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes only (about 20 s)")
+    ap.add_argument("--growth-only", action="store_true", help="only the growth-path figures (issue 13)")
     args = ap.parse_args(argv)
+    if args.growth_only:
+        out = {"bench": "planfactory", "quick": args.quick, "cores": os.cpu_count(), **growth_figures(args.quick)}
+        print(json.dumps(out, separators=(",", ":")))
+        return out
     import psutil
 
     t0 = time.perf_counter()
@@ -185,6 +262,7 @@ def main(argv=None) -> dict:
             r["bar"] = {"seconds": 60, "peak_gb": 8}
             r["meets_bar"] = r["seconds"] < 60 and r["peak_rss_gb"] < 8
         out[f"sparse_{n}"] = r
+    out.update(growth_figures(args.quick))
     variants = ROOT / "scripts" / "bench_plan_variants.py"
     if variants.exists():
         try:
