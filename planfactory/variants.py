@@ -376,40 +376,29 @@ def _growth(ctx: Context, X: np.ndarray, basket_inv: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- the sweep
 def compatible_sets(ctx: Context, sets_incompatible: list[list[int]], limit: int) -> list[np.ndarray]:
-    """Up to ``limit`` proposal sets (0/1 vectors) that avoid every incompatible set.
+    """Up to ``limit`` proposal sets (0/1 vectors) that fit together at the status quo decision.
 
-    The empty set first; then, for choice k, drop the k-th member (cyclically) of every
-    incompatible set and keep every other proposal; then check each candidate against the
-    status quo decision and drop members of any set that is still over (greedily, largest
-    need first) until it fits.
+    The empty set first; then maximal sets that fit (no proposal can be added), the first
+    a largest one, each next one with a proposal outside every earlier one and preferring
+    proposals the earlier ones left out (:func:`planfactory.incompat.maximal_feasible_sets`,
+    HiGHS). Ties go by proposal id, never by position, so symmetric proposals are tried
+    alike: three proposals of which any two overdraw a sector give {}, {1}, {2}, {3}. A
+    sector the status quo already overdraws counts as full. ``sets_incompatible`` (the
+    named sets) is not needed: the sets are computed from the structure itself, which also
+    admits a set that holds only because one of its proposals frees capacity.
     """
+    from planfactory.incompat import maximal_feasible_sets, proposal_key
+
     P = ctx.resolved.P
     out = [np.zeros(P, dtype=bool)]
     if P == 0 or limit <= 1:
         return out
     G, h, _rows = structure(ctx)
-    seen = {tuple(out[0])}
-    k = 0
-    width = max([len(s) for s in sets_incompatible] + [1])
-    while len(out) < limit and k < max(width, 1) * 2:
-        t = np.ones(P, dtype=bool)
-        for s in sets_incompatible:
-            t[s[k % len(s)]] = False
-        # repair: drop the proposal with the largest need on the worst row until it fits
-        for _ in range(P):
-            over = G @ t - h
-            if np.all(over <= 1e-9 * np.maximum(1.0, np.abs(h))):
-                break
-            row = int(np.argmax(over))
-            cand = np.flatnonzero(t & (G[row] > 0))
-            if cand.size == 0:
-                break
-            t[cand[np.argmax(G[row, cand])]] = False
-        key = tuple(t)
-        if key not in seen:
-            seen.add(key)
+    for S in maximal_feasible_sets(G, h, limit - 1, keys=[proposal_key(i) for i in ctx.resolved.ids()]):
+        t = np.zeros(P, dtype=bool)
+        t[S] = True
+        if t.any():
             out.append(t)
-        k += 1
     return out
 
 
