@@ -108,6 +108,20 @@ class Channel:
         }
 
 
+def as_dtls_server(answer: RTCSessionDescription) -> RTCSessionDescription:
+    """The answer with ``a=setup:passive``: the server is the DTLS server, so it picks the SRTP
+    profile from the viewer's list by its own preference (AES-GCM first, where libsrtp has it).
+
+    aiortc answers ``active`` (DTLS client); the browser, as DTLS server, then picks by *its*
+    preference, and Chromium picked AES_CM_128_HMAC_SHA1_80 although it offers AES-GCM, whose
+    protect costs about half as much per packet. ``passive`` is a valid answer to the
+    ``actpass`` that every WHEP offer carries (RFC 8842, section 5.3); aiortc takes the role
+    from the answer it is given (setLocalDescription).
+    """
+    sdp = answer.sdp.replace("a=setup:active", "a=setup:passive")
+    return RTCSessionDescription(sdp, answer.type)
+
+
 class Broadcaster:
     """Every channel and session of one server."""
 
@@ -303,7 +317,7 @@ class Broadcaster:
                 ext = next((e.id for e in libinternals.transceiver_header_extensions(t) if e.uri == MID_URI), None)
                 plan.append((t, key, codec.payloadType, ext))
             answer = await pc.createAnswer()
-            await pc.setLocalDescription(answer)
+            await pc.setLocalDescription(as_dtls_server(answer))
         program = ch.program
         if program is None:
             await pc.close()
