@@ -172,10 +172,12 @@ def cmd_growth(args) -> int:
     if args.json:
         _print_json(out)
         return 0
-    print("year  consumption h/person  growth  investment share  feasible")
+    # consumption here is private plus public, per worker; net investment is below zero in a
+    # year that does not replace all the equipment in use (spare capacity is being used up)
+    print("year  private+public h/worker  growth  net investment share  feasible")
     for t in range(a.years):
         g = f"{100 * p.growth[t - 1]:+.2f}%" if t else "    -"
-        print(f"{t:>4}  {p.consumption_hours_per_person[t]:>20,.1f}  {g:>7}  {p.investment_share[t]:>16.3f}  {p.feasible[t]}")
+        print(f"{t:>4}  {p.consumption_hours_per_person[t]:>23,.1f}  {g:>7}  {p.investment_share[t]:>20.3f}  {p.feasible[t]}")
     print(f"average growth of consumption: {100 * p.average_growth:+.2f}% a year "
           f"({growth_note(a.years)})")
     sg = p.sustainable_rate
@@ -245,9 +247,11 @@ def cmd_demo(args) -> int:
 
 def _decision_flags(p) -> None:
     p.add_argument("--hours", type=float, default=40.0, help="hours per week (default 40)")
-    p.add_argument("--consumption", type=float, default=0.62, help="private consumption share (default 0.62)")
-    p.add_argument("--public", type=float, default=0.18, help="public consumption share (default 0.18)")
-    p.add_argument("--investment", type=float, default=0.20, help="investment share (default 0.20)")
+    # shares of the net product (after the replacement of worn equipment); the demo's today
+    p.add_argument("--consumption", type=float, default=0.74, help="private consumption share (default 0.74)")
+    p.add_argument("--public", type=float, default=0.21, help="public consumption share (default 0.21)")
+    p.add_argument("--investment", type=float, default=0.05,
+                   help="net investment share, new capacity beyond replacement (default 0.05)")
 
 
 def register(plan_subparsers) -> None:
