@@ -357,7 +357,7 @@ def _cards_columns(cards: CardArrays) -> dict:
             "units": cards.units, "values": cards.values, "status_quo": cards.status_quo,
             "previous": cards.previous, "previous_label": cards.previous_label,
             "ranges": None if cards.ranges is None else {k: [lo, hi] for k, (lo, hi) in cards.ranges.items()},
-            "samples": cards.samples}
+            "samples": cards.samples, "growth_notes": cards.growth_notes}
 
 
 def _arr(x):
@@ -380,7 +380,7 @@ def cards_from_doc(doc: dict) -> CardArrays:
                       ent_sector=np.array(c["workplace_sector"], dtype=np.int64), sectors=doc["sectors"],
                       units=c["units"], values=conv(c["values"]), status_quo=conv(c["status_quo"]),
                       previous=conv(c["previous"]), previous_label=c.get("previous_label"), ranges=ranges,
-                      samples=c.get("samples"))
+                      samples=c.get("samples"), growth_notes=c.get("growth_notes"))
 
 
 def card_meta(doc: dict, source: str | None = None) -> dict:

@@ -46,6 +46,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 
 from planfactory.document import CARD_FORMAT
+from planfactory.growth import growth_note
 from planfactory.variants import VariantArrays, spec_key
 
 __all__ = ["FIELDS", "KEYS", "ROUNDING", "CardArrays", "card_numbers", "card_arrays", "card_dict", "card_text",
@@ -97,6 +98,9 @@ class CardArrays:
     (samples), and per variant ``within_capacity`` (in how many samples it stays within capacity
     and the hours available) and ``max_utilisation`` ([lowest, highest] largest use of capacity
     over the variant's samples, a fraction; None when the economy states no capacity)."""
+    growth_notes: list[str] | None = None
+    """Per variant, what the growth figure is (:func:`planfactory.growth.growth_note`): an
+    estimate, over what horizon, and whether labour caps it."""
     equipment_basis: dict = field(default_factory=dict)
     """What the equipment detail is computed from on demand (per sector unit columns)."""
 
@@ -178,9 +182,13 @@ def card_arrays(ctx, arr, chosen, names, sq_arr) -> CardArrays:
     keys = [spec_key(sub.specs.decisions[k], [ids[p] for p in np.flatnonzero(sub.specs.T[:, k])])
             for k in range(sub.V)]
     e = ctx.economy
+    g = ctx.parameters["growth"]
+    cap = (1 + g["labour_productivity_growth"]) * (1 + g["workforce_growth"]) - 1
+    notes = [growth_note(int(g["years"]), capped=bool(np.isfinite(x) and x >= cap - 1e-6)) for x in sub.growth]
     return CardArrays(names=list(names), keys=keys, ent_ids=[x.id for x in e.enterprises],
                       ent_names=[x.name for x in e.enterprises], ent_sector=ctx.ent_sector, sectors=list(e.sectors),
-                      units=list(e.units) if e.units else ["unit"] * e.n, values=vals, status_quo=sq)
+                      units=list(e.units) if e.units else ["unit"] * e.n, values=vals, status_quo=sq,
+                      growth_notes=notes)
 
 
 def _take(arr, idx):
@@ -406,6 +414,8 @@ def card_dict(cards: CardArrays, k: int, e: int, meta: dict | None = None) -> di
             if fmt_value(lo, kind) != fmt_value(hi, kind):
                 f["range"] = [_num(lo), _num(hi)]
                 f["text_range"] = f"{fmt_value(lo, kind)} to {fmt_value(hi, kind)}"
+        if key == "growth" and cards.growth_notes is not None:
+            f["note"] = cards.growth_notes[k]  # an estimate, over what horizon, capped or not
         fields.append(f)
     out = {"format": CARD_FORMAT, "variant": cards.names[k], "variant_key": cards.keys[k],
            "workplace": {"id": cards.ent_ids[e], "name": cards.ent_names[e],

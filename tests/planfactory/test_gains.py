@@ -53,3 +53,14 @@ def test_a_variant_identical_to_today_says_every_output_is_kept():
     lines = doc["variants"][0]["implications"]
     assert lines and all(" keeps its output at " in line for line in lines), lines
     assert not any("\u00b10" in line for line in lines)
+
+
+def test_each_card_says_its_growth_is_an_estimate_and_whether_labour_caps_it(doc):
+    from planfactory.pipeline import cards_from_doc
+    from planfactory.summaries import card_dict
+
+    cards = cards_from_doc(doc)  # as published: the notes survive the document
+    for k, v in enumerate(doc["variants"]):
+        growth = next(f for f in card_dict(cards, k, 0)["fields"] if f["key"] == "growth")
+        assert growth["note"].startswith("estimate: average a year over 10 years")
+        assert ("capped by labour" in growth["note"]) == v["growth_capped_by_labour"]
