@@ -177,7 +177,7 @@ def cmd_growth(args) -> int:
     print("year  private+public h/worker  growth  net investment share  feasible")
     for t in range(a.years):
         g = f"{100 * p.growth[t - 1]:+.2f}%" if t else "    -"
-        print(f"{t:>4}  {p.consumption_hours_per_person[t]:>23,.1f}  {g:>7}  {p.investment_share[t]:>20.3f}  {p.feasible[t]}")
+        print(f"{t:>4}  {p.consumption_hours_per_worker[t]:>23,.1f}  {g:>7}  {p.investment_share[t]:>20.3f}  {p.feasible[t]}")
     print(f"average growth of consumption: {100 * p.average_growth:+.2f}% a year "
           f"({growth_note(a.years)})")
     sg = p.sustainable_rate

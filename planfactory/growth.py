@@ -27,7 +27,7 @@ Public API::
     long_run_growth(economy, basis, sweep, assumptions=None) -> (m,) array
         s / kappa capped by labour's growth (s: net investment share; kappa: capital / net product).
     GrowthPath: years (T,), consumption_hours (T,) (private + public, valued at year-0
-        labour values), consumption_hours_per_person (T,), growth (T-1,), average_growth,
+        labour values), consumption_hours_per_worker (T,), growth (T-1,), average_growth,
         investment_hours (T,), investment_share (T,), gross_output (n, T), capacity (n, T),
         new_capacity (n, T), hours_needed (T,), hours_available (T,), feasible (T,) bool,
         binding (list per year), status (solver message), sustainable_rate, sustainable,
@@ -152,7 +152,7 @@ class GrowthPath:
     sectors: list[str]
     years: np.ndarray
     consumption_hours: np.ndarray
-    consumption_hours_per_person: np.ndarray
+    consumption_hours_per_worker: np.ndarray
     growth: np.ndarray
     average_growth: float
     investment_hours: np.ndarray
@@ -181,7 +181,7 @@ class GrowthPath:
             "mode": self.mode, "decision": self.decision.to_dict(), "assumptions": self.assumptions.to_dict(),
             "target_growth": self.target_growth, "years": self.years.tolist(),
             "consumption_hours": self.consumption_hours.tolist(),
-            "consumption_hours_per_person": self.consumption_hours_per_person.tolist(),
+            "consumption_hours_per_worker": self.consumption_hours_per_worker.tolist(),
             "growth": self.growth.tolist(), "average_growth": self.average_growth,
             "investment_hours": self.investment_hours.tolist(), "investment_share": self.investment_share.tolist(),
             "hours_needed": self.hours_needed.tolist(), "hours_available": self.hours_available.tolist(),
@@ -670,7 +670,7 @@ def _solve(economy: Economy, decision: FundamentalDecision, a: GrowthAssumptions
         words = f"none; solved for {Tr + LOOKAHEAD} years, the last {LOOKAHEAD} not reported (look-ahead)"
     workforce = float(economy.workforce) * wg ** np.arange(T)
     return GrowthPath(mode=mode, decision=decision, assumptions=a, sectors=list(economy.sectors), years=np.arange(T),
-                      consumption_hours=theta, consumption_hours_per_person=theta / workforce, growth=growth,
+                      consumption_hours=theta, consumption_hours_per_worker=theta / workforce, growth=growth,
                       average_growth=avg, investment_hours=inv, investment_share=share, gross_output=X, capacity=K,
                       new_capacity=dK, hours_needed=hours_needed, hours_available=hours_avail, feasible=feasible,
                       binding=binding, status=status, target_growth=target, sustainable_rate=sus,
