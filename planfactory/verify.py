@@ -66,7 +66,8 @@ def _other_version(published, kind: str, t0: float) -> dict | None:
         return None
     reason = (f"published with planfactory {theirs}; this is planfactory {PLANFACTORY_VERSION}, which computes "
               f"other numbers from the same inputs: it cannot verify this {kind}. Verify it with planfactory "
-              f"{theirs} (pip install councilcast at the version that names it), or ask for it to be recomputed.")
+              f"{theirs} (a councilcast checkout whose planfactory/document.py names it), or ask for it to be "
+              f"published again.")
     return {"ok": False, "verifiable": False, "kind": kind, "reason": reason, "differences": [],
             "solver_version": {"published": published, "here": SOLVER_VERSION}, "seconds": time.perf_counter() - t0}
 
