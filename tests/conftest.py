@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -71,22 +72,28 @@ def make_config(tmp_path):
     return make
 
 
-@pytest.fixture
-async def server(make_config):
-    config = make_config()
+@contextlib.asynccontextmanager
+async def running_server(config: Config):
+    """The app of ``config`` on its port (a test that needs its own settings), with a client session."""
     app = create_app(config)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
-    url = f"http://{config.host}:{config.port}"
-    async with aiohttp.ClientSession() as session:
-        yield RunningServer(
-            url=url, app=app, config=config, session=session,
-            secretariat={"Authorization": f"Bearer {SECRETARIAT_TOKEN}"},
-            studio={"Authorization": f"Bearer {STUDIO_TOKEN}"},
-        )
-    await runner.cleanup()
+    try:
+        await web.TCPSite(runner, config.host, config.port).start()
+        async with aiohttp.ClientSession() as session:
+            yield RunningServer(
+                url=f"http://{config.host}:{config.port}", app=app, config=config, session=session,
+                secretariat={"Authorization": f"Bearer {SECRETARIAT_TOKEN}"},
+                studio={"Authorization": f"Bearer {STUDIO_TOKEN}"},
+            )
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def server(make_config):
+    async with running_server(make_config()) as srv:
+        yield srv
 
 
 class ServerProcess:

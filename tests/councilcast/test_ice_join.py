@@ -19,6 +19,7 @@ from broadcast.ice import configuration, parse_ice_urls, resolve_stun
 from broadcast.errors import BroadcastError
 from councilcast.appkeys import BROADCASTER
 from tests.broadcast.peers import Viewer
+from tests.conftest import running_server
 
 pytestmark = pytest.mark.slow
 
@@ -63,45 +64,28 @@ async def _camera(server):
 
 
 async def test_joins_are_not_delayed_by_a_hanging_resolver(make_config, monkeypatch):
-    from tests.conftest import RunningServer, SECRETARIAT_TOKEN, STUDIO_TOKEN  # noqa: F401
-    import aiohttp
-    from aiohttp import web
-
-    from councilcast.app import create_app
-
     resolver = HangingResolver(monkeypatch)
     config = make_config(ice_servers="stun:stun.hangs.example:3478, turn:turn.hangs.example")
-    app = create_app(config)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, config.host, config.port).start()
-    url = f"http://{config.host}:{config.port}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            server = RunningServer(url=url, app=app, config=config, session=session,
-                                   secretariat={"Authorization": f"Bearer {SECRETARIAT_TOKEN}"},
-                                   studio={"Authorization": f"Bearer {STUDIO_TOKEN}"})
-            await _camera(server)
-            viewers = [Viewer(url, "central") for _ in range(3)]
-            t0 = time.monotonic()
-            answers = await asyncio.gather(*(v.start(session) for v in viewers))
-            answered = time.monotonic() - t0
-            assert [r.status for r in answers] == [201, 201, 201]
-            await asyncio.gather(*(v.frames(1, timeout=10) for v in viewers))
-            first_frames = time.monotonic() - t0
-            # the server's peers were made with no STUN server (the name has not resolved):
-            # aiortc's default, whose name aioice would look up on every join, is not used
-            assert app[BROADCASTER].ice_servers == []
-            # only the start-up's one background lookup of the configured name, none per join
-            assert resolver.calls.count("stun.l.google.com") == 0
-            assert resolver.calls.count("stun.hangs.example") == 1
-            assert "turn.hangs.example" not in resolver.calls  # TURN is the browsers' business
-            # joins took nowhere near the 5 s a lookup hangs (the old path waited on it per join)
-            assert answered < 4.0 and first_frames < 4.5, (answered, first_frames)
-            for v in viewers:
-                await v.stop(session)
-    finally:
-        await runner.cleanup()
+    async with running_server(config) as server:
+        await _camera(server)
+        viewers = [Viewer(server.url, "central") for _ in range(3)]
+        t0 = time.monotonic()
+        answers = await asyncio.gather(*(v.start(server.session) for v in viewers))
+        answered = time.monotonic() - t0
+        assert [r.status for r in answers] == [201, 201, 201]
+        await asyncio.gather(*(v.frames(1, timeout=10) for v in viewers))
+        first_frames = time.monotonic() - t0
+        # the server's peers were made with no STUN server (the name has not resolved):
+        # aiortc's default, whose name aioice would look up on every join, is not used
+        assert server.app[BROADCASTER].ice_servers == []
+        # only the start-up's one background lookup of the configured name, none per join
+        assert resolver.calls.count("stun.l.google.com") == 0
+        assert resolver.calls.count("stun.hangs.example") == 1
+        assert "turn.hangs.example" not in resolver.calls  # TURN is the browsers' business
+        # joins took nowhere near the 5 s a lookup hangs (the old path waited on it per join)
+        assert answered < 4.0 and first_frames < 4.5, (answered, first_frames)
+        for v in viewers:
+            await v.stop(server.session)
 
 
 def test_ice_urls_are_parsed_and_bad_ones_named():
