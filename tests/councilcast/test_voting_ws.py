@@ -7,37 +7,16 @@ councilcast/wsfast.py) and on aiohttp's public WebSocket API (off): same behavio
 import asyncio
 import json
 import time
-from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from councilcast import wsfast
-from councilcast.app import create_app
 from councilcast.events import EVENTS
-from tests.conftest import SECRETARIAT_TOKEN, STUDIO_TOKEN, RunningServer
+from tests.conftest import running_server
 from tests.polling import LoopLag, until
 from tests.voting.helpers import bearer, new_round, register, tally, ws_until
 from voting.clock import estimate_offset
-
-
-@asynccontextmanager
-async def running_server(config):
-    """conftest's ``server`` for a given config: the app on loopback, a client session."""
-    app = create_app(config)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, config.host, config.port).start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield RunningServer(
-                url=f"http://{config.host}:{config.port}", app=app, config=config, session=session,
-                secretariat={"Authorization": f"Bearer {SECRETARIAT_TOKEN}"},
-                studio={"Authorization": f"Bearer {STUDIO_TOKEN}"},
-            )
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture(params=["fast", "public"])
