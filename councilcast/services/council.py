@@ -31,8 +31,14 @@ from voting.rules import VotingError, check_known, iso
 __all__ = ["CouncilService"]
 
 
-def _no_election() -> VotingError:
-    return VotingError("id", "no such election", "not_found")
+def _open_election(c, eid: str, closed_reason: str) -> dict:
+    """Election ``eid`` read on connection ``c``, refused when it is unknown or closed already."""
+    e = store.get_election(c, eid)
+    if e is None:
+        raise VotingError("id", "no such election", "not_found")
+    if e["closed_at"] is not None:
+        raise VotingError("id", closed_reason, "conflict")
+    return e
 
 
 class CouncilService:
@@ -71,11 +77,7 @@ class CouncilService:
         now = time.time()
 
         def do(c):
-            e = store.get_election(c, eid)
-            if e is None:
-                raise _no_election()
-            if e["closed_at"] is not None:
-                raise VotingError("id", "the election is closed already", "conflict")
+            e = _open_election(c, eid, "the election is closed already")
             cast = store.approvals_of(c, eid)
             counted = {a["delegate"]: a["approve"] for a in cast if a["status"] == "active"}
             people = store.delegates_named(c, e["candidates"])
@@ -110,11 +112,7 @@ class CouncilService:
         now = time.time()
 
         def do(c):
-            e = store.get_election(c, eid)
-            if e is None:
-                raise _no_election()
-            if e["closed_at"] is not None:
-                raise VotingError("id", "the election is closed", "conflict")
+            e = _open_election(c, eid, "the election is closed")
             d = self.voting.store.get_delegate(c, did)
             if d is None:
                 raise VotingError("delegate", "no such delegate", "not_found")
