@@ -15,6 +15,13 @@ decides the per-packet path (``"direct"``, ``"public"`` or ``"generic"``).
 
 Slow viewers drop rather than slow the others: a sink whose socket buffer holds more than
 :data:`MAX_BUFFERED` bytes skips packets and waits for the next keyframe.
+
+A viewer that has just connected starts at once, without a keyframe of its own, when the
+frames since the stream's last keyframe are few (at most :data:`REPLAY_MAX_PACKETS`): they
+are sent to it alone, their timestamps squeezed to the current frame's so that its player
+shows the current picture with no delay added (:meth:`Sink._replay`). Otherwise it asks for
+a keyframe, which the programme's gate forces at most once per 0.5 s for all joiners
+(docs/broadcast.md, "Joining").
 """
 
 from __future__ import annotations
@@ -32,13 +39,20 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from broadcast import libinternals
 from broadcast.encoding import EncodedFrame
 
-__all__ = ["Stream", "Sink", "IdleTrack", "MID_URI", "MAX_BUFFERED", "HISTORY"]
+__all__ = ["Stream", "Sink", "IdleTrack", "MID_URI", "MAX_BUFFERED", "HISTORY", "REPLAY_MAX_PACKETS"]
 
 log = logging.getLogger(__name__)
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 MAX_BUFFERED = 256 * 1024
 HISTORY = 1024  # packets kept per stream for NACK retransmission (about 5 s of 720p video)
+REPLAY_MAX_PACKETS = 96
+"""The most packets replayed to a joining viewer (its last keyframe and the frames since).
+
+At 720p and 1.5 Mbit/s a VP8 keyframe is about 13 packets and a frame after it about 4.4,
+so 96 packets cover the first 0.6 s after every keyframe: longer than the 0.5 s between
+two forced keyframes, so a joiner is either replayed at once or finds the gate open. A
+burst of 96 packets (115 KB) stays under a receiver's default 208 KiB socket buffer."""
 _SEQ_TS = struct.Struct("!HI")
 _SEQ = struct.Struct("!H")
 
@@ -76,6 +90,9 @@ class Stream:
         self.frames = 0
         self.fanout_s = 0.0  # time spent in the per-packet path (header, SRTP, send), all sinks
         self.emitted = 0  # packets sent to viewers, all sinks together
+        self._gop: list[list[tuple[int, int, int, bytes]]] | None = None  # frames since the last keyframe
+        self._gop_packets = 0
+        self.replays = 0  # joiners started on the cached frames instead of a keyframe of their own
 
     def publish(self, frame: EncodedFrame) -> None:
         """Number ``frame``'s payloads and send them to every sink (synchronously)."""
@@ -90,6 +107,7 @@ class Stream:
         self.seq = (first + n) & 0xFFFF
         self.packets += n
         self.frames += 1
+        self._keep_for_replay(packets, frame.keyframe)
         if not self.sinks:
             return
         t = time.perf_counter()
@@ -97,6 +115,20 @@ class Stream:
         for sink in list(self.sinks):
             sink.send_frame(packets, frame.keyframe, ntp)
         self.fanout_s += time.perf_counter() - t
+
+    def _keep_for_replay(self, packets, keyframe: bool) -> None:
+        if keyframe:
+            self._gop, self._gop_packets = [packets], len(packets)
+        elif self._gop is not None:
+            self._gop_packets += len(packets)
+            if self._gop_packets > REPLAY_MAX_PACKETS:
+                self._gop = None  # too long to replay: joiners ask for a keyframe until the next one
+            else:
+                self._gop.append(packets)
+
+    def replayable(self) -> list[list[tuple[int, int, int, bytes]]] | None:
+        """The frames since the last keyframe, the current one last, if few enough to replay."""
+        return self._gop if self.kind == "video" else None
 
     def lookup(self, seq: int) -> tuple[int, int, int, bytes] | None:
         item = self._history[seq % HISTORY]
@@ -224,6 +256,10 @@ class Sink:
             if not keyframe:
                 if not self._asked:  # just connected: ask now, not at the offer (it would be lost)
                     self._asked = True
+                    gop = self.stream.replayable()
+                    if gop and gop[-1] is packets:
+                        self._replay(gop, ntp)
+                        return
                     self.stream.request_keyframe()
                 return
             self.waiting_keyframe = False
@@ -257,6 +293,33 @@ class Sink:
         # Keep the sender's RTCP sender reports truthful (aiortc reads these fields).
         if self._write_sr is not None:
             self._write_sr(ntp, (packets[-1][2] + self.ts_offset) & 0xFFFFFFFF, self.sent, self.octets)
+
+    def _replay(self, gop, ntp: int) -> None:
+        """Start a just-connected viewer on the cached frames: the last keyframe, the frames
+        since, the current one last.
+
+        Their sequence numbers are the stream's own, so the live frames follow without a gap.
+        Their timestamps are squeezed to one tick apart, ending at the current frame's: the
+        player renders the current picture as soon as it has decoded them, instead of
+        timing the old frames out and keeping their age as extra delay.
+        """
+        last_ts = gop[-1][0][2]
+        k = len(gop)
+        try:
+            for i, frame in enumerate(gop):
+                ts = (last_ts - (k - 1 - i)) & 0xFFFFFFFF
+                for seq, marker, _ts, payload in frame:
+                    self._emit(seq, marker, ts, payload)
+        except Exception as exc:
+            log.debug("sink %s stops: %r", self.ssrc, exc)
+            self.close()
+            return
+        self.waiting_keyframe = False
+        self.stream.replays += 1
+        if self.first_sent_at is None:
+            self.first_sent_at = time.time()
+        if self._write_sr is not None:
+            self._write_sr(ntp, (last_ts + self.ts_offset) & 0xFFFFFFFF, self.sent, self.octets)
 
     def _send_direct(self, packets) -> None:
         """The per-packet path without Python objects in between (see

@@ -211,7 +211,8 @@ class Program:
             "keyframe_requests": {c: g.requested for c, g in self._gates.items()},
             "keyframes_forced": {c: g.served for c, g in self._gates.items()},
             "streams": {c: {"sinks": len(s.sinks), "packets": s.packets, "frames": s.frames,
-                            "fanout_s": round(s.fanout_s, 4), "emitted": s.emitted}
+                            "fanout_s": round(s.fanout_s, 4), "emitted": s.emitted,
+                            "replays": s.replays}
                         for c, s in self.streams.items()},
         }
 

@@ -193,7 +193,8 @@ async def test_a_video_viewer_starts_at_a_keyframe(link, path):
 
 async def test_a_keyframe_before_the_viewer_connects_is_not_taken_for_received(link):
     """Before, the gate let the keyframe through while ICE/DTLS were still under way: it was
-    lost, and the viewer got delta frames it could not decode until the next scheduled keyframe."""
+    lost, and the viewer got delta frames it could not decode until the next scheduled keyframe.
+    Now the sink sends nothing until it is connected, then starts on the cached keyframe."""
     from types import SimpleNamespace
 
     await link.wire("generic")
@@ -204,10 +205,53 @@ async def test_a_keyframe_before_the_viewer_connects_is_not_taken_for_received(l
     assert sink.waiting_keyframe and link.keyframe_requests == 0 and await link.quiet() == []
     sink.dtls = real  # connected
     stream.publish(frame([b"delta"], 2000, keyframe=False))
-    assert sink.waiting_keyframe and link.keyframe_requests == 1  # asks now, and waits
-    stream.publish(frame([b"key"], 3000, keyframe=True))
+    got = [link.decrypt(p) for p in await link.wait(2)]
+    assert [p.payload for p in got] == [b"key-too-early", b"delta"]  # the keyframe it missed, replayed
+    assert not sink.waiting_keyframe and link.keyframe_requests == 0
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_a_joiner_starts_on_the_cached_frames_at_once(link, path):
+    """A viewer that connects 3 frames after a keyframe gets that keyframe and the frames since
+    at its first frame, without a keyframe forced for it; their timestamps end at the current
+    frame's, one tick apart, and the live frames follow with no gap in the numbering."""
+    await link.wire(path)
+    stream = link.stream()
+    stream.publish(frame([b"key-a", b"key-b"], 9000, keyframe=True))  # nobody watching yet
+    stream.publish(frame([b"d1"], 12000, keyframe=False))
+    stream.publish(frame([b"d2"], 15000, keyframe=False))
+    sink = link.sink(stream, path)
+    stream.publish(frame([b"d3"], 18000, keyframe=False))  # the joiner's first frame
+    stream.publish(frame([b"d4"], 21000, keyframe=False))  # live again
+    got = [link.decrypt(p) for p in await link.wait(6)]
+
+    assert [p.payload for p in got] == [b"key-a", b"key-b", b"d1", b"d2", b"d3", b"d4"]
+    seqs = [(p.sequence_number - sink.seq_offset) & 0xFFFF for p in got]
+    assert seqs == [(stream.seq - 6 + i) & 0xFFFF for i in range(6)]  # the stream's own, contiguous
+    ts = [(p.timestamp - sink.ts_offset) & 0xFFFFFFFF for p in got]
+    assert ts == [18000 - 3, 18000 - 3, 18000 - 2, 18000 - 1, 18000, 21000]
+    assert [p.marker for p in got] == [0, 1, 1, 1, 1, 1]
+    assert link.keyframe_requests == 0 and stream.replays == 1 and not sink.waiting_keyframe
+    assert sink.sent == 6
+
+
+async def test_a_long_gop_is_not_replayed_the_joiner_asks(link):
+    """Past REPLAY_MAX_PACKETS since the keyframe, a burst would be too long: ask instead."""
+    from broadcast.fanout import REPLAY_MAX_PACKETS
+
+    await link.wire("direct")
+    stream = link.stream()
+    stream.publish(frame([b"key"], 0, keyframe=True))
+    for i in range(REPLAY_MAX_PACKETS // 4 + 1):
+        stream.publish(frame([b"d"] * 4, 3000 * (i + 1), keyframe=False))
+    assert stream.replayable() is None
+    sink = link.sink(stream, "direct")
+    stream.publish(frame([b"late"], 999_000, keyframe=False))
+    assert await link.quiet() == [] and sink.waiting_keyframe and link.keyframe_requests == 1
+    stream.publish(frame([b"new-key"], 1_002_000, keyframe=True))  # a new GOP: replayable again
+    assert stream.replayable() is not None
     got = [link.decrypt(p) for p in await link.wait(1)]
-    assert [p.payload for p in got] == [b"key"]
+    assert [p.payload for p in got] == [b"new-key"] and stream.replays == 0
 
 
 async def test_audio_is_not_gated(link):
