@@ -16,6 +16,9 @@ objects, that every name relied on here exists, and picks the fastest path that 
 - ``"generic"``: ``Session.protect`` and aiortc's ICE transport send (one task per packet),
   which is also what a TURN-relayed pair always uses.
 
+It also decides whether a relay can forward the origin's packets without decoding them
+(:func:`tap_receiver`, :func:`receiver_pli`; ``"relay_forward"``), or decodes and re-encodes.
+
 :func:`report` gives the versions, each check's result, the active path and why a faster
 one was refused, as a JSON-able dict. Both are cheap (a few ms the first time, then cached)
 and never raise.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import queue
 import socket
 import sys
 import threading
@@ -45,6 +49,7 @@ __all__ = [
     "transceiver_codecs", "transceiver_header_extensions",
     "tx_srtp", "selected_pair", "direct_protect_path", "generic_sender",
     "vp8_payloads", "h264_payloads",
+    "tap_receiver", "receiver_pli", "relay_forward_refused",
 ]
 
 log = logging.getLogger(__name__)
@@ -217,6 +222,66 @@ def h264_payloads(access_unit: bytes) -> list[bytes]:
     return H264Encoder._packetize(H264Encoder._split_bitstream(access_unit))
 
 
+# -- the receiver of a relay's pull: encoded packets out, no decoder ------------------------------
+_RX_QUEUE = "_RTCRtpReceiver__decoder_queue"
+"""RTCRtpReceiver's queue to its decoder thread: ``receive()`` starts the thread on it, and
+``_handle_rtp_packet`` puts each frame its jitter buffer completes into it."""
+_RX_HANDLE = "_handle_rtp_packet"
+"""The RTCRtpReceiver method the DTLS transport's RTP router calls with each parsed packet."""
+_RX_PLI = "_send_rtcp_pli"
+"""The RTCRtpReceiver method that sends a PLI (RFC 4585) for a media SSRC."""
+
+
+class _NoDecoder:
+    """Stands in for RTCRtpReceiver's decoder queue: the decoder thread that ``receive()``
+    starts reads None at once and exits before it has made a decoder (it decodes nothing),
+    and the jitter buffer's frames are dropped instead of queued."""
+
+    def get(self, *args, **kwargs):
+        return None
+
+    def put(self, item, *args, **kwargs) -> None:
+        pass
+
+    put_nowait = put
+
+
+def tap_receiver(receiver, on_packet: Callable[[object], None]) -> bool:
+    """Make ``receiver`` call ``on_packet(packet)`` (an ``aiortc.rtp.RtpPacket``, decrypted and
+    parsed) for every RTP packet, first, and never decode. Call it before the remote
+    description is set (``receive()`` starts the decoder thread).
+
+    aiortc's own handling still runs after ``on_packet`` (receiver statistics and reports,
+    NACKs for missing packets, bandwidth estimates); its jitter buffer's frames are dropped.
+    False (nothing changed: the receiver decodes as usual) when :func:`self_check` found
+    that this aiortc does not work this way.
+    """
+    if relay_forward_refused() is not None or not isinstance(getattr(receiver, _RX_QUEUE, None), queue.Queue):
+        return False
+    original = receiver._handle_rtp_packet
+
+    async def handle(packet, arrival_time_ms: int) -> None:
+        on_packet(packet)
+        await original(packet, arrival_time_ms=arrival_time_ms)
+
+    receiver._RTCRtpReceiver__decoder_queue = _NoDecoder()
+    receiver._handle_rtp_packet = handle
+    return True
+
+
+def receiver_pli(receiver) -> Callable[[int], object] | None:
+    """``send(media_ssrc)``: a coroutine function that sends a PLI upstream on ``receiver``'s
+    transport (aiortc's own, with the receiver's RTCP SSRC), or None."""
+    send = getattr(receiver, _RX_PLI, None)
+    return send if callable(send) and relay_forward_refused() is None else None
+
+
+def relay_forward_refused() -> str | None:
+    """Why a relay cannot forward packets on this aiortc (it decodes and re-encodes), or None."""
+    result = _result if _result is not None else self_check()
+    return result["refused"].get("relay_forward", "self-check did not run")
+
+
 # -- the self-check -------------------------------------------------------------------------------
 _lock = threading.Lock()
 _result: dict | None = None
@@ -241,8 +306,8 @@ def self_check(*, refresh: bool = False) -> dict:
                     versions = {}
                 why = f"self-check failed: {exc!r}"
                 _result = {"versions": versions, "checks": {}, "path": "generic",
-                           "refused": {"direct": why, "public": why},
-                           "sender_reports": False, "feedback": False, "elapsed_ms": 0.0}
+                           "refused": {"direct": why, "public": why, "relay_forward": why},
+                           "relay_forward": False, "sender_reports": False, "feedback": False, "elapsed_ms": 0.0}
         return copy.deepcopy(_result)
 
 
@@ -252,8 +317,8 @@ def report() -> dict:
         {"versions": {"aiortc", "aioice", "pylibsrtp", "av", "python"},
          "checks": {name: {"ok": bool, "detail": str}},
          "path": "direct" | "public" | "generic",
-         "refused": {"direct": reason | None, "public": reason | None},
-         "sender_reports": bool, "feedback": bool, "elapsed_ms": float}
+         "refused": {"direct": reason | None, "public": reason | None, "relay_forward": reason | None},
+         "relay_forward": bool, "sender_reports": bool, "feedback": bool, "elapsed_ms": float}
     """
     return self_check()
 
@@ -274,6 +339,7 @@ _NEEDS = {
     "generic": ("dtls.tx_srtp", "ice.send"),
     "public": ("ice.selected_pair",),
     "direct": ("srtp.binding", "srtp.session_buffer", "srtp.direct_matches_protect", "asyncio.datagram_socket"),
+    "relay_forward": ("receiver.tap", "receiver.pli", "codecs.vp8_packetize"),
 }
 
 
@@ -312,6 +378,8 @@ def _run_checks() -> dict:
     check("asyncio.datagram_socket", _check_datagram_socket)
     check("codecs.vp8_packetize", _check_vp8)
     check("codecs.h264_packetize", _check_h264)
+    check("receiver.tap", lambda: _check_receiver_tap(need("receiver")))
+    check("receiver.pli", lambda: _check_receiver_pli(need("receiver")))
 
     def failing(path: str) -> str | None:
         bad = [f"{n}: {checks[n]['detail']}" for n in _NEEDS[path] if not checks[n]["ok"]]
@@ -320,6 +388,9 @@ def _run_checks() -> dict:
     refused_public = failing("public")
     refused_direct = refused_public or failing("direct")
     path = "direct" if refused_direct is None else "public" if refused_public is None else "generic"
+    refused_forward = failing("relay_forward")
+    if refused_forward:
+        log.warning("relays decode and re-encode: forwarding refused (%s)", refused_forward)
     if failing("generic"):
         log.error("aiortc %s: even the generic send path is broken: %s", aiortc.__version__, failing("generic"))
     if path != "direct":
@@ -328,7 +399,8 @@ def _run_checks() -> dict:
         "versions": _versions(),
         "checks": checks,
         "path": path,
-        "refused": {"direct": refused_direct, "public": refused_public},
+        "refused": {"direct": refused_direct, "public": refused_public, "relay_forward": refused_forward},
+        "relay_forward": refused_forward is None,
         "sender_reports": checks["sender.report_fields"]["ok"],
         "feedback": checks["sender.feedback"]["ok"],
         "elapsed_ms": round((time.perf_counter() - t0) * 1000, 2),
@@ -365,8 +437,9 @@ def _throwaway_objects() -> dict:
         ice = RTCIceTransport(RTCIceGatherer())
         dtls = RTCDtlsTransport(ice, [RTCCertificate.generateCertificate()])
         sender = RTCRtpSender("video", dtls)
-        transceiver = RTCRtpTransceiver("video", RTCRtpReceiver("video", dtls), sender)
-        return {"ice": ice, "dtls": dtls, "sender": sender, "transceiver": transceiver}
+        receiver = RTCRtpReceiver("video", dtls)
+        transceiver = RTCRtpTransceiver("video", receiver, sender)
+        return {"ice": ice, "dtls": dtls, "sender": sender, "transceiver": transceiver, "receiver": receiver}
 
     try:
         asyncio.get_running_loop()
@@ -514,3 +587,35 @@ def _check_h264() -> str:
     if not (isinstance(payloads, list) and len(payloads) >= 2 and all(isinstance(p, bytes) for p in payloads)):
         raise ValueError(f"H264Encoder._packetize returned {type(payloads).__name__}")
     return f"H264Encoder._split_bitstream and _packetize: {len(payloads)} payloads"
+
+
+def _check_receiver_tap(receiver) -> str:
+    from aiortc import rtcdtlstransport, rtcrtpreceiver
+    from aiortc.rtp import RtpPacket
+
+    if not isinstance(getattr(receiver, _RX_QUEUE, None), queue.Queue):
+        raise AttributeError(f"RTCRtpReceiver instances have no queue.Queue {_RX_QUEUE}")
+    if not callable(getattr(receiver, _RX_HANDLE, None)):
+        raise AttributeError(f"RTCRtpReceiver has no method {_RX_HANDLE}")
+    cls = type(receiver)
+    _reads(cls.receive, [_RX_QUEUE, "_RTCRtpReceiver__decoder_thread"], "RTCRtpReceiver.receive")
+    _reads(cls._handle_rtp_packet, [_RX_QUEUE, "_RTCRtpReceiver__decoder_thread"], "RTCRtpReceiver._handle_rtp_packet")
+    _reads(rtcdtlstransport.RTCDtlsTransport._handle_rtp_data, [_RX_HANDLE], "RTCDtlsTransport._handle_rtp_data")
+    worker = getattr(rtcrtpreceiver, "decoder_worker", None)
+    if worker is None or "get" not in worker.__code__.co_names:
+        raise LookupError("aiortc.rtcrtpreceiver.decoder_worker no longer reads its queue with get()")
+    if not {"sequence_number", "timestamp", "marker", "payload_type", "payload", "ssrc"} <= set(
+            RtpPacket.__init__.__code__.co_names):
+        raise AttributeError("aiortc.rtp.RtpPacket lacks one of sequence_number, timestamp, marker, payload_type, "
+                             "payload, ssrc")
+    return ("RTCRtpReceiver.receive starts its decoder on _RTCRtpReceiver__decoder_queue; "
+            "RTCDtlsTransport._handle_rtp_data calls receiver._handle_rtp_packet")
+
+
+def _check_receiver_pli(receiver) -> str:
+    if not callable(getattr(receiver, _RX_PLI, None)):
+        raise AttributeError(f"RTCRtpReceiver has no method {_RX_PLI}")
+    code = type(receiver)._send_rtcp_pli.__code__
+    if code.co_argcount != 2 or "RtcpPsfbPacket" not in code.co_names:
+        raise LookupError("RTCRtpReceiver._send_rtcp_pli(media_ssrc) no longer sends an RtcpPsfbPacket")
+    return "RTCRtpReceiver._send_rtcp_pli(media_ssrc) sends a PLI"

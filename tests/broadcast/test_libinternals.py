@@ -107,8 +107,8 @@ def test_everything_checks_out_on_the_installed_versions():
     result = libinternals.self_check()
     assert {n: c for n, c in result["checks"].items() if not c["ok"]} == {}
     assert result["path"] == libinternals.active_path() == "direct"
-    assert result["refused"] == {"direct": None, "public": None}
-    assert result["sender_reports"] and result["feedback"]
+    assert result["refused"] == {"direct": None, "public": None, "relay_forward": None}
+    assert result["sender_reports"] and result["feedback"] and result["relay_forward"]
     assert set(result["versions"]) >= {"aiortc", "aioice", "pylibsrtp", "av"}
     assert result["versions"]["pylibsrtp"] == pylibsrtp.__version__
     assert json.loads(json.dumps(result)) == result
@@ -166,6 +166,41 @@ def test_never_raises(patch):
     assert "upstream changed" in result["refused"]["public"]
     assert not result["checks"]["dtls.tx_srtp"]["ok"] and result["checks"]["srtp.binding"]["ok"]
     json.dumps(result)
+
+
+def test_a_receiver_that_no_longer_queues_frames_refuses_forwarding(patch):
+    from aiortc.rtcrtpreceiver import RTCRtpReceiver
+
+    async def handle(self, packet, arrival_time_ms):  # upstream reorganized its receive path
+        return None
+
+    patch.setattr(RTCRtpReceiver, "_handle_rtp_packet", handle)
+    result = libinternals.self_check(refresh=True)
+    assert not result["relay_forward"] and not result["checks"]["receiver.tap"]["ok"]
+    assert "decoder_queue" in result["refused"]["relay_forward"]
+    assert libinternals.relay_forward_refused() == result["refused"]["relay_forward"]
+    assert result["path"] == "direct"  # the fan-out does not depend on it
+
+
+async def test_a_tapped_receiver_never_decodes():
+    from aiortc.rtcdtlstransport import RTCCertificate
+    from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
+    from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver
+
+    from tests.polling import until
+
+    dtls = RTCDtlsTransport(RTCIceTransport(RTCIceGatherer()), [RTCCertificate.generateCertificate()])
+    receiver = RTCRtpReceiver("video", dtls)
+    receiver._track = RemoteStreamTrack("video")  # as RTCPeerConnection sets it
+    assert libinternals.tap_receiver(receiver, lambda packet: None)
+    assert libinternals.receiver_pli(receiver) is not None
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
+    await receiver.receive(RTCRtpReceiveParameters(codecs=[vp8]))
+    # receive() starts aiortc's decoder thread; it finds nothing to decode and ends at once
+    await until(lambda: not any(t.name == "video-decoder" and t.is_alive() for t in threading.enumerate()),
+                timeout=10, what="the decoder thread gone")
+    await receiver.stop()
 
 
 def test_never_raises_even_on_its_own_bug(patch):
