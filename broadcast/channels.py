@@ -46,6 +46,7 @@ __all__ = ["Broadcaster", "Channel", "Session", "SessionLimits", "CHANNEL_NAME"]
 log = logging.getLogger(__name__)
 
 CHANNEL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_CODEC_KEYS = {"video/vp8": "vp8", "video/h264": "h264", "audio/opus": "opus"}
 
 
 @dataclass(frozen=True)
@@ -179,17 +180,23 @@ class Broadcaster:
         return s
 
     # -- going on air --------------------------------------------------------------------
-    def go_live(self, name: str, video, audio, *, source: str, publisher: Session | None = None) -> Program:
-        """Put ``video``/``audio`` (async iterators of frames) on air on channel ``name``."""
+    def go_live(self, name: str, video, audio, *, source: str, publisher: Session | None = None,
+                record: bool = True, upstream=None) -> Program:
+        """Put ``video``/``audio`` (async iterators of frames) on air on channel ``name``.
+
+        ``record=False``: no recording (a relay's default). ``upstream``: a relay's
+        :class:`~broadcast.forward.Forwarder`, whose encoded frames go on air as they are
+        (``video`` and ``audio`` are then None).
+        """
         ch = self.get(name)
         if ch.state == "live":
             raise BroadcastError("busy", "channel", f"channel {name!r} already has a publisher ({ch.source})")
         recorder = None
-        if self.recordings_dir is not None:
+        if self.recordings_dir is not None and record:
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
             recorder = Recorder(self.recordings_dir / name / f"{name}-{stamp}-{secrets.token_hex(3)}.webm", self.fps)
         program = Program(name, video, audio, bitrate=self.bitrate, fps=self.fps,
-                          keyframe_interval=self.keyframe_interval, recorder=recorder,
+                          keyframe_interval=self.keyframe_interval, recorder=recorder, upstream=upstream,
                           on_end=lambda p: self._spawn(self._program_ended(name, p)))
         ch.program, ch.publisher, ch.source = program, publisher, source
         ch.state, ch.live_since = "live", time.time()
@@ -303,16 +310,21 @@ class Broadcaster:
         pc = self.new_peer()
         session = Session(secrets.token_urlsafe(24), "whep", name, pc, client)
         plan = []
+        offered = ch.program.codecs  # a relay's forwarded programme sends VP8 and Opus only
         async with _closed_on_failure(pc):
             await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
             for t in pc.getTransceivers():
                 track = IdleTrack(t.kind)
                 pc.addTrack(track)  # reuses the offer's transceiver of that kind
                 t.direction = "sendonly"
-                codec = libinternals.transceiver_codecs(t)[0]
-                key = {"video/vp8": "vp8", "video/h264": "h264", "audio/opus": "opus"}.get(codec.mimeType.lower())
+                # the viewer's order wins among the codecs this programme sends (any codec of
+                # the answer may be sent: the viewer is ready for each payload type it lists)
+                negotiated = libinternals.transceiver_codecs(t)
+                codec, key = next(((c, _CODEC_KEYS.get(c.mimeType.lower())) for c in negotiated
+                                   if _CODEC_KEYS.get(c.mimeType.lower()) in offered), (None, None))
                 if key is None:
-                    raise BroadcastError("unsupported", "body", f"no codec we send among {codec.mimeType}")
+                    names = ", ".join(c.mimeType for c in negotiated) or "none"
+                    raise BroadcastError("unsupported", "body", f"no codec we send on this channel among {names}")
                 session.codecs[t.kind] = key
                 ext = next((e.id for e in libinternals.transceiver_header_extensions(t) if e.uri == MID_URI), None)
                 plan.append((t, key, codec.payloadType, ext))

@@ -6,12 +6,21 @@ since the programme started), encoded once per codec that someone watches (VP8 a
 for the recording and most browsers; H.264 only while an H.264 viewer is attached) and
 published to the codec's :class:`~broadcast.fanout.Stream`.
 
+A relay's programme can instead be *forwarded* (``upstream``, a
+:class:`broadcast.forward.Forwarder`): the origin's VP8 and Opus frames come in encoded
+(:meth:`Program.forward_video`, :meth:`Program.forward_audio`) and go to the same streams
+as they are; nothing is decoded or encoded, and only the codecs forwarded are offered
+(:attr:`Program.codecs`: no H.264, docs/decisions.md). Its keyframe requests go upstream, as
+RTCP PLIs through the same gate.
+
 Keyframes: every ``keyframe_interval`` seconds by the encoder, and on request (a viewer
 that has just connected, a PLI/FIR, a slow viewer that dropped packets), at most one forced
 keyframe per :data:`KEYFRAME_MIN_INTERVAL` (0.5 s) per codec; a request that comes too soon
 is kept and served when the interval has passed, so every viewer that connects within it
 shares one keyframe. A join storm therefore costs the viewers already watching at most two
-extra keyframes a second (docs/broadcast.md, "Joining").
+extra keyframes a second (docs/broadcast.md, "Joining"). A forwarded programme asks the
+origin instead, at most once per 0.5 s, and a keyframe that arrives meanwhile answers the
+requests pending.
 """
 
 from __future__ import annotations
@@ -73,8 +82,11 @@ class _KeyframeGate:
 class Program:
     def __init__(self, name: str, video: AsyncIterator | None, audio: AsyncIterator | None, *,
                  bitrate: int = 1_500_000, fps: int = 30, keyframe_interval: float = 2.0,
-                 recorder: Recorder | None = None, on_end: Callable[["Program"], None] | None = None):
+                 recorder: Recorder | None = None, on_end: Callable[["Program"], None] | None = None,
+                 upstream=None):
         self.name = name
+        self.upstream = upstream
+        """The relay's :class:`~broadcast.forward.Forwarder` when forwarded, else None (encoded here)."""
         self._video_src = video
         self._audio_src = audio
         self.fps = fps
@@ -82,8 +94,11 @@ class Program:
         self.on_end = on_end
         self.t0 = time.time()
         self._gates = {"vp8": _KeyframeGate(), "h264": _KeyframeGate()}
+        self.codecs = ("vp8", "opus") if upstream is not None else ("vp8", "h264", "opus")
+        """The codecs this programme sends, in the order a viewer is served them when it offers several."""
+        vp8_wanted = self.upstream_keyframe_wanted if upstream is not None else self._gates["vp8"].request
         self.streams = {
-            "vp8": Stream("vp8", "video", 90_000, self._gates["vp8"].request),
+            "vp8": Stream("vp8", "video", 90_000, vp8_wanted),
             "h264": Stream("h264", "video", 90_000, self._gates["h264"].request),
             "opus": Stream("opus", "audio", 48_000, lambda: None),
         }
@@ -97,9 +112,13 @@ class Program:
         self.last_frame_at: float | None = None
         self.ended = asyncio.get_event_loop().create_future()
         self.recording: RecordingInfo | None = None
+        self.forwarded = {"video": 0, "audio": 0}
 
     # -- life cycle --------------------------------------------------------------------
     def start(self) -> None:
+        if self.upstream is not None:  # forwarded: frames come in when the pull's packets do; stop() ends it
+            self.upstream.attach(self)
+            return
         if self._video_src is not None:
             self._tasks.append(asyncio.ensure_future(self._pump_video()))
         if self._audio_src is not None:
@@ -108,6 +127,8 @@ class Program:
             self._finish()
 
     async def stop(self) -> RecordingInfo | None:
+        if self.upstream is not None:
+            self.upstream.attach(None)
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -202,11 +223,55 @@ class Program:
         if self._video_src is None:
             self._finish()
 
+    # -- forwarded frames (a relay) -------------------------------------------------------
+    def forward_video(self, frame: EncodedFrame, size: tuple[int, int] | None) -> None:
+        """Publish one VP8 frame as the origin encoded it (``size``: the last keyframe's)."""
+        now = time.time()
+        self.frames_in += 1
+        self.last_frame_at = now
+        self.forwarded["video"] += 1
+        gate = self._gates["vp8"]
+        if frame.keyframe:
+            gate.pending = False  # this keyframe answers every request made so far
+        else:
+            self._ask_upstream(now)
+        try:
+            self.streams["vp8"].publish(frame)
+            if self.recorder is not None:
+                self.recorder.video(frame, size)
+        except Exception:
+            log.exception("forwarding video on %s", self.name)
+
+    def forward_audio(self, frame: EncodedFrame) -> None:
+        """Publish one Opus packet as the origin encoded it."""
+        self.forwarded["audio"] += 1
+        try:
+            self.streams["opus"].publish(frame)
+            if self.recorder is not None:
+                self.recorder.audio(frame)
+        except Exception:
+            log.exception("forwarding audio on %s", self.name)
+
+    def upstream_keyframe_wanted(self) -> None:
+        """A viewer (or the forwarder itself) needs a keyframe: ask the origin, through the gate."""
+        self._gates["vp8"].request()
+        self._ask_upstream(time.time())
+
+    def _ask_upstream(self, now: float) -> None:
+        gate = self._gates["vp8"]
+        # request_keyframe() is False before the first video packet: the request stays pending
+        if gate.pending and now - gate.last >= KEYFRAME_MIN_INTERVAL and self.upstream.request_keyframe():
+            gate.take(now)
+
     # -- figures -----------------------------------------------------------------------
     def stats(self) -> dict:
         return {
+            "mode": "forward" if self.upstream is not None else "encode",
+            "forwarded": dict(self.forwarded),
+            "upstream": self.upstream.stats() if self.upstream is not None else None,
             "frames_in": self.frames_in,
             "encode_cpu_s": round(self.encode_seconds, 3),
+            "encoded": {c: e.frames for c, e in self._encoders.items()},
             "keyframes": {c: e.keyframes for c, e in self._encoders.items()},
             "keyframe_requests": {c: g.requested for c, g in self._gates.items()},
             "keyframes_forced": {c: g.served for c, g in self._gates.items()},
