@@ -28,7 +28,8 @@ COMMAND_MODULES = [
 def add_server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="address to listen on (env COUNCILCAST_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (env COUNCILCAST_PORT, default 8080; 0 = any free port)")
-    p.add_argument("--db", help="SQLite file, created if missing (env COUNCILCAST_DB, default ./councilcast.db)")
+    p.add_argument("--db", help="SQLite file, created if missing, or postgresql://user:password@host/dbname "
+                                "(env COUNCILCAST_DB, default ./councilcast.db)")
 
 
 def config_from_args(args: argparse.Namespace, **extra) -> Config:
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"councilcast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("serve", help="run the server on the embedded default (SQLite)")
+    p = sub.add_parser("serve", help="run the server (SQLite by default, or PostgreSQL with --db postgresql://...)")
     add_server_flags(p)
     p.set_defaults(func=cmd_serve)
 

@@ -114,7 +114,8 @@ def _source_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--url", help="read the export from this server (e.g. http://127.0.0.1:8080)")
     g.add_argument("--file", help="read the export from this JSON file")
-    g.add_argument("--db", help="read from this SQLite file (env COUNCILCAST_DB, default ./councilcast.db)")
+    g.add_argument("--db", help="read from this SQLite file or postgresql:// URL (env COUNCILCAST_DB, "
+                                "default ./councilcast.db)")
 
 
 def register(subparsers) -> None:

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from councilcast.stores.dialect import is_postgres, redact
+
 __all__ = ["Config", "ENV_PREFIX"]
 
 ENV_PREFIX = "COUNCILCAST_"
@@ -25,13 +27,16 @@ class Config:
     port: int = 8080
     """TCP port to listen on (0 picks a free one)."""
     db: str = "councilcast.db"
-    """Path of the SQLite file; created if missing."""
+    """The store of record: the path of a SQLite file (created if missing), or a PostgreSQL URL
+    ``postgresql://user:password@host:5432/dbname`` (libpq's form; ``?host=/run/postgresql`` for a unix
+    socket), whose tables are created at start. The password is never shown (``/api/health``, logs, errors)."""
     secretariat_token: str | None = None
     """Bearer token of the Central Council's secretariat. Generated and printed once when unset."""
     studio_token: str | None = None
     """Bearer token studios use for WHIP ingest. Generated and printed once when unset."""
     data_dir: str | None = None
-    """Folder for recordings and other files; defaults to ``<db>.data`` beside the database."""
+    """Folder for recordings and other files; defaults to ``<db>.data`` beside a SQLite database, and to
+    ``./councilcast.data`` with PostgreSQL."""
     public_url: str | None = None
     """Public base URL, used in links (e.g. QR codes). Defaults to http://host:port."""
     ice_servers: str = ""
@@ -88,7 +93,16 @@ class Config:
 
     @property
     def data_path(self) -> Path:
-        return Path(self.data_dir) if self.data_dir else Path(str(self.db) + ".data")
+        if self.data_dir:
+            return Path(self.data_dir)
+        if is_postgres(self.db):  # never a folder named after the URL (and its password)
+            return Path("councilcast.data")
+        return Path(str(self.db) + ".data")
+
+    @property
+    def db_display(self) -> str:
+        """The database fit to show: the file, or the URL without its password."""
+        return redact(self.db)
 
     @property
     def base_url(self) -> str:

@@ -28,7 +28,7 @@ async def run(config: Config, ready: asyncio.Event | None = None) -> None:
     config.port = port
     for role, token in app[GENERATED_TOKENS].items():
         print(f"{role} token (shown once, keep it): {token}", flush=True)
-    print(f"councilcast serving on http://{config.host}:{port}/ (database {config.db})", flush=True)
+    print(f"councilcast serving on http://{config.host}:{port}/ (database {config.db_display})", flush=True)
     for line in app[STARTUP_NOTES]:
         print(line.replace("{base}", config.base_url.rstrip("/")), flush=True)
     stop = asyncio.Event()

@@ -1,4 +1,5 @@
-"""SQLite storage: WAL mode, versioned migrations, one writer thread with group commit.
+"""The store of record: SQLite (WAL mode) or PostgreSQL, versioned migrations, one writer thread
+with group commit.
 
 Why one writer: SQLite allows one writer at a time; funnelling every write through one
 thread means no ``database is locked`` errors and lets us batch concurrent writes into
@@ -15,6 +16,15 @@ A write function runs inside the batch's transaction under its own SAVEPOINT: if
 raises, only its own changes are rolled back and the exception is re-raised to its
 caller; the others in the batch still commit. The future resolves only after COMMIT
 returned, i.e. after the data is on disk.
+
+The same holds on PostgreSQL (``Database("postgresql://...")``, through psycopg 3): one writer
+connection per process runs the batches (``BEGIN``, a SAVEPOINT per write, ``COMMIT`` with
+``synchronous_commit`` as the server has it, on by default), reads go to a pool of
+read-only connections, and the store functions are the same (their SQL made to fit by
+:mod:`councilcast.stores.dialect`). Several processes may share one PostgreSQL database:
+migrations run under an advisory lock (:data:`MIGRATION_LOCK`), and the stores lock the rows
+they read to change (a round's row before its audit chain grows, a ballot box before its
+accumulator moves), so concurrent writers serialize where they must and nowhere else.
 """
 
 from __future__ import annotations
@@ -32,14 +42,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 import councilcast.stores as stores_package
+from councilcast.stores.dialect import PgConnection, SQLiteConnection, is_postgres, pg_ddl, redact
 
 
-__all__ = ["Database", "migration_steps", "schema_versions"]
+__all__ = ["Database", "migration_steps", "schema_versions", "table_names", "MIGRATION_LOCK"]
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512  # writes per transaction; bounds the latency of the first in a batch
 _CHECKPOINT = object()  # a queue item: checkpoint the WAL between batches
+MIGRATION_LOCK = 0x636F756E63696C  # pg_advisory_lock key held while one process migrates ("council")
 
 
 def migration_steps() -> dict[str, list]:
@@ -52,6 +64,7 @@ def migration_steps() -> dict[str, list]:
     steps: dict[str, list] = {}
     for info in pkgutil.iter_modules(stores_package.__path__):
         mod = importlib.import_module(f"{stores_package.__name__}.{info.name}")
+        # (dialect.py has no MIGRATIONS: it is the engines' difference, not an area)
         if hasattr(mod, "MIGRATIONS"):
             steps[mod.AREA] = list(mod.MIGRATIONS)
     return steps
@@ -63,11 +76,22 @@ def schema_versions(conn) -> dict[str, int]:
     return {r[0]: r[1] for r in rows}
 
 
+def table_names(conn) -> list[str]:
+    """The tables of this database (of the connection's schema on PostgreSQL), by name."""
+    if conn.dialect == "postgresql":
+        sql = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    return [r[0] for r in conn.execute(sql)]
+
+
 def _connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30,
+                               factory=SQLiteConnection)
     else:
-        conn = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None,
+                               factory=SQLiteConnection)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -75,22 +99,36 @@ def _connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 class Database:
-    """One SQLite file: a writer thread, a read pool, migrations applied at open."""
+    """One database: a SQLite file or a PostgreSQL URL; a writer thread, a read pool, migrations
+    applied at open.
+
+    ``target`` is a file path, or ``postgresql://user:password@host:port/name`` (libpq's URL,
+    ``?host=/socket/dir`` included). ``path`` and :meth:`describe` never hold a password.
+    """
 
     def __init__(self, path: str | Path, read_threads: int = 4):
-        self.path = str(path)
+        self._target = str(path)
+        self.engine = "postgresql" if is_postgres(self._target) else "sqlite"
+        self.path = redact(self._target)  # what may be shown: the file, or the URL without its password
         self._queue: queue.Queue = queue.Queue()
         self._writer: threading.Thread | None = None
         self._read_pool = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="db-read")
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        self._readers: list = []
         self._readers_lock = threading.Lock()
         self.commits = 0  # transactions committed (for benchmarks: writes / commits = batch size)
         self.writes = 0
 
+    def describe(self) -> dict:
+        """The engine and where it is, fit to show (``/api/health``, logs): never a password."""
+        if self.engine == "sqlite":
+            return {"engine": "sqlite", "path": str(Path(self.path).resolve())}
+        return {"engine": "postgresql", "url": self.path}
+
     # -- lifecycle -----------------------------------------------------------------
-    def open(self) -> None:
-        """Create the file if missing, switch to WAL, run migrations, start the writer."""
+    def _connect_writer(self):
+        if self.engine == "postgresql":
+            return PgConnection(self._target, application_name="councilcast-writer")
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         conn = _connect(self.path)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -100,7 +138,16 @@ class Database:
         # Deleted rows are overwritten with zeros, in the file and in the WAL: what the close
         # deletes of the secret ballot (sealed choices, codes) is not left readable in free pages.
         conn.execute("PRAGMA secure_delete=ON")
-        self._migrate(conn)
+        return conn
+
+    def open(self) -> None:
+        """Create the file if missing (SQLite), run migrations, start the writer."""
+        conn = self._connect_writer()
+        try:
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
         self._conn = conn
         self._writer = threading.Thread(target=self._run_writer, name="db-writer", daemon=True)
         self._writer.start()
@@ -119,33 +166,55 @@ class Database:
             self._conn.close()
             self._conn = None
 
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " area TEXT NOT NULL, version INTEGER NOT NULL, applied_at REAL NOT NULL,"
-            " PRIMARY KEY (area, version))"
-        )
-        done = {(r[0], r[1]) for r in conn.execute("SELECT area, version FROM schema_migrations")}
-        for area, steps in sorted(migration_steps().items()):
-            for version, step in enumerate(steps, start=1):
-                if (area, version) in done:
-                    continue
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if callable(step):
-                        step(conn)
-                    else:
-                        for stmt in _split_sql(step):
-                            conn.execute(stmt)
-                    conn.execute(
-                        "INSERT INTO schema_migrations(area, version, applied_at) VALUES (?, ?, ?)",
-                        (area, version, time.time()),
-                    )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                log.debug("migrated %s to version %d", area, version)
+    @property
+    def _begin(self) -> str:
+        # SQLite: take the write lock at BEGIN, not at the first write. PostgreSQL locks rows.
+        return "BEGIN IMMEDIATE" if self.engine == "sqlite" else "BEGIN"
+
+    def _migrate(self, conn) -> None:
+        """Apply every store's missing steps, each in its own transaction. On PostgreSQL under
+        ``pg_advisory_lock(MIGRATION_LOCK)``: processes starting together migrate one at a
+        time, and the later ones find the work done."""
+        pg = self.engine == "postgresql"
+        if pg:
+            conn.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " area TEXT NOT NULL, version INTEGER NOT NULL, applied_at REAL NOT NULL,"
+                " PRIMARY KEY (area, version))" if not pg else
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " area TEXT NOT NULL, version BIGINT NOT NULL, applied_at DOUBLE PRECISION NOT NULL,"
+                " PRIMARY KEY (area, version))"
+            )
+            done = {(r[0], r[1]) for r in conn.execute("SELECT area, version FROM schema_migrations")}
+            for area, steps in sorted(migration_steps().items()):
+                for version, step in enumerate(steps, start=1):
+                    if (area, version) in done:
+                        continue
+                    conn.execute(self._begin)
+                    try:
+                        if callable(step):
+                            step(conn)
+                        else:
+                            for stmt in _split_sql(step):
+                                if pg:
+                                    if pg_ddl(stmt):
+                                        conn.execute_script(pg_ddl(stmt))
+                                else:
+                                    conn.execute(stmt)
+                        conn.execute(
+                            "INSERT INTO schema_migrations(area, version, applied_at) VALUES (?, ?, ?)",
+                            (area, version, time.time()),
+                        )
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    log.debug("migrated %s to version %d", area, version)
+        finally:
+            if pg and not conn.broken:
+                conn.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
 
     # -- writing -------------------------------------------------------------------
     async def write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
@@ -175,7 +244,9 @@ class Database:
         thread between two batches; SQLite's ``(busy, log frames, checkpointed frames)``.
 
         The close of a round calls it, so that the WAL keeps none of the frames that held
-        its ballot boxes (with ``secure_delete`` the file keeps none either).
+        its ballot boxes (with ``secure_delete`` the file keeps none either). On PostgreSQL a
+        no-op answering ``(0, 0, 0)``: the server owns its WAL and checkpoints, and the rows
+        deleted at the close go when (auto)vacuum reclaims them (docs/voting.md).
         """
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
@@ -185,7 +256,10 @@ class Database:
     def _run_checkpoint(self, item) -> None:
         _fn, loop, fut = item
         try:
-            ok, value = True, tuple(self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
+            if self.engine == "postgresql":
+                ok, value = True, (0, 0, 0)
+            else:
+                ok, value = True, tuple(self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
         except sqlite3.Error as exc:
             ok, value = False, exc
         try:
@@ -219,8 +293,10 @@ class Database:
                     break
                 batch.append(nxt)
             results = []
+            if self.engine == "postgresql" and conn.broken:
+                conn = self._reconnect(conn)
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(self._begin)
                 for i, (fn, _loop, _fut) in enumerate(batch):
                     conn.execute(f"SAVEPOINT w{i}")
                     try:
@@ -239,9 +315,11 @@ class Database:
                 log.exception("write batch failed")
                 try:
                     conn.execute("ROLLBACK")
-                except sqlite3.Error:
+                except Exception:  # noqa: BLE001 - sqlite3.Error or psycopg.Error: the batch is lost either way
                     pass
                 results = [(False, exc)] * len(batch)
+                if self.engine == "postgresql" and conn.broken:  # the server went away: a new connection
+                    conn = self._reconnect(conn)
             # One wake-up of each event loop per batch, not one per write.
             by_loop: dict = {}
             for (fn, loop, fut), (ok, value) in zip(batch, results):
@@ -259,11 +337,32 @@ class Database:
                     self._run_checkpoint(pending)
                 return
 
+    def _reconnect(self, old):
+        """The writer's connection again after PostgreSQL dropped it (a restart, a failover); the
+        old one if the server cannot be reached yet (the next batch tries again)."""
+        try:
+            new = PgConnection(self._target, application_name="councilcast-writer")
+        except ConnectionError as exc:
+            log.error("database writer: %s", exc)
+            return old
+        old.close()
+        self._conn = new
+        log.warning("database writer reconnected to %s", self.path)
+        return new
+
     # -- reading -------------------------------------------------------------------
-    def _reader(self) -> sqlite3.Connection:
+    def _reader(self):
         conn = getattr(self._local, "conn", None)
+        if conn is not None and self.engine == "postgresql" and conn.broken:
+            with self._readers_lock:
+                self._readers.remove(conn)
+            conn.close()
+            conn = None
         if conn is None:
-            conn = _connect(self.path, readonly=True)
+            if self.engine == "postgresql":
+                conn = PgConnection(self._target, readonly=True, application_name="councilcast-reader")
+            else:
+                conn = _connect(self.path, readonly=True)
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)

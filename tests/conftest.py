@@ -6,6 +6,9 @@
 - ``server_process``: a factory that starts ``python -m councilcast serve`` as a separate
   process (for tests that must kill -9 and restart it).
 - ``browser``: headless Debian Chromium through Playwright (never Playwright's download).
+- ``db_url``: the database a test's ``make_config`` (and so ``server``) uses: a fresh SQLite
+  file here; a module that imports ``tests.pg.db_url_both`` runs on SQLite and on a throwaway
+  PostgreSQL cluster (``pg_cluster``, ``tests/pg.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from aiohttp import web
 
 from councilcast.app import GENERATED_TOKENS, create_app
 from councilcast.config import Config
+from tests.pg import pg_cluster  # noqa: F401 - the session's PostgreSQL, started when a test asks for it
 
 SECRETARIAT_TOKEN = "test-secretariat-token"
 STUDIO_TOKEN = "test-studio-token"
@@ -58,9 +62,15 @@ class RunningServer:
 
 
 @pytest.fixture
-def make_config(tmp_path):
+def db_url(tmp_path) -> str:
+    """This test's database: a fresh SQLite file (``tests.pg.db_url_both``: SQLite and PostgreSQL)."""
+    return str(tmp_path / "councilcast.db")
+
+
+@pytest.fixture
+def make_config(tmp_path, db_url):
     def make(**kw) -> Config:
-        kw.setdefault("db", str(tmp_path / "councilcast.db"))
+        kw.setdefault("db", db_url)
         kw.setdefault("host", "127.0.0.1")
         kw.setdefault("port", free_port())
         kw.setdefault("secretariat_token", SECRETARIAT_TOKEN)
@@ -99,7 +109,7 @@ async def server(make_config):
 class ServerProcess:
     """``python -m councilcast serve`` in a child process, on a free port."""
 
-    def __init__(self, db: Path, env: dict | None = None, args: list[str] | None = None):
+    def __init__(self, db: Path | str, env: dict | None = None, args: list[str] | None = None):
         self.db = db
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -140,11 +150,11 @@ class ServerProcess:
 
 
 @pytest.fixture
-def server_process(tmp_path):
+def server_process(tmp_path, db_url):
     started: list[ServerProcess] = []
 
-    def make(db: Path | None = None, **kw) -> ServerProcess:
-        sp = ServerProcess(db or tmp_path / "proc.db", **kw)
+    def make(db: Path | str | None = None, **kw) -> ServerProcess:
+        sp = ServerProcess(db or db_url, **kw)
         started.append(sp)
         return sp
 

@@ -15,7 +15,9 @@ OPENAPI = {
     "/api/health": {
         "get": {
             "summary": "Liveness and what this server runs on",
-            "responses": {"200": {"description": "status, version, database",
+            "responses": {"200": {"description": "status, version, database (SQLite: its path; PostgreSQL: "
+                                                 "its URL without the password, as {\"engine\": \"postgresql\", "
+                                                 "\"url\": \"postgresql://cc:***@db/councilcast\"})",
                                   "content": {"application/json": {"example": {
                                       "status": "ok", "version": __version__,
                                       "database": {"engine": "sqlite", "path": "/srv/councilcast.db"}}}}}},

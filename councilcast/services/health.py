@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from councilcast import __version__
 from councilcast.storage import Database, schema_versions
@@ -15,7 +14,8 @@ async def health(db: Database, started_at: float, demo: bool) -> dict:
     return {
         "status": "ok",
         "version": __version__,
-        "database": {"engine": "sqlite", "path": str(Path(db.path).resolve()), "schema": await db.read(schema_versions)},
+        # the engine and the file, or the URL without its password (Database.describe)
+        "database": {**db.describe(), "schema": await db.read(schema_versions)},
         "uptime_s": round(time.time() - started_at, 3),
         "demo": demo,
     }

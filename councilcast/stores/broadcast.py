@@ -1,13 +1,9 @@
 """Broadcast tables and queries: channel settings and the recordings of every live session.
 
-Plain lookups, inserts and upserts, written with sqlite-utils (its table API nests in the
-writer's transaction as a SAVEPOINT, so group commit holds).
+Plain lookups, inserts and upserts, in the SQL both engines accept (:mod:`councilcast.stores.dialect`).
 """
 
 from __future__ import annotations
-
-import sqlite_utils
-import sqlite_utils.db
 
 __all__ = ["AREA", "MIGRATIONS", "list_channels", "save_channel", "list_recordings", "get_recording",
            "insert_recording", "delete_recording"]
@@ -42,45 +38,38 @@ MIGRATIONS = [
 
 def list_channels(conn) -> list[dict]:
     """Channel settings saved by ``PUT /api/channels/{name}`` (restored at start-up)."""
-    return list(sqlite_utils.Database(conn)["broadcast_channels"].rows_where(order_by="name"))
+    return [dict(r) for r in conn.execute("SELECT * FROM broadcast_channels ORDER BY name")]
 
 
 def save_channel(conn, name: str, title: str, companion: str | None, captions_url: str | None, now: float) -> None:
-    table = sqlite_utils.Database(conn)["broadcast_channels"]
-    created = next(iter(table.rows_where("name = ?", [name], select="created_at")), {"created_at": now})
-    table.upsert({"name": name, "title": title, "companion": companion, "captions_url": captions_url,
-                  "created_at": created["created_at"], "updated_at": now}, pk="name")
+    """Insert or update a channel's settings; its ``created_at`` stays the first save's."""
+    conn.execute("INSERT INTO broadcast_channels(name, title, companion, captions_url, created_at, updated_at) "
+                 "VALUES (?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET title=excluded.title, "
+                 "companion=excluded.companion, captions_url=excluded.captions_url, updated_at=excluded.updated_at",
+                 (name, title, companion, captions_url, now, now))
 
 
 def list_recordings(conn, channel: str | None = None) -> list[dict]:
     """Recordings, newest first, of one channel or of all."""
-    table = sqlite_utils.Database(conn)["broadcast_recordings"]
     if channel is None:
-        return list(table.rows_where(order_by="started_at DESC"))
-    return list(table.rows_where("channel = ?", [channel], order_by="started_at DESC"))
+        return [dict(r) for r in conn.execute("SELECT * FROM broadcast_recordings ORDER BY started_at DESC")]
+    return [dict(r) for r in conn.execute("SELECT * FROM broadcast_recordings WHERE channel=? "
+                                          "ORDER BY started_at DESC", (channel,))]
 
 
 def get_recording(conn, rid: str) -> dict | None:
-    try:
-        return sqlite_utils.Database(conn)["broadcast_recordings"].get(rid)
-    except sqlite_utils.db.NotFoundError:
-        return None
+    row = conn.execute("SELECT * FROM broadcast_recordings WHERE id=?", (rid,)).fetchone()
+    return None if row is None else dict(row)
 
 
 def insert_recording(conn, rid: str, channel: str, file: str, rec) -> None:
     """``rec``: a :class:`broadcast.recorder.RecordingInfo` (its times, size and counts)."""
-    sqlite_utils.Database(conn)["broadcast_recordings"].insert({
-        "id": rid, "channel": channel, "file": file, "started_at": rec.started_at, "ended_at": rec.ended_at,
-        "duration_s": rec.duration_s, "bytes": rec.bytes, "video_frames": rec.video_frames,
-        "audio_packets": rec.audio_packets})
+    conn.execute("INSERT INTO broadcast_recordings(id, channel, file, started_at, ended_at, duration_s, bytes, "
+                 "video_frames, audio_packets) VALUES (?,?,?,?,?,?,?,?,?)",
+                 (rid, channel, file, rec.started_at, rec.ended_at, rec.duration_s, rec.bytes, rec.video_frames,
+                  rec.audio_packets))
 
 
 def delete_recording(conn, rid: str) -> bool:
     """Remove a recording's row (its file is the caller's); False when there was none."""
-    table = sqlite_utils.Database(conn)["broadcast_recordings"]
-    try:
-        table.get(rid)
-    except sqlite_utils.db.NotFoundError:
-        return False
-    table.delete(rid)
-    return True
+    return conn.execute("DELETE FROM broadcast_recordings WHERE id=?", (rid,)).rowcount > 0

@@ -9,8 +9,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-import sqlite_utils
-
 __all__ = ["AREA", "MIGRATIONS", "TokenRecord", "insert_token", "live_tokens", "revoke_tokens", "has_live_token",
            "token_by_hash", "list_live_tokens"]
 
@@ -47,8 +45,8 @@ class TokenRecord:
 def insert_token(conn, role: str, subject: str | None, label: str | None, token_hash: str,
                  now: float) -> TokenRecord:
     tid = secrets.token_hex(8)
-    sqlite_utils.Database(conn)["tokens"].insert({"id": tid, "role": role, "subject": subject,
-                                                  "token_hash": token_hash, "label": label, "created_at": now})
+    conn.execute("INSERT INTO tokens(id, role, subject, token_hash, label, created_at) VALUES (?,?,?,?,?,?)",
+                 (tid, role, subject, token_hash, label, now))
     return TokenRecord(tid, role, subject, label)
 
 
@@ -72,7 +70,7 @@ def revoke_tokens(conn, now: float, *, token_id: str | None = None, role: str | 
     if token_id is not None:
         cur = conn.execute("UPDATE tokens SET revoked_at=? WHERE id=? AND revoked_at IS NULL", (now, token_id))
     else:
-        cur = conn.execute("UPDATE tokens SET revoked_at=? WHERE role=? AND subject IS ? AND revoked_at IS NULL",
+        cur = conn.execute("UPDATE tokens SET revoked_at=? WHERE role=? AND subject IS NOT DISTINCT FROM ? AND revoked_at IS NULL",
                            (now, role, subject))
     return cur.rowcount
 

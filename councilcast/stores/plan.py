@@ -4,8 +4,6 @@
 its SHA-256) or ``DELETE`` (``doc`` NULL = back to the bundled demo). The latest row wins.
 """
 
-import sqlite_utils
-
 __all__ = ["AREA", "MIGRATIONS", "save_economy", "latest_economy"]
 
 AREA = "plan"
@@ -25,8 +23,7 @@ MIGRATIONS = [
 
 def save_economy(conn, sha256: str, name: str, sectors: int, doc: str | None) -> None:
     """Record the current economy (``doc`` None: back to the bundled demo); the latest row wins."""
-    sqlite_utils.Database(conn)["plan_economies"].insert({"sha256": sha256, "name": name, "sectors": sectors,
-                                                          "doc": doc})
+    conn.execute("INSERT INTO plan_economies(sha256, name, sectors, doc) VALUES (?,?,?,?)", (sha256, name, sectors, doc))
 
 
 def latest_economy(conn) -> tuple[str, str | None] | None:

@@ -42,9 +42,9 @@ def _proposal(row) -> dict:
 
 
 def insert_proposal(conn, enterprise: str, fields: dict, author: str, now: float) -> dict:
-    cur = conn.execute("INSERT INTO plan_proposals(enterprise, body, author, created_at) VALUES (?, ?, ?, ?)",
-                       (enterprise, json.dumps(fields), author, now))
-    return get_proposal(conn, cur.lastrowid)
+    pid = conn.execute("INSERT INTO plan_proposals(enterprise, body, author, created_at) VALUES (?, ?, ?, ?) "
+                       "RETURNING id", (enterprise, json.dumps(fields), author, now)).fetchone()[0]
+    return get_proposal(conn, pid)
 
 
 def get_proposal(conn, pid: int) -> dict | None:
@@ -104,10 +104,10 @@ def count_sets(conn) -> int:
 def insert_set(conn, kind: str, input_hash: str, solver_version: str, previous_id: int | None, now: float,
                by: str, summary: dict, doc_text: str) -> dict:
     """Publish a variant set; returns it as :func:`get_set` does, without the document."""
-    cur = conn.execute("INSERT INTO plan_variant_sets(kind, input_hash, solver_version, previous_id, published_at,"
-                       " published_by, summary, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (kind, input_hash, solver_version, previous_id, now, by, json.dumps(summary), doc_text))
-    return get_set(conn, cur.lastrowid, with_doc=False)
+    sid = conn.execute("INSERT INTO plan_variant_sets(kind, input_hash, solver_version, previous_id, published_at,"
+                       " published_by, summary, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                       (kind, input_hash, solver_version, previous_id, now, by, json.dumps(summary), doc_text)).fetchone()[0]
+    return get_set(conn, sid, with_doc=False)
 
 
 def latest_variant_names(conn) -> tuple[int, list[str]] | None:

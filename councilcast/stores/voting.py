@@ -6,6 +6,14 @@ database and either all of its changes commit or none do. A PostgreSQL store is 
 implementation of the same methods. The rules are :mod:`voting`'s (pure); this module
 only reads and writes rows, and carries out what :mod:`voting.consequences` decides.
 
+The same functions run on SQLite and PostgreSQL (:mod:`councilcast.stores.dialect`); the two
+statements only one engine has (the close's add-up over JSON) have their twin in
+:data:`_ADD_UP`. With several processes on one PostgreSQL database, what a transaction reads
+to change is locked: a round's row before its audit chain grows or it closes (``FOR UPDATE``),
+shared by the ballots cast in it (``FOR SHARE``: they wait for a close, not for each other),
+a code and its ballot box before they are marked and added to, a delegate's row before a
+recall round opens against them, an election's before a nomination.
+
 Hand-written SQL throughout, on purpose: the batched count path (:meth:`VotingStore.add_tallies`)
 and the close's one-pass add-up (:meth:`VotingStore._add_up`, SQLite's C code outside the GIL)
 are the hot paths measured in docs/voting.md, and the other statements are one line each.
@@ -25,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from councilcast.stores.dialect import for_update, lock_row
 from voting.audit import FORMAT, anchor_hash, definition, genesis_hash, record_hash
 from voting.consequences import (election_outcome, election_round_spec, recall_outcome, runoff_spec,
                                  successor_election)
@@ -208,6 +217,28 @@ MIGRATIONS = [
 ]
 
 
+# The close's add-up (VotingStore._add_up) in each engine's JSON functions: every standing count's
+# options as rows ``(a, k, v)``, and the per-assembly breakdown as one JSON array sorted by assembly.
+_ADD_UP = {
+    "sqlite": {
+        "each": "SELECT st.assembly_id AS a, j.key AS k, j.value AS v FROM st, json_each(st.counts) j",
+        "breakdown": "SELECT json_group_array(json_object('id', st.assembly_id, 'version', st.version, "
+                     "'present', st.present, 'abstain', st.abstain, 'counts', json(st.counts), 'source', st.source, "
+                     "'hash', st.hash, 'name', ga.name, 'members', ga.members)) FROM (SELECT * FROM st ORDER BY "
+                     "assembly_id) st LEFT JOIN voting_assemblies ga ON ga.id = st.assembly_id",
+    },
+    "postgresql": {
+        "each": "SELECT st.assembly_id AS a, j.key AS k, CAST(j.value AS BIGINT) AS v FROM st, "
+                "json_each_text(CAST(st.counts AS json)) j",
+        "breakdown": "SELECT COALESCE(CAST(json_agg(json_build_object('id', st.assembly_id, 'version', st.version, "
+                     "'present', st.present, 'abstain', st.abstain, 'counts', CAST(st.counts AS json), "
+                     "'source', st.source, 'hash', st.hash, 'name', ga.name, 'members', ga.members) "
+                     "ORDER BY st.assembly_id) AS text), '[]') FROM st "
+                     "LEFT JOIN voting_assemblies ga ON ga.id = st.assembly_id",
+    },
+}
+
+
 def _round_row(row) -> dict:
     d = dict(row)
     d["options"] = json.loads(d["options"])
@@ -353,9 +384,10 @@ class VotingStore:
         out: list[tuple[bool, Any]] = []
         rids = sorted({rid for rid, _, _ in items})
         aids = sorted({aid for _, aid, _ in items})
-        rounds = {r["id"]: r for r in (
+        rounds = {r["id"]: r for r in (  # locked in id order: the chain heads read below are this batch's
             _round_row(row) for row in conn.execute(
-                f"SELECT * FROM voting_rounds WHERE id IN ({','.join('?' * len(rids))})", rids))}
+                f"SELECT * FROM voting_rounds WHERE id IN ({','.join('?' * len(rids))}) ORDER BY id"
+                f"{for_update(conn)}", rids))}
         members = dict(conn.execute(
             f"SELECT id, members FROM voting_assemblies WHERE id IN ({','.join('?' * len(aids))})", aids).fetchall())
         heads, versions, ballot_mode = {}, {}, set()
@@ -405,6 +437,7 @@ class VotingStore:
     """One answer for an unknown and a used code, so that an answer never tells which codes exist."""
 
     def issue_codes(self, conn, rid: str, aid: str, n: Any, now: float) -> list[str]:
+        lock_row(conn, "voting_rounds", "id", rid)  # the count of codes issued is checked, then raised
         r = self.get_round(conn, rid)
         if r is None:
             raise VotingError("round", "no such round", "not_found")
@@ -426,7 +459,7 @@ class VotingStore:
         conn.executemany("INSERT INTO voting_codes(tag, round_id, assembly_id) VALUES (?,?,?)",
                          [(secrets.code_tag(c), rid, aid) for c in codes])
         conn.execute("INSERT INTO voting_ballot_boxes(round_id, assembly_id, issued) VALUES (?,?,?) "
-                     "ON CONFLICT(round_id, assembly_id) DO UPDATE SET issued = issued + excluded.issued",
+                     "ON CONFLICT(round_id, assembly_id) DO UPDATE SET issued = voting_ballot_boxes.issued + excluded.issued",
                      (rid, aid, n))
         return codes
 
@@ -451,15 +484,19 @@ class VotingStore:
         row = conn.execute("SELECT round_id, assembly_id, used FROM voting_codes WHERE tag=?", (tag,)).fetchone()
         if row is None or row[2]:
             raise VotingError("code", self.NOT_VALID, "conflict")
+        # the round before the code, in the close's order: a close waits for this ballot, or it for the close
+        lock_row(conn, "voting_rounds", "id", row[0], share=True)
+        lock_row(conn, "voting_codes", "tag", tag)
         r, aid = self.get_round(conn, row[0]), row[1]
         self._require_open(r, now)
         if choice != ABSTAIN and choice not in r["options"]:
             raise VotingError("choice", "not an option of this round (or 'abstain')")
         index = -1 if choice == ABSTAIN else r["options"].index(choice)
         sealed = secrets.seal(r["id"], aid, index)
-        conn.execute("UPDATE voting_codes SET used=1 WHERE tag=? AND used=0", (tag,))
-        acc = conn.execute("SELECT accumulator FROM voting_ballot_boxes WHERE round_id=? AND assembly_id=?",
-                           (r["id"], aid)).fetchone()[0]
+        if conn.execute("UPDATE voting_codes SET used=1 WHERE tag=? AND used=0", (tag,)).rowcount != 1:
+            raise VotingError("code", self.NOT_VALID, "conflict")
+        acc = conn.execute(f"SELECT accumulator FROM voting_ballot_boxes WHERE round_id=? AND assembly_id=?"
+                           f"{for_update(conn)}", (r["id"], aid)).fetchone()[0]
         conn.execute("INSERT INTO voting_sealed_ballots(id, round_id, assembly_id, sealed) VALUES (?,?,?,?)",
                      (os.urandom(16), r["id"], aid, sealed))
         conn.execute("UPDATE voting_ballot_boxes SET used = used + 1, accumulator=? WHERE round_id=? AND assembly_id=?",
@@ -536,6 +573,7 @@ class VotingStore:
         voting one by one are turned into their count (a record with source ``ballots``)
         in the same transaction, then every standing count is added up.
         """
+        lock_row(conn, "voting_rounds", "id", rid)  # one close, after the counts and ballots before it
         r = self.get_round(conn, rid)
         if r is None:
             raise VotingError("round", "no such round", "not_found")
@@ -583,7 +621,7 @@ class VotingStore:
         return r
 
     def _add_up(self, conn, r: dict) -> dict:
-        """Totals, carried, breakdown of the standing counts, added up by SQLite.
+        """Totals, carried, breakdown of the standing counts, added up by the database engine.
 
         The same arithmetic as :func:`voting.result.compute_result` (which ``verify-round``
         runs on the export, so any difference shows), done in SQL: the work runs in
@@ -601,10 +639,10 @@ class VotingStore:
         n = abstain = present = tied_assemblies = 0
         # one pass: totals per option ('t'), sums ('s'), each assembly's leader ('c'; NULL = tied)
         for tag, k, v1, v2, v3 in conn.execute(
-                standing + "e AS MATERIALIZED (SELECT st.assembly_id AS a, j.key AS k, j.value AS v FROM st, "
-                "json_each(st.counts) j), mx AS (SELECT a, MAX(v) AS m FROM e GROUP BY a), "
+                standing + f"e AS MATERIALIZED ({_ADD_UP[conn.dialect]['each']}), "
+                "mx AS (SELECT a, MAX(v) AS m FROM e GROUP BY a), "
                 "top AS (SELECT e.a, MIN(e.k) AS k, COUNT(*) AS c, mx.m AS m FROM e JOIN mx ON e.a = mx.a "
-                "AND e.v = mx.m GROUP BY e.a) "
+                "AND e.v = mx.m GROUP BY e.a, mx.m) "
                 "SELECT 't', k, SUM(v), NULL, NULL FROM e GROUP BY k "
                 "UNION ALL SELECT 's', NULL, COUNT(*), COALESCE(SUM(abstain), 0), COALESCE(SUM(present), 0) FROM st "
                 "UNION ALL SELECT 'c', CASE WHEN c = 1 THEN k END, COUNT(*), NULL, NULL FROM top WHERE m > 0 "
@@ -617,11 +655,7 @@ class VotingStore:
                 tied_assemblies = v1
             else:
                 carried[k] = v1
-        rows = conn.execute(
-            standing.rstrip(", ") + " SELECT json_group_array(json_object('id', st.assembly_id, 'version', st.version, "
-            "'present', st.present, 'abstain', st.abstain, 'counts', json(st.counts), 'source', st.source, "
-            "'hash', st.hash, 'name', ga.name, 'members', ga.members)) FROM (SELECT * FROM st ORDER BY "
-            "assembly_id) st LEFT JOIN voting_assemblies ga ON ga.id = st.assembly_id", p).fetchone()[0]
+        rows = conn.execute(standing.rstrip(", ") + " " + _ADD_UP[conn.dialect]["breakdown"], p).fetchone()[0]
         head = conn.execute("SELECT seq, hash FROM voting_records WHERE round_id=? ORDER BY seq DESC LIMIT 1",
                             (rid,)).fetchone()
         if r["scope"] is None:  # everyone registered at the open, and any later assembly that voted
@@ -642,6 +676,7 @@ class VotingStore:
 
     def anchor(self, conn, rid: str, now: float) -> dict:
         """Anchor round ``rid``'s chain now (see :func:`voting.audit.anchor_hash`) and keep the anchor."""
+        lock_row(conn, "voting_rounds", "id", rid)  # the head and the boxes as one moment of the chain
         r = self.get_round(conn, rid)
         head = conn.execute("SELECT seq, hash FROM voting_records WHERE round_id=? ORDER BY seq DESC LIMIT 1",
                             (rid,)).fetchone()
@@ -650,8 +685,9 @@ class VotingStore:
         a = {"round": rid, "at": round(now, 3), "seq": head[0] if head else 0,
              "head": head[1] if head else r["genesis"], "boxes": boxes}
         a["anchor"] = anchor_hash(a)
-        conn.execute("INSERT OR REPLACE INTO voting_anchors(round_id, at, seq, head, boxes, anchor) VALUES (?,?,?,?,?,?)",
-                     (rid, a["at"], a["seq"], a["head"], json.dumps(boxes), a["anchor"]))
+        conn.execute("INSERT INTO voting_anchors(round_id, at, seq, head, boxes, anchor) VALUES (?,?,?,?,?,?) "
+                     "ON CONFLICT(round_id, at) DO UPDATE SET seq=excluded.seq, head=excluded.head, "
+                     "boxes=excluded.boxes, anchor=excluded.anchor", (rid, a["at"], a["seq"], a["head"], json.dumps(boxes), a["anchor"]))
         return a
 
     def anchors(self, conn, rid: str) -> list[dict]:
@@ -726,6 +762,7 @@ class VotingStore:
         round unchanged), or with ``now`` brings it forward to now (``brought_forward``; it keeps
         its duration). Every request is recorded with its assembly. One already open is a 409.
         """
+        lock_row(conn, "voting_delegates", "id", did)  # one recall round per delegate, whichever process asks
         d = self.get_delegate(conn, did)
         if d is None:
             raise VotingError("delegate", "no such delegate", "not_found")
@@ -745,8 +782,8 @@ class VotingStore:
                 action = "brought_forward"
                 conn.execute("UPDATE voting_rounds SET opens_at=?, closes_at=? WHERE id=?",
                              (now, now + r["duration_s"], r["id"]))
-            conn.execute("INSERT OR IGNORE INTO voting_recall_requests(round_id, assembly_id, action, at) "
-                         "VALUES (?,?,?,?)", (r["id"], by_assembly, action, now))
+            conn.execute("INSERT INTO voting_recall_requests(round_id, assembly_id, action, at) "
+                         "VALUES (?,?,?,?) ON CONFLICT DO NOTHING", (r["id"], by_assembly, action, now))
             return self.get_round(conn, r["id"]), action
         if req["duration_s"] is None:
             raise VotingError("duration_s", "is required to open a recall round (a number of seconds)")
@@ -819,6 +856,8 @@ class VotingStore:
         if e is None:
             raise VotingError("id", "no successor election for this delegate: one opens when a recall passes",
                               "not_found")
+        lock_row(conn, "voting_elections", "id", e["id"])
+        e = self.get_election(conn, e["id"])  # as it stands once locked
         if aid not in e["scope"]:
             raise VotingError("Authorization", "only a clerk of the constituency puts candidates forward", "forbidden")
         if e["state"] != "nominating":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.polling import until
 from tests.voting.helpers import bearer, register, tally, ws_until
+from tests.pg import db_url_both  # noqa: F401 - every test here runs on SQLite and PostgreSQL
 
 
 async def call(server, method, path, headers=None, json=None):

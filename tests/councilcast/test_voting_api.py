@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.voting.helpers import bearer, get_round, new_round, register, tally, wait_published
+from tests.pg import db_url_both  # noqa: F401 - every test here runs on SQLite and PostgreSQL
 
 
 async def test_assembly_registration_and_tokens(server):
@@ -280,15 +281,13 @@ async def test_openapi_describes_the_voting_api(server):
 
 
 def _row_counts(server) -> dict:
-    """Rows per table, read straight from the server's SQLite file (read-only)."""
-    import sqlite3
+    """Rows per table, read on the server's own read connections."""
+    from councilcast.appkeys import DB
+    from councilcast.storage import table_names
 
-    c = sqlite3.connect(f"file:{server.config.db}?mode=ro", uri=True)
-    try:
-        names = [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        return {n: c.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
-    finally:
-        c.close()
+    def counts(c):
+        return {n: c.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in table_names(c)}
+    return server.app[DB].read_sync(counts)
 
 
 async def _listing(server) -> dict:

@@ -8,6 +8,7 @@ import pytest
 from tests.conftest import SECRETARIAT_TOKEN
 from tests.polling import until
 from voting.audit import verify_export
+from tests.pg import db_url_both  # noqa: F401 - every test here runs on SQLite and PostgreSQL
 
 SEC = {"Authorization": f"Bearer {SECRETARIAT_TOKEN}"}
 

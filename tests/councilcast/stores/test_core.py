@@ -1,12 +1,13 @@
-"""Token queries on a real SQLite file."""
+"""Token queries on a real SQLite file and a real PostgreSQL database."""
 
 from councilcast.auth import hash_token
 from councilcast.storage import Database
 from councilcast.stores import core
+from tests.pg import db_url_both  # noqa: F401 - every test here runs on SQLite and PostgreSQL
 
 
-def test_live_tokens_revoke_and_has_live_token(tmp_path):
-    db = Database(tmp_path / "c.db")
+def test_live_tokens_revoke_and_has_live_token(db_url):
+    db = Database(db_url)
     db.open()
     try:
         a = db.write_sync(lambda c: core.insert_token(c, "clerk", "ga-1", "clerk", hash_token("a"), 1.0))

@@ -1,11 +1,12 @@
-"""Proposals and published sets on a real SQLite file."""
+"""Proposals and published sets on a real SQLite file and a real PostgreSQL database."""
 
 from councilcast.storage import Database
 from councilcast.stores import plan_variants as store
+from tests.pg import db_url_both  # noqa: F401 - every test here runs on SQLite and PostgreSQL
 
 
-def test_proposals_and_sets(tmp_path):
-    db = Database(tmp_path / "p.db")
+def test_proposals_and_sets(db_url):
+    db = Database(db_url)
     db.open()
     try:
         assert db.read_sync(lambda c: store.get_set(c, None)) is None

@@ -7,12 +7,13 @@ from councilcast.stores.voting import VotingStore
 from voting.rules import VotingError
 
 import pytest
+from tests.pg import db_url_both  # noqa: F401 - every test here runs on SQLite and PostgreSQL
 
 T = 1_900_000_000.0
 
 
-def _setup(tmp_path):
-    db = Database(tmp_path / "v.db")
+def _setup(db_url):
+    db = Database(db_url)
     db.open()
     st = VotingStore()
     g1, g2 = db.write_sync(lambda c: [st.create_assembly(c, {"name": n, "members": 100, "workplace": None}, T)
@@ -29,8 +30,8 @@ def _setup(tmp_path):
     return db, st, g1, g2, d, closed["result"]["recall"]["election"]
 
 
-def test_one_candidate_extends_the_window_and_a_tie_reopens_nominations(tmp_path):
-    db, st, g1, g2, d, eid = _setup(tmp_path)
+def test_one_candidate_extends_the_window_and_a_tie_reopens_nominations(db_url):
+    db, st, g1, g2, d, eid = _setup(db_url)
     e = db.write_sync(lambda c: st.get_election(c, eid))
     assert e["state"] == "nominating" and e["nominations_close_ts"] == T + 10 + 100
     db.write_sync(lambda c: st.nominate(c, d["id"], g1["id"], "A", T + 20))
@@ -55,8 +56,8 @@ def test_one_candidate_extends_the_window_and_a_tie_reopens_nominations(tmp_path
     assert db.read_sync(lambda c: st.get_delegate(c, d["id"]))["successor"] is None
 
 
-def test_no_majority_among_three_goes_to_a_runoff_whose_winner_is_the_successor(tmp_path):
-    db, st, g1, g2, d, eid = _setup(tmp_path)
+def test_no_majority_among_three_goes_to_a_runoff_whose_winner_is_the_successor(db_url):
+    db, st, g1, g2, d, eid = _setup(db_url)
     for g, name in ((g1, "A"), (g2, "B"), (g1, "C")):
         db.write_sync(lambda c: st.nominate(c, d["id"], g["id"], name, T + 20))
     e, r = db.write_sync(lambda c: st.open_election(c, eid, T + 110))

@@ -7,10 +7,11 @@ from councilcast.storage import Database
 from voting.result import compute_result
 from voting.rules import check_round_spec
 from councilcast.stores.voting import VotingStore
+from tests.pg import db_url_both  # noqa: F401 - every test here runs on SQLite and PostgreSQL
 
 
-def test_sql_add_up_equals_the_python_reference(tmp_path):
-    db = Database(tmp_path / "v.db")
+def test_sql_add_up_equals_the_python_reference(db_url):
+    db = Database(db_url)
     db.open()
     st = VotingStore()
     rng = random.Random(4)
