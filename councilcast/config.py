@@ -57,6 +57,8 @@ class Config:
     """Relay mode: base URL of an origin councilcast whose channels this server pulls over WHEP and serves again."""
     relay_channels: str = ""
     """Relay mode: comma-separated channels to pull (empty: every channel the origin lists)."""
+    relay_record: bool = False
+    """Relay mode: record the pulled channels here too (``councilcast relay --record``); by default a relay forwards and does not record (the origin does)."""
     ws_fastpath: bool = True
     """``/ws`` writes events as one shared frame and answers clock sync at the socket read (``councilcast/wsfast.py``); off: aiohttp's public WebSocket API only, same behaviour, more CPU."""
     media_max_sessions: int = 500

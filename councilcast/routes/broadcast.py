@@ -448,7 +448,8 @@ async def _broadcast_ctx(app: web.Application):
                            ice_urls=parse_ice_urls(config.ice_servers))
     app[BROADCAST] = svc
     app[BROADCASTER] = svc.broadcaster
-    await svc.start(relay_origin=config.relay_origin, relay_channels=config.relay_channels, demo=config.demo)
+    await svc.start(relay_origin=config.relay_origin, relay_channels=config.relay_channels,
+                    relay_record=config.relay_record, demo=config.demo)
     yield
     await svc.stop()
 

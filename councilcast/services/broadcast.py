@@ -60,8 +60,9 @@ class BroadcastService:
 
     # -- start and stop ------------------------------------------------------------------
     async def start(self, *, relay_origin: str | None = None, relay_channels: str | None = None,
-                    demo: bool = False) -> None:
-        """Define the default and saved channels; then relay an origin, or put the demo camera on air."""
+                    relay_record: bool = False, demo: bool = False) -> None:
+        """Define the default and saved channels; then relay an origin (recording what it pulls
+        only with ``relay_record``), or put the demo camera on air."""
         checked = libinternals.self_check()  # once, before the first viewer: which per-packet path runs
         refused = {k: v for k, v in checked["refused"].items() if v}
         log.info("broadcast: per-packet path %s%s", checked["path"], f" (refused: {refused})" if refused else "")
@@ -76,7 +77,7 @@ class BroadcastService:
         if relay_origin:
             origin = relay_origin.rstrip("/")
             for name in await self._relay_channels(origin, relay_channels):
-                self._tasks.append(asyncio.ensure_future(self._relay_loop(origin, name)))
+                self._tasks.append(asyncio.ensure_future(self._relay_loop(origin, name, record=relay_record)))
         elif demo:
             bc.start_camera("central", 1280, 720, 30)
             bc.start_camera("central-sign", 320, 240, 15)
@@ -290,8 +291,9 @@ class BroadcastService:
                 bc.define(n)
         return names
 
-    async def _relay_loop(self, origin: str, channel: str) -> None:
-        """Keep pulling ``channel`` from ``origin`` (retrying while it is not live)."""
+    async def _relay_loop(self, origin: str, channel: str, *, record: bool = False) -> None:
+        """Keep pulling ``channel`` from ``origin`` (retrying while it is not live); the origin's
+        packets are forwarded (:mod:`broadcast.forward`), recorded here only with ``record``."""
         bc = self.broadcaster
         async with aiohttp.ClientSession() as http:
             while not bc.closed:
@@ -316,7 +318,7 @@ class BroadcastService:
                             pass
 
                 try:
-                    session = await pull(bc, channel, post_offer, on_close=hang_up)
+                    session = await pull(bc, channel, post_offer, on_close=hang_up, record=record)
                     try:
                         program = bc.get(channel).program
                         if program is not None:
