@@ -2,7 +2,7 @@
 
 Sub-commands: ``serve``, ``demo`` here; areas add theirs through ``register(subparsers)``
 in the modules listed in :data:`COMMAND_MODULES` (``plan ...``, ``verify-round``,
-``relay``, ``verify``). Flags override ``COUNCILCAST_*`` environment variables.
+``relay``, ``verify``, ``db copy``). Flags override ``COUNCILCAST_*`` environment variables.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "councilcast.cli_plan",
     "councilcast.cli_voting",
     "councilcast.cli_broadcast",
+    "councilcast.cli_db",
 ]
 
 

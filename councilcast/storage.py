@@ -45,7 +45,7 @@ import councilcast.stores as stores_package
 from councilcast.stores.dialect import PgConnection, SQLiteConnection, is_postgres, pg_ddl, redact
 
 
-__all__ = ["Database", "migration_steps", "schema_versions", "table_names", "MIGRATION_LOCK"]
+__all__ = ["Database", "migration_steps", "schema_versions", "table_names", "copy_database", "MIGRATION_LOCK"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,79 @@ def table_names(conn) -> list[str]:
     else:
         sql = "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
     return [r[0] for r in conn.execute(sql)]
+
+
+def _references(conn, table: str) -> set[str]:
+    """The tables ``table``'s foreign keys point to."""
+    if conn.dialect == "postgresql":
+        rows = conn.execute("SELECT DISTINCT c.confrelid::regclass::text FROM pg_constraint c "
+                            "WHERE c.contype = 'f' AND c.conrelid = CAST(? AS regclass)", (table,))
+    else:
+        rows = conn.execute('SELECT DISTINCT "table" FROM pragma_foreign_key_list(?)', (table,))
+    return {r[0] for r in rows} - {table}
+
+
+def _columns(conn, table: str) -> list[str]:
+    return [d[0] for d in conn.execute(f'SELECT * FROM "{table}" LIMIT 0').description]
+
+
+def copy_database(src: "Database", dst: "Database", *, replace: bool = False, chunk: int = 2000) -> dict[str, int]:
+    """Copy every row of ``src`` into ``dst`` (both open, so both at the latest schema): tables in
+    the order of their foreign keys, every column as it is (ids, hashes and the audit chain
+    unchanged), in one transaction of ``dst``'s writer. ``dst`` must hold no rows (beyond
+    ``schema_migrations``) unless ``replace``, which deletes them first in the same
+    transaction. Identity sequences (PostgreSQL) continue after the copied ids. Returns the
+    rows copied per table, after checking that ``dst`` now has exactly as many as ``src``.
+
+    Raises ``ValueError`` for a target that is not empty, or whose tables differ from the source's.
+    """
+    reader = src.connect_reader()
+    try:
+        tables = [t for t in table_names(reader) if t != "schema_migrations"]
+        deps = {t: _references(reader, t) & set(tables) for t in tables}
+        order: list[str] = []
+        while len(order) < len(tables):  # dependency order: a table after every table it references
+            ready = sorted(t for t in tables if t not in order and deps[t] <= set(order))
+            if not ready:
+                raise ValueError(f"foreign keys form a cycle among {sorted(set(tables) - set(order))}")
+            order += ready
+
+        def copy(conn) -> dict[str, int]:
+            missing = sorted(set(tables) - set(table_names(conn)))
+            if missing:
+                raise ValueError(f"the target lacks tables {missing}: is it at an older version of councilcast?")
+            held = {t: conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in order}
+            if any(held.values()):
+                if not replace:
+                    raise ValueError("the target is not empty (" + ", ".join(
+                        f"{t}: {n}" for t, n in held.items() if n) + "); --replace deletes its rows first")
+                for t in reversed(order):
+                    conn.execute(f'DELETE FROM "{t}"')
+            copied = {}
+            for t in order:
+                cols = _columns(reader, t)
+                names = ", ".join(f'"{c}"' for c in cols)
+                insert = f'INSERT INTO "{t}" ({names}) VALUES ({", ".join("?" * len(cols))})'
+                cur = reader.execute(f'SELECT {names} FROM "{t}"')
+                n = 0
+                while rows := cur.fetchmany(chunk):
+                    conn.executemany(insert, [tuple(r) for r in rows])
+                    n += len(rows)
+                copied[t] = n
+            if conn.dialect == "postgresql":  # identities go on after the highest id copied
+                for t, c in conn.execute("SELECT table_name, column_name FROM information_schema.columns "
+                                         "WHERE table_schema = current_schema() AND is_identity = 'YES'").fetchall():
+                    conn.execute(f'SELECT setval(pg_get_serial_sequence(?, ?), COALESCE(MAX("{c}"), 0) + 1, false) '
+                                 f'FROM "{t}"', (t, c))
+            counted = {t: conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in order}
+            source = {t: reader.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in order}
+            if counted != source or counted != copied:
+                raise ValueError(f"counts differ after the copy: source {source}, target {counted}")
+            return copied
+
+        return dst.write_sync(copy)
+    finally:
+        reader.close()
 
 
 def _connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
@@ -351,6 +424,13 @@ class Database:
         return new
 
     # -- reading -------------------------------------------------------------------
+    def connect_reader(self):
+        """A new read-only connection of the caller's own (close it after): for long reads
+        outside the pool, such as ``councilcast db copy``."""
+        if self.engine == "postgresql":
+            return PgConnection(self._target, readonly=True, application_name="councilcast-reader")
+        return _connect(self.path, readonly=True)
+
     def _reader(self):
         conn = getattr(self._local, "conn", None)
         if conn is not None and self.engine == "postgresql" and conn.broken:
