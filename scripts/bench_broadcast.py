@@ -17,8 +17,35 @@ the server process's CPU seconds (user + system, all threads) minus the same wit
 viewer, per viewer-second; RTP packets lost (gaps in each viewer's sequence numbers);
 time from POST to first packet (counting viewers) and to first decoded frame (decoding
 viewers); capture-to-decode latency (decoding viewers, from the burnt-in clock).
-It also times the three steps of the per-packet path (header rewrite, SRTP protect,
-UDP send) in isolation.
+It also times the steps of the per-packet path in isolation: header rewrite, SRTP protect
+for each profile WebRTC uses that pylibsrtp supports (AES_CM_128_HMAC_SHA1_80 and _32,
+AEAD_AES_128_GCM, and AEAD_AES_256_GCM, which aiortc's own viewers negotiate), ``sendto``,
+and one frame's packets (8 x 1,200 bytes) per ``sendmmsg`` call when
+``broadcast.libinternals.sendmmsg_sender`` exists (``"sendmmsg": null`` otherwise).
+
+Join storm (issue 14; ``--storm-only`` runs just these, ``--quick`` only N = 50): 100
+counting viewers watch, then N = 50, 100, 200 joiners POST their WHEP offers at the same
+instant (offers made beforehand, as a browser has its offer before it POSTs; the spread of
+the POSTs is reported). Three windows: the watchers alone (5 s), the storm (10 s from the
+first POST), everyone watching (5 s). Per joiner: POST to 201 answer, to connected (ICE and
+DTLS done, client side), to first RTP packet, to first video packet and to FIRST KEYFRAME.
+The keyframe is seen in the decrypted payload: the joiner's counting hook (below aiortc, as
+for every counting viewer) decrypts each video packet with the joiner's own SRTP receive
+session (aiortc's, idle since the hook keeps RTP from aiortc) until it finds the VP8 payload
+descriptor's S = 1, PID = 0 and the payload header's P bit 0 (:func:`vp8_keyframe_start`);
+after that it only counts. Watchers: loss (sequence gaps) and frames per second (video
+packets with the marker bit: the header is in the clear under SRTP) per window. The server:
+whole-process and event-loop CPU and the fan-out's own time (``Stream.fanout_s``) per window;
+CPU per join = the storm window's CPU minus the watchers-only rate over the same time,
+divided by N, given three ways (whole process as the issue defines it, which a storm's lower
+frame rate can hide; the event loop; the event loop minus the fan-out: the headline), and
+"one core admits 500 joins in Y s". ``--profile-storm`` runs one more storm
+(``--profile-joiners``, 100) against a server whose event-loop thread runs under cProfile
+from the first POST to the end of the window, and sums its time into buckets (HTTP, SDP,
+ICE, DTLS, the per-peer certificate, SRTP set-up, fan-out, RTCP, asyncio, media; idle apart),
+with per-join figures and the cumulative time of the join's entry points. ``bars`` states
+each of the issue's bars, met or not, against the per-packet limit ((protect + sendto) per
+packet times packets per viewer-second).
 
 Prints ONE JSON line. Everything is bounded: each step has a fixed window and a
 deadline, and every process it starts is stopped before it exits.
@@ -201,6 +228,743 @@ async def worker(args) -> dict:
         except asyncio.TimeoutError:
             pass
     return out
+
+
+# ============================================================================ join storm
+STORM_PER_PROC = 25  # joiners per worker process (each does its own ICE checks and DTLS client handshakes)
+STORM_WATCHERS = 100
+STORM_WINDOWS = (5.0, 10.0, 5.0)  # seconds: watchers only, the storm, everyone watching after it
+STORM_WATCHER_TIMEOUT_S = 900  # the watchers stay through every storm step
+
+
+def vp8_keyframe_start(pkt: bytes) -> bool:
+    """True if ``pkt`` (a decrypted RTP packet carrying VP8) is the first packet of a keyframe.
+
+    RFC 7741: after the RTP header (CSRCs, header extension), the VP8 payload descriptor's
+    first octet has X (0x80), S (0x10, start of a partition) and the 3-bit partition index
+    PID; with X, an extension octet says which of picture ID (I, 1 or 2 octets), TL0PICIDX
+    (L) and TID/KEYIDX (T or K) follow. At S = 1 and PID = 0 the VP8 payload header starts,
+    and its first bit, P (the "inverse key frame" flag), is 0 for a keyframe.
+    """
+    if len(pkt) < 13:
+        return False
+    b0 = pkt[0]
+    off = 12 + 4 * (b0 & 0x0F)
+    end = len(pkt) - (pkt[-1] if b0 & 0x20 else 0)
+    if b0 & 0x10:
+        if len(pkt) < off + 4:
+            return False
+        off += 4 + 4 * ((pkt[off + 2] << 8) | pkt[off + 3])
+    if off >= end:
+        return False
+    d = pkt[off]
+    off += 1
+    if not d & 0x10 or d & 0x07:
+        return False
+    if d & 0x80:
+        if off >= end:
+            return False
+        x = pkt[off]
+        off += 1
+        if x & 0x80:
+            if off >= end:
+                return False
+            off += 2 if pkt[off] & 0x80 else 1
+        if x & 0x40:
+            off += 1
+        if x & 0x30:
+            off += 1
+    return off < end and not pkt[off] & 0x01
+
+
+class StormCounter(SeqCounter):
+    """A watcher's counter: sequence numbers as :class:`SeqCounter`, and the arrival time of
+    every video packet with the marker bit (the last packet of a frame: frames per second).
+    The RTP header is in the clear under SRTP, so nothing is decrypted."""
+
+    def __init__(self):
+        super().__init__()
+        self.video_pt: int | None = None
+        self.marks: list[float] = []
+
+    def packet(self, data: bytes) -> None:
+        super().packet(data)
+        b1 = data[1]
+        if b1 & 0x80 and (b1 & 0x7F) == self.video_pt:
+            self.marks.append(time.time())
+
+
+class JoinProbe(SeqCounter):
+    """A joiner's counter: first packet (any), first video packet, first keyframe.
+
+    The payload is encrypted, so until the first keyframe is found each video packet is
+    decrypted with the viewer's own SRTP receive session (aiortc's ``RTCDtlsTransport._rx_srtp``,
+    set up at the end of its DTLS handshake): the counting hook keeps every RTP packet from
+    aiortc, so that session sees no other packet and can be used here. Packets that arrive
+    before it exists (the server finishes the handshake first) are kept and decrypted once it
+    does, as aiortc would (they wait in its queue behind the handshake's last flight). After
+    the keyframe the joiner only counts, like a watcher: one ``unprotect`` (1-3 us) per packet
+    for the first few packets only.
+    """
+
+    def __init__(self, dtls):
+        super().__init__()
+        self.dtls = dtls
+        self.video_pt: int | None = None
+        self.first_video_at: float | None = None
+        self.keyframe_at: float | None = None
+        self.pending: list[tuple[float, bytes]] = []
+        self.decrypted = 0
+        self.failed_unprotect = 0
+
+    def packet(self, data: bytes) -> None:
+        super().packet(data)
+        if self.keyframe_at is not None or (data[1] & 0x7F) != self.video_pt:
+            return
+        now = time.time()
+        if self.first_video_at is None:
+            self.first_video_at = now
+        srtp = self.dtls._rx_srtp
+        if srtp is None:
+            if len(self.pending) < 512:
+                self.pending.append((now, data))
+            return
+        todo, self.pending = self.pending + [(now, data)], []
+        for at, d in todo:
+            try:
+                clear = srtp.unprotect(d)
+            except Exception:
+                self.failed_unprotect += 1
+                continue
+            self.decrypted += 1
+            if vp8_keyframe_start(clear):
+                self.keyframe_at = at
+                return
+
+
+def video_payload_type(answer: str) -> int | None:
+    """The first payload type of the answer's video section (the codec the server sends)."""
+    for line in answer.splitlines():
+        if line.startswith("m=video"):
+            parts = line.split()
+            return int(parts[3]) if len(parts) > 3 else None
+    return None
+
+
+async def _offer_pc(configuration):
+    from aiortc import RTCPeerConnection
+
+    pc = RTCPeerConnection(configuration([]))  # no STUN: loopback, and no name looked up per peer
+    pc.addTransceiver("video", direction="recvonly")
+    pc.addTransceiver("audio", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc
+
+
+async def _post_offer(http, url: str, pc) -> tuple[str, str]:
+    from aiortc import RTCSessionDescription
+
+    async with http.post(url, data=pc.localDescription.sdp, headers={"Content-Type": "application/sdp"}) as r:
+        if r.status != 201:
+            raise RuntimeError(f"{r.status} {(await r.text())[:120]}")
+        loc = r.headers["Location"]
+        answer = await r.text()
+    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    return answer, loc
+
+
+def _read_line_blocking() -> str:
+    return sys.stdin.readline()
+
+
+def _phase(counters: list[StormCounter], snaps: list, a: float, b: float, i: int) -> dict:
+    """Loss and frames per second of the watchers between boundaries ``a`` and ``b`` (index i)."""
+    lost = expected = received = 0
+    fps, worst = [], []
+    for c, s0, s1 in zip(counters, snaps[i], snaps[i + 1]):
+        for ssrc, (mx1, rc1) in s1.items():
+            mx0, rc0 = s0.get(ssrc, (None, 0))
+            if mx0 is None:
+                continue
+            e, r = mx1 - mx0, rc1 - rc0
+            expected += e
+            received += r
+            lost += max(0, e - r)
+        marks = [t for t in c.marks if a <= t < b]
+        fps.append(len(marks) / (b - a))
+        seconds = int(b - a)
+        if seconds:
+            per = [0] * seconds
+            for t in marks:
+                k = int(t - a)
+                if k < seconds:
+                    per[k] += 1
+            worst.append(min(per))
+    return {"expected": expected, "received": received, "lost": lost,
+            "loss_pct": round(100 * lost / expected, 3) if expected else None,
+            "fps_mean": round(statistics.fmean(fps), 2) if fps else None,
+            "fps_min_viewer": round(min(fps), 2) if fps else None,
+            "fps_worst_second": min(worst) if worst else None,
+            "fps_worst_second_p5": pct(worst, 5)}
+
+
+async def storm_worker(args) -> None:
+    """``--storm-role watch``: join ``--viewers`` counting viewers, print READY, then for each
+    ``WINDOWS s0 s1 e1 e2`` line print the loss and fps of the three phases, until ``QUIT``.
+    ``--storm-role join``: prepare ``--viewers`` offers, print READY, read ``STORM s1 e1 e2``,
+    POST all of them at s1, and print each joiner's times after e2; then leave."""
+    import aiohttp
+
+    from broadcast.ice import configuration
+
+    install_counting_hook()
+    loop = asyncio.get_running_loop()
+    url = f"{args.url}/whep/{args.channel}"
+    base = args.url
+
+    async def leave(http, pc, loc):
+        try:
+            async with http.delete(base + loc if loc.startswith("/") else loc):
+                pass
+        except aiohttp.ClientError:
+            pass
+        await pc.close()
+
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=60)) as http:
+        if args.storm_role == "watch":
+            viewers = []
+
+            async def watch():
+                pc = await _offer_pc(configuration)
+                c = StormCounter()
+                for proto in pc.getTransceivers()[0].receiver.transport.transport._connection._protocols:
+                    proto.bench_counter = c
+                try:
+                    answer, loc = await _post_offer(http, url, pc)
+                except Exception:
+                    await pc.close()
+                    return
+                c.video_pt = video_payload_type(answer)
+                viewers.append((pc, c, loc))
+
+            for i in range(0, args.viewers, 10):
+                await asyncio.gather(*(watch() for _ in range(i, min(args.viewers, i + 10))))
+            print("READY", len(viewers), flush=True)
+            while True:
+                line = (await loop.run_in_executor(None, _read_line_blocking)).split()
+                if not line or line[0] != "WINDOWS":
+                    break
+                bounds = [float(x) for x in line[1:]]
+                snaps = []
+                for b in bounds:
+                    await asyncio.sleep(max(0.0, b - time.time()))
+                    snaps.append([c.snapshot() for _, c, _ in viewers])
+                counters = [c for _, c, _ in viewers]
+                out = {"viewers": len(viewers)}
+                for i, name in enumerate(("baseline", "storm", "post")):
+                    out[name] = _phase(counters, snaps, bounds[i], bounds[i + 1], i)
+                for c in counters:  # keep memory bounded across steps
+                    c.marks = [t for t in c.marks if t >= bounds[-1]]
+                print(json.dumps(out), flush=True)
+            await asyncio.wait_for(asyncio.gather(*(leave(http, pc, loc) for pc, _, loc in viewers),
+                                                  return_exceptions=True), 30)
+            return
+
+        # --- joiners: offers ready before the storm (a browser has its offer before it POSTs)
+        pcs = [await _offer_pc(configuration) for _ in range(args.viewers)]
+        probes = []
+        for pc in pcs:
+            dtls = pc.getTransceivers()[0].receiver.transport
+            p = JoinProbe(dtls)
+            for proto in dtls.transport._connection._protocols:
+                proto.bench_counter = p
+            probes.append(p)
+        print("READY", len(pcs), flush=True)
+        line = (await loop.run_in_executor(None, _read_line_blocking)).split()
+        s1, e1, e2 = (float(x) for x in line[1:4])
+        records = [{} for _ in pcs]
+        locs: list[str | None] = [None] * len(pcs)
+
+        async def join(i):
+            pc, rec = pcs[i], records[i]
+
+            @pc.on("connectionstatechange")
+            def changed():
+                if pc.connectionState == "connected" and "connected" not in rec:
+                    rec["connected"] = time.time()
+
+            rec["t0"] = time.time()
+            try:
+                answer, locs[i] = await _post_offer(http, url, pc)
+                rec["answer"] = time.time()
+                probes[i].video_pt = video_payload_type(answer)
+            except Exception as exc:
+                rec["error"] = repr(exc)[:160]
+
+        await asyncio.sleep(max(0.0, s1 - time.time()))
+        await asyncio.wait_for(asyncio.gather(*(join(i) for i in range(len(pcs))), return_exceptions=True),
+                               max(1.0, e1 - time.time()))
+        await asyncio.sleep(max(0.0, e1 - time.time()))
+        for rec, p in zip(records, probes):  # what had arrived by the end of the storm window
+            rec["first"], rec["first_video"], rec["keyframe"] = p.first_at, p.first_video_at, p.keyframe_at
+            rec["decrypted"] = p.decrypted
+        profile = None
+        for pc in pcs:
+            dtls = pc.getTransceivers()[0].receiver.transport
+            if dtls._ssl is not None and dtls.state == "connected":
+                profile = dtls._ssl.get_selected_srtp_profile().decode()
+                break
+        await asyncio.sleep(max(0.0, e2 - time.time()))
+        print(json.dumps({"joiners": records, "srtp_profile": profile}), flush=True)
+        await asyncio.wait_for(asyncio.gather(*(leave(http, pc, loc) if loc else pc.close()
+                                                for pc, loc in zip(pcs, locs)), return_exceptions=True), 30)
+
+
+def start_storm_worker(url: str, role: str, viewers: int) -> subprocess.Popen:
+    cmd = [sys.executable, __file__, "--storm-role", role, "--url", url, "--viewers", str(viewers)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.PIPE, preexec_fn=lambda: os.nice(5))
+
+
+def read_line(p: subprocess.Popen, deadline: float, prefix: bytes) -> bytes | None:
+    """The next line of ``p``'s stdout starting with ``prefix`` (other lines skipped), or None."""
+    import select
+
+    while time.time() < deadline:
+        r, _, _ = select.select([p.stdout], [], [], max(0.05, deadline - time.time()))
+        if not r:
+            return None
+        line = p.stdout.readline()
+        if not line:
+            return None
+        if line.startswith(prefix):
+            return line
+    return None
+
+
+def send_line(p: subprocess.Popen, text: str) -> None:
+    try:
+        p.stdin.write((text + "\n").encode())
+        p.stdin.flush()
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def stop_procs(procs: list[subprocess.Popen], timeout: float = 30) -> None:
+    """Ask (QUIT on stdin) and then make sure every worker in ``procs`` has exited."""
+    for p in procs:
+        send_line(p, "QUIT")
+    deadline = time.time() + timeout
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.5, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def wait_whep_sessions(url: str, target: int, timeout: float = 40) -> int | None:
+    """Wait until the server holds ``target`` WHEP sessions (the joiners gone); the last count."""
+    import urllib.request
+
+    end = time.time() + timeout
+    n = None
+    while time.time() < end:
+        try:
+            with urllib.request.urlopen(url + "/api/broadcast/stats", timeout=5) as r:
+                n = json.load(r)["sessions"]["whep"]
+            if n <= target:
+                return n
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return n
+
+
+def start_watchers(url: str, n: int) -> tuple[list[subprocess.Popen], int]:
+    procs = [start_storm_worker(url, "watch", min(50, n - i)) for i in range(0, n, 50)]
+    joined = 0
+    deadline = time.time() + 60 + n * 0.3
+    for p in procs:
+        line = read_line(p, deadline, b"READY")
+        joined += int(line.split()[1]) if line else 0
+    return procs, joined
+
+
+def _stats3(values) -> dict:
+    return {"p50": pct(values, 50), "p95": pct(values, 95), "max": round(max(values), 1) if values else None,
+            "n": len(values)}
+
+
+def storm_step(server_pid: int, url: str, n: int, watchers: list[subprocess.Popen], watching: int) -> dict:
+    """One join storm: ``n`` joiners POST at the same instant while ``watching`` viewers watch."""
+    import psutil
+
+    proc = psutil.Process(server_pid)
+    wb, ws, wp = STORM_WINDOWS
+    joiners = [start_storm_worker(url, "join", min(STORM_PER_PROC, n - i)) for i in range(0, n, STORM_PER_PROC)]
+    out: dict = {"joiners": n, "watching": watching, "windows_s": {"baseline": wb, "storm": ws, "post": wp},
+                 "joiner_processes": len(joiners)}
+    try:
+        deadline = time.time() + 60 + n * 0.3
+        prepared = sum(int(line.split()[1]) for p in joiners if (line := read_line(p, deadline, b"READY")))
+        out["prepared"] = prepared
+        s0 = time.time() + 1.5
+        bounds = [s0, s0 + wb, s0 + wb + ws, s0 + wb + ws + wp]
+        for p in watchers:
+            send_line(p, "WINDOWS " + " ".join(repr(b) for b in bounds))
+        for p in joiners:
+            send_line(p, "STORM " + " ".join(repr(b) for b in bounds[1:]))
+        samples = []
+        for b in bounds:
+            time.sleep(max(0.0, b - time.time()))
+            k = server_counters(url)  # first: the server takes its snapshot just before it answers
+            c = proc.cpu_times()
+            samples.append((time.time(), c.user + c.system, main_thread_cpu(proc), k))
+        wres = [read_line(p, bounds[-1] + 40, b"{") for p in watchers]
+        jres = [read_line(p, bounds[-1] + 40, b"{") for p in joiners]
+    finally:
+        for p in joiners:
+            try:
+                p.wait(timeout=45)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    left = wait_whep_sessions(url, watching)
+    # --- the joiners
+    recs, profiles = [], set()
+    for line in jres:
+        if line:
+            d = json.loads(line)
+            recs += d["joiners"]
+            if d.get("srtp_profile"):
+                profiles.add(d["srtp_profile"])
+    def ms(key, since="t0"):
+        return [round((r[key] - r[since]) * 1000, 1) for r in recs if r.get(key) and r.get(since)]
+
+    t0s = [r["t0"] for r in recs if "t0" in r]
+    keyframed = [r for r in recs if r.get("keyframe")]
+    out.update({
+        "posted": len(t0s), "post_spread_ms": round((max(t0s) - min(t0s)) * 1000, 1) if t0s else None,
+        "answered": sum("answer" in r for r in recs), "connected": sum("connected" in r for r in recs),
+        "got_first_packet": sum(bool(r.get("first")) for r in recs), "got_keyframe": len(keyframed),
+        "errors": sorted({r["error"] for r in recs if "error" in r})[:3],
+        "answer_ms": _stats3(ms("answer")), "connected_ms": _stats3(ms("connected")),
+        "first_packet_ms": _stats3(ms("first")), "first_video_packet_ms": _stats3(ms("first_video")),
+        "first_keyframe_ms": _stats3(ms("keyframe")),
+        "keyframe_after_connected_ms": _stats3(ms("keyframe", "connected")),
+        "srtp_profile": sorted(profiles),
+    })
+    # p95 over every joiner, one without a keyframe by the window's end counting as later than all
+    allk = sorted(ms("keyframe")) + [float("inf")] * (len(recs) - len(keyframed))
+    p95 = allk[min(len(allk) - 1, max(0, -(-95 * len(allk) // 100) - 1))] if allk else None
+    out["first_keyframe_ms_p95_all"] = p95 if p95 is None or p95 != float("inf") else f"> {ws * 1000:.0f}"
+    # --- the watchers during each phase
+    phases: dict = {}
+    for line in wres:
+        if not line:
+            continue
+        d = json.loads(line)
+        for name in ("baseline", "storm", "post"):
+            ph = phases.setdefault(name, {"expected": 0, "lost": 0, "fps": [], "fps_min_viewer": [], "worst": []})
+            x = d[name]
+            ph["expected"] += x["expected"]
+            ph["lost"] += x["lost"]
+            if x["fps_mean"] is not None:
+                ph["fps"].append((x["fps_mean"], d["viewers"]))
+                ph["fps_min_viewer"].append(x["fps_min_viewer"])
+                ph["worst"].append(x["fps_worst_second"])
+    out["watchers"] = {
+        name: {"loss_pct": round(100 * ph["lost"] / ph["expected"], 3) if ph["expected"] else None,
+               "packets_expected": ph["expected"], "packets_lost": ph["lost"],
+               "packets_per_watcher_s": round(ph["expected"] / max(1, watching) / out["windows_s"][name], 1),
+               "fps_mean": round(sum(f * k for f, k in ph["fps"]) / max(1, sum(k for _, k in ph["fps"])), 2),
+               "fps_min_viewer": min(ph["fps_min_viewer"], default=None),
+               "fps_worst_second": min(ph["worst"], default=None)}
+        for name, ph in phases.items()}
+    # --- the server's CPU. Three readings of "CPU per join", each over N:
+    #  - whole process: the storm window minus the watchers-only rate over the same time, as the
+    #    issue defines it; but the encoder and camera threads cost less when the frame rate
+    #    drops during a storm, which can hide the joins (or turn the figure negative);
+    #  - the event-loop thread (all join work is there) the same way, with the fan-out to the
+    #    joiners once they are in, which is not the join's cost;
+    #  - the headline: the event-loop thread's CPU as a fixed cost per second plus a cost per
+    #    packet sent (fan-out, and RTCP and consent checks, which grow with the viewers as the
+    #    packets do), the two solved from the watchers-only and the after-storm windows (no
+    #    joins in either; the packet counts differ by the joiners), and the storm window's CPU
+    #    beyond that model is the joins'. CPU seconds only: the fan-out's own timer is wall
+    #    time, which on a loaded machine includes time the thread was not running.
+    (t_0, c_0, m_0, k_0), (t_1, c_1, m_1, k_1), (t_2, c_2, m_2, k_2), (t_3, c_3, m_3, k_3) = samples
+    wb_s, ws_s, wp_s = t_1 - t_0, t_2 - t_1, t_3 - t_2
+    fan = [k["fanout_s"] if k else 0.0 for k in (k_0, k_1, k_2, k_3)]  # wall time
+    enc = [k["encode_cpu_s"] if k else 0.0 for k in (k_0, k_1, k_2, k_3)]
+
+    def per_join(v0, v1, v2):
+        return round(((v2 - v1) - (v1 - v0) / wb_s * ws_s) / n * 1000, 2)
+
+    server = {
+        "cpu_per_s": {"baseline": round((c_1 - c_0) / wb_s, 3), "storm": round((c_2 - c_1) / ws_s, 3),
+                      "post": round((c_3 - c_2) / wp_s, 3)},
+        "main_thread_cpu_per_s": {"baseline": round((m_1 - m_0) / wb_s, 3), "storm": round((m_2 - m_1) / ws_s, 3),
+                                  "post": round((m_3 - m_2) / wp_s, 3)},
+        "fanout_wall_s_per_s": {"baseline": round((fan[1] - fan[0]) / wb_s, 3), "storm": round((fan[2] - fan[1]) / ws_s, 3),
+                           "post": round((fan[3] - fan[2]) / wp_s, 3)},
+        "encoder_cpu_per_s": {"baseline": round((enc[1] - enc[0]) / wb_s, 3),
+                              "storm": round((enc[2] - enc[1]) / ws_s, 3), "post": round((enc[3] - enc[2]) / wp_s, 3)},
+        "cpu_ms_per_join_whole_process": per_join(c_0, c_1, c_2),
+        "cpu_ms_per_join_main_thread": per_join(m_0, m_1, m_2),
+    }
+    pk = [k["emitted"] if k else 0 for k in (k_0, k_1, k_2, k_3)]
+    mb, pb, mp, pp_ = m_1 - m_0, pk[1] - pk[0], m_3 - m_2, pk[3] - pk[2]
+    det = wb_s * pp_ - wp_s * pb
+    if k_0 and k_3 and det and pp_ / wp_s > 1.15 * pb / wb_s:
+        fixed = (mb * pp_ - mp * pb) / det
+        per_packet = (wb_s * mp - wp_s * mb) / det
+        joins = (m_2 - m_1) - fixed * ws_s - per_packet * (pk[2] - pk[1])
+        server["loop_model"] = {"fixed_cpu_per_s": round(fixed, 3), "cpu_us_per_packet_sent": round(per_packet * 1e6, 2),
+                                "packets_sent_per_s": {"baseline": round(pb / wb_s), "storm": round((pk[2] - pk[1]) / ws_s),
+                                                       "post": round(pp_ / wp_s)},
+                                "joins_cpu_s": round(joins, 3)}
+        server["cpu_ms_per_join"] = round(joins / n * 1000, 2)
+    else:
+        server["cpu_ms_per_join"] = server["cpu_ms_per_join_main_thread"]
+        server["loop_model"] = "not solvable (the after-storm window sent too few more packets): main thread raw"
+    server["cpu_ms_per_join_is"] = ("event-loop thread CPU in the storm window beyond a fixed cost per second and a "
+                                    "cost per packet sent, both solved from the watchers-only and after-storm "
+                                    "windows, over N")
+    if k_0 and k_1 and k_2 and k_3:
+        for key, label in (("frames", "video_fps"), ("keyframes", "keyframes_per_s"), ("forced", "forced_keyframes_per_s")):
+            server[label] = {"baseline": round((k_1[key] - k_0[key]) / wb_s, 2),
+                             "storm": round((k_2[key] - k_1[key]) / ws_s, 2),
+                             "post": round((k_3[key] - k_2[key]) / wp_s, 2)}
+        server["keyframe_requests_in_storm"] = k_2["requests"] - k_1["requests"]
+    pj = server["cpu_ms_per_join"]
+    if pj > 0:
+        server["one_core_admits"] = f"500 joins in {500 * pj / 1000:.2f} s ({1000 / pj:.0f} joins per core-second)"
+    out["server"] = server
+    out["sessions_after"] = left
+    return out
+
+
+def storm_steps(server_pid: int, url: str, ns: list[int]) -> dict:
+    watchers, watching = start_watchers(url, STORM_WATCHERS)
+    try:
+        steps = [storm_step(server_pid, url, n, watchers, watching) for n in ns]
+    finally:
+        stop_procs(watchers)
+    wait_whep_sessions(url, 0)
+    return {"watching": watching, "steps": steps}
+
+
+# ------------------------------------------------------------------ where the loop's time goes
+# Each profiled function's own time goes to the bucket of its file (first match); a function
+# of a library without a bucket of its own (OpenSSL, cryptography, pylibsrtp, cffi, the
+# standard library, C built-ins) inherits the buckets of its callers, in proportion to the
+# time it spent under each. ``select.epoll.poll`` is the loop waiting: idle, not busy.
+_BUCKET_BY_NAME = {("rtcdtlstransport.py", "generateCertificate"): "dtls_certificate",
+                   ("rtcdtlstransport.py", "_setup_srtp"): "srtp_setup",
+                   ("rtcdtlstransport.py", "_handle_rtp_data"): "rtcp_rtp_in",
+                   ("rtcdtlstransport.py", "_handle_rtcp_data"): "rtcp_rtp_in",
+                   ("rtcdtlstransport.py", "_send_rtp"): "rtcp_rtp_in"}
+_BUCKET_BY_PATH = [
+    ("/broadcast/fanout.py", "fanout"), ("/broadcast/program.py", "media"), ("/broadcast/encoding.py", "media"),
+    ("/broadcast/recorder.py", "media"), ("/broadcast/synthetic.py", "media"), ("/av/", "media"),
+    ("/aiortc/sdp.py", "sdp"), ("/aiortc/rtcpeerconnection.py", "sdp"), ("/aiortc/rtcrtptransceiver.py", "sdp"),
+    ("/aiortc/rtcrtpparameters.py", "sdp"), ("/aiortc/codecs/__init__.py", "sdp"), ("/broadcast/offers.py", "sdp"),
+    ("/broadcast/channels.py", "sdp"), ("/broadcast/ice.py", "sdp"),
+    ("/aiortc/rtcicetransport.py", "ice"), ("/aioice/", "ice"), ("/ifaddr/", "ice"),
+    ("/aiortc/rtcdtlstransport.py", "dtls"),
+    ("/aiortc/rtcrtpsender.py", "rtcp_rtp_in"), ("/aiortc/rtcrtpreceiver.py", "rtcp_rtp_in"),
+    ("/aiortc/rtp.py", "rtcp_rtp_in"), ("/aiortc/rate.py", "rtcp_rtp_in"),
+    ("/aiohttp/", "http"), ("/multidict/", "http"), ("/yarl/", "http"), ("/councilcast/", "http"),
+    ("/asyncio/", "loop"), ("/selectors.py", "loop"),
+]
+LOOP_BUCKETS = {
+    "http": "HTTP: aiohttp, the WHEP route, the JSON API",
+    "sdp": "SDP offer/answer, peer and session set-up (aiortc RTCPeerConnection, broadcast/channels.py)",
+    "ice": "ICE: host candidates, connectivity checks, STUN (aioice)",
+    "dtls": "DTLS handshake (aiortc RTCDtlsTransport, OpenSSL)",
+    "dtls_certificate": "the per-peer DTLS certificate (RTCCertificate.generateCertificate: an EC key, a signed X.509)",
+    "srtp_setup": "SRTP set-up (keying material export, libsrtp sessions)",
+    "fanout": "fan-out (header rewrite, SRTP protect, sendto)",
+    "media": "the camera, encoder hand-off and recorder on the loop",
+    "rtcp_rtp_in": "RTCP in and out (sender reports, receiver reports)",
+    "loop": "asyncio itself (tasks, timers, callbacks, selector)",
+    "other": "other",
+}
+_ENTRY_POINTS = [  # (file suffix, function): cumulative time, each resumption of a coroutine counted once
+    ("routes/broadcast.py", "whep_post"), ("broadcast/channels.py", "_play"),
+    ("aiortc/rtcpeerconnection.py", "setRemoteDescription"), ("aiortc/rtcpeerconnection.py", "createAnswer"),
+    ("aiortc/rtcpeerconnection.py", "setLocalDescription"), ("aiortc/rtcpeerconnection.py", "__init__"),
+    ("aiortc/rtcdtlstransport.py", "generateCertificate"), ("aiortc/rtcdtlstransport.py", "start"),
+    ("aiortc/rtcdtlstransport.py", "_setup_srtp"), ("aioice/ice.py", "connect"), ("aioice/ice.py", "gather_candidates"),
+    ("broadcast/fanout.py", "publish"),
+]
+
+
+def loop_time_buckets(path: str, joins: int) -> dict:
+    """Summarize a cProfile dump of the server's event-loop thread over one storm."""
+    import pstats
+
+    st = pstats.Stats(path).stats
+    own_cache: dict = {}
+
+    def own(func) -> str | None:
+        fname, _, name = func
+        if name == "<method 'poll' of 'select.epoll' objects>":
+            return "idle"
+        base = fname.rsplit("/", 1)[-1]
+        if (base, name) in _BUCKET_BY_NAME:
+            return _BUCKET_BY_NAME[(base, name)]
+        for part, bucket in _BUCKET_BY_PATH:
+            if part in fname:
+                return bucket
+        return None
+
+    def shares(func, depth=0, seen=frozenset()) -> dict:
+        if func in own_cache:
+            return own_cache[func]
+        b = own(func)
+        if b is not None:
+            res = {b: 1.0}
+        elif depth > 12 or func in seen or func not in st:
+            res = {"other": 1.0}
+        else:
+            callers = st[func][4]
+            weights = {c: (v[2] or 0.0) for c, v in callers.items()}
+            total = sum(weights.values())
+            if total <= 0:
+                weights = {c: float(v[1]) for c, v in callers.items()}
+                total = sum(weights.values())
+            res = {}
+            if total <= 0:
+                res = {"other": 1.0}
+            else:
+                for c, w in weights.items():
+                    for k, v in shares(c, depth + 1, seen | {func}).items():
+                        res[k] = res.get(k, 0.0) + v * w / total
+        own_cache[func] = res
+        return res
+
+    buckets: dict[str, float] = {}
+    for func, (cc, nc, tt, ct, callers) in st.items():
+        for k, v in shares(func).items():
+            buckets[k] = buckets.get(k, 0.0) + tt * v
+    idle = buckets.pop("idle", 0.0)
+    busy = sum(buckets.values())
+    entries = {}
+    for suffix, name in _ENTRY_POINTS:
+        ct = sum(v[3] for f, v in st.items() if f[0].endswith(suffix) and f[2] == name)
+        if ct:
+            entries[f"{suffix.rsplit('/', 1)[-1]}:{name}"] = {"ms": round(ct * 1000, 1),
+                                                               "ms_per_join": round(ct * 1000 / joins, 2)}
+    order = sorted(buckets, key=buckets.get, reverse=True)
+    top = sorted(st.items(), key=lambda kv: kv[1][2], reverse=True)[:15]
+    top_functions = [{"function": f"{f[0].rsplit('/', 2)[-2:][-1] if f[0] != '~' else ''}:{f[2]}",
+                      "own_ms": round(v[2] * 1000, 1), "calls": v[1],
+                      "bucket": max(shares(f).items(), key=lambda kv: kv[1])[0]} for f, v in top]
+    return {
+        "busy_s": round(busy, 3), "idle_s": round(idle, 3),
+        "buckets": {k: {"ms": round(buckets[k] * 1000, 1), "share_pct": round(100 * buckets[k] / busy, 1),
+                        "ms_per_join": round(buckets[k] * 1000 / joins, 2), "what": LOOP_BUCKETS.get(k, k)}
+                    for k in order},
+        "entry_points_cumulative": entries,
+        "top_functions_own_time": top_functions,
+        "method": "cProfile (--profile-timer: the thread's CPU time, or wall time) of the event-loop thread only, "
+                  "from the storm's first POST to the end "
+                  "of its window; own time by file, library and C functions charged to their callers; the "
+                  "profiler's overhead inflates Python-heavy buckets, so read shares, and take CPU per join "
+                  "from the unprofiled steps",
+    }
+
+
+def profiled_server(argv: list[str]) -> int:
+    """``--profiled-server OUT serve ...``: the councilcast CLI with a cProfile of its event-loop
+    thread switched on by SIGUSR1 and off (written to OUT) by SIGUSR2."""
+    import cProfile
+
+    from councilcast.cli import main as cli_main
+
+    out, rest = argv[0], argv[1:]
+    # CPU time of this thread by default: on a shared machine wall time would charge whatever
+    # function was running with the time the thread waited for a core
+    prof = cProfile.Profile(time.thread_time) if os.environ.get("BENCH_PROFILE_TIMER", "cpu") == "cpu" \
+        else cProfile.Profile()
+
+    def on(signum, frame):
+        prof.enable()
+
+    def off(signum, frame):
+        prof.disable()
+        prof.dump_stats(out + ".tmp")
+        os.replace(out + ".tmp", out)
+
+    signal.signal(signal.SIGUSR1, on)
+    signal.signal(signal.SIGUSR2, off)
+    return cli_main(rest)
+
+
+def profile_storm(n: int, env: dict, tmp: str, timer: str = "cpu") -> dict:
+    """A storm of ``n`` joiners (100 watching) against a server whose loop is profiled."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    out = f"{tmp}/storm.prof"
+    server = subprocess.Popen([sys.executable, __file__, "--profiled-server", out, "serve", "--host", "127.0.0.1",
+                               "--port", str(port), "--db", f"{tmp}/profile.db"],
+                              env={**env, "BENCH_PROFILE_TIMER": timer}, cwd=str(ROOT),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watchers: list = []
+    try:
+        wait_http(url + "/api/health")
+        start_camera(url)
+        time.sleep(2.0)
+        watchers, watching = start_watchers(url, STORM_WATCHERS)
+        ws = STORM_WINDOWS[1]
+        joiners = [start_storm_worker(url, "join", min(STORM_PER_PROC, n - i)) for i in range(0, n, STORM_PER_PROC)]
+        deadline = time.time() + 60 + n * 0.3
+        for p in joiners:
+            read_line(p, deadline, b"READY")
+        s1 = time.time() + 1.5
+        for p in joiners:
+            send_line(p, f"STORM {s1!r} {s1 + ws!r} {s1 + ws + 0.5!r}")
+        time.sleep(max(0.0, s1 - time.time()))
+        server.send_signal(signal.SIGUSR1)
+        time.sleep(max(0.0, s1 + ws - time.time()))
+        server.send_signal(signal.SIGUSR2)
+        jres = [read_line(p, time.time() + 40, b"{") for p in joiners]
+        for p in joiners:
+            try:
+                p.wait(timeout=45)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        end = time.time() + 30
+        while not os.path.exists(out) and time.time() < end:
+            time.sleep(0.2)
+        recs = [r for line in jres if line for r in json.loads(line)["joiners"]]
+        kf = [round((r["keyframe"] - r["t0"]) * 1000, 1) for r in recs if r.get("keyframe")]
+        res = {"joiners": n, "watching": watching, "window_s": ws, "timer": timer, "got_keyframe": len(kf),
+               "first_keyframe_ms": _stats3(kf)}
+        res.update(loop_time_buckets(out, n) if os.path.exists(out) else {"error": "no profile written"})
+        return res
+    finally:
+        stop_procs(watchers)
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def start_camera(url: str) -> None:
+    import urllib.request
+
+    req = urllib.request.Request(url + "/api/channels/central/camera", method="POST",
+                                 data=json.dumps({"width": 1280, "height": 720, "fps": 30}).encode(),
+                                 headers={"Authorization": f"Bearer {SECRETARIAT}", "Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=10).read()
 
 
 # ========================================================================= baseline server
@@ -422,6 +1186,30 @@ def main_thread_cpu(proc) -> float:
     return 0.0
 
 
+def server_counters(url: str) -> dict | None:
+    """The server's own counters, summed over its channels: fan-out seconds and packets, VP8
+    frames, encoder CPU seconds, VP8 keyframes (all, forced) and keyframe requests."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url + "/api/broadcast/stats", timeout=10) as r:
+            stats = json.load(r)
+    except OSError:
+        return None
+    out = {"fanout_s": 0.0, "emitted": 0, "frames": 0, "encode_cpu_s": 0.0, "keyframes": 0, "forced": 0, "requests": 0}
+    for ch in stats["channels"].values():
+        prog = ch.get("program") or {}
+        for codec, st in (prog.get("streams") or {}).items():
+            out["fanout_s"] += st["fanout_s"]
+            out["emitted"] += st["emitted"]
+            out["frames"] += st["frames"] if codec == "vp8" else 0
+        out["encode_cpu_s"] += prog.get("encode_cpu_s") or 0.0
+        out["keyframes"] += (prog.get("keyframes") or {}).get("vp8", 0)
+        out["forced"] += (prog.get("keyframes_forced") or {}).get("vp8", 0)
+        out["requests"] += (prog.get("keyframe_requests") or {}).get("vp8", 0)
+    return out
+
+
 def fanout_counters(url: str) -> tuple[float, int, int] | None:
     """(seconds in the per-packet path, packets sent, VP8 frames encoded) over the server's streams."""
     import urllib.request
@@ -451,60 +1239,212 @@ def fit_slope(points: list[tuple[int, float]]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else None
 
 
-def per_packet_profile(n: int = 20000) -> dict:
-    """Time the three steps of the per-packet path in isolation (us per 1,200-byte packet)."""
+SRTP_PROFILES = (  # (name, pylibsrtp constant, master key + salt length)
+    ("AES_CM_128_HMAC_SHA1_80", "SRTP_PROFILE_AES128_CM_SHA1_80", 30),
+    ("AES_CM_128_HMAC_SHA1_32", "SRTP_PROFILE_AES128_CM_SHA1_32", 30),
+    ("AEAD_AES_128_GCM", "SRTP_PROFILE_AEAD_AES_128_GCM", 28),
+    ("AEAD_AES_256_GCM", "SRTP_PROFILE_AEAD_AES_256_GCM", 44),  # what aiortc's own viewers negotiate
+)
+_OPENSSL_NAMES = {"SRTP_AES128_CM_SHA1_80": "AES_CM_128_HMAC_SHA1_80", "SRTP_AES128_CM_SHA1_32": "AES_CM_128_HMAC_SHA1_32",
+                  "SRTP_AEAD_AES_128_GCM": "AEAD_AES_128_GCM", "SRTP_AEAD_AES_256_GCM": "AEAD_AES_256_GCM"}
+
+
+def _best_us(fn, n: int, runs: int = 5) -> tuple[float, float]:
+    """(best, median) microseconds per item of ``fn(n)`` over ``runs`` runs."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn(n)
+        times.append((time.perf_counter() - t) / n * 1e6)
+    return round(min(times), 2), round(statistics.median(times), 2)
+
+
+def per_packet_profile(n: int = 4000) -> dict:
+    """Time the steps of the per-packet path in isolation (us per 1,200-byte packet, best and
+    median of 5 runs of ``n``): header rewrite; SRTP protect for each profile WebRTC uses that
+    pylibsrtp supports; ``sendto``; and, if :mod:`broadcast.libinternals` has
+    ``sendmmsg_sender``, one frame's packets (8 x 1,200 bytes) per ``sendmmsg`` call."""
     import struct
 
+    import pylibsrtp
     from pylibsrtp import Policy, Session
 
-    key = os.urandom(30)
-    policy = Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80)
-    session = Session(policy=policy)
+    from broadcast import libinternals
+
     header = bytes([0x90, 96]) + bytes(10) + struct.pack("!HH", 0xBEDE, 1) + bytes([0x10, ord("0"), 0, 0])
     payload = os.urandom(1200)
     seq_ts = struct.Struct("!HI")
-    t = time.perf_counter()
-    for i in range(n):
-        h = bytearray(header)
-        h[1] = 96
-        seq_ts.pack_into(h, 2, i & 0xFFFF, i * 3000 & 0xFFFFFFFF)
-        data = bytes(h) + payload
-    rewrite = (time.perf_counter() - t) / n
-    packets = []
-    for i in range(n):
-        h = bytearray(header)
-        seq_ts.pack_into(h, 2, i & 0xFFFF, i * 3000 & 0xFFFFFFFF)
-        packets.append(bytes(h) + payload)
-    t = time.perf_counter()
-    protected = [session.protect(p) for p in packets]
-    protect = (time.perf_counter() - t) / n
+
+    def rewrite(k):
+        for i in range(k):
+            h = bytearray(header)
+            h[1] = 96
+            seq_ts.pack_into(h, 2, i & 0xFFFF, i * 3000 & 0xFFFFFFFF)
+            bytes(h) + payload
+
+    def packets(k, base=0):
+        out = []
+        for i in range(k):
+            h = bytearray(header)
+            seq_ts.pack_into(h, 2, (base + i) & 0xFFFF, i * 3000 & 0xFFFFFFFF)
+            out.append(bytes(h) + payload)
+        return out
+
+    result: dict = {"packet_bytes": len(header) + len(payload), "runs": f"best / median of 5 x {n}",
+                    "pylibsrtp": pylibsrtp.__version__}
+    result["header_rewrite_us"] = _best_us(rewrite, n)
+    protect: dict = {}
+    protected: list[bytes] = []
+    for name, const, keylen in SRTP_PROFILES:
+        if not hasattr(Policy, const):
+            protect[name] = None
+            continue
+        session = Session(policy=Policy(key=os.urandom(keylen), ssrc_type=Policy.SSRC_ANY_OUTBOUND,
+                                        srtp_profile=getattr(Policy, const)))
+        # a fresh sequence range per run: libsrtp refuses to protect the same index twice
+        batches = iter([packets(n, base=r * n) for r in range(5)])
+
+        def run(k, session=session, batches=batches):
+            for p in next(batches):
+                session.protect(p)
+
+        protect[name] = _best_us(run, n)
+        if not protected:
+            protected = [session.protect(p) for p in packets(n, base=5 * n)]
+    result["srtp_protect_us"] = protect
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("127.0.0.1", 0))
     rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    rx.setblocking(False)
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tx.setblocking(False)
     addr = rx.getsockname()
-    sent = 0
-    t = time.perf_counter()
-    for i, p in enumerate(protected):
+    sent = [0]
+
+    def drain():
         try:
-            tx.sendto(p, addr)
-            sent += 1
+            while True:
+                rx.recv(2048)
         except BlockingIOError:
             pass
-        if i % 200 == 199:  # drain so the receive buffer never fills
-            rx.setblocking(False)
+
+    def send(k):
+        for i in range(k):
             try:
-                while True:
-                    rx.recv(2048)
+                tx.sendto(protected[i], addr)
+                sent[0] += 1
             except BlockingIOError:
                 pass
-    send = (time.perf_counter() - t) / n
+            if i % 200 == 199:  # drain so the receive buffer never fills
+                drain()
+
+    result["udp_sendto_us"] = _best_us(send, n)
+    factory = getattr(libinternals, "sendmmsg_sender", None)
+    if callable(factory):
+        batch_send = factory(tx)
+        if batch_send is None:
+            result["sendmmsg"] = None
+            result["sendmmsg_note"] = "libinternals.sendmmsg_sender returned None (not on this platform)"
+        else:
+            frame = [memoryview(p) for p in protected[:8]]
+            short = [0]
+
+            def mmsg(k):
+                for i in range(k // 8):
+                    try:
+                        got = batch_send(frame, addr)
+                    except BlockingIOError:
+                        got = 0
+                    short[0] += 8 - got
+                    if i % 25 == 24:
+                        drain()
+
+            best, med = _best_us(mmsg, n - n % 8)
+            result["sendmmsg"] = {"us_per_packet": (best, med), "batch": "8 x 1,200-byte packets per call",
+                                  "datagrams_not_sent": short[0]}
+    else:
+        result["sendmmsg"] = None
+        result["sendmmsg_note"] = "broadcast.libinternals has no sendmmsg_sender (yet)"
     rx.close()
     tx.close()
-    return {"header_rewrite_us": round(rewrite * 1e6, 2), "srtp_protect_us": round(protect * 1e6, 2),
-            "udp_sendto_us": round(send * 1e6, 2), "total_us": round((rewrite + protect + send) * 1e6, 2),
-            "note": "sendto time includes draining the receiver every 200 packets"}
+    result["note"] = "sendto and sendmmsg times include draining the loopback receiver every 200 packets"
+    return result
+
+
+def per_packet_limit(profile: dict, packets_per_viewer_s: float, srtp_profile: str) -> dict:
+    """The fan-out's floor: (protect + send) per packet times packets per viewer-second."""
+    prot = (profile["srtp_protect_us"].get(srtp_profile) or profile["srtp_protect_us"]["AES_CM_128_HMAC_SHA1_80"])[0]
+    send = profile["udp_sendto_us"][0]
+    mm = profile.get("sendmmsg")
+    per_packet = prot + send
+    us = per_packet * packets_per_viewer_s
+    out = {"srtp_profile": srtp_profile, "protect_us": prot, "sendto_us": send, "us_per_packet": round(per_packet, 2),
+           "packets_per_viewer_s": round(packets_per_viewer_s, 1), "us_per_viewer_s": round(us, 1),
+           "viewers_per_core": round(1e6 / us) if us else None}
+    if mm:
+        us_mm = (prot + mm["us_per_packet"][0]) * packets_per_viewer_s
+        out["with_sendmmsg"] = {"us_per_viewer_s": round(us_mm, 1), "viewers_per_core": round(1e6 / us_mm)}
+    return out
+
+
+def bars(result: dict) -> dict:
+    """Each of issue 14's bars: the figure, met or not, and its distance from the per-packet limit."""
+    out: dict = {}
+    pp = result.get("per_packet_path")
+    storms = (result.get("storm") or {}).get("steps") or []
+    pps = None
+    for s in result.get("fanout") or []:
+        if s.get("packets_per_viewer_s"):
+            pps = s["packets_per_viewer_s"]
+    if pps is None:
+        for s in storms:
+            w = s["watchers"].get("baseline") or {}
+            if w.get("packets_expected"):
+                pps = w["packets_expected"] / (result["storm"]["watching"] * s["windows_s"]["baseline"])
+    negotiated = next((_OPENSSL_NAMES.get(p, p) for s in storms for p in s.get("srtp_profile") or []), "AEAD_AES_256_GCM")
+    if not pp or not pps:
+        return out
+    limit = per_packet_limit(pp, pps, negotiated)
+    out["per_packet_limit"] = limit
+    lim_ms = limit["us_per_viewer_s"] / 1000  # ms of one core per viewer-second
+    if result.get("fanout_viewers_per_core"):
+        v = result["fanout_viewers_per_core"]
+        out["fanout_viewers_per_core"] = {"bar": ">= 600", "measured": v, "met": v >= 600,
+                                          "per_packet_limit": limit["viewers_per_core"],
+                                          "measured_over_limit": round(v / limit["viewers_per_core"], 2)}
+    for s in storms:
+        n, watching = s["joiners"], s["watching"]
+        per_join = s["server"]["cpu_ms_per_join"]
+        fan_share = (watching + n / 2) * lim_ms / 1000  # of one core, the joiners watching half the storm
+        floor_s = n * max(per_join, 0) / 1000 / max(0.05, 1 - fan_share)
+        kf = s["first_keyframe_ms"]
+        p95 = s["first_keyframe_ms_p95_all"]
+        key = f"storm_{n}"
+        w = s["watchers"].get("storm") or {}
+        out[key] = {
+            "first_keyframe_p95_ms": {"bar": "< 2000" if n == 200 else "(bar at 200)", "measured": p95,
+                                      "met": isinstance(p95, (int, float)) and p95 < 2000,
+                                      "floor_ms": round(floor_s * 1000),
+                                      "floor": "the N joins' measured CPU on one core beside the fan-out of the "
+                                               "watchers at the per-packet limit, no keyframe wait"},
+            "watchers_loss_pct": {"bar": "< 1", "measured": w.get("loss_pct"),
+                                  "met": w.get("loss_pct") is not None and w["loss_pct"] < 1},
+            "watchers_fps": {"bar": ">= 29", "measured_mean": w.get("fps_mean"),
+                             "measured_worst_viewer": w.get("fps_min_viewer"),
+                             "met": w.get("fps_min_viewer") is not None and w["fps_min_viewer"] >= 29},
+            "loop_share": {"fanout_at_limit": round(fan_share, 3),
+                           "measured_main_thread_storm": s["server"]["main_thread_cpu_per_s"]["storm"],
+                           "note": "share of one core the fan-out needs at the per-packet limit for the "
+                                   "watchers plus half the joiners, against the loop's measured CPU per second "
+                                   "during the storm"},
+            "cpu_ms_per_join": {"bar": "< 5", "measured": per_join, "met": 0 <= per_join < 5,
+                                "in_viewer_s_at_limit": round(per_join / lim_ms, 1) if lim_ms else None,
+                                "bar_in_viewer_s_at_limit": round(5 / lim_ms, 1) if lim_ms else None,
+                                "note": "a join's CPU as seconds of one viewer's fan-out at the per-packet limit"},
+        }
+        if kf["n"] == 0:
+            out[key]["first_keyframe_p95_ms"]["met"] = False
+    return out
 
 
 def summarize(step: dict, idle_cpu_per_s: float, idle_main_per_s: float = 0.0) -> dict:
@@ -542,7 +1482,8 @@ def summarize(step: dict, idle_cpu_per_s: float, idle_main_per_s: float = 0.0) -
 
 
 def controller(args) -> dict:
-    steps = [10, 50] if args.quick else [10, 50, 100, 200]
+    steps = [] if args.storm_only else ([10, 50] if args.quick else [10, 50, 100, 200])
+    storms = [50] if args.quick else [50, 100, 200]
     window = 4.0 if args.quick else 8.0
     per_proc = 50
     tmp = tempfile.mkdtemp(prefix="bench-broadcast-")
@@ -556,66 +1497,70 @@ def controller(args) -> dict:
     started = time.time()
     result: dict = {"bench": "broadcast", "camera": "1280x720 30 fps VP8 1.5 Mbit/s + Opus", "window_s": window,
                     "machine": f"{os.cpu_count()} cores, shared with other engineers' test runs; loopback only",
+                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
                     "load": "counting viewers: aiortc ICE+DTLS-SRTP set-up, RTP counted at the socket, not decrypted "
-                            "or decoded; decoding viewers: full aiortc receive+decode"}
+                            "or decoded; decoding viewers: full aiortc receive+decode; joiners (storm): counting, "
+                            "each video packet decrypted with the joiner's own SRTP session until its first keyframe"}
     server = subprocess.Popen([sys.executable, "-m", "councilcast", "serve", "--host", "127.0.0.1", "--port",
                                str(port), "--db", f"{tmp}/bench.db"], env=env, cwd=str(ROOT),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     baseline = None
     try:
         wait_http(url + "/api/health")
-        import urllib.request
-
-        req = urllib.request.Request(url + "/api/channels/central/camera", method="POST",
-                                     data=json.dumps({"width": 1280, "height": 720, "fps": 30}).encode(),
-                                     headers={"Authorization": f"Bearer {SECRETARIAT}",
-                                              "Content-Type": "application/json"})
-        urllib.request.urlopen(req, timeout=10).read()
+        start_camera(url)
         time.sleep(2.0)
         import psutil
 
-        ps = psutil.Process(server.pid)
-        c0, m0 = ps.cpu_times(), main_thread_cpu(ps)
-        time.sleep(window)
-        c1, m1 = ps.cpu_times(), main_thread_cpu(ps)
-        idle = ((c1.user + c1.system) - (c0.user + c0.system)) / window
-        idle_main = (m1 - m0) / window
-        result["fanout_idle_cpu_per_s"] = round(idle, 3)
-        result["fanout_idle_main_thread_cpu_per_s"] = round(idle_main, 3)
-        fan = []
-        for n in steps:
-            step = measure(server.pid, url, n, 2 if n == steps[0] or n == steps[-1] else 0, window, per_proc)
-            fan.append(summarize(step, idle, idle_main))
-        result["fanout"] = fan
-        # Per-viewer cost = slope of CPU/s against viewers (least squares over idle and every step).
-        # The event-loop thread does all per-viewer work; the encoder thread's cost does not depend
-        # on the number of viewers but varies from window to window, so it only adds noise.
-        slope_total = fit_slope([(0, idle)] + [(s["viewers"], s["server_cpu_s"] / window) for s in fan])
-        slope = fit_slope([(0, idle_main)] + [(s["viewers"], s["server_main_thread_cpu_s"] / window) for s in fan])
-        result["fanout_cpu_s_per_viewer_s"] = round(slope, 6) if slope else None
-        result["fanout_viewers_per_core"] = round(1 / slope) if slope and slope > 0 else None
-        result["fanout_cpu_s_per_viewer_s_whole_process_fit"] = round(slope_total, 6) if slope_total else None
+        if steps:
+            ps = psutil.Process(server.pid)
+            c0, m0 = ps.cpu_times(), main_thread_cpu(ps)
+            time.sleep(window)
+            c1, m1 = ps.cpu_times(), main_thread_cpu(ps)
+            idle = ((c1.user + c1.system) - (c0.user + c0.system)) / window
+            idle_main = (m1 - m0) / window
+            result["fanout_idle_cpu_per_s"] = round(idle, 3)
+            result["fanout_idle_main_thread_cpu_per_s"] = round(idle_main, 3)
+            fan = []
+            for n in steps:
+                step = measure(server.pid, url, n, 2 if n == steps[0] or n == steps[-1] else 0, window, per_proc)
+                fan.append(summarize(step, idle, idle_main))
+            result["fanout"] = fan
+            # Per-viewer cost = slope of CPU/s against viewers (least squares over idle and every step).
+            # The event-loop thread does all per-viewer work; the encoder thread's cost does not depend
+            # on the number of viewers but varies from window to window, so it only adds noise.
+            slope_total = fit_slope([(0, idle)] + [(s["viewers"], s["server_cpu_s"] / window) for s in fan])
+            slope = fit_slope([(0, idle_main)] + [(s["viewers"], s["server_main_thread_cpu_s"] / window) for s in fan])
+            result["fanout_cpu_s_per_viewer_s"] = round(slope, 6) if slope else None
+            result["fanout_viewers_per_core"] = round(1 / slope) if slope and slope > 0 else None
+            result["fanout_cpu_s_per_viewer_s_whole_process_fit"] = round(slope_total, 6) if slope_total else None
+        # Join storms on the same server: 100 watching, N joining in the same second.
+        result["storm"] = storm_steps(server.pid, url, storms)
+        result["storm"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
 
-        # Baseline: MediaRelay, one encoder per viewer.
-        baseline = subprocess.Popen([sys.executable, __file__, "--baseline-server", str(bport)], cwd=str(ROOT),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_http(burl + "/health")
-        time.sleep(2.0)
-        bs = psutil.Process(baseline.pid)
-        c0 = bs.cpu_times()
-        time.sleep(window)
-        c1 = bs.cpu_times()
-        bidle = ((c1.user + c1.system) - (c0.user + c0.system)) / window
-        bstep = summarize(measure(baseline.pid, burl, args.baseline_viewers, 0, window, per_proc), bidle)
-        bstep["idle_cpu_per_s"] = round(bidle, 3)
-        result["baseline_mediarelay"] = bstep
-        base_per = bstep["server_cpu_s_per_viewer_s"]
-        result["baseline_viewers_per_core"] = round(1 / base_per, 1) if base_per else None
-        if base_per and slope and slope > 0:
-            result["cpu_ratio_baseline_over_fanout"] = round(base_per / slope, 1)
+        if steps:
+            # Baseline: MediaRelay, one encoder per viewer.
+            baseline = subprocess.Popen([sys.executable, __file__, "--baseline-server", str(bport)], cwd=str(ROOT),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_http(burl + "/health")
+            time.sleep(2.0)
+            bs = psutil.Process(baseline.pid)
+            c0 = bs.cpu_times()
+            time.sleep(window)
+            c1 = bs.cpu_times()
+            bidle = ((c1.user + c1.system) - (c0.user + c0.system)) / window
+            bstep = summarize(measure(baseline.pid, burl, args.baseline_viewers, 0, window, per_proc), bidle)
+            bstep["idle_cpu_per_s"] = round(bidle, 3)
+            result["baseline_mediarelay"] = bstep
+            base_per = bstep["server_cpu_s_per_viewer_s"]
+            result["baseline_viewers_per_core"] = round(1 / base_per, 1) if base_per else None
+            if base_per and slope and slope > 0:
+                result["cpu_ratio_baseline_over_fanout"] = round(base_per / slope, 1)
         result["per_packet_path"] = per_packet_profile()
+        if args.profile_storm:
+            result["storm_loop_profile"] = profile_storm(args.profile_joiners, env, tmp, args.profile_timer)
+        result["bars"] = bars(result)
     finally:
         for p in (server, baseline):
             if p is not None and p.poll() is None:
@@ -625,13 +1570,21 @@ def controller(args) -> dict:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+    result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result["elapsed_s"] = round(time.time() - started, 1)
     return result
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="N = 10 and 50 only, 4 s windows")
+    ap.add_argument("--quick", action="store_true", help="N = 10 and 50 only, 4 s windows; one storm of 50")
+    ap.add_argument("--storm-only", action="store_true",
+                    help="only the join storms (and the per-packet profile their bars need)")
+    ap.add_argument("--profile-storm", action="store_true",
+                    help="also one storm against a server whose event loop runs under cProfile")
+    ap.add_argument("--profile-joiners", type=int, default=100, help="joiners of the profiled storm")
+    ap.add_argument("--profile-timer", choices=("cpu", "wall"), default="cpu",
+                    help="the profiler's clock: the loop thread's CPU time (default) or wall time")
     ap.add_argument("--baseline-viewers", type=int, default=2,
                     help="viewers of the MediaRelay baseline (each costs about 0.3 core at 720p)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -642,7 +1595,17 @@ def main() -> int:
     ap.add_argument("--start", type=float, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--end", type=float, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--storm-role", choices=("watch", "join"), help=argparse.SUPPRESS)
+    if len(sys.argv) > 2 and sys.argv[1] == "--profiled-server":
+        return profiled_server(sys.argv[2:])
     args = ap.parse_args()
+    if args.storm_role:
+        timeout = STORM_WATCHER_TIMEOUT_S if args.storm_role == "watch" else WORKER_TIMEOUT_S
+        try:
+            asyncio.run(asyncio.wait_for(storm_worker(args), timeout=timeout))
+        except (TimeoutError, KeyboardInterrupt):
+            pass
+        return 0
     if args.worker:
         asyncio.run(asyncio.wait_for(worker(args), timeout=WORKER_TIMEOUT_S))
         return 0
