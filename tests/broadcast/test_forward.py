@@ -266,3 +266,16 @@ async def test_keyframe_wanted_asks_the_origin_at_most_every_half_second(origin)
         assert program.upstream.plis <= plis + 2
     finally:
         await relay.close()
+
+
+async def test_the_relays_copy_ends_with_the_origins_channel(origin):
+    relay = await relayed(origin)
+    try:
+        program = relay.get("c").program
+        await until(lambda: program.forwarded["video"] > 0, what="frames forwarded")
+        await origin.end("c")  # the origin closes the relay's session: its DTLS goes, so does the pull
+        await until(lambda: relay.get("c").state == "ended", timeout=20, what="the relay's channel ended")
+        await until(lambda: not relay.sessions, timeout=20, what="the pull's session gone")
+        assert program.ended.done()
+    finally:
+        await relay.close()
