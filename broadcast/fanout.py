@@ -187,6 +187,7 @@ class Sink:
         self._addr = None
         self._protect = None
         self._direct: libinternals.DirectPath | None = None
+        self._batch: libinternals.BatchPath | None = None
         self._send_generic = None
         self._write_sr = libinternals.sender_report_writer(sender)
         self.closed = False
@@ -212,8 +213,15 @@ class Sink:
         self._sendto = transport.sendto
         if self.max_path == "direct":
             self._direct = libinternals.direct_protect_path(session, transport)
+            if self._direct is not None and self.stream.kind == "video":  # audio: one packet a frame
+                self._batch = libinternals.batch_protect_path(session, transport, self._addr)
         self.path = "public" if self._direct is None else "direct"
         return True
+
+    @property
+    def batched(self) -> bool:
+        """True when this viewer's frames go out in one ``sendmmsg`` call each."""
+        return self._batch is not None
 
     def _emit(self, seq: int, marker: int, timestamp: int, payload: bytes) -> None:
         header = bytearray(self._header)
@@ -267,6 +275,8 @@ class Sink:
                 self.path = "generic"
                 for item in packets:
                     self._emit(*item)
+            elif self._batch is not None:
+                self._send_batch(packets)
             elif self._direct is not None:
                 self._send_direct(packets)
             else:
@@ -322,6 +332,55 @@ class Sink:
         if self._write_sr is not None:
             self._write_sr(ntp, (last_ts + self.ts_offset) & 0xFFFFFFFF, self.sent, self.octets)
 
+    def _send_batch(self, packets) -> None:
+        """The direct path, with the frame's packets assembled side by side in the thread's
+        packet slots and sent in one ``sendmmsg`` per :data:`broadcast.libinternals.BATCH_SLOTS`
+        packets (:class:`broadcast.libinternals.BatchPath`). Measured per 1,200-byte packet,
+        CPU time: 3.1-3.5 us against 3.7-5.1 us for the per-packet ``sendto`` (docs/broadcast.md).
+        """
+        srtp, buf, slots, slot, iov, len_p, protect, send, limit = self._batch
+        header = bytearray(self._header)
+        struct.pack_into("!I", header, 4, (packets[0][2] + self.ts_offset) & 0xFFFFFFFF)
+        hlen = len(header)
+        ctx = srtp[0]
+        pt, offset, room = self.payload_type, self.seq_offset, len(slots)
+        sent = octets = k = start = 0
+        for seq, marker, _ts, payload in packets:
+            header[1] = (marker << 7) | pt
+            _SEQ.pack_into(header, 2, (seq + offset) & 0xFFFF)
+            n = hlen + len(payload)
+            if n > limit:
+                raise ValueError("packet is too long")
+            at = k * slot
+            buf[at:at + hlen] = header
+            buf[at + hlen:at + n] = payload
+            len_p[0] = n
+            if protect(ctx, slots[k], len_p):
+                raise RuntimeError("srtp_protect failed")
+            iov[k].iov_len = len_p[0]
+            octets += len(payload)
+            k += 1
+            if k == room:
+                done = send(k)
+                sent += done
+                if done < k:
+                    break
+                start += k
+                k = 0
+        else:
+            done = send(k) if k else 0
+            sent += done
+        if sent < len(packets):
+            if done < k:  # the socket is full: this viewer is too slow; drop, restart at a keyframe
+                octets = sum(len(p[3]) for p in packets[:sent])
+                self.dropped += len(packets) - sent
+                if self.stream.kind == "video":
+                    self.waiting_keyframe = True
+                    self.stream.request_keyframe()
+        self.sent += sent
+        self.octets += octets
+        self.stream.emitted += sent
+
     def _send_direct(self, packets) -> None:
         """The per-packet path without Python objects in between (see
         :class:`broadcast.libinternals.DirectPath`).
@@ -352,7 +411,7 @@ class Sink:
                 sock.sendto(view[: len_p[0]], addr)
             except (BlockingIOError, InterruptedError):
                 # The socket is full: this viewer is too slow. Drop, and restart at a keyframe.
-                self.dropped += 1
+                self.dropped += len(packets) - sent
                 if self.stream.kind == "video":
                     self.waiting_keyframe = True
                     self.stream.request_keyframe()

@@ -257,14 +257,16 @@ async def test_a_long_gop_is_not_replayed_the_joiner_asks(link):
 async def test_audio_is_not_gated(link):
     await link.wire("direct")
     stream = link.stream(kind="audio", codec="opus")
-    link.sink(stream, "direct")
+    sink = link.sink(stream, "direct")
     stream.publish(frame([b"opus"], 960, keyframe=False))
     (raw,) = await link.wait(1)
     assert link.decrypt(raw).payload == b"opus"
+    assert sink.path == "direct" and not sink.batched  # one packet a frame: nothing to batch
 
 
 # -- slow viewers -----------------------------------------------------------------------------------
-async def test_direct_path_full_socket_drops_the_rest_of_the_frame(link, tmp_path):
+@pytest.mark.parametrize("batched", [True, False], ids=["sendmmsg", "sendto"])
+async def test_direct_path_full_socket_drops_the_rest_of_the_frame(link, tmp_path, batched):
     """A Unix datagram socket nobody reads reports a full buffer (EAGAIN) as a slow viewer's would."""
     path = str(tmp_path / "viewer.sock")
     tx, rx = await unix_pair(path)
@@ -272,11 +274,16 @@ async def test_direct_path_full_socket_drops_the_rest_of_the_frame(link, tmp_pat
     await nominate(link.server, tx, path)
     stream = link.stream()
     sink = link.sink(stream, "direct")
+    stream.publish(frame([b"first"], 0, keyframe=True))  # binds the path
+    if not batched:
+        sink._batch = None
+    assert sink.batched == batched
     requests = link.keyframe_requests
     stream.publish(frame(payloads(200, size=1200), 3000))
     assert sink.path == "direct" and not sink.closed
-    assert 0 < sink.sent < 200 and sink.dropped == 1  # the rest of that frame is dropped, once
+    assert 1 < sink.sent < 201 and sink.dropped == 201 - sink.sent  # the rest of that frame is dropped
     assert sink.waiting_keyframe and link.keyframe_requests == requests + 1
+    assert sink.octets == len(b"first") + 1200 * (sink.sent - 1)  # only what went out
     sent = sink.sent
     stream.publish(frame([b"delta"], 6000, keyframe=False))
     assert sink.sent == sent  # waits for a keyframe
@@ -291,7 +298,51 @@ async def test_direct_path_full_socket_drops_the_rest_of_the_frame(link, tmp_pat
     stream.publish(frame([b"key again"], 9000, keyframe=True))
     assert sink.sent == sent + 1
     got = [link.decrypt(p) for p in received + [rx.recv(2048)]]
-    assert got[-1].payload == b"key again" and got[0].payload == payloads(1, size=1200)[0]
+    assert got[-1].payload == b"key again" and got[1].payload == payloads(1, size=1200)[0]
+    seqs = [p.sequence_number for p in got[:-1]]
+    assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(len(seqs))]  # in order, none missing
+
+
+async def test_a_frame_longer_than_a_batch_goes_out_whole_and_in_order(link):
+    """A keyframe of more packets than one sendmmsg takes is sent in several calls."""
+    from broadcast.libinternals import BATCH_SLOTS
+
+    await link.wire("direct")
+    stream = link.stream()
+    sink = link.sink(stream, "direct")
+    data = payloads(BATCH_SLOTS * 2 + 5, size=200, seed=3)  # small: the receiver's buffer takes them all
+    stream.publish(frame(data, 1234))
+    got = [link.decrypt(p) for p in await link.wait(len(data))]
+    assert sink.batched and sink.path == "direct"
+    assert [p.payload for p in got] == data
+    assert [p.sequence_number for p in got] == [(stream.seq - len(data) + i + sink.seq_offset) & 0xFFFF
+                                                for i in range(len(data))]
+    assert [p.marker for p in got] == [0] * (len(data) - 1) + [1]
+    assert (sink.sent, sink.octets, sink.dropped) == (len(data), 200 * len(data), 0)
+
+
+async def test_two_batched_viewers_share_the_slots_without_mixing(link):
+    """The packet slots are shared by every sink of a thread: each viewer still gets its own
+    header and its own encryption (each decrypts with its own key only)."""
+    async with dtls_pair() as (server2, viewer2):
+        other = Link(server2, viewer2)
+        try:
+            await link.wire("direct")
+            await other.wire("direct")
+            stream = link.stream()
+            a = link.sink(stream, "direct")
+            b = Sink(stream, RTCRtpSender("video", server2), PT, "1", MID_ID, path="direct")
+            b.attach()
+            data = payloads(10, seed=5)
+            stream.publish(frame(data, 90_000))
+            got_a = [link.decrypt(p) for p in await link.wait(10)]
+            got_b = [other.decrypt(p) for p in await other.wait(10)]
+            assert a.batched and b.batched
+            assert [p.payload for p in got_a] == [p.payload for p in got_b] == data
+            assert {p.ssrc for p in got_a} == {a.ssrc} and {p.ssrc for p in got_b} == {b.ssrc}
+            assert {p.extensions.mid for p in got_a} == {"0"} and {p.extensions.mid for p in got_b} == {"1"}
+        finally:
+            other.close()
 
 
 async def test_public_path_backlog_drops_whole_frames(link, tmp_path):
