@@ -41,9 +41,11 @@ divided by N, given three ways (whole process as the issue defines it, which a s
 frame rate can hide; the event loop; the event loop minus the fan-out: the headline), and
 "one core admits 500 joins in Y s". ``--profile-storm`` runs one more storm
 (``--profile-joiners``, 100) against a server whose event-loop thread runs under cProfile
-from the first POST to the end of the window, and sums its time into buckets (HTTP, SDP,
-ICE, DTLS, the per-peer certificate, SRTP set-up, fan-out, RTCP, asyncio, media; idle apart),
-with per-join figures and the cumulative time of the join's entry points. ``bars`` states
+(its CPU time by default, ``--profile-timer wall`` for wall time): a window with the
+watchers alone, then the storm's window of the same length from the first POST; each is
+summed into buckets (HTTP, SDP, ICE, DTLS, the per-peer certificate, SRTP set-up, fan-out,
+RTCP, asyncio, media; idle apart), and the storm's excess over the watchers-only window is
+given per join, with the cumulative time of the join's entry points. ``bars`` states
 each of the issue's bars, met or not, against the per-packet limit ((protect + sendto) per
 packet times packets per viewer-second).
 
@@ -821,29 +823,41 @@ def loop_time_buckets(path: str, joins: int) -> dict:
                 return bucket
         return None
 
-    def shares(func, depth=0, seen=frozenset()) -> dict:
+    def shares(func, depth=0, seen=frozenset(), memo=None) -> dict | None:
+        """{bucket: fraction} of ``func``'s own time; None for a caller path that loops back
+        (recursion, as in copy.deepcopy): that path is left out and the others renormalized."""
         if func in own_cache:
             return own_cache[func]
         b = own(func)
         if b is not None:
-            res = {b: 1.0}
-        elif depth > 12 or func in seen or func not in st:
-            res = {"other": 1.0}
-        else:
+            own_cache[func] = {b: 1.0}
+            return own_cache[func]
+        if func in seen:
+            return None
+        memo = {} if memo is None else memo
+        if func in memo:
+            return memo[func]
+        res: dict | None = None
+        if depth <= 12 and func in st:
             callers = st[func][4]
             weights = {c: (v[2] or 0.0) for c, v in callers.items()}
-            total = sum(weights.values())
-            if total <= 0:
+            if sum(weights.values()) <= 0:
                 weights = {c: float(v[1]) for c, v in callers.items()}
-                total = sum(weights.values())
-            res = {}
-            if total <= 0:
-                res = {"other": 1.0}
-            else:
-                for c, w in weights.items():
-                    for k, v in shares(c, depth + 1, seen | {func}).items():
-                        res[k] = res.get(k, 0.0) + v * w / total
-        own_cache[func] = res
+            acc, total = {}, 0.0
+            for c, w in weights.items():
+                sub = shares(c, depth + 1, seen | {func}, memo)
+                if sub is None or w <= 0:
+                    continue
+                total += w
+                for k, v in sub.items():
+                    acc[k] = acc.get(k, 0.0) + v * w
+            if total > 0:
+                res = {k: v / total for k, v in acc.items()}
+        if res is None and depth == 0:
+            res = {"other": 1.0}
+        memo[func] = res
+        if depth == 0:
+            own_cache[func] = res
         return res
 
     buckets: dict[str, float] = {}
@@ -860,7 +874,7 @@ def loop_time_buckets(path: str, joins: int) -> dict:
                                                                "ms_per_join": round(ct * 1000 / joins, 2)}
     order = sorted(buckets, key=buckets.get, reverse=True)
     top = sorted(st.items(), key=lambda kv: kv[1][2], reverse=True)[:15]
-    top_functions = [{"function": f"{f[0].rsplit('/', 2)[-2:][-1] if f[0] != '~' else ''}:{f[2]}",
+    top_functions = [{"function": f"{os.path.basename(f[0]) if f[0] != '~' else ''}:{f[2]}",
                       "own_ms": round(v[2] * 1000, 1), "calls": v[1],
                       "bucket": max(shares(f).items(), key=lambda kv: kv[1])[0]} for f, v in top]
     return {
@@ -880,7 +894,8 @@ def loop_time_buckets(path: str, joins: int) -> dict:
 
 def profiled_server(argv: list[str]) -> int:
     """``--profiled-server OUT serve ...``: the councilcast CLI with a cProfile of its event-loop
-    thread switched on by SIGUSR1 and off (written to OUT) by SIGUSR2."""
+    thread, a fresh one switched on by each SIGUSR1 and off by the next SIGUSR2, which writes
+    it to OUT.0, OUT.1, ..."""
     import cProfile
 
     from councilcast.cli import main as cli_main
@@ -888,16 +903,22 @@ def profiled_server(argv: list[str]) -> int:
     out, rest = argv[0], argv[1:]
     # CPU time of this thread by default: on a shared machine wall time would charge whatever
     # function was running with the time the thread waited for a core
-    prof = cProfile.Profile(time.thread_time) if os.environ.get("BENCH_PROFILE_TIMER", "cpu") == "cpu" \
-        else cProfile.Profile()
+    cpu = os.environ.get("BENCH_PROFILE_TIMER", "cpu") == "cpu"
+    state = {"prof": None, "k": 0}
 
     def on(signum, frame):
-        prof.enable()
+        state["prof"] = cProfile.Profile(time.thread_time) if cpu else cProfile.Profile()
+        state["prof"].enable()
 
     def off(signum, frame):
+        prof = state["prof"]
+        if prof is None:
+            return
         prof.disable()
-        prof.dump_stats(out + ".tmp")
-        os.replace(out + ".tmp", out)
+        path = f"{out}.{state['k']}"
+        prof.dump_stats(path + ".tmp")
+        os.replace(path + ".tmp", path)
+        state["prof"], state["k"] = None, state["k"] + 1
 
     signal.signal(signal.SIGUSR1, on)
     signal.signal(signal.SIGUSR2, off)
@@ -905,7 +926,9 @@ def profiled_server(argv: list[str]) -> int:
 
 
 def profile_storm(n: int, env: dict, tmp: str, timer: str = "cpu") -> dict:
-    """A storm of ``n`` joiners (100 watching) against a server whose loop is profiled."""
+    """A storm of ``n`` joiners (100 watching) against a server whose loop is profiled: first
+    a window of the same length with the watchers alone, then the storm's; the buckets of
+    both, and what the storm added per join."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     out = f"{tmp}/storm.prof"
@@ -924,13 +947,13 @@ def profile_storm(n: int, env: dict, tmp: str, timer: str = "cpu") -> dict:
         deadline = time.time() + 60 + n * 0.3
         for p in joiners:
             read_line(p, deadline, b"READY")
-        s1 = time.time() + 1.5
+        b0 = time.time() + 0.5
+        s1 = b0 + ws + 1.0
         for p in joiners:
             send_line(p, f"STORM {s1!r} {s1 + ws!r} {s1 + ws + 0.5!r}")
-        time.sleep(max(0.0, s1 - time.time()))
-        server.send_signal(signal.SIGUSR1)
-        time.sleep(max(0.0, s1 + ws - time.time()))
-        server.send_signal(signal.SIGUSR2)
+        for at, sig in ((b0, signal.SIGUSR1), (b0 + ws, signal.SIGUSR2), (s1, signal.SIGUSR1), (s1 + ws, signal.SIGUSR2)):
+            time.sleep(max(0.0, at - time.time()))
+            server.send_signal(sig)
         jres = [read_line(p, time.time() + 40, b"{") for p in joiners]
         for p in joiners:
             try:
@@ -939,13 +962,29 @@ def profile_storm(n: int, env: dict, tmp: str, timer: str = "cpu") -> dict:
                 p.kill()
                 p.wait()
         end = time.time() + 30
-        while not os.path.exists(out) and time.time() < end:
+        while not os.path.exists(f"{out}.1") and time.time() < end:
             time.sleep(0.2)
         recs = [r for line in jres if line for r in json.loads(line)["joiners"]]
         kf = [round((r["keyframe"] - r["t0"]) * 1000, 1) for r in recs if r.get("keyframe")]
         res = {"joiners": n, "watching": watching, "window_s": ws, "timer": timer, "got_keyframe": len(kf),
                "first_keyframe_ms": _stats3(kf)}
-        res.update(loop_time_buckets(out, n) if os.path.exists(out) else {"error": "no profile written"})
+        if not os.path.exists(f"{out}.1"):
+            res["error"] = "no profile written"
+            return res
+        res["profile_files"] = [f"{out}.0", f"{out}.1"]  # pstats dumps: watchers only, storm
+        base = loop_time_buckets(f"{out}.0", n)
+        storm = loop_time_buckets(f"{out}.1", n)
+        res["storm"] = storm
+        res["watchers_only"] = {k: base[k] for k in ("busy_s", "idle_s")} | {
+            "buckets_ms": {k: v["ms"] for k, v in base["buckets"].items()}}
+        added = {k: v["ms"] - base["buckets"].get(k, {}).get("ms", 0.0) for k, v in storm["buckets"].items()}
+        total = sum(added.values())
+        res["storm_minus_watchers_only"] = {
+            "busy_ms": round(total, 1), "busy_ms_per_join": round(total / n, 2),
+            "buckets": {k: {"ms_per_join": round(v / n, 2), "share_pct": round(100 * v / total, 1) if total else None}
+                        for k, v in sorted(added.items(), key=lambda kv: kv[1], reverse=True)},
+            "note": "what the storm window added over the watchers-only window of the same length, per join; "
+                    "fan-out here includes the joiners' own packets once they are in (and their replayed frames)"}
         return res
     finally:
         stop_procs(watchers)
@@ -1364,11 +1403,98 @@ def per_packet_profile(n: int = 4000) -> dict:
                                   "datagrams_not_sent": short[0]}
     else:
         result["sendmmsg"] = None
-        result["sendmmsg_note"] = "broadcast.libinternals has no sendmmsg_sender (yet)"
+        result["sendmmsg_note"] = "broadcast.libinternals has no sendmmsg_sender (see server_paths for its batch path)"
     rx.close()
     tx.close()
+    result["server_paths"] = server_paths_profile(n)
     result["note"] = "sendto and sendmmsg times include draining the loopback receiver every 200 packets"
     return result
+
+
+def server_paths_profile(n: int = 4000, profile: str = "AEAD_AES_128_GCM") -> dict:
+    """The server's own per-packet paths as :mod:`broadcast.libinternals` binds them, one
+    frame of 8 x 1,200-byte packets at a time, us per packet (best / median of 5 runs):
+    ``direct`` (assembled and protected in the SRTP session's buffer, one ``sendto`` each)
+    and, where libinternals has ``batch_protect_path``, ``batch`` (assembled and protected in
+    the shared slots, one ``sendmmsg`` per frame). Each includes the copy, protect and send."""
+    import struct
+
+    from pylibsrtp import Policy, Session
+
+    from broadcast import libinternals
+
+    name, const, keylen = next(x for x in SRTP_PROFILES if x[0] == profile)
+    policy = Policy(key=os.urandom(keylen), ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=getattr(Policy, const))
+    policy.allow_repeat_tx = True  # the same 8 packets again and again
+    session = Session(policy=policy)
+    payload = os.urandom(1200)
+    frame = [bytes([0x90, 96]) + struct.pack("!HII", i, 3000, 7) + struct.pack("!HH", 0xBEDE, 1)
+             + bytes([0x10, ord("0"), 0, 0]) + payload for i in range(8)]
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    rx.setblocking(False)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.setblocking(False)
+    addr = rx.getsockname()
+
+    class Transport:  # what the sink hands libinternals: an asyncio datagram transport's socket
+        _sock = tx
+
+    def drain():
+        try:
+            while True:
+                rx.recv(2048)
+        except BlockingIOError:
+            pass
+
+    out: dict = {"srtp_profile": name, "frame": "8 x 1,200-byte packets"}
+    direct = libinternals.direct_protect_path(session, Transport())
+    if direct is not None:
+        srtp, cdata, buf, view, len_p, sock, protect, _limit = direct
+
+        def run_direct(k):
+            for j in range(k // 8):
+                for p in frame:
+                    buf[0:len(p)] = p
+                    len_p[0] = len(p)
+                    protect(srtp[0], cdata, len_p)
+                    try:
+                        sock.sendto(view[: len_p[0]], addr)
+                    except BlockingIOError:
+                        pass
+                if j % 25 == 24:
+                    drain()
+
+        out["direct_sendto_us"] = _best_us(run_direct, n - n % 8)
+    else:
+        out["direct_sendto_us"] = None
+    bind = getattr(libinternals, "batch_protect_path", None)
+    batch = bind(session, Transport(), addr) if callable(bind) else None
+    if batch is not None:
+        short = [0]
+
+        def run_batch(k):
+            for j in range(k // 8):
+                for i, p in enumerate(frame):
+                    off = i * batch.slot
+                    batch.buffer[off:off + len(p)] = p
+                    batch.len_p[0] = len(p)
+                    batch.protect(batch.srtp[0], batch.slots[i], batch.len_p)
+                    batch.iov[i].iov_len = batch.len_p[0]
+                short[0] += 8 - batch.send(8)
+                if j % 25 == 24:
+                    drain()
+
+        out["batch_sendmmsg_us"] = _best_us(run_batch, n - n % 8)
+        out["batch_datagrams_not_sent"] = short[0]
+    else:
+        out["batch_sendmmsg_us"] = None
+        out["batch_note"] = ("libinternals has no batch_protect_path" if not callable(bind)
+                             else "batch_protect_path refused here (platform or self-check)")
+    rx.close()
+    tx.close()
+    return out
 
 
 def per_packet_limit(profile: dict, packets_per_viewer_s: float, srtp_profile: str) -> dict:
