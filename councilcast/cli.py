@@ -31,11 +31,14 @@ def add_server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, help="port (env COUNCILCAST_PORT, default 8080; 0 = any free port)")
     p.add_argument("--db", help="SQLite file, created if missing, or postgresql://user:password@host/dbname "
                                 "(env COUNCILCAST_DB, default ./councilcast.db)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="server processes on this address (env COUNCILCAST_WORKERS, default 1); more than 1 needs "
+                        "--db postgresql://..., and one of them holds the media (docs/deploy.md)")
 
 
 def config_from_args(args: argparse.Namespace, **extra) -> Config:
     return Config.from_env(host=getattr(args, "host", None), port=getattr(args, "port", None),
-                           db=getattr(args, "db", None), **extra)
+                           db=getattr(args, "db", None), workers=getattr(args, "workers", None), **extra)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,7 +74,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_server(config: Config) -> int:
-    """Serve ``config`` until SIGINT/SIGTERM (``serve``, ``demo`` and ``relay`` all end here)."""
+    """Serve ``config`` until SIGINT/SIGTERM (``serve``, ``demo`` and ``relay`` all end here); with
+    ``config.workers`` other than 1, as that many processes (:mod:`councilcast.workers`)."""
+    if config.workers != 1:
+        from councilcast.workers import serve
+
+        return serve(config)
     from councilcast.server import run
 
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -75,6 +75,13 @@ class Config:
     """The secret ballot's master key (32 bytes, created mode 0600 if missing). Keep it outside the database's directory and out of its backups: with it, a copy of the database no longer hides how a ballot voted. Default: ``$XDG_STATE_HOME/councilcast/keys/<hash of the database path>.key`` (``~/.local/state/...``)."""
     recall_quorum: float = 0.5
     """Turnout quorum of a recall round: members present (counts and ballots) at least this fraction of the constituency's registered members, besides a majority of votes cast for recall (docs/voting.md, "Recall"). Recorded in each recall round when it opens."""
+    workers: int = 1
+    """Server processes on this address (``councilcast serve --workers N``, SO_REUSEPORT): 1 is one process and no
+    supervisor; more needs a PostgreSQL ``db`` (SQLite is refused), and one of them holds the media (docs/deploy.md)."""
+    media_url: str | None = None
+    """Where this server's media is when it is not here: ``unix:/path`` (set by ``serve --workers`` for every process
+    but the media one) or ``http://host:port`` of a councilcast that holds it; ``/whip``, ``/whep``, the channels and
+    the other broadcast routes are then handed to it. Unset: this process holds the media."""
     extra: dict = field(default_factory=dict)
     """Settings for tests and embedding; not read from the environment."""
 

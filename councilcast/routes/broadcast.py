@@ -9,6 +9,11 @@ WHIP (RFC 9725) and WHEP (draft-ietf-wish-whep) endpoints:
 - ``OPTIONS`` answers CORS preflights with ``Accept-Post: application/sdp``.
 
 docs/broadcast.md explains every status code and the media path behind them.
+
+In a process of ``serve --workers N`` that holds no media (``COUNCILCAST_MEDIA_URL`` set),
+every route of this module is handed to the media process as it is
+(:mod:`councilcast.media_proxy`), the session URLs included, and the service only mirrors
+the media process's channels for the other areas' pages (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from broadcast.synthetic import SIZE_LIMITS
 from councilcast.appkeys import AUTH, BROADCAST, BROADCASTER, CONFIG, COUNCIL, DB, SESSIONS
 from councilcast.services.broadcast import BroadcastService
 from councilcast.errors import ApiError, read_json
+from councilcast.media_proxy import MediaProxy, client_address
 from councilcast.middleware import CORS, cors_headers
 from councilcast.pages import render
 
@@ -119,7 +125,7 @@ async def _open_session(request: web.Request, protocol: str) -> web.Response:
     name = request.match_info["channel"]
     _svc(request).channel(name)  # an unknown channel is a 404 before the body is read
     offer = await _read_sdp(request)
-    session, answer = await _svc(request).open_session(protocol, name, offer, request.remote)
+    session, answer = await _svc(request).open_session(protocol, name, offer, client_address(request))
     return _created(request, f"/{protocol}/{name}/{session.id}", answer)
 
 
@@ -454,13 +460,39 @@ async def _broadcast_ctx(app: web.Application):
     await svc.stop()
 
 
+def _handed_off_ctx(proxy: MediaProxy):
+    """The service of a process without media: the channels mirrored from the media process."""
+    async def ctx(app: web.Application):
+        config = app[CONFIG]
+        svc = BroadcastService(app[DB], config.data_path, ice_urls=parse_ice_urls(config.ice_servers))
+        app[BROADCAST] = svc
+        app[BROADCASTER] = svc.broadcaster
+
+        async def channels() -> list[dict]:
+            return (await proxy.get_json("/api/channels"))["channels"]
+
+        await svc.start(mirror=channels)
+        yield
+        await svc.stop()
+    return ctx
+
+
 def setup(app: web.Application) -> None:
     try:  # a bad ICE server URL stops the start, naming the setting, instead of every join failing
         parse_ice_urls(app[CONFIG].ice_servers)
     except BroadcastError as exc:
         raise SystemExit(f"COUNCILCAST_ICE_SERVERS (--ice-servers): {exc.reason}") from None
-    app.cleanup_ctx.append(_broadcast_ctx)
-    app.router.add_routes(routes)
+    media_url = app[CONFIG].media_url
+    if not media_url:
+        app.cleanup_ctx.append(_broadcast_ctx)
+        app.router.add_routes(routes)
+        return
+    # The media is in another process: the same routes (methods, paths, HEAD on GET), each
+    # answered by that process through the proxy.
+    proxy = MediaProxy(media_url)
+    app.cleanup_ctx.append(proxy.lifecycle)
+    app.cleanup_ctx.append(_handed_off_ctx(proxy))
+    app.router.add_routes([web.RouteDef(r.method, r.path, proxy.forward, r.kwargs) for r in routes])
 
 
 _SDP = {"application/sdp": {"schema": {"type": "string"}}}

@@ -5,6 +5,13 @@ fan-out); this service adds what lives beyond one session: channel settings and
 recordings in the store (:mod:`councilcast.stores.broadcast`) with the one being written
 and their retention (:mod:`broadcast.retention`), the captions of each channel, the relay
 loops that keep pulling an origin's channels, and the demo's cameras.
+
+In a process of ``serve --workers N`` that holds no media (every one but the media process),
+the broadcast routes are handed to the media process (:mod:`councilcast.media_proxy`) and this
+service only mirrors its channels (:meth:`BroadcastService.start` with ``mirror``): the pages
+of other areas that show a channel (the home page's "on air", an assembly's player) read
+:attr:`~BroadcastService.channels` and :meth:`~BroadcastService.channel_infos`, at most
+:data:`MIRROR_EVERY_S` old.
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ import asyncio
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Awaitable, Callable
 
 import aiohttp
 from yarl import URL
@@ -28,7 +37,7 @@ from broadcast.trickle import parse_sdpfrag
 from councilcast.storage import Database
 from councilcast.stores import broadcast as store
 
-__all__ = ["BroadcastService", "DEFAULT_CHANNELS", "RETENTION_EVERY_S"]
+__all__ = ["BroadcastService", "ChannelView", "DEFAULT_CHANNELS", "RETENTION_EVERY_S", "MIRROR_EVERY_S"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +50,36 @@ DEFAULT_CHANNELS = [
 
 RETENTION_EVERY_S = 60.0
 """How often the retention rule runs (besides at start-up and after each recording)."""
+
+MIRROR_EVERY_S = 1.0
+"""How often a process without media reads the media process's channels (``GET /api/channels``)."""
+
+
+@dataclass
+class ChannelView:
+    """A channel as the media process last reported it, for the pages of a process without media:
+    the fields of :meth:`broadcast.channels.Channel.info` and what the templates read."""
+
+    name: str
+    title: str
+    state: str = "idle"
+    watching: int = 0
+    companion: str | None = None
+    captions_url: str | None = None
+    source: str | None = None
+    live_since: float | None = None
+
+    @classmethod
+    def of(cls, info: dict) -> "ChannelView":
+        return cls(name=info["name"], title=info.get("title") or info["name"], state=info.get("state", "idle"),
+                   watching=int(info.get("viewers") or 0), companion=info.get("companion"),
+                   captions_url=info.get("captions_url"), source=info.get("source"),
+                   live_since=info.get("live_since"))
+
+    def info(self) -> dict:
+        return {"name": self.name, "title": self.title, "state": self.state, "viewers": self.watching,
+                "companion": self.companion, "captions_url": self.captions_url, "source": self.source,
+                "live_since": self.live_since}
 
 
 class BroadcastService:
@@ -57,12 +96,23 @@ class BroadcastService:
         self._retention_lock = asyncio.Lock()
         self._live_ids: dict[str, str] = {}  # file of a recording being written -> its id (kept when stored)
         self._tasks: list[asyncio.Task] = []
+        self.mirrored: dict[str, ChannelView] | None = None
+        """The media process's channels, in a process without media (None: the media is here)."""
+        self.mirror_every_s = MIRROR_EVERY_S
 
     # -- start and stop ------------------------------------------------------------------
     async def start(self, *, relay_origin: str | None = None, relay_channels: str | None = None,
-                    relay_record: bool = False, demo: bool = False) -> None:
+                    relay_record: bool = False, demo: bool = False,
+                    mirror: Callable[[], Awaitable[list[dict]]] | None = None) -> None:
         """Define the default and saved channels; then relay an origin (recording what it pulls
-        only with ``relay_record``), or put the demo camera on air."""
+        only with ``relay_record``), or put the demo camera on air.
+
+        With ``mirror`` (a function that reads the media process's channel infos), this process
+        holds no media: no session, camera, relay, recording nor retention pass runs here; the
+        channels are read from the media process every :data:`MIRROR_EVERY_S` seconds."""
+        if mirror is not None:
+            await self._start_mirror(mirror)
+            return
         checked = libinternals.self_check()  # once, before the first viewer: which per-packet path runs
         refused = {k: v for k, v in checked["refused"].items() if v}
         log.info("broadcast: per-packet path %s%s", checked["path"], f" (refused: {refused})" if refused else "")
@@ -81,6 +131,30 @@ class BroadcastService:
         elif demo:
             bc.start_camera("central", 1280, 720, 30)
             bc.start_camera("central-sign", 320, 240, 15)
+
+    async def _start_mirror(self, fetch: Callable[[], Awaitable[list[dict]]]) -> None:
+        rows = await self.db.read(store.list_channels)
+        views = {name: ChannelView(name, title, companion=companion) for name, title, companion in DEFAULT_CHANNELS}
+        views.update({r["name"]: ChannelView(r["name"], r["title"] or r["name"], companion=r["companion"],
+                                             captions_url=r["captions_url"]) for r in rows})
+        self.mirrored = views  # idle until the media process first answers
+        self._tasks.append(asyncio.ensure_future(self._mirror_loop(fetch)))
+
+    async def _mirror_loop(self, fetch: Callable[[], Awaitable[list[dict]]]) -> None:
+        failing, reached = False, False
+        while True:
+            try:
+                self.mirrored = {c["name"]: ChannelView.of(c) for c in await fetch()}
+                if failing:
+                    log.info("broadcast: the media process answers again")
+                failing, reached = False, True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the media process restarts: keep the last view
+                if not failing and reached:  # before its first answer it is still starting: not worth a warning
+                    log.warning("broadcast: cannot read the media process's channels (%r); keeping the last view", exc)
+                failing = reached
+            await asyncio.sleep(self.mirror_every_s)
 
     async def _resolve_ice(self) -> None:
         servers = await ice.resolve_stun(self.ice_urls, asyncio.get_running_loop().getaddrinfo)
@@ -101,8 +175,9 @@ class BroadcastService:
     # -- channels ------------------------------------------------------------------------
     @property
     def channels(self) -> dict:
-        """Every channel by name (the live media state, for the pages)."""
-        return self.broadcaster.channels
+        """Every channel by name (the live media state, for the pages; mirrored from the media
+        process where the media is not here)."""
+        return self.mirrored if self.mirrored is not None else self.broadcaster.channels
 
     def channel(self, name: str):
         """The channel ``name``, or BroadcastError ``unknown_channel`` (404)."""
@@ -110,12 +185,17 @@ class BroadcastService:
 
     def channel_info(self, name: str) -> dict:
         """A channel as the API shows it: its state, and where to watch and caption it."""
-        info = self.broadcaster.get(name).info()
+        if self.mirrored is not None:
+            if name not in self.mirrored:
+                self.broadcaster.get(name)  # BroadcastError unknown_channel, as where the media is
+            info = self.mirrored[name].info()
+        else:
+            info = self.broadcaster.get(name).info()
         info.update(whep=f"/whep/{name}", watch=f"/watch/{name}", captions=f"/api/channels/{name}/captions")
         return info
 
     def channel_infos(self) -> list[dict]:
-        return [self.channel_info(n) for n in sorted(self.broadcaster.channels)]
+        return [self.channel_info(n) for n in sorted(self.channels)]
 
     def start_camera(self, name: str, width: int, height: int, fps: int) -> None:
         self.broadcaster.get(name)

@@ -1,0 +1,205 @@
+"""``councilcast serve --workers N`` (issue 15, many processes): real processes on one loopback
+address, a real PostgreSQL (tests/pg.py), a real aiortc WHEP viewer.
+
+One supervisor with two processes serves the module (starting one takes seconds on this
+machine): process 0 holds the media, process 1 hands the broadcast routes to it. Which process
+a connection reaches is the kernel's choice (SO_REUSEPORT), so a test that needs process 1
+opens connections until one lands there and then keeps to it (one connection per client
+session); every answer names its process in ``X-Councilcast-Worker``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from councilcast.cli import main
+from tests.broadcast.peers import Viewer
+from tests.conftest import SECRETARIAT_TOKEN, free_port
+from tests.polling import until
+
+pytestmark = pytest.mark.slow
+
+HEADER = "X-Councilcast-Worker"
+SECRETARIAT = {"Authorization": f"Bearer {SECRETARIAT_TOKEN}"}
+
+
+def _who(resp) -> tuple[int, int]:
+    m = re.fullmatch(r"index=(\d+); pid=(\d+)", resp.headers[HEADER])
+    return int(m.group(1)), int(m.group(2))
+
+
+class Supervised:
+    def __init__(self, db: str, folder: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = folder / "output.txt"
+        env = {**os.environ, "COUNCILCAST_SECRETARIAT_TOKEN": SECRETARIAT_TOKEN,
+               "COUNCILCAST_DATA_DIR": str(folder / "data"), "COUNCILCAST_KEY_FILE": str(folder / "keys" / "ballot.key")}
+        env.pop("COUNCILCAST_STUDIO_TOKEN", None)  # generated at first start: printed once, not once per process
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "councilcast", "serve", "--workers", "2",
+                                          "--host", "127.0.0.1", "--port", str(self.port), "--db", db],
+                                         env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    async def health(self) -> tuple[int, int]:
+        """(index, pid) of the process one new connection reached."""
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+            async with s.get(self.url + "/api/health", timeout=aiohttp.ClientTimeout(total=10)) as r:
+                assert r.status == 200
+                return _who(r)
+
+    async def pids(self, want: int = 2, timeout: float = 90) -> dict[int, int]:
+        """index -> pid, once ``want`` processes answered (new connections until they have)."""
+        seen: dict[int, int] = {}
+
+        async def both():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the supervisor exited ({self.proc.returncode}): {self.output()}")
+            try:
+                index, pid = await self.health()
+                seen[index] = pid
+            except (aiohttp.ClientError, OSError):
+                pass
+            return len(seen) >= want
+        await until(both, timeout=timeout, what=f"{want} processes answering /api/health", every=0.02)
+        return seen
+
+    async def session_on(self, index: int) -> aiohttp.ClientSession:
+        """A client session whose one connection reached process ``index``."""
+        found: list[aiohttp.ClientSession] = []
+
+        async def there():
+            s = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+            try:
+                async with s.get(self.url + "/api/health") as r:
+                    if _who(r)[0] == index:
+                        found.append(s)
+                        return True
+            except (aiohttp.ClientError, OSError):
+                pass
+            await s.close()
+            return False
+        await until(there, timeout=30, what=f"a connection to process {index}", every=0.01)
+        return found[0]
+
+
+@pytest.fixture(scope="module")
+def supervised(pg_cluster, tmp_path_factory):
+    sv = Supervised(pg_cluster.new_database(), tmp_path_factory.mktemp("workers"))
+    yield sv
+    if sv.proc.poll() is None:
+        sv.proc.send_signal(signal.SIGTERM)
+        try:
+            sv.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            sv.proc.kill()
+
+
+async def test_two_processes_answer_on_one_address_and_tokens_print_once(supervised):
+    pids = await supervised.pids()
+    assert set(pids) == {0, 1} and pids[0] != pids[1]
+    out = supervised.output()
+    assert f"worker 0 of 2 (media, pid {pids[0]}) serving on {supervised.url}/" in out
+    assert f"worker 1 of 2 (pid {pids[1]}) serving on {supervised.url}/" in out
+    assert re.search(rf"councilcast supervisor \(pid {supervised.proc.pid}\): 2 workers", out)
+    assert out.count("studio token (shown once, keep it):") == 1  # the supervisor's, before the processes
+    assert "secretariat token" not in out  # configured: nothing to show
+    assert "postgres@" in out and "councilcast.db" not in out
+
+
+def test_sqlite_with_two_workers_is_refused_naming_postgresql(tmp_path, capsys):
+    db = tmp_path / "region.db"
+    port = free_port()
+    assert main(["serve", "--workers", "2", "--db", str(db), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert "PostgreSQL" in err and "postgresql://" in err and str(db) in err
+    assert not db.exists()  # nothing started: no database, no listener
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+
+
+async def test_a_whep_viewer_of_a_non_media_process_gets_media_through_it(supervised):
+    pids = await supervised.pids()
+    http = await supervised.session_on(1)
+    try:
+        async with http.post(supervised.url + "/api/channels/central/camera", headers=SECRETARIAT,
+                             json={"width": 320, "height": 180, "fps": 15}) as r:
+            assert r.status == 201, await r.text()
+            assert _who(r) == (1, pids[1]) and (await r.json())["state"] == "live"
+        viewer = Viewer(supervised.url, "central")
+        r = await viewer.start(http)
+        assert r.status == 201, r.body_text
+        assert _who(r) == (1, pids[1])  # answered through process 1, by process 0
+        assert r.headers["Location"].startswith("/whep/central/")
+        assert r.headers["Accept-Patch"] == "application/trickle-ice-sdpfrag"
+        assert r.headers["Content-Type"].startswith("application/sdp")
+        frames = await viewer.frames(5, timeout=30)
+        assert {(f.width, f.height) for f in frames} == {(320, 180)}
+        async with http.options(viewer.location) as r:
+            assert r.status == 204 and r.headers["Allow"] == "OPTIONS, PATCH, DELETE"
+        async with http.get(supervised.url + "/api/channels/central") as r:
+            assert (await r.json())["viewers"] == 1 and _who(r)[0] == 1
+
+        async def on_air_here():  # the home page of process 1 reads the mirrored channels
+            async with http.get(supervised.url + "/") as r:
+                return _who(r)[0] == 1 and 'data-live-channel="central"' in await r.text()
+        await until(on_air_here, timeout=20, what="process 1's home page showing central on air")
+
+        location = viewer.location
+        async with http.delete(location) as r:
+            assert r.status == 200 and _who(r)[0] == 1
+        viewer.location = None
+        await viewer.stop(http)
+        async with http.delete(location) as r:  # the session is gone at the media process
+            assert r.status == 404 and (await r.json())["error"]["reason"].startswith("no such session")
+
+        async def no_viewer():
+            async with http.get(supervised.url + "/api/channels/central") as r:
+                return (await r.json())["viewers"] == 0
+        await until(no_viewer, timeout=20, what="no viewer after the DELETE through process 1")
+        async with http.get(supervised.url + "/api/broadcast/stats") as r:
+            assert (await r.json())["sessions"]["whep"] == 0
+    finally:
+        await http.close()
+
+
+async def test_a_killed_process_is_started_again_and_the_address_keeps_answering(supervised):
+    pids = await supervised.pids()
+    os.kill(pids[1], signal.SIGKILL)
+
+    def gone():  # dead, its sockets closed (a zombie until the supervisor reaps it)
+        try:
+            return Path(f"/proc/{pids[1]}/stat").read_text().split(") ")[1][0] in "ZX"
+        except (FileNotFoundError, IndexError):
+            return True
+    await until(gone, timeout=10, what="the killed process gone")
+    answers: list[tuple[int, int]] = []
+
+    async def back():
+        answers.append(await supervised.health())  # every request answered: no error tolerated
+        return any(i == 1 and p != pids[1] for i, p in answers)
+    await until(back, timeout=90, what="process 1 started again", every=0.05)
+    assert pids[1] not in {p for _, p in answers}
+    assert f"worker 1 (pid {pids[1]}) exited with signal 9" in supervised.output()
+    assert supervised.proc.poll() is None
+
+
+async def test_sigterm_stops_the_supervisor_and_every_process(supervised):
+    pids = await supervised.pids()
+    supervised.proc.send_signal(signal.SIGTERM)
+    await until(lambda: supervised.proc.poll() is not None, timeout=60, what="the supervisor's exit")
+    assert supervised.proc.returncode == 0
+    for pid in pids.values():
+        assert not Path(f"/proc/{pid}").exists()
