@@ -29,8 +29,13 @@ loop (``await ws.send_str(text)`` per socket, in turn) is kept as
 send buffer is above ``SLOW_LIMIT`` (a client that stopped reading) is dropped instead of
 buffering without bound.
 
-Beyond one process, :class:`EventHub` is the seam: a broker-backed hub publishes to the
-broker and every process writes what it receives to its own sockets (docs/voting.md).
+Beyond one process, :class:`EventHub` is the seam. On PostgreSQL a bus is attached
+(:class:`councilcast.services.bus.PgBus`, ``hub.bus``): :meth:`EventHub.publish` and
+:meth:`EventHub.write_and_publish` hand the event to ``pg_notify`` (in the transaction that
+makes it true) instead of writing it here, and every process, this one included, writes what
+its LISTEN connection receives to its own sockets with :meth:`EventHub.publish_local`. With no
+bus (SQLite, one process) publishing is local, as it always was (docs/voting.md, "Events
+across processes").
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ import math
 import json
 import logging
 import time
-from typing import Callable
+from typing import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
@@ -79,6 +84,12 @@ class EventHub:
         self.fastpath = fastpath
         self.fastpath_off_reason = None if fastpath else (fastpath_off_reason or "off")
         self._sending: set[asyncio.Future] = set()  # public path: sends still in flow control
+        self.bus = None  # PostgreSQL: the process's LISTEN/NOTIFY bus (councilcast.services.bus.PgBus)
+        # with a bus: callbacks(event, own) for every event received, before the screens get it
+        # (areas keep their state for the hello), and async callbacks() -> [events] after a lost
+        # LISTEN connection came back (fresh state for this process's screens)
+        self.on_received: list[Callable[[dict, bool], Awaitable[None]]] = []
+        self.on_resync: list[Callable[[], Awaitable[list[dict]]]] = []
 
     @property
     def ws_path(self) -> str:
@@ -94,8 +105,32 @@ class EventHub:
     def discard(self, ws: web.WebSocketResponse) -> None:
         self._clients.pop(ws, None)
 
-    async def publish(self, event: dict) -> int:
-        """Send ``event`` to every screen; returns how many sockets it was written to."""
+    async def publish(self, event: dict) -> int | None:
+        """Send ``event`` to every screen: here (returns how many sockets it was written to) or,
+        with a bus, to every process through ``pg_notify`` in a transaction of its own (returns
+        None: each process writes it to its own sockets when LISTEN delivers it)."""
+        if self.bus is not None:
+            await self.bus.publish(event)
+            return None
+        return await self.publish_local(event)
+
+    async def write_and_publish(self, db, fn: Callable, events_of: Callable[[object], list[dict]]):
+        """Run ``fn(conn)`` as one write of ``db`` and publish the events ``events_of(value)``.
+
+        No bus: once the write committed, here (what publishing always was). With a bus:
+        ``events_of`` runs in the same transaction, on the writer's connection, and its
+        events go out with ``pg_notify`` there, so that none reaches a screen before its
+        cause is durable, nor at all if the write fails.
+        """
+        if self.bus is None:
+            value = await db.write(fn)
+            for event in events_of(value):
+                await self.publish_local(event)
+            return value
+        return await db.write(lambda conn: self.bus.emit_after(conn, fn(conn), events_of))
+
+    async def publish_local(self, event: dict) -> int:
+        """Send ``event`` to this process's screens; returns how many sockets it was written to."""
         event.setdefault("sent_at", now_ms())
         text = json.dumps(event, separators=(",", ":"))
         if self.fastpath:

@@ -431,6 +431,15 @@ class Database:
             return PgConnection(self._target, readonly=True, application_name="councilcast-reader")
         return _connect(self.path, readonly=True)
 
+    async def connect_async(self, application_name: str):
+        """A new asyncio connection of the caller's own (PostgreSQL only), in autocommit mode: the
+        process's LISTEN connection and the scheduler's lock (:mod:`councilcast.services.bus`)."""
+        if self.engine != "postgresql":
+            raise ValueError("asyncio connections are PostgreSQL's: SQLite has one process")
+        from councilcast.stores.events import connect
+
+        return await connect(self._target, application_name)
+
     def _reader(self):
         conn = getattr(self._local, "conn", None)
         if conn is not None and self.engine == "postgresql" and conn.broken:

@@ -41,6 +41,15 @@ def _open_election(c, eid: str, closed_reason: str) -> dict:
     return e
 
 
+def _elected(eid: str, e: dict) -> dict:
+    """The ``council.elected`` event of a closed election ``e``."""
+    r = e["result"]
+    return {"type": "council.elected", "election": eid, "title": e["title"], "term_ends": e["term_ends"],
+            "vacant": r["vacant"], "members": [{"delegate": x["candidate"], "name": x["name"], "seat": x["seat"],
+                                                "approvals": x["approvals"]} for x in r["elected"]],
+            "draw": r["draw"] is not None, "seed": r["seed"]}
+
+
 class CouncilService:
     def __init__(self, db: Database, voting: VotingService):
         self.db = db
@@ -67,10 +76,9 @@ class CouncilService:
             check_rotation(spec["candidates"], store.past_councils(c, ROTATION_TERMS))
             e = store.create_election(c, spec, now)
             return self._view(c, e)
-        e = await self.db.write(do)
-        await self.voting.hub.publish({"type": "council.election.opened", "election": {
-            k: e[k] for k in ("id", "title", "seats", "candidates", "term_ends", "item", "opened_at")}})
-        return e
+        return await self.voting.hub.write_and_publish(self.db, do, lambda e: [
+            {"type": "council.election.opened", "election": {
+                k: e[k] for k in ("id", "title", "seats", "candidates", "term_ends", "item", "opened_at")}}])
 
     async def close_election(self, eid: str) -> dict:
         """Count the approvals of the delegates active at the close, elect, seat the Council."""
@@ -94,14 +102,7 @@ class CouncilService:
             result.update(election=eid, closed_at=iso(now), term_ends=e["term_ends"])
             store.close_election(c, eid, result, e["term_ends"], now)
             return self._view(c, store.get_election(c, eid))
-        e = await self.db.write(do)
-        r = e["result"]
-        await self.voting.hub.publish({"type": "council.elected", "election": eid, "title": e["title"],
-                                       "term_ends": e["term_ends"], "vacant": r["vacant"],
-                                       "members": [{"delegate": x["candidate"], "name": x["name"], "seat": x["seat"],
-                                                    "approvals": x["approvals"]} for x in r["elected"]],
-                                       "draw": r["draw"] is not None, "seed": r["seed"]})
-        return e
+        return await self.voting.hub.write_and_publish(self.db, do, lambda e: [_elected(eid, e)])
 
     # -- the delegates answer the roll call --------------------------------------------------
     async def approve(self, eid: str, did: str, body) -> dict:
@@ -121,11 +122,9 @@ class CouncilService:
             approved = check_ballot(body.get("approve"), e["candidates"], e["seats"])
             store.put_approval(c, eid, did, approved, now)
             return {"election": eid, "delegate": did, "name": d["name"], "approve": approved, "at": iso(now)}
-        out = await self.db.write(do)
         # who answered is public at once; what they approved, from the close
-        await self.voting.hub.publish({"type": "council.approval", "election": eid, "delegate": did,
-                                       "name": out["name"], "at": out["at"]})
-        return out
+        return await self.voting.hub.write_and_publish(self.db, do, lambda out: [
+            {"type": "council.approval", "election": eid, "delegate": did, "name": out["name"], "at": out["at"]}])
 
     # -- reading -----------------------------------------------------------------------------
     def _view(self, c, e: dict) -> dict:

@@ -7,6 +7,11 @@ round is published, and tells every screen on ``/ws``: ``session.opened``,
 ``session.adjourned``, ``session.closed``, ``item.started``, ``item.ended``,
 ``speakers.changed``, ``floor.granted``, ``floor.ended``; a screen that connects mid-session
 gets a ``session.state`` snapshot of every live session in its hello.
+
+On PostgreSQL (a bus on the hub) each event, with the session's view read on the writer's
+connection, goes out with ``pg_notify`` in the transaction that made it true
+(:meth:`SessionService._write`); every process keeps its ``live`` views from the events it
+receives, for its hello, and re-reads them after a lost LISTEN connection.
 """
 
 from __future__ import annotations
@@ -77,6 +82,8 @@ class SessionService:
         self.recordings = recordings or _no_recordings
         self.live: dict[str, dict] = {}  # views of the open and adjourned sessions, for the hello
         voting.on_result.append(self._round_published)
+        hub.on_received.append(self._received)  # called only with a bus (PostgreSQL)
+        hub.on_resync.append(self._resync)
 
     async def start(self) -> None:
         for s in await self.db.read(store.live_sessions):
@@ -96,9 +103,13 @@ class SessionService:
     async def view(self, sid: str) -> dict | None:
         """A session as every screen shows it: state, agenda, current item, speakers' list."""
         found = await self._rows(sid)
-        if found is None:
-            return None
-        s, items, speakers = found
+        return None if found is None else self._view_of(*found)
+
+    def _view_in(self, c, sid: str) -> dict:
+        """:meth:`view` read on connection ``c`` (the writer's, in the transaction it shows)."""
+        return self._view_of(store.get_session(c, sid), store.items(c, sid), store.speakers(c, sid))
+
+    def _view_of(self, s: dict, items: list[dict], speakers: list[dict]) -> dict:
         agenda = [self._item_view(i) for i in items]
         current = next((i for i in agenda if i["id"] == s["current_item"]), None)
         waiting = [p for p in speakers if p["state"] in ("waiting", "speaking")]
@@ -140,13 +151,59 @@ class SessionService:
     async def _changed(self, sid: str, event: dict | None = None) -> dict:
         """Refresh the live view of ``sid``, publish ``event`` (if any) with it, return the view."""
         v = await self.view(sid)
-        if v["state"] in ("open", "adjourned"):
-            self.live[sid] = v
-        else:
-            self.live.pop(sid, None)
+        self._keep(v)
         if event is not None:
             await self.hub.publish({**event, "session": v})
         return v
+
+    def _keep(self, v: dict) -> None:
+        if v["state"] in ("open", "adjourned"):
+            self.live[v["id"]] = v
+        else:
+            self.live.pop(v["id"], None)
+
+    async def _write(self, sid: str, do, event) -> tuple[object, dict]:
+        """``do(c)`` as one write, then session ``sid``'s view with ``event`` (a dict, or a
+        function of ``do``'s value answering one or None) to every screen: (value, view).
+
+        No bus (SQLite): the write, then :meth:`_changed`, as always. With a bus: the view is
+        read and the event emitted in the write's own transaction."""
+        pick = event if callable(event) else (lambda _value: event)
+        bus = self.hub.bus
+        if bus is None:
+            value = await self.db.write(do)
+            return value, await self._changed(sid, pick(value))
+
+        def tx(c):
+            value = do(c)
+            v = self._view_in(c, sid)
+            ev = pick(value)
+            if ev is not None:
+                bus.emit(c, {**ev, "session": v})
+            return value, v
+        value, v = await self.db.write(tx)
+        self._keep(v)
+        return value, v
+
+    async def _received(self, event: dict, own: bool) -> None:
+        """Another process's session event: keep its view for this process's hello."""
+        v = event.get("session")
+        if not own and isinstance(v, dict) and "state" in v and "agenda" in v:
+            self._keep(v)
+
+    async def _resync(self) -> list[dict]:
+        """After a lost LISTEN connection: every session live before or now, as it is now."""
+        ids = set(self.live) | {s["id"] for s in await self.db.read(store.live_sessions)}
+        out = []
+        for sid in sorted(ids):
+            v = await self.view(sid)
+            if v is None:
+                continue
+            self._keep(v)
+            kind = {"open": "session.opened", "adjourned": "session.adjourned", "closed": "session.closed"}.get(v["state"])
+            if kind:
+                out.append({"type": kind, "id": sid, "session": v, "resync": True})
+        return out
 
     # -- the session ---------------------------------------------------------------------
     async def create(self, body) -> dict:
@@ -172,9 +229,9 @@ class SessionService:
                         store.update_speaker(c, p["id"], state="withdrawn", done_at=now)
             store.set_state(c, sid, state, now)
             return state
-        state = await self.db.write(do)
-        event = {"open": "session.opened", "adjourned": "session.adjourned", "closed": "session.closed"}[state]
-        return await self._changed(sid, {"type": event, "id": sid})
+        events = {"open": "session.opened", "adjourned": "session.adjourned", "closed": "session.closed"}
+        _, v = await self._write(sid, do, lambda state: {"type": events[state], "id": sid})
+        return v
 
     # -- the agenda ----------------------------------------------------------------------
     async def add_item(self, sid: str, body) -> dict:
@@ -190,8 +247,7 @@ class SessionService:
                 raise SessionError("variant_set", f"no published variant set {spec['variant_set']!r} with two or "
                                                   "more variants")
             spec["options"] = options
-        item = await self.db.write(lambda c: store.add_item(c, sid, spec))
-        await self._changed(sid, {"type": "agenda.changed", "id": sid})
+        item, _ = await self._write(sid, lambda c: store.add_item(c, sid, spec), {"type": "agenda.changed", "id": sid})
         return self._item_view(item)
 
     async def reorder(self, sid: str, body) -> dict:
@@ -200,8 +256,8 @@ class SessionService:
         def do(c):
             current = [i["id"] for i in store.items(c, sid)]
             store.reorder(c, check_order(current, (body or {}).get("order")))
-        await self.db.write(do)
-        return await self._changed(sid, {"type": "agenda.changed", "id": sid})
+        _, v = await self._write(sid, do, {"type": "agenda.changed", "id": sid})
+        return v
 
     async def start_item(self, sid: str, iid: str) -> dict:
         """Make ``iid`` the current item; a decision opens its round at once."""
@@ -217,7 +273,11 @@ class SessionService:
             store.update_item(c, iid, state="current", started_at=time.time())
             store.set_current_item(c, sid, iid)
             return item
-        item = await self.db.write(do)
+        started = {"type": "item.started", "id": sid, "item": iid}
+        if self.hub.bus is not None:  # a decision's item.started goes with its round, below
+            item, v = await self._write(sid, do, lambda item: None if item["kind"] == "decision" else started)
+        else:
+            item = await self.db.write(do)
         if item["kind"] == "decision":
             try:
                 r = await self.voting.create_round({"title": item["title"], "options": item["options"],
@@ -228,8 +288,13 @@ class SessionService:
                     store.set_current_item(c, sid, None)
                 await self.db.write(undo)
                 raise
+            if self.hub.bus is not None:
+                _, v = await self._write(sid, lambda c: store.update_item(c, iid, rounds=[r["id"]]), started)
+                return v
             await self.db.write(lambda c: store.update_item(c, iid, rounds=[r["id"]]))
-        return await self._changed(sid, {"type": "item.started", "id": sid, "item": iid})
+        if self.hub.bus is not None:
+            return v
+        return await self._changed(sid, started)
 
     async def end_item(self, sid: str, iid: str) -> dict:
         def do(c):
@@ -239,8 +304,8 @@ class SessionService:
                 raise SessionError("item", f"the item is {item['state']}, not current", "conflict")
             store.update_item(c, iid, state="done", ended_at=time.time())
             store.set_current_item(c, sid, None)
-        await self.db.write(do)
-        return await self._changed(sid, {"type": "item.ended", "id": sid, "item": iid})
+        _, v = await self._write(sid, do, {"type": "item.ended", "id": sid, "item": iid})
+        return v
 
     async def _round_published(self, r: dict) -> None:
         """A round closed: if it is an item's vote, a runoff joins the item, else its outcome is known."""
@@ -250,13 +315,13 @@ class SessionService:
         result = r["result"]
         runoff = result.get("runoff_round")
         if runoff:
-            await self.db.write(lambda c: store.update_item(c, item["id"], rounds=[*item["rounds"], runoff]))
+            do = lambda c: store.update_item(c, item["id"], rounds=[*item["rounds"], runoff])  # noqa: E731
         else:
             out = outcome(result)
             out.update(round=r["id"], final_hash=r["final_hash"])
-            await self.db.write(lambda c: store.update_item(c, item["id"], outcome=out))
-        await self._changed(item["session_id"], {"type": "item.outcome" if not runoff else "item.runoff",
-                                                 "id": item["session_id"], "item": item["id"]})
+            do = lambda c: store.update_item(c, item["id"], outcome=out)  # noqa: E731
+        await self._write(item["session_id"], do, {"type": "item.outcome" if not runoff else "item.runoff",
+                                                   "id": item["session_id"], "item": item["id"]})
 
     # -- minutes -------------------------------------------------------------------------
     async def minutes(self, sid: str) -> dict | None:
@@ -314,8 +379,7 @@ class SessionService:
             p = store.add_speaker(c, sid, item, who, time.time())
             queue = [q for q in store.speakers(c, sid) if q["state"] in ("waiting", "speaking")]
             return p, [q["id"] for q in queue].index(p["id"]) + 1
-        p, position = await self.db.write(do)
-        await self._changed(sid, {"type": "speakers.changed", "id": sid})
+        (p, position), _ = await self._write(sid, do, {"type": "speakers.changed", "id": sid})
         return {"id": p["id"], "position": position}
 
     async def withdraw(self, sid: str, spid: str, who: dict | None) -> dict:
@@ -329,8 +393,8 @@ class SessionService:
             if p["state"] != "waiting":
                 raise SessionError("speaker", f"the request is {p['state']}", "conflict")
             store.update_speaker(c, spid, state="withdrawn", done_at=time.time())
-        await self.db.write(do)
-        return await self._changed(sid, {"type": "speakers.changed", "id": sid})
+        _, v = await self._write(sid, do, {"type": "speakers.changed", "id": sid})
+        return v
 
     async def grant(self, sid: str, spid: str, body) -> dict:
         seconds = check_grant((body or {}).get("seconds"))
@@ -347,8 +411,9 @@ class SessionService:
             now = time.time()
             store.update_speaker(c, spid, state="speaking", granted_at=now, ends_at=now + seconds)
             return store.get_speaker(c, spid)
-        p = await self.db.write(do)
-        return await self._changed(sid, {"type": "floor.granted", "id": sid, "speaker": self._speaker_view(p)})
+        _, v = await self._write(sid, do, lambda p: {"type": "floor.granted", "id": sid,
+                                                     "speaker": self._speaker_view(p)})
+        return v
 
     async def done(self, sid: str, spid: str) -> dict:
         def do(c):
@@ -356,8 +421,8 @@ class SessionService:
             if p["state"] != "speaking":
                 raise SessionError("speaker", f"the request is {p['state']}, not speaking", "conflict")
             store.update_speaker(c, spid, state="done", done_at=time.time())
-        await self.db.write(do)
-        return await self._changed(sid, {"type": "floor.ended", "id": sid, "speaker": spid})
+        _, v = await self._write(sid, do, {"type": "floor.ended", "id": sid, "speaker": spid})
+        return v
 
     # -- chapters ------------------------------------------------------------------------
     async def chapters(self, channel: str, start_ts: float, end_ts: float) -> list[dict]:

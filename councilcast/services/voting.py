@@ -20,6 +20,7 @@ from councilcast.errors import ApiError, AuthError
 from councilcast.events import EventHub
 from councilcast.keyfile import inside, key_path, load_or_create
 from councilcast.services.batching import WriteBatcher
+from councilcast.services.bus import SchedulerLock
 from councilcast.storage import Database
 from councilcast.stores.core import live_tokens
 from councilcast.stores.voting import VotingStore
@@ -32,6 +33,8 @@ from voting.rules import (DEFAULT_RECALL_QUORUM, VotingError, check_assembly_spe
 __all__ = ["VotingService", "TallyBatcher", "BallotGuard"]
 
 log = logging.getLogger(__name__)
+
+RETRY_S = 1.0  # PostgreSQL: a close or an announcement that failed is tried again after this
 
 
 class VotingService:
@@ -62,6 +65,11 @@ class VotingService:
         self.ballots = WriteBatcher(self.db, lambda conn, items: self.store.cast_ballots(conn, items, time.time()))
         self.guard = BallotGuard()
         self.on_result: list = []  # async callbacks(round) after a result is published (the sessions)
+        self.lock: SchedulerLock | None = None  # PostgreSQL: the scheduler runs while this holds the lock
+        self._anchors: asyncio.Task | None = None
+        if hub is not None:  # (None: a service built for its store alone, in tests)
+            hub.on_received.append(self._received)  # called only with a bus (PostgreSQL)
+            hub.on_resync.append(self._resync)
 
     @classmethod
     def with_key_file(cls, db: Database, hub: EventHub, db_path: str, key_file: str | None,
@@ -214,10 +222,11 @@ class VotingService:
         now (``{"now": true}``): (round, ``opened`` | ``joined`` | ``brought_forward``). A new
         round records the turnout quorum in force now (the ``recall_quorum`` setting)."""
         req = check_recall_request(body, time.time())
-        r, action = await self.write(lambda c: self.store.open_recall(c, did, by_assembly, req, self.recall_quorum,
-                                                                      time.time()))
+        r, action = await self.hub.write_and_publish(
+            self.db, lambda c: self.store.open_recall(c, did, by_assembly, req, self.recall_quorum, time.time()),
+            lambda ra: [] if ra[1] == "joined" else [self._scheduled(ra[0])])
         if action != "joined":
-            await self.track(r)  # a round brought forward replaces its pending copy; the scheduler wakes
+            await self.track(r, publish=False)  # a round brought forward replaces its pending copy; the scheduler wakes
         return r, action
 
     async def recall_view(self, rid: str) -> dict:
@@ -244,8 +253,9 @@ class VotingService:
     async def nominate(self, did: str, by_assembly: str, body) -> dict:
         """A constituency clerk puts a candidate forward for the successor's election."""
         name = check_candidate(body)
-        e = await self.write(lambda c: self.store.nominate(c, did, by_assembly, name, time.time()))
-        await self.hub.publish({"type": "election.candidate", "election": e["id"], "delegate": did, "name": name})
+        await self.hub.write_and_publish(
+            self.db, lambda c: self.store.nominate(c, did, by_assembly, name, time.time()),
+            lambda e: [{"type": "election.candidate", "election": e["id"], "delegate": did, "name": name}])
         return await self.successor_election(did)
 
     async def open_due_elections(self) -> None:
@@ -255,7 +265,9 @@ class VotingService:
             if now < e["nominations_close_ts"]:
                 continue
             try:
-                e, r = await self.write(lambda c, eid=eid: self.store.open_election(c, eid, time.time()))
+                e, r = await self.hub.write_and_publish(
+                    self.db, lambda c, eid=eid: self.store.open_election(c, eid, time.time()),
+                    lambda er, eid=eid: self._election_opened_events(eid, *er))
             except Exception:  # noqa: BLE001 - try again in a minute; the other elections go on
                 log.exception("opening successor election %s failed", eid)
                 self.nominating[eid] = {**e, "nominations_close_ts": now + 60}
@@ -265,10 +277,14 @@ class VotingService:
             else:
                 self.nominating[eid] = e
             if r is not None:
-                await self.track(r)
-            await self.hub.publish({"type": "election.updated", "election": eid, "state": e["state"] if e else None})
+                await self.track(r, publish=False)
 
-    async def _follow_election(self, eid: str | None) -> None:
+    def _election_opened_events(self, eid: str, e: dict | None, r: dict | None) -> list[dict]:
+        """What an election's turn from nominations to its round tells the screens."""
+        out = [] if r is None else [{"type": "round.scheduled", "round": public_round(r, time.time())}]
+        return out + [{"type": "election.updated", "election": eid, "state": e["state"] if e else None}]
+
+    async def _follow_election(self, eid: str | None, publish: bool = True) -> None:
         """After a close: a successor election now taking candidates goes to the scheduler."""
         if not eid:
             return
@@ -276,7 +292,7 @@ class VotingService:
         if e is not None and e["state"] == "nominating":
             self.nominating[eid] = e
             self._wake.set()
-        if e is not None:
+        if e is not None and publish:
             await self.hub.publish({"type": "election.updated", "election": eid, "state": e["state"]})
 
     async def create_rollcall(self, body, also=None) -> dict:
@@ -292,10 +308,8 @@ class VotingService:
             if also is not None:
                 also(c, rc)
             return rc
-        rc = await self.write(do)
-        await self.hub.publish({"type": "rollcall.opened", "rollcall": {"id": rc["id"], "title": title,
-                                                                        "options": options}})
-        return rc
+        return await self.hub.write_and_publish(self.db, do, lambda rc: [
+            {"type": "rollcall.opened", "rollcall": {"id": rc["id"], "title": title, "options": options}}])
 
     async def list_rollcalls(self) -> list[dict]:
         return await self.read(self.store.list_rollcalls)
@@ -304,38 +318,59 @@ class VotingService:
         return await self.read(lambda c: self.store.get_rollcall(c, rcid))
 
     async def rollcall_vote(self, rcid: str, did, choice) -> dict:
-        out = await self.write(lambda c: self.store.rollcall_vote(c, rcid, did, choice, time.time()))
-        await self.hub.publish({"type": "rollcall.vote", **out})
-        return out
+        return await self.hub.write_and_publish(
+            self.db, lambda c: self.store.rollcall_vote(c, rcid, did, choice, time.time()),
+            lambda out: [{"type": "rollcall.vote", **out}])
 
     async def close_rollcall(self, rcid: str) -> dict:
-        rc = await self.write(lambda c: self.store.close_rollcall(c, rcid, time.time()))
-        await self.hub.publish({"type": "rollcall.closed", "id": rc["id"], "totals": rc["totals"]})
-        return rc
+        return await self.hub.write_and_publish(
+            self.db, lambda c: self.store.close_rollcall(c, rcid, time.time()),
+            lambda rc: [{"type": "rollcall.closed", "id": rc["id"], "totals": rc["totals"]}])
 
-    def stats(self, operator: bool = False) -> dict:
+    async def stats(self, operator: bool = False) -> dict:
         """Public: screens connected, the WebSocket path, rounds pending, clock syncs answered:
         none moves with the votes. For operators (and the benchmark) also writes, commits, CPU
-        and the last close's timings, which do: before the close they tell who votes when."""
+        and the last close's timings, which do: before the close they tell who votes when.
+
+        These figures are this process's. With several processes (PostgreSQL), also
+        ``processes`` (every process seen in the last 10 s by its heartbeat: its screens and
+        whether it runs the scheduler; for operators its pid, host, start and last beat) and ``total``
+        (screens and processes summed over them)."""
         out = {"screens": len(self.hub), "sync_fast_answers": events.sync_fast_answers(),
                "ws_path": self.hub.ws_path, "pending_rounds": len(self.pending)}
         if operator:
             out.update(commits=self.db.commits, writes=self.db.writes, last_close=self.last_close,
                        process_cpu_s=time.process_time())
+        bus = self.hub.bus
+        if bus is not None:
+            procs = await bus.processes()
+            keys = ("id", "screens", "scheduler") + (("pid", "host", "started_at", "last_seen") if operator else ())
+            out["process"] = bus.id
+            out["processes"] = [{k: p[k] for k in keys} for p in procs]
+            out["total"] = {"screens": sum(p["screens"] for p in procs), "processes": len(procs),
+                            "schedulers": sum(1 for p in procs if p["scheduler"])}
         return out
 
     # -- rounds -----------------------------------------------------------------------
     async def create_round(self, body, kind: str = "decision", subject: str | None = None) -> dict:
         spec = check_round_spec(body, time.time())
-        r = await self.write(lambda c: self.store.create_round(c, spec, time.time(), kind, subject))
-        await self.track(r)
+        r = await self.hub.write_and_publish(
+            self.db, lambda c: self.store.create_round(c, spec, time.time(), kind, subject),
+            lambda r: [self._scheduled(r)])
+        await self.track(r, publish=False)
         return r
 
-    async def track(self, r: dict) -> None:
-        """Hand a new round to the scheduler and tell the screens it is scheduled."""
+    @staticmethod
+    def _scheduled(r: dict) -> dict:
+        return {"type": "round.scheduled", "round": public_round(r, time.time())}
+
+    async def track(self, r: dict, publish: bool = True) -> None:
+        """Hand a new round to the scheduler and tell the screens it is scheduled (unless its
+        transaction already did: ``publish`` False)."""
         self.pending[r["id"]] = r
         self._wake.set()
-        await self.hub.publish({"type": "round.scheduled", "round": public_round(r, time.time())})
+        if publish:
+            await self.hub.publish({"type": "round.scheduled", "round": public_round(r, time.time())})
 
     async def close(self, rid: str) -> dict:
         """Close now (or at the scheduled time if that passed) and publish the result."""
@@ -344,20 +379,29 @@ class VotingService:
         fut = asyncio.get_running_loop().create_future()
         self.closing[rid] = fut
         try:
-            t_req = time.time()
-            r = self.pending.get(rid)
-            if r is not None:
-                closed_at = min(t_req, r["closes_at"])
-                await self.hub.publish({"type": "round.closed", "id": rid, "closed_at": closed_at * 1000})
-            r = await self.write(lambda c: self.store.close_round(c, rid, time.time()))
+            if self.hub.bus is not None:  # PostgreSQL: the events go out with the close's COMMIT
+                r, here = await self.write(lambda c: self._close_and_emit(c, rid))
+                if not here:  # another process closed it: its events went out, its listeners ran
+                    self.pending.pop(rid, None)
+                    self.announced.discard(rid)
+                    fut.set_result(r)
+                    return r
+            else:
+                t_req = time.time()
+                r = self.pending.get(rid)
+                if r is not None:
+                    closed_at = min(t_req, r["closes_at"])
+                    await self.hub.publish({"type": "round.closed", "id": rid, "closed_at": closed_at * 1000})
+                r = await self.write(lambda c: self.store.close_round(c, rid, time.time()))
             t_committed = time.time()
             busy, _, _ = await self.db.checkpoint()  # the WAL keeps no frame of the emptied ballot boxes
             if busy:
                 log.warning("round %s: the WAL could not be truncated after the close (a reader was busy)", rid)
             self.pending.pop(rid, None)
             self.announced.discard(rid)
-            pub = public_round(r, time.time(), brief=True)
-            await self.hub.publish({"type": "round.result", "id": rid, "round": pub})
+            if self.hub.bus is None:
+                pub = public_round(r, time.time(), brief=True)
+                await self.hub.publish({"type": "round.result", "id": rid, "round": pub})
             self.last_close = {"round": rid, "closed_at": r["closed_at"], "committed_at": t_committed,
                                "published_at": time.time()}
             log.info("round %s closed and published (%d records, final hash %s)", rid,
@@ -365,9 +409,8 @@ class VotingService:
             runoff = r["result"].get("runoff_round")
             if runoff and runoff not in self.pending:
                 rr = await self.read(lambda c: self.store.get_round(c, runoff))
-                await self.track(rr)
-            await self._follow_election((r["result"].get("recall") or {}).get("election")
-                                        or (r["result"].get("election") or {}).get("id"))
+                await self.track(rr, publish=self.hub.bus is None)
+            await self._follow_election(_election_of(r), publish=self.hub.bus is None)
             for callback in self.on_result:
                 try:
                     await callback(r)
@@ -381,6 +424,91 @@ class VotingService:
             raise
         finally:
             self.closing.pop(rid, None)
+
+    def _close_and_emit(self, c, rid: str) -> tuple[dict, bool]:
+        """The close on PostgreSQL, in the writer's transaction: ``round.closed``, ``round.result``
+        and what the result sets in motion (a runoff's ``round.scheduled``, a successor
+        election's ``election.updated``) go out with its COMMIT, only from the transaction that
+        closed it."""
+        r, here = self.store.close_round_once(c, rid, time.time())
+        if not here:
+            return r, False
+        bus = self.hub.bus
+        bus.emit(c, {"type": "round.closed", "id": rid, "closed_at": r["closed_at"] * 1000})
+        bus.emit(c, {"type": "round.result", "id": rid, "round": public_round(r, time.time(), brief=True)})
+        runoff = r["result"].get("runoff_round")
+        if runoff:
+            bus.emit(c, self._scheduled(self.store.get_round(c, runoff)))
+        eid = _election_of(r)
+        e = self.store.get_election(c, eid) if eid else None
+        if e is not None:
+            bus.emit(c, {"type": "election.updated", "election": eid, "state": e["state"]})
+        return r, True
+
+    # -- several processes (PostgreSQL): what the bus tells this one -----------------------
+    async def _received(self, event: dict, own: bool) -> None:
+        """An event from the bus, before this process's screens get it: keep ``pending`` (the
+        hello's rounds, and the scheduler's should this process take over) as the publisher's
+        is. This process's own events changed its state already."""
+        kind = event.get("type")
+        if kind in ("round.scheduled", "round.opened"):
+            rid = event["round"]["id"]
+            if kind == "round.opened":
+                self.announced.add(rid)  # a process that takes over does not announce it again
+            if not own:
+                r = await self.read(lambda c: self.store.get_round(c, rid))
+                if r is not None and r["published_at"] is None:
+                    self.pending[rid] = r
+                    self._wake.set()
+        elif kind == "round.result" and not own:
+            self.pending.pop(event["id"], None)
+            self.announced.discard(event["id"])
+        elif kind == "election.updated" and not own:
+            await self._reload_elections()
+
+    async def _reload_elections(self) -> None:
+        elections = await self.read(self.store.nominating_elections)
+        self.nominating.clear()
+        self.nominating.update((e["id"], e) for e in elections)
+        self._wake.set()
+
+    async def _resync(self) -> list[dict]:
+        """After a lost LISTEN connection: re-read the rounds not yet published and return what
+        this process's screens may have missed: each such round as ``round.scheduled`` or
+        ``round.opened``, and ``round.closed`` + ``round.result`` for every round pending before
+        that was published meanwhile."""
+        before = set(self.pending)
+        rows = await self.read(self.store.pending_rounds)
+        self.pending.clear()
+        self.pending.update((r["id"], r) for r in rows)
+        await self._reload_elections()
+        now = time.time()
+        out = []
+        for r in sorted(rows, key=lambda r: r["opens_at"]):
+            if round_state(r, now) == "open":
+                self.announced.add(r["id"])
+                out.append({"type": "round.opened", "round": public_round(r, now), "resync": True})
+            else:
+                out.append({"type": "round.scheduled", "round": public_round(r, now), "resync": True})
+        for rid in sorted(before - set(self.pending)):
+            r = await self.read(lambda c, rid=rid: self.store.get_round(c, rid))
+            if r is not None and r["published_at"] is not None:
+                self.announced.discard(rid)
+                out.append({"type": "round.closed", "id": rid, "closed_at": r["closed_at"] * 1000, "resync": True})
+                out.append({"type": "round.result", "id": rid, "round": public_round(r, now, brief=True),
+                            "resync": True})
+        return out
+
+    async def _lead(self) -> None:
+        """This process took the scheduler's lock: open, close and anchor from now on."""
+        self._task = asyncio.create_task(self.run_scheduler(), name="voting-scheduler")
+        self._anchors = asyncio.create_task(self.run_anchors(), name="voting-anchors")
+
+    async def _follow(self) -> None:
+        """This process lost the lock (its connection failed): stop at once, another takes over."""
+        await self.stop_anchors()
+        await _cancel(self._task)
+        self._task = None
 
     async def run_scheduler(self) -> None:
         """Open and close rounds on the server clock; the only authority on both."""
@@ -399,12 +527,20 @@ class VotingService:
                         await self.close(r["id"])
                     except Exception:  # noqa: BLE001 - keep scheduling the others
                         log.exception("closing round %s failed", r["id"])
-                        self.pending.pop(r["id"], None)
+                        if self.hub.bus is None:
+                            self.pending.pop(r["id"], None)
+                        else:  # PostgreSQL: the database may be back in a moment (a restart, a failover)
+                            next_t = min(next_t, time.time() + RETRY_S)
                     continue
                 if now >= r["opens_at"]:
                     if r["id"] not in self.announced:
                         self.announced.add(r["id"])
-                        await self.hub.publish({"type": "round.opened", "round": public_round(r, now)})
+                        try:
+                            await self.hub.publish({"type": "round.opened", "round": public_round(r, now)})
+                        except Exception:  # noqa: BLE001 - only with a bus (a NOTIFY's write): try again
+                            log.exception("announcing round %s failed", r["id"])
+                            self.announced.discard(r["id"])
+                            next_t = min(next_t, time.time() + RETRY_S)
                     next_t = min(next_t, r["closes_at"])
                 else:
                     next_t = min(next_t, r["opens_at"])
@@ -424,11 +560,13 @@ class VotingService:
             if round_state(r, now) != "open":
                 continue
             try:
-                a = await self.write(lambda c, rid=r["id"]: self.store.anchor(c, rid, time.time()))
+                a = await self.hub.write_and_publish(
+                    self.db, lambda c, rid=r["id"]: self.store.anchor(c, rid, time.time()),
+                    lambda a, rid=r["id"]: [{"type": "round.anchor", "round": rid, "at": a["at"],
+                                             "anchor": a["anchor"]}])
             except VotingError:  # closed meanwhile
                 continue
             out.append(a)
-            await self.hub.publish({"type": "round.anchor", "round": r["id"], "at": a["at"], "anchor": a["anchor"]})
         return out
 
     async def run_anchors(self, period: float = ANCHOR_PERIOD_S) -> None:
@@ -453,12 +591,24 @@ class VotingService:
         return await self.read(lambda c: self.store.latest_anchor(c, rid))
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self.run_scheduler(), name="voting-scheduler")
-        self._anchors = asyncio.create_task(self.run_anchors(), name="voting-anchors")
+        """SQLite: run the scheduler and the anchors. PostgreSQL: know the rounds pending (for the
+        hello; those already open count as announced), and run them while this process holds
+        the scheduler's lock (:class:`councilcast.services.bus.SchedulerLock`)."""
+        bus = self.hub.bus
+        if bus is None:
+            await self._lead()
+            return
+        now = time.time()
+        for r in await self.db.read(self.store.pending_rounds):
+            self.pending[r["id"]] = r
+            if now >= r["opens_at"]:
+                self.announced.add(r["id"])
+        self.lock = SchedulerLock(self.db, bus, self._lead, self._follow)
+        await self.lock.start()
 
     async def stop_anchors(self) -> None:
         """Stop the anchor tick (at shutdown, or where a caller runs its own tick)."""
-        task, self._anchors = getattr(self, "_anchors", None), None
+        task, self._anchors = self._anchors, None
         if task:
             task.cancel()
             try:
@@ -467,13 +617,24 @@ class VotingService:
                 pass
 
     async def stop(self) -> None:
+        if self.lock is not None:
+            await self.lock.stop()
         await self.stop_anchors()
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+        await _cancel(self._task)
+
+
+async def _cancel(task: asyncio.Task | None) -> None:
+    if task:
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001
+            pass
+
+
+def _election_of(r: dict) -> str | None:
+    """The successor election a published round opened (a recall) or belongs to, if any."""
+    return (r["result"].get("recall") or {}).get("election") or (r["result"].get("election") or {}).get("id")
 
 
 class TallyBatcher(WriteBatcher):

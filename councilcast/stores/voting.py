@@ -566,6 +566,15 @@ class VotingStore:
         return boxes, anomalies
 
     # -- close and result -----------------------------------------------------------------
+    def close_round_once(self, conn, rid: str, now: float) -> tuple[dict, bool]:
+        """:meth:`close_round`, and whether this transaction closed it (False: another had, so
+        that only the closer's events go out when processes close one round at once)."""
+        lock_row(conn, "voting_rounds", "id", rid)
+        r = self.get_round(conn, rid)
+        if r is not None and r["published_at"] is not None:
+            return r, False
+        return self.close_round(conn, rid, now), True
+
     def close_round(self, conn, rid: str, now: float) -> dict:
         """Close (at ``now`` or at the scheduled time, whichever is first) and publish the result.
 
