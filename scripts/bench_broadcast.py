@@ -770,7 +770,10 @@ _BUCKET_BY_NAME = {("rtcdtlstransport.py", "generateCertificate"): "dtls_certifi
                    ("rtcdtlstransport.py", "_setup_srtp"): "srtp_setup",
                    ("rtcdtlstransport.py", "_handle_rtp_data"): "rtcp_rtp_in",
                    ("rtcdtlstransport.py", "_handle_rtcp_data"): "rtcp_rtp_in",
-                   ("rtcdtlstransport.py", "_send_rtp"): "rtcp_rtp_in"}
+                   ("rtcdtlstransport.py", "_send_rtp"): "rtcp_rtp_in",
+                   # every peer's receiver is built, with a bitrate estimator, though a WHEP
+                   # peer only sends: peer set-up, not RTCP
+                   ("rtcrtpreceiver.py", "__init__"): "sdp"}
 _BUCKET_BY_PATH = [
     ("/broadcast/fanout.py", "fanout"), ("/broadcast/program.py", "media"), ("/broadcast/encoding.py", "media"),
     ("/broadcast/recorder.py", "media"), ("/broadcast/synthetic.py", "media"), ("/av/", "media"),
@@ -780,13 +783,14 @@ _BUCKET_BY_PATH = [
     ("/aiortc/rtcicetransport.py", "ice"), ("/aioice/", "ice"), ("/ifaddr/", "ice"),
     ("/aiortc/rtcdtlstransport.py", "dtls"),
     ("/aiortc/rtcrtpsender.py", "rtcp_rtp_in"), ("/aiortc/rtcrtpreceiver.py", "rtcp_rtp_in"),
-    ("/aiortc/rtp.py", "rtcp_rtp_in"), ("/aiortc/rate.py", "rtcp_rtp_in"),
+    ("/aiortc/rtp.py", "rtcp_rtp_in"),
     ("/aiohttp/", "http"), ("/multidict/", "http"), ("/yarl/", "http"), ("/councilcast/", "http"),
     ("/asyncio/", "loop"), ("/selectors.py", "loop"),
 ]
 LOOP_BUCKETS = {
     "http": "HTTP: aiohttp, the WHEP route, the JSON API",
-    "sdp": "SDP offer/answer, peer and session set-up (aiortc RTCPeerConnection, broadcast/channels.py)",
+    "sdp": "SDP offer/answer, peer and session set-up (aiortc RTCPeerConnection, its transceivers and "
+           "receivers; broadcast/channels.py)",
     "ice": "ICE: host candidates, connectivity checks, STUN (aioice)",
     "dtls": "DTLS handshake (aiortc RTCDtlsTransport, OpenSSL)",
     "dtls_certificate": "the per-peer DTLS certificate (RTCCertificate.generateCertificate: an EC key, a signed X.509)",
