@@ -152,6 +152,11 @@ async def test_a_whep_viewer_of_a_non_media_process_gets_media_through_it(superv
         async with http.get(supervised.url + "/api/channels/central") as r:
             assert (await r.json())["viewers"] == 1 and _who(r)[0] == 1
 
+        async def in_progress():  # the recording being written, in process 0's memory
+            async with http.get(supervised.url + "/api/recordings") as r:
+                return [x for x in (await r.json())["recordings"] if x["in_progress"] and x["channel"] == "central"]
+        await until(in_progress, timeout=20, what="the recording in progress, listed through process 1")
+
         async def on_air_here():  # the home page of process 1 reads the mirrored channels
             async with http.get(supervised.url + "/") as r:
                 return _who(r)[0] == 1 and 'data-live-channel="central"' in await r.text()
