@@ -4,7 +4,10 @@ Tokens are 256-bit random strings from :mod:`secrets`; we store their SHA-256, w
 enough for high-entropy secrets (a slow password hash protects guessable passwords, and
 these are not guessable). A token belongs to one role (secretariat, studio, clerk,
 delegate, member) and optionally one subject (the assembly or channel it speaks for).
-Lookups are cached in memory; :meth:`Auth.revoke` and :meth:`Auth.rotate` clear the cache.
+Lookups are cached in memory for :data:`CACHE_TTL` seconds; :meth:`Auth.revoke` and
+:meth:`Auth.rotate` clear this process's cache at once. Other processes on the same
+database (``serve --workers N``, several machines) see a revocation when their entry
+expires: a revoked token stops working everywhere within ``CACHE_TTL``.
 
 The secretariat's and the studio's own tokens (no subject) come from the configuration
 (:meth:`Auth.ensure_role_token`: a newly configured one replaces every live one of its
@@ -73,12 +76,19 @@ def check_role(rec: TokenRecord | None, roles: tuple[str, ...], subject: str | N
     return rec
 
 
+CACHE_TTL = 2.0
+"""Seconds a token lookup is trusted without reading the database again: the longest a
+token revoked through another process still works here."""
+
+
 class Auth:
     """Checks bearer tokens against the ``tokens`` table."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, *, cache_ttl: float = CACHE_TTL, clock=time.monotonic):
         self.db = db
-        self._cache: dict[str, TokenRecord | None] = {}
+        self.cache_ttl = cache_ttl
+        self._clock = clock
+        self._cache: dict[str, tuple[TokenRecord | None, float]] = {}  # hash -> (record, expires)
 
     async def issue(self, role: str, subject: str | None = None, label: str | None = None,
                     token: str | None = None) -> tuple[str, TokenRecord]:
@@ -103,12 +113,14 @@ class Auth:
 
     async def lookup(self, token: str) -> TokenRecord | None:
         h = hash_token(token)
-        if h in self._cache:
-            return self._cache[h]
+        now = self._clock()
+        hit = self._cache.get(h)
+        if hit is not None and hit[1] > now:
+            return hit[0]
         rec = (await self.db.read(lambda c: tokens.live_tokens(c, [h]))).get(h)
         if len(self._cache) > 100_000:
             self._cache.clear()
-        self._cache[h] = rec
+        self._cache[h] = (rec, now + self.cache_ttl)
         return rec
 
     async def require(self, request: web.Request, *roles: str, subject: str | None = None) -> TokenRecord:

@@ -196,3 +196,32 @@ async def test_a_revoked_configured_token_is_never_brought_back(make_config, cap
 def test_a_configured_token_of_another_role_stops_the_start(make_config):
     with pytest.raises(ValueError, match="another role"):
         create_app(make_config(secretariat_token="same-token", studio_token="same-token"))
+
+
+async def test_a_token_revoked_through_another_process_stops_working_here_within_the_ttl(tmp_path):
+    """Two processes on one database (``serve --workers N``): each caches its lookups. A token
+    revoked through one is refused by the other once its entry expires (``CACHE_TTL``), not
+    at the other's next restart as before."""
+    from councilcast.auth import CACHE_TTL, Auth
+    from councilcast.storage import Database
+
+    assert 0 < CACHE_TTL <= 5
+    path = tmp_path / "one.db"
+    here_db, there_db = Database(path), Database(path)
+    here_db.open()
+    there_db.open()
+    try:
+        now = [1000.0]
+        here, there = Auth(here_db, clock=lambda: now[0]), Auth(there_db)
+        token, rec = await here.issue("clerk", "asm-1")
+        assert (await here.lookup(token)) is not None and (await there.lookup(token)) is not None
+        assert await there.revoke(token_id=rec.id) == 1
+        assert await there.lookup(token) is None  # the revoking process: at once
+        assert await here.lookup(token) is not None  # here: still the cached answer, for at most CACHE_TTL
+        now[0] += CACHE_TTL - 0.01
+        assert await here.lookup(token) is not None
+        now[0] += 0.02
+        assert await here.lookup(token) is None  # expired: read again, revoked
+    finally:
+        here_db.close()
+        there_db.close()
