@@ -45,6 +45,10 @@ class Config:
     resolved once at start-up in the background, never on a join (broadcast/ice.py)."""
     demo: bool = False
     """Start the demo: bundled economy, synthetic camera on channel ``central``, simulated assemblies."""
+    demo_here: bool = True
+    """Whether this process runs the demo's camera, session and simulated assemblies. With
+    ``serve --workers N`` only the media worker does; every worker still says it serves the
+    demo (``demo``: the home page's notice, ``/api/health``)."""
     demo_fast: bool = False
     """``councilcast demo --fast``: the demo session's steps in about one minute instead of three."""
     recordings_max_age_days: float = 30.0

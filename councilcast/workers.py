@@ -159,7 +159,7 @@ class Supervisor:
         media = self.holds_media(index)
         return dataclasses.replace(self.config, port=self.port, workers=self.count,
                                    media_url=None if media else self.config.media_url or f"unix:{self.media_socket}",
-                                   demo=self.config.demo if media else False)
+                                   demo_here=media)
 
     def spawn(self, index: int) -> None:
         self._pending.pop(index, None)

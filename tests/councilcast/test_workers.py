@@ -208,3 +208,17 @@ async def test_sigterm_stops_the_supervisor_and_every_process(supervised):
     assert supervised.proc.returncode == 0
     for pid in pids.values():
         assert not Path(f"/proc/{pid}").exists()
+
+
+def test_every_worker_says_demo_but_only_the_media_worker_runs_it():
+    """The demo's camera, session and simulated assemblies run once (in worker 0); every
+    worker's home page and /api/health still say the server runs the demo."""
+    from councilcast.config import Config
+    from councilcast.workers import Supervisor
+
+    config = Config(db="postgresql://u@localhost/db", demo=True, workers=3)
+    sup = Supervisor(config, 8080, "/tmp/media.sock")
+    configs = [sup.worker_config(i) for i in range(3)]
+    assert [c.demo for c in configs] == [True, True, True]
+    assert [c.demo_here for c in configs] == [True, False, False]
+    assert configs[0].media_url is None and configs[1].media_url == configs[2].media_url == "unix:/tmp/media.sock"
