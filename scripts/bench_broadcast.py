@@ -21,7 +21,9 @@ It also times the steps of the per-packet path in isolation: header rewrite, SRT
 for each profile WebRTC uses that pylibsrtp supports (AES_CM_128_HMAC_SHA1_80 and _32,
 AEAD_AES_128_GCM, and AEAD_AES_256_GCM, which aiortc's own viewers negotiate), ``sendto``,
 and one frame's packets (8 x 1,200 bytes) per ``sendmmsg`` call when
-``broadcast.libinternals.sendmmsg_sender`` exists (``"sendmmsg": null`` otherwise).
+``broadcast.libinternals.sendmmsg_sender`` exists (``"sendmmsg": null`` otherwise); and the
+server's own direct and batch paths from libinternals. ``join_steps``: each server-side step
+of one WHEP join timed alone (thread CPU), and ICE + DTLS of a loopback pair.
 
 Join storm (issue 14; ``--storm-only`` runs just these, ``--quick`` only N = 50): 100
 counting viewers watch, then N = 50, 100, 200 joiners POST their WHEP offers at the same
@@ -1504,6 +1506,93 @@ def server_paths_profile(n: int = 4000, profile: str = "AEAD_AES_128_GCM") -> di
     return out
 
 
+def join_steps_profile(runs: int = 20) -> dict:
+    """The server's steps of one WHEP join, each timed alone in this process's thread CPU (no
+    profiler, no other load in the loop), median of ``runs``, in ms: the offer's check, the
+    peer (with its DTLS certificate), setRemoteDescription (transceivers and receivers),
+    createAnswer, setLocalDescription (ICE gathering of host candidates: the interfaces are
+    listed and sockets bound), and two of their parts alone (the interface list; the bitrate
+    estimator every receiver builds). Then ICE checks and the DTLS handshake of a loopback
+    pair (both sides are in this thread: about half is the server's)."""
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+    from aiortc.rate import RemoteBitrateEstimator
+
+    from broadcast.channels import as_dtls_server
+    from broadcast.fanout import IdleTrack
+    from broadcast.ice import configuration
+    from broadcast.offers import check_offer
+
+    def ms(t0):
+        return (time.thread_time() - t0) * 1000
+
+    async def run() -> dict:
+        steps: dict[str, list[float]] = {}
+
+        def add(name, v):
+            steps.setdefault(name, []).append(v)
+
+        for _ in range(runs):
+            client = await _offer_pc(configuration)
+            offer = client.localDescription.sdp
+            t = time.thread_time()
+            check_offer(offer, "whep")
+            add("check_offer", ms(t))
+            t = time.thread_time()
+            pc = RTCPeerConnection(configuration([]))
+            add("peer_with_certificate", ms(t))
+            t = time.thread_time()
+            await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+            add("set_remote_description", ms(t))
+            for tr in pc.getTransceivers():
+                pc.addTrack(IdleTrack(tr.kind))
+                tr.direction = "sendonly"
+            t = time.thread_time()
+            answer = await pc.createAnswer()
+            add("create_answer", ms(t))
+            t = time.thread_time()
+            await pc.setLocalDescription(as_dtls_server(answer))
+            add("set_local_description_with_ice_gathering", ms(t))
+            done = asyncio.Event()
+
+            @client.on("connectionstatechange")
+            def changed(client=client, done=done):
+                if client.connectionState in ("connected", "failed"):
+                    done.set()
+
+            t = time.thread_time()
+            await client.setRemoteDescription(RTCSessionDescription(pc.localDescription.sdp, "answer"))
+            try:
+                await asyncio.wait_for(done.wait(), 10)
+                add("ice_and_dtls_both_sides", ms(t))
+            except asyncio.TimeoutError:
+                pass
+            await client.close()
+            await pc.close()
+        t = time.thread_time()
+        for _ in range(runs):
+            RemoteBitrateEstimator()
+        add("receiver_bitrate_estimator", ms(t) / runs)
+        try:
+            import ifaddr
+
+            t = time.thread_time()
+            for _ in range(runs):
+                ifaddr.get_adapters()
+            add("interface_list", ms(t) / runs)
+        except ImportError:
+            pass
+        return {k: round(statistics.median(v), 3) for k, v in steps.items()}
+
+    out = asyncio.run(run())
+    signalling = sum(out.get(k, 0.0) for k in ("check_offer", "peer_with_certificate", "set_remote_description",
+                                              "create_answer", "set_local_description_with_ice_gathering"))
+    return {"ms": out, "runs": runs, "offer_to_answer_ms": round(signalling, 3),
+            "note": "thread CPU, median; ice_and_dtls_both_sides is the client and the server of one loopback "
+                    "pair together, from the answer to connected (about half is the server's); "
+                    "receiver_bitrate_estimator and interface_list are parts of set_remote_description and "
+                    "set_local_description"}
+
+
 def per_packet_limit(profile: dict, packets_per_viewer_s: float, srtp_profile: str) -> dict:
     """The fan-out's floor: (protect + send) per packet times packets per viewer-second."""
     prot = (profile["srtp_protect_us"].get(srtp_profile) or profile["srtp_protect_us"]["AES_CM_128_HMAC_SHA1_80"])[0]
@@ -1691,6 +1780,7 @@ def controller(args) -> dict:
             if base_per and slope and slope > 0:
                 result["cpu_ratio_baseline_over_fanout"] = round(base_per / slope, 1)
         result["per_packet_path"] = per_packet_profile()
+        result["join_steps"] = join_steps_profile()
         if args.profile_storm:
             result["storm_loop_profile"] = profile_storm(args.profile_joiners, env, tmp, args.profile_timer)
         result["bars"] = bars(result)
