@@ -169,10 +169,14 @@ class PgBus:
         return {"id": self.id, "pid": os.getpid(), "host": self.host, "screens": len(self.hub),
                 "scheduler": self.scheduler, "started_at": self.started_at}
 
+    async def beat(self) -> None:
+        """Write this process's row now (every :data:`HEARTBEAT_S`, and at a takeover)."""
+        await self.db.write(lambda c: store.heartbeat(c, self._row(), time.time(), 6 * SEEN_S))
+
     async def _beat(self) -> None:
         while True:
             try:
-                await self.db.write(lambda c: store.heartbeat(c, self._row(), time.time(), 6 * SEEN_S))
+                await self.beat()
             except Exception:  # noqa: BLE001 - the next beat tries again
                 log.exception("event bus: heartbeat failed")
             await asyncio.sleep(HEARTBEAT_S)
@@ -225,6 +229,7 @@ class SchedulerLock:
                             self.takeovers += 1
                             log.info("this process (%s) now runs the round scheduler", self.bus.id)
                             await self.lead()
+                            await self.bus.beat()  # the stats name the new holder at once
                     else:
                         await store.alive(conn)
                 except asyncio.CancelledError:

@@ -64,7 +64,10 @@ def event_body(conn, eid: int) -> str | None:
 
 def heartbeat(conn, proc: dict, now: float, stale_s: float) -> None:
     """Process ``proc`` is alive at ``now``; rows of processes gone ``stale_s`` ago, and stored
-    bodies older than :data:`BODIES_KEPT_S`, are removed."""
+    bodies older than :data:`BODIES_KEPT_S`, are removed. A process that holds the scheduler's
+    lock is the only one: another row still saying so is a dead holder's last beat."""
+    if proc["scheduler"]:
+        conn.execute("UPDATE server_processes SET scheduler=false WHERE scheduler AND id <> ?", (proc["id"],))
     conn.execute("INSERT INTO server_processes(id, pid, host, screens, scheduler, started_at, last_seen) "
                  "VALUES (:id, :pid, :host, :screens, :scheduler, :started_at, :now) ON CONFLICT (id) DO UPDATE "
                  "SET screens=excluded.screens, scheduler=excluded.scheduler, last_seen=excluded.last_seen",
