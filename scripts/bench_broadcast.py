@@ -734,8 +734,10 @@ def storm_step(server_pid: int, url: str, n: int, watchers: list[subprocess.Pope
             server["loop_model_note"] = ("the model leaves nothing for the joins: the windows' cost per packet "
                                          "differed (a loaded machine); no figure from this step")
     else:
-        server["cpu_ms_per_join"] = server["cpu_ms_per_join_main_thread"]
-        server["loop_model"] = "not solvable (the after-storm window sent too few more packets): main thread raw"
+        raw = server["cpu_ms_per_join_main_thread"]
+        server["cpu_ms_per_join"] = raw if raw > 0 else None
+        server["loop_model"] = ("not solvable (the after-storm window sent too few more packets, as when the frame "
+                                "rate fell): the event loop's raw figure, which includes the joiners' fan-out")
     server["cpu_ms_per_join_is"] = ("event-loop thread CPU in the storm window beyond a fixed cost per second and a "
                                     "cost per packet sent, both solved from the watchers-only and after-storm "
                                     "windows, over N")
@@ -746,7 +748,7 @@ def storm_step(server_pid: int, url: str, n: int, watchers: list[subprocess.Pope
                              "post": round((k_3[key] - k_2[key]) / wp_s, 2)}
         server["keyframe_requests_in_storm"] = k_2["requests"] - k_1["requests"]
     pj = server["cpu_ms_per_join"]
-    if pj:
+    if pj is not None and pj > 0:
         server["one_core_admits"] = f"500 joins in {500 * pj / 1000:.2f} s ({1000 / pj:.0f} joins per core-second)"
     out["server"] = server
     out["sessions_after"] = left
