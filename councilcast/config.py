@@ -45,10 +45,6 @@ class Config:
     resolved once at start-up in the background, never on a join (broadcast/ice.py)."""
     demo: bool = False
     """Start the demo: bundled economy, synthetic camera on channel ``central``, simulated assemblies."""
-    demo_here: bool = True
-    """Whether this process runs the demo's camera, session and simulated assemblies. With
-    ``serve --workers N`` only the media worker does; every worker still says it serves the
-    demo (``demo``: the home page's notice, ``/api/health``)."""
     demo_fast: bool = False
     """``councilcast demo --fast``: the demo session's steps in about one minute instead of three."""
     recordings_max_age_days: float = 30.0
@@ -111,6 +107,14 @@ class Config:
         if is_postgres(self.db):  # never a folder named after the URL (and its password)
             return Path("councilcast.data")
         return Path(str(self.db) + ".data")
+
+    @property
+    def runs_demo(self) -> bool:
+        """Whether this process runs the demo's camera, session and simulated assemblies: with
+        ``demo``, where the media is (no ``media_url``). With ``serve --workers N`` that is the
+        media worker only; every worker still says it serves the demo (``demo``: the home
+        page's notice, ``/api/health``)."""
+        return self.demo and not self.media_url
 
     @property
     def db_display(self) -> str:

@@ -158,8 +158,7 @@ class Supervisor:
     def worker_config(self, index: int) -> Config:
         media = self.holds_media(index)
         return dataclasses.replace(self.config, port=self.port, workers=self.count,
-                                   media_url=None if media else self.config.media_url or f"unix:{self.media_socket}",
-                                   demo_here=media)
+                                   media_url=None if media else self.config.media_url or f"unix:{self.media_socket}")
 
     def spawn(self, index: int) -> None:
         self._pending.pop(index, None)

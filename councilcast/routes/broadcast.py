@@ -455,7 +455,7 @@ async def _broadcast_ctx(app: web.Application):
     app[BROADCAST] = svc
     app[BROADCASTER] = svc.broadcaster
     await svc.start(relay_origin=config.relay_origin, relay_channels=config.relay_channels,
-                    relay_record=config.relay_record, demo=config.demo and config.demo_here)
+                    relay_record=config.relay_record, demo=config.runs_demo)
     yield
     await svc.stop()
 

@@ -169,7 +169,7 @@ def setup(app: web.Application) -> None:
         app[PLAN_VARIANTS] = svc
         for name in ("plan/variants_index.html", "plan/variants_detail.html", "plan/card_workplace.html"):
             app[JINJA].get_template(name)  # compiled before the first visitor
-        await svc.start(demo=app[CONFIG].demo and app[CONFIG].demo_here, base_url=app[CONFIG].base_url)
+        await svc.start(demo=app[CONFIG].runs_demo, base_url=app[CONFIG].base_url)
         yield
         await svc.stop()
 

@@ -187,7 +187,7 @@ def setup(app: web.Application) -> None:
 
     app.cleanup_ctx.append(lifecycle)
     config = app[CONFIG]
-    if config.demo and config.demo_here:  # after the lifecycle, so that it stops first
+    if config.runs_demo:  # after the lifecycle, so that it stops first
         app.cleanup_ctx.append(lambda app: session_demo.running(app[SESSIONS], app[VOTING], app[AUTH],
                                                                 app[STARTUP_NOTES], config.demo_fast))
 

@@ -220,5 +220,5 @@ def test_every_worker_says_demo_but_only_the_media_worker_runs_it():
     sup = Supervisor(config, 8080, "/tmp/media.sock")
     configs = [sup.worker_config(i) for i in range(3)]
     assert [c.demo for c in configs] == [True, True, True]
-    assert [c.demo_here for c in configs] == [True, False, False]
+    assert [c.runs_demo for c in configs] == [True, False, False]
     assert configs[0].media_url is None and configs[1].media_url == configs[2].media_url == "unix:/tmp/media.sock"
