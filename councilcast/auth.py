@@ -155,6 +155,7 @@ class Auth:
           and returned so that the CLI prints it once; otherwise None.
         """
         def do(conn):
+            tokens.lock_token_setup(conn)  # processes starting together take turns here
             if configured:
                 h = hash_token(configured)
                 known = tokens.token_by_hash(conn, h)

@@ -64,6 +64,17 @@ def live_tokens(conn, hashes: list[str]) -> dict[str, TokenRecord]:
     return {r[0]: TokenRecord(r[1], r[2], r[3], r[4]) for r in rows}
 
 
+TOKEN_SETUP_LOCK = 0x636F756E636974  # pg_advisory_xact_lock key of the start-up token set-up ("councit")
+
+
+def lock_token_setup(conn) -> None:
+    """Serialize the start-up set-up of the roles' own tokens among processes starting at once
+    (PostgreSQL: a transaction-scoped advisory lock; SQLite's writer already holds the only
+    write lock), so that two of them never both register the same configured token."""
+    if conn.dialect == "postgresql":
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (TOKEN_SETUP_LOCK,))
+
+
 def revoke_tokens(conn, now: float, *, token_id: str | None = None, role: str | None = None,
                   subject: str | None = None) -> int:
     """Revoke one token by id, or every live token of (role, subject). Returns how many."""

@@ -195,3 +195,38 @@ def test_db_copy_moves_a_region_with_its_ids_and_audit_chain(pg_cluster, tmp_pat
         assert db.read_sync(plan_variants.count_proposals) == 3
     finally:
         db.close()
+
+
+def test_processes_starting_together_register_the_configured_tokens_once(pg_cluster):
+    """Several ``serve`` processes started at once on one database, each with the same
+    configured tokens: before, two could both find the token new and both insert it (a
+    unique-key error stopped one of them, about one start in ten)."""
+    from councilcast.auth import Auth, hash_token
+
+    url = pg_cluster.new_database()
+    dbs = [_opened(url) for _ in range(6)]
+    try:
+        barrier = threading.Barrier(len(dbs))
+        errors: list = []
+
+        def start(db):
+            barrier.wait()
+            try:
+                auth = Auth(db)
+                for role, token in (("secretariat", "S" * 43), ("studio", "T" * 43)):
+                    assert auth.ensure_role_token(role, token) is None
+            except Exception as exc:  # noqa: BLE001 - the test reports whatever stopped a start
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=start, args=(db,)) for db in dbs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        rows = dbs[0].read_sync(lambda c: c.execute(
+            "SELECT role, token_hash FROM tokens WHERE revoked_at IS NULL ORDER BY role").fetchall())
+        assert [(r[0], r[1]) for r in rows] == [("secretariat", hash_token("S" * 43)), ("studio", hash_token("T" * 43))]
+    finally:
+        for db in dbs:
+            db.close()
