@@ -1524,8 +1524,20 @@ def join_steps_profile(runs: int = 20) -> dict:
     from broadcast.ice import configuration
     from broadcast.offers import check_offer
 
+    from aiortc import rtcpeerconnection
+
     def ms(t0):
         return (time.thread_time() - t0) * 1000
+
+    codec_matching = []  # aiortc's find_common_codecs (it deep-copies the codecs), timed inside the steps
+    original_match = rtcpeerconnection.find_common_codecs
+
+    def timed_match(*a, **kw):
+        t = time.thread_time()
+        try:
+            return original_match(*a, **kw)
+        finally:
+            codec_matching.append(ms(t))
 
     async def run() -> dict:
         steps: dict[str, list[float]] = {}
@@ -1542,9 +1554,11 @@ def join_steps_profile(runs: int = 20) -> dict:
             t = time.thread_time()
             pc = RTCPeerConnection(configuration([]))
             add("peer_with_certificate", ms(t))
+            codec_matching.clear()
             t = time.thread_time()
             await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
             add("set_remote_description", ms(t))
+            add("codec_matching", sum(codec_matching))
             for tr in pc.getTransceivers():
                 pc.addTrack(IdleTrack(tr.kind))
                 tr.direction = "sendonly"
@@ -1585,14 +1599,18 @@ def join_steps_profile(runs: int = 20) -> dict:
             pass
         return {k: round(statistics.median(v), 3) for k, v in steps.items()}
 
-    out = asyncio.run(run())
+    rtcpeerconnection.find_common_codecs = timed_match
+    try:
+        out = asyncio.run(run())
+    finally:
+        rtcpeerconnection.find_common_codecs = original_match
     signalling = sum(out.get(k, 0.0) for k in ("check_offer", "peer_with_certificate", "set_remote_description",
                                               "create_answer", "set_local_description_with_ice_gathering"))
     return {"ms": out, "runs": runs, "offer_to_answer_ms": round(signalling, 3),
             "note": "thread CPU, median; ice_and_dtls_both_sides is the client and the server of one loopback "
                     "pair together, from the answer to connected (about half is the server's); "
-                    "receiver_bitrate_estimator and interface_list are parts of set_remote_description and "
-                    "set_local_description"}
+                    "receiver_bitrate_estimator, codec_matching (find_common_codecs, deep copies included) and "
+                    "interface_list are parts of set_remote_description and set_local_description"}
 
 
 def per_packet_limit(profile: dict, packets_per_viewer_s: float, srtp_profile: str) -> dict:
