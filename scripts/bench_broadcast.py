@@ -37,11 +37,15 @@ session (aiortc's, idle since the hook keeps RTP from aiortc) until it finds the
 descriptor's S = 1, PID = 0 and the payload header's P bit 0 (:func:`vp8_keyframe_start`);
 after that it only counts. Watchers: loss (sequence gaps) and frames per second (video
 packets with the marker bit: the header is in the clear under SRTP) per window. The server:
-whole-process and event-loop CPU and the fan-out's own time (``Stream.fanout_s``) per window;
-CPU per join = the storm window's CPU minus the watchers-only rate over the same time,
-divided by N, given three ways (whole process as the issue defines it, which a storm's lower
-frame rate can hide; the event loop; the event loop minus the fan-out: the headline), and
-"one core admits 500 joins in Y s". ``--profile-storm`` runs one more storm
+whole-process and event-loop CPU, the encoder's CPU and the packets sent per window; CPU
+per join given three ways: the whole process's CPU in the storm window minus the
+watchers-only rate over the same time, over N, as the issue defines it (a storm's lower
+frame rate lets the encoder thread do less, which hides the joins); the event loop's the
+same way (it includes the joiners' own fan-out); and the headline, the event loop's CPU in
+the storm window beyond a fixed cost per second and a cost per packet sent, both solved
+from the two windows without joins, over N (none when the model leaves nothing for the
+joins, as on a machine whose other load changed between windows); and "one core admits
+500 joins in Y s". ``--profile-storm`` runs one more storm
 (``--profile-joiners``, 100) against a server whose event-loop thread runs under cProfile
 (its CPU time by default, ``--profile-timer wall`` for wall time): a window with the
 watchers alone, then the storm's window of the same length from the first POST; each is
