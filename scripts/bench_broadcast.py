@@ -1819,6 +1819,12 @@ def controller(args) -> dict:
                     p.wait()
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result["elapsed_s"] = round(time.time() - started, 1)
+    if args.profile_storm:  # the JSON names the profile dumps in it
+        result["kept"] = tmp
+    else:  # the servers' databases and recordings (10-20 MB a run)
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
     return result
 
 
