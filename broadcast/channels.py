@@ -128,7 +128,11 @@ class Broadcaster:
 
     def __init__(self, recordings_dir: Path | None = None, *, bitrate: int = 1_500_000, fps: int = 30,
                  keyframe_interval: float = 2.0, limits: SessionLimits | None = None,
-                 on_recording: Callable[[str, RecordingInfo], Awaitable[None] | None] | None = None):
+                 on_recording: Callable[[str, RecordingInfo], Awaitable[None] | None] | None = None,
+                 session_prefix: str = ""):
+        self.session_prefix = session_prefix
+        """Put before every WHIP/WHEP session id (``w1.`` in a process of ``serve --workers N``, so
+        that a session URL names the process that holds it); 192 random bits follow it."""
         self.recordings_dir = Path(recordings_dir) if recordings_dir else None
         self.bitrate = bitrate
         self.fps = fps
@@ -272,7 +276,7 @@ class Broadcaster:
     async def _publish(self, ch: Channel, offer: str, client: str | None) -> tuple[Session, str]:
         name = ch.name
         pc = self.new_peer()
-        session = Session(secrets.token_urlsafe(24), "whip", name, pc, client)
+        session = Session(self.session_prefix + secrets.token_urlsafe(24), "whip", name, pc, client)
         async with _closed_on_failure(pc):
             await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
             video = audio = None
@@ -308,7 +312,7 @@ class Broadcaster:
     async def _play(self, ch: Channel, offer: str, client: str | None) -> tuple[Session, str]:
         name = ch.name
         pc = self.new_peer()
-        session = Session(secrets.token_urlsafe(24), "whep", name, pc, client)
+        session = Session(self.session_prefix + secrets.token_urlsafe(24), "whep", name, pc, client)
         plan = []
         offered = ch.program.codecs  # a relay's forwarded programme sends VP8 and Opus only
         async with _closed_on_failure(pc):

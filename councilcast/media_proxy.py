@@ -58,13 +58,17 @@ def client_address(request: web.Request) -> str | None:
 
 
 class MediaProxy:
-    """Forwards requests to the media process at ``target`` (``unix:/path`` or ``http://host:port``).
+    """Forwards requests to the process at ``target`` (``unix:/path`` or ``http://host:port``):
+    the media process, or (``serve --workers N``) the worker that holds a session, ``name``
+    in the logs and in the 503 a client gets when it does not answer.
 
     :meth:`lifecycle` (a ``cleanup_ctx`` entry) opens and closes its HTTP client; :meth:`forward`
     is a request handler; :meth:`get_json` reads one of the media process's JSON resources.
     """
 
-    def __init__(self, target: str, *, connect_timeout: float = 5.0, read_timeout: float = 120.0):
+    def __init__(self, target: str, *, connect_timeout: float = 5.0, read_timeout: float = 120.0,
+                 name: str = "the media process"):
+        self.name = name
         if target.startswith("unix:"):
             self.socket_path: str | None = target[len("unix:"):]
             self.base = "http://media"
@@ -98,12 +102,12 @@ class MediaProxy:
 
     def _unreachable(self, exc: BaseException) -> ApiError:
         self.unreachable += 1
-        log.warning("media process at %s does not answer: %r", self.socket_path or self.base, exc)
-        return ApiError(503, None, "the media process does not answer (it may be restarting); retry",
+        log.warning("%s at %s does not answer: %r", self.name, self.socket_path or self.base, exc)
+        return ApiError(503, None, f"{self.name} does not answer (it may be restarting); retry",
                         headers={**CORS, "Retry-After": str(RETRY_AFTER_S)})
 
     async def forward(self, request: web.Request) -> web.StreamResponse:
-        """Send ``request`` to the media process; its answer, as it came."""
+        """Send ``request`` to the target process; its answer, as it came."""
         assert self.http is not None, "MediaProxy.open() was not called"
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED]
         headers.append((CLIENT_HEADER, request.remote or ""))
