@@ -8,8 +8,9 @@ seconds (:mod:`councilcast.middleware`). Neither limits a request being answered
 
 One of the processes of ``serve --workers N`` (:mod:`councilcast.workers`) runs here too, given
 its :class:`Worker`: it listens with SO_REUSEPORT beside the others, names itself (index and
-pid) in its start-up line and in an ``X-Councilcast-Worker`` header on every answer, and the
-media process also listens on the private Unix socket the others hand media requests to.
+pid) in its start-up line and in an ``X-Councilcast-Worker`` header on every answer, and
+listens on its private Unix socket too (``w<i>.sock``), which the others hand media requests
+and session URLs to.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ WORKER_HEADER = "X-Councilcast-Worker"
 @dataclass(frozen=True)
 class Worker:
     """One process of ``serve --workers N``: its index, whether it holds the media (process 0,
-    unless the media is on another machine) and the private socket it then listens on for the
-    others' hand-offs."""
+    unless the media is on another machine) and the private socket it listens on for the
+    others' hand-offs (``media_socket``: every process's own, when process 0 holds the media)."""
 
     index: int
     count: int
@@ -64,7 +65,7 @@ async def run(config: Config, ready: asyncio.Event | None = None, worker: Worker
     if worker is None:
         print(f"councilcast serving on http://{config.host}:{port}/ (database {config.db_display})", flush=True)
     else:
-        role = "media, " if worker.media else ""
+        role = "media, " if worker.media else "fan-out, " if worker.media_socket else ""
         print(f"councilcast worker {worker.index} of {worker.count} ({role}pid {os.getpid()}) serving on "
               f"http://{config.host}:{port}/ (database {config.db_display})", flush=True)
     for line in app[STARTUP_NOTES]:

@@ -14,12 +14,19 @@ The supervisor (this module, the process the command starts) serves nothing itse
    :class:`~councilcast.server.Worker`, listening on the same host and port with SO_REUSEPORT,
    so the kernel spreads new connections over them. Port 0 is resolved here once, and the port
    held by a bound, never listening socket of the same group while the supervisor runs.
-4. Process 0 is the media process: WHIP, WHEP, the synthetic cameras, recordings, relay loops
-   and the demo's session and simulated assemblies run there only. It also listens on a Unix
-   socket in a private folder (mode 0700); the others get ``media_url = unix:<that socket>``
-   and hand every broadcast route to it (:mod:`councilcast.media_proxy`). On a machine whose
-   ``media_url`` is set already (the media is on another machine) no process holds media:
-   every one hands the broadcast routes to that URL, and the demo runs on the media host only.
+4. Process 0 is the media process: WHIP, the synthetic cameras, recordings, relay loops of
+   ``COUNCILCAST_RELAY_ORIGIN`` and the demo's session and simulated assemblies run there only.
+   Every process listens on its own Unix socket, ``w<i>.sock`` in a private folder (mode
+   0700). Every other process is a fan-out process (issue 14): it gets ``media_url =
+   unix:<w0.sock>`` and hands the broadcast area to process 0 (:mod:`councilcast.media_proxy`),
+   but pulls every live channel from it as a forwarding relay (over that socket for the HTTP,
+   loopback UDP for the media) and answers ``POST /whep/{channel}`` itself, from its copy, so
+   that joins spread over processes and cores. Session ids start with ``w<i>.``, and a session
+   URL that reaches another process is forwarded to ``w<i>.sock``
+   (:func:`councilcast.routes.broadcast.setup`). The wiring travels in ``Config.extra``
+   (``worker_index``, ``worker_sockets``). On a machine whose ``media_url`` is set already (the
+   media is on another machine) no process holds media: every one hands the broadcast routes to
+   that URL, no process fans out, and the demo runs on the media host only.
 5. A process that dies is started again after a back-off (:data:`BACKOFF_FIRST_S`, doubled at
    each death that follows a short life, at most :data:`BACKOFF_MAX_S`; logged). SIGINT and
    SIGTERM are passed to every process; the supervisor waits for them (SIGKILL after
@@ -137,10 +144,10 @@ def worker_main(config: Config, index: int, count: int, media: bool, media_socke
 class Supervisor:
     """Starts the processes, starts again the ones that die, stops them all when asked."""
 
-    def __init__(self, config: Config, port: int, media_socket: str):
+    def __init__(self, config: Config, port: int, folder: str):
         self.config = config
         self.port = port
-        self.media_socket = media_socket
+        self.folder = folder
         self.count = config.workers
         self.ctx = multiprocessing.get_context("spawn")
         self.procs: dict[int, multiprocessing.process.BaseProcess] = {}
@@ -155,10 +162,25 @@ class Supervisor:
     def holds_media(self, index: int) -> bool:
         return index == MEDIA_WORKER and not self.config.media_url
 
+    def socket_of(self, index: int) -> str:
+        """The private Unix socket process ``index`` listens on (the others forward to it)."""
+        return os.path.join(self.folder, f"w{index}.sock")
+
+    def fans_out(self) -> bool:
+        """Whether the processes share the media (process 0 holds it here): no ``media_url`` given."""
+        return not self.config.media_url
+
+    def own_socket(self, index: int) -> str | None:
+        return self.socket_of(index) if self.fans_out() else None
+
     def worker_config(self, index: int) -> Config:
         media = self.holds_media(index)
-        return dataclasses.replace(self.config, port=self.port, workers=self.count,
-                                   media_url=None if media else self.config.media_url or f"unix:{self.media_socket}")
+        if not self.fans_out():  # the media is on another machine: every process hands it there
+            return dataclasses.replace(self.config, port=self.port, workers=self.count)
+        extra = {**self.config.extra, "worker_index": index,
+                 "worker_sockets": [self.socket_of(i) for i in range(self.count)]}
+        return dataclasses.replace(self.config, port=self.port, workers=self.count, extra=extra,
+                                   media_url=None if media else f"unix:{self.socket_of(MEDIA_WORKER)}")
 
     def spawn(self, index: int) -> None:
         self._pending.pop(index, None)
@@ -166,7 +188,7 @@ class Supervisor:
             return
         p = self.ctx.Process(target=worker_main, name=f"councilcast-worker-{index}",
                              args=(self.worker_config(index), index, self.count, self.holds_media(index),
-                                   self.media_socket if self.holds_media(index) else None, os.getpid()))
+                                   self.own_socket(index), os.getpid()))
         p.start()
         self.procs[index] = p
         self.started_at[index] = time.monotonic()
@@ -238,10 +260,11 @@ def serve(config: Config) -> int:
     held, port = _reserve_port(config.host, config.port)
     folder = tempfile.mkdtemp(prefix="councilcast-media-")  # mode 0700: only this user reaches the socket
     try:
-        media = f"media at {config.media_url}" if config.media_url else f"worker {MEDIA_WORKER} holds the media"
+        media = (f"media at {config.media_url}" if config.media_url
+                 else f"worker {MEDIA_WORKER} holds the media, every worker fans out")
         print(f"councilcast supervisor (pid {os.getpid()}): {config.workers} workers on http://{config.host}:{port}/, "
               f"{media}", flush=True)
-        supervisor = Supervisor(config, port, os.path.join(folder, "media.sock"))
+        supervisor = Supervisor(config, port, folder)
         asyncio.run(supervisor.run())
     finally:
         shutil.rmtree(folder, ignore_errors=True)

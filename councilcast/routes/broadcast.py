@@ -14,14 +14,24 @@ In a process of ``serve --workers N`` that holds no media (``COUNCILCAST_MEDIA_U
 every route of this module is handed to the media process as it is
 (:mod:`councilcast.media_proxy`), the session URLs included, and the service only mirrors
 the media process's channels for the other areas' pages (docs/deploy.md).
+
+When process 0 of ``serve --workers N`` holds the media (``Config.extra`` has
+``worker_index`` and ``worker_sockets``), every other process is a fan-out process: it still
+hands the broadcast area to process 0, but answers ``POST /whep/{channel}`` itself from its
+relay copy of the channel, and ``/api/broadcast/stats`` with its own figures (``?worker=<j>``:
+process j's). Session ids start with ``w<i>.``: in every process a session URL
+(``PATCH``/``DELETE``/``OPTIONS``) of another process's session is forwarded to that
+process's Unix socket (:func:`_by_owner`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 
+import aiohttp
 from aiohttp import web
 
 from broadcast import chapters as chapter_track
@@ -267,6 +277,10 @@ async def broadcast_stats(request: web.Request) -> web.Response:
     return web.json_response(_svc(request).stats())
 
 
+WORKER_OF_SESSION = re.compile(r"w(\d{1,4})\.")
+"""A session id's owner, in ``serve --workers N``: ``w<i>.`` then the random part."""
+
+
 # -- captions ------------------------------------------------------------------------------
 _LAST_UNIX_TIME = 253402300799.0  # 9999-12-31T23:59:59Z
 def _captions(request: web.Request) -> Captions:
@@ -444,14 +458,14 @@ async def studio_page(request: web.Request) -> web.Response:
 
 
 # -- start and stop ------------------------------------------------------------------------
-async def _broadcast_ctx(app: web.Application):
+async def _broadcast_ctx(app: web.Application, session_prefix: str = ""):
     config = app[CONFIG]
     limits = SessionLimits(max_sessions=config.media_max_sessions, per_client=config.media_max_sessions_per_address,
                            connect_timeout=config.media_connect_timeout)
     retention = Retention(max_age_s=max(0.0, config.recordings_max_age_days) * 86400,
                           max_bytes=int(max(0.0, config.recordings_max_mb) * 2**20))
     svc = BroadcastService(app[DB], config.data_path, limits, retention,
-                           ice_urls=parse_ice_urls(config.ice_servers))
+                           ice_urls=parse_ice_urls(config.ice_servers), session_prefix=session_prefix)
     app[BROADCAST] = svc
     app[BROADCASTER] = svc.broadcaster
     await svc.start(relay_origin=config.relay_origin, relay_channels=config.relay_channels,
@@ -460,20 +474,85 @@ async def _broadcast_ctx(app: web.Application):
     await svc.stop()
 
 
-def _handed_off_ctx(proxy: MediaProxy):
-    """The service of a process without media: the channels mirrored from the media process."""
+def _handed_off_ctx(proxy: MediaProxy, fanout: bool = False, session_prefix: str = ""):
+    """The service of a process without media: the channels mirrored from the media process;
+    with ``fanout``, also a forwarding relay of each live channel and WHEP sessions of its own."""
     async def ctx(app: web.Application):
         config = app[CONFIG]
-        svc = BroadcastService(app[DB], config.data_path, ice_urls=parse_ice_urls(config.ice_servers))
+        limits = SessionLimits(max_sessions=config.media_max_sessions,
+                               per_client=config.media_max_sessions_per_address,
+                               connect_timeout=config.media_connect_timeout)
+        svc = BroadcastService(app[DB], config.data_path, limits, ice_urls=parse_ice_urls(config.ice_servers),
+                               session_prefix=session_prefix)
         app[BROADCAST] = svc
         app[BROADCASTER] = svc.broadcaster
 
         async def channels() -> list[dict]:
             return (await proxy.get_json("/api/channels"))["channels"]
 
-        await svc.start(mirror=channels)
+        def connector():
+            return aiohttp.UnixConnector(proxy.socket_path) if proxy.socket_path else aiohttp.TCPConnector()
+
+        await svc.start(mirror=channels, fanout=(proxy.base, connector) if fanout else None)
         yield
         await svc.stop()
+    return ctx
+
+
+def _by_owner(index: int, peers: dict[int, MediaProxy], here):
+    """A session URL's handler: ``here`` when the session's id names this process (or no known
+    process), else forwarded to the process it names (``w<j>.``); an id without a prefix is
+    process 0's (the media process's)."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        m = WORKER_OF_SESSION.match(request.match_info.get("session", ""))
+        owner = int(m.group(1)) if m else 0
+        if owner != index and owner in peers:
+            return await peers[owner].forward(request)
+        return await here(request)
+    return handler
+
+
+def _stats_of(index: int, peers: dict[int, MediaProxy]):
+    """``/api/broadcast/stats``: this process's figures with its ``worker`` index;
+    ``?worker=<j>``: process j's."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        wanted = request.query.get("worker")
+        if wanted is not None and wanted != str(index):
+            if not wanted.isdigit() or int(wanted) not in peers:
+                raise ApiError(404, "worker", f"no worker {wanted!r} (0 to {len(peers)})")
+            return await peers[int(wanted)].forward(request)
+        return web.json_response({**_svc(request).stats(), "worker": index})
+    return handler
+
+
+def _setup_workers(app: web.Application, index: int, sockets: list[str]) -> None:
+    """``serve --workers N`` with the media in process 0: every process answers its own WHEP
+    joins and session URLs, the rest of the area is process 0's."""
+    peers = {j: MediaProxy(f"unix:{path}", name=f"worker {j}") for j, path in enumerate(sockets) if j != index}
+    for proxy in peers.values():
+        app.cleanup_ctx.append(proxy.lifecycle)
+    prefix = f"w{index}."
+    if index == 0:
+        app.cleanup_ctx.append(_broadcast_ctx_with(prefix))
+    else:
+        app.cleanup_ctx.append(_handed_off_ctx(peers[0], fanout=True, session_prefix=prefix))
+    defs = []
+    for r in routes:
+        if r.path == "/api/broadcast/stats":
+            defs.append(web.RouteDef(r.method, r.path, _stats_of(index, peers), r.kwargs))
+        elif r.path in ("/whep/{channel}/{session}", "/whip/{channel}/{session}"):
+            defs.append(web.RouteDef(r.method, r.path, _by_owner(index, peers, r.handler), r.kwargs))
+        elif index == 0 or r.path == "/whep/{channel}":
+            defs.append(r)
+        else:
+            defs.append(web.RouteDef(r.method, r.path, peers[0].forward, r.kwargs))
+    app.router.add_routes(defs)
+
+
+def _broadcast_ctx_with(session_prefix: str):
+    async def ctx(app: web.Application):
+        async for _ in _broadcast_ctx(app, session_prefix):
+            yield
     return ctx
 
 
@@ -482,6 +561,10 @@ def setup(app: web.Application) -> None:
         parse_ice_urls(app[CONFIG].ice_servers)
     except BroadcastError as exc:
         raise SystemExit(f"COUNCILCAST_ICE_SERVERS (--ice-servers): {exc.reason}") from None
+    extra = app[CONFIG].extra
+    if "worker_sockets" in extra:  # serve --workers N, the media in process 0: every process fans out
+        _setup_workers(app, int(extra["worker_index"]), list(extra["worker_sockets"]))
+        return
     media_url = app[CONFIG].media_url
     if not media_url:
         app.cleanup_ctx.append(_broadcast_ctx)

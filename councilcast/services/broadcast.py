@@ -11,7 +11,11 @@ the broadcast routes are handed to the media process (:mod:`councilcast.media_pr
 service only mirrors its channels (:meth:`BroadcastService.start` with ``mirror``): the pages
 of other areas that show a channel (the home page's "on air", an assembly's player) read
 :attr:`~BroadcastService.channels` and :meth:`~BroadcastService.channel_infos`, at most
-:data:`MIRROR_EVERY_S` old.
+:data:`MIRROR_EVERY_S` old. When process 0 of ``serve --workers N`` holds the media, the
+others are also fan-out processes (``fanout``): each channel the mirror sees live is pulled
+from the media process by a forwarding relay loop (no decoding, no recording), and the
+process's own WHEP viewers are served from that copy (docs/deploy.md, docs/broadcast.md
+"Joining").
 """
 
 from __future__ import annotations
@@ -85,10 +89,11 @@ class ChannelView:
 class BroadcastService:
     def __init__(self, db: Database, data_path: Path, limits: SessionLimits | None = None,
                  retention: Retention | None = None, retention_every_s: float = RETENTION_EVERY_S,
-                 ice_urls: list[ice.IceUrl] | None = None):
+                 ice_urls: list[ice.IceUrl] | None = None, session_prefix: str = ""):
         self.db = db
         self.data_path = data_path
-        self.broadcaster = Broadcaster(data_path / "recordings", limits=limits, on_recording=self._store_recording)
+        self.broadcaster = Broadcaster(data_path / "recordings", limits=limits, on_recording=self._store_recording,
+                                       session_prefix=session_prefix)
         self.ice_urls = list(ice_urls or [])
         self.captions: dict[str, Captions] = {}
         self.retention = retention or Retention()
@@ -99,38 +104,57 @@ class BroadcastService:
         self.mirrored: dict[str, ChannelView] | None = None
         """The media process's channels, in a process without media (None: the media is here)."""
         self.mirror_every_s = MIRROR_EVERY_S
+        self._fanout: tuple[str, Callable[[], aiohttp.BaseConnector]] | None = None
+        self._relays: dict[str, asyncio.Task] = {}  # fan-out process: channel -> its relay loop
 
     # -- start and stop ------------------------------------------------------------------
     async def start(self, *, relay_origin: str | None = None, relay_channels: str | None = None,
                     relay_record: bool = False, demo: bool = False,
-                    mirror: Callable[[], Awaitable[list[dict]]] | None = None) -> None:
+                    mirror: Callable[[], Awaitable[list[dict]]] | None = None,
+                    fanout: tuple[str, Callable[[], aiohttp.BaseConnector]] | None = None) -> None:
         """Define the default and saved channels; then relay an origin (recording what it pulls
         only with ``relay_record``), or put the demo camera on air.
 
         With ``mirror`` (a function that reads the media process's channel infos), this process
         holds no media: no session, camera, relay, recording nor retention pass runs here; the
-        channels are read from the media process every :data:`MIRROR_EVERY_S` seconds."""
-        if mirror is not None:
+        channels are read from the media process every :data:`MIRROR_EVERY_S` seconds. With
+        ``mirror`` and ``fanout`` (the media process's base URL and a factory of the connector
+        that reaches it), this process also serves WHEP viewers: every channel the mirror sees
+        live is pulled from there by a forwarding relay loop, not recorded."""
+        if mirror is not None and fanout is None:
             await self._start_mirror(mirror)
             return
-        checked = libinternals.self_check()  # once, before the first viewer: which per-packet path runs
-        refused = {k: v for k, v in checked["refused"].items() if v}
-        log.info("broadcast: per-packet path %s%s", checked["path"], f" (refused: {refused})" if refused else "")
-        bc = self.broadcaster
+        self._self_check()
         if self.ice_urls:  # in the background: a resolver that hangs delays neither start-up nor a join
             self._tasks.append(asyncio.ensure_future(self._resolve_ice()))
-        for name, title, companion in DEFAULT_CHANNELS:
-            bc.define(name, title, companion)
-        for r in await self.db.read(store.list_channels):
-            bc.define(r["name"], r["title"], r["companion"], r["captions_url"])
+        if mirror is not None:
+            self._fanout = fanout
+            await self._start_mirror(mirror)
+            for name, view in self.mirrored.items():
+                self.broadcaster.define(name, view.title, view.companion, view.captions_url)
+            return
+        await self._define_saved()
         self._tasks.append(asyncio.ensure_future(self._retention_loop()))  # at start-up, then every minute
         if relay_origin:
             origin = relay_origin.rstrip("/")
             for name in await self._relay_channels(origin, relay_channels):
                 self._tasks.append(asyncio.ensure_future(self._relay_loop(origin, name, record=relay_record)))
         elif demo:
-            bc.start_camera("central", 1280, 720, 30)
-            bc.start_camera("central-sign", 320, 240, 15)
+            self.broadcaster.start_camera("central", 1280, 720, 30)
+            self.broadcaster.start_camera("central-sign", 320, 240, 15)
+
+    def _self_check(self) -> None:
+        checked = libinternals.self_check()  # once, before the first viewer: which per-packet path runs
+        refused = {k: v for k, v in checked["refused"].items() if v}
+        log.info("broadcast: per-packet path %s%s", checked["path"], f" (refused: {refused})" if refused else "")
+
+    async def _define_saved(self) -> None:
+        """The default channels and the ones saved in the store."""
+        bc = self.broadcaster
+        for name, title, companion in DEFAULT_CHANNELS:
+            bc.define(name, title, companion)
+        for r in await self.db.read(store.list_channels):
+            bc.define(r["name"], r["title"], r["companion"], r["captions_url"])
 
     async def _start_mirror(self, fetch: Callable[[], Awaitable[list[dict]]]) -> None:
         rows = await self.db.read(store.list_channels)
@@ -145,6 +169,8 @@ class BroadcastService:
         while True:
             try:
                 self.mirrored = {c["name"]: ChannelView.of(c) for c in await fetch()}
+                if self._fanout is not None:
+                    self._follow(self.mirrored)
                 if failing:
                     log.info("broadcast: the media process answers again")
                 failing, reached = False, True
@@ -155,6 +181,23 @@ class BroadcastService:
                     log.warning("broadcast: cannot read the media process's channels (%r); keeping the last view", exc)
                 failing = reached
             await asyncio.sleep(self.mirror_every_s)
+
+    def _follow(self, views: dict[str, ChannelView]) -> None:
+        """Fan-out process: define the media process's channels here, and keep a relay loop
+        pulling each one it has seen live (the loop itself retries while it is not)."""
+        bc = self.broadcaster
+        origin, connector = self._fanout
+        for name, view in views.items():
+            if name not in bc.channels:
+                try:
+                    bc.define(name, view.title, view.companion, view.captions_url)
+                except Exception:  # noqa: BLE001 - a name this process refuses: not pulled
+                    continue
+            task = self._relays.get(name)
+            if view.state == "live" and (task is None or task.done()) and not bc.closed:
+                task = asyncio.ensure_future(self._relay_loop(origin, name, connector=connector))
+                self._relays[name] = task
+                self._tasks.append(task)
 
     async def _resolve_ice(self) -> None:
         servers = await ice.resolve_stun(self.ice_urls, asyncio.get_running_loop().getaddrinfo)
@@ -371,11 +414,14 @@ class BroadcastService:
                 bc.define(n)
         return names
 
-    async def _relay_loop(self, origin: str, channel: str, *, record: bool = False) -> None:
+    async def _relay_loop(self, origin: str, channel: str, *, record: bool = False,
+                          connector: Callable[[], aiohttp.BaseConnector] | None = None) -> None:
         """Keep pulling ``channel`` from ``origin`` (retrying while it is not live); the origin's
-        packets are forwarded (:mod:`broadcast.forward`), recorded here only with ``record``."""
+        packets are forwarded (:mod:`broadcast.forward`), recorded here only with ``record``.
+        ``connector``: how the HTTP client reaches the origin (a fan-out process: the media
+        process's Unix socket); the media itself goes over UDP as always."""
         bc = self.broadcaster
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(connector=connector() if connector else None) as http:
             while not bc.closed:
                 delay = RETRY_AFTER_S
                 location: list[str] = []

@@ -2,7 +2,8 @@
 address, a real PostgreSQL (tests/pg.py), a real aiortc WHEP viewer.
 
 One supervisor with two processes serves the module (starting one takes seconds on this
-machine): process 0 holds the media, process 1 hands the broadcast routes to it. Which process
+machine): process 0 holds the media; process 1 hands the broadcast routes to it but fans out
+(issue 14): it pulls the live channels from process 0 and answers its own WHEP joins. Which process
 a connection reaches is the kernel's choice (SO_REUSEPORT), so a test that needs process 1
 opens connections until one lands there and then keeps to it (one connection per client
 session); every answer names its process in ``X-Councilcast-Worker``.
@@ -22,6 +23,7 @@ import aiohttp
 import pytest
 
 from councilcast.cli import main
+from broadcast.synthetic import read_clock
 from tests.broadcast.peers import Viewer
 from tests.conftest import SECRETARIAT_TOKEN, free_port
 from tests.polling import until
@@ -112,7 +114,7 @@ async def test_two_processes_answer_on_one_address_and_tokens_print_once(supervi
     assert set(pids) == {0, 1} and pids[0] != pids[1]
     out = supervised.output()
     assert f"worker 0 of 2 (media, pid {pids[0]}) serving on {supervised.url}/" in out
-    assert f"worker 1 of 2 (pid {pids[1]}) serving on {supervised.url}/" in out
+    assert f"worker 1 of 2 (fan-out, pid {pids[1]}) serving on {supervised.url}/" in out
     assert re.search(rf"councilcast supervisor \(pid {supervised.proc.pid}\): 2 workers", out)
     assert out.count("studio token (shown once, keep it):") == 1  # the supervisor's, before the processes
     assert "secretariat token" not in out  # configured: nothing to show
@@ -130,54 +132,96 @@ def test_sqlite_with_two_workers_is_refused_naming_postgresql(tmp_path, capsys):
         s.bind(("127.0.0.1", port))
 
 
-async def test_a_whep_viewer_of_a_non_media_process_gets_media_through_it(supervised):
-    pids = await supervised.pids()
-    http = await supervised.session_on(1)
-    try:
-        async with http.post(supervised.url + "/api/channels/central/camera", headers=SECRETARIAT,
-                             json={"width": 320, "height": 180, "fps": 15}) as r:
-            assert r.status == 201, await r.text()
-            assert _who(r) == (1, pids[1]) and (await r.json())["state"] == "live"
-        viewer = Viewer(supervised.url, "central")
-        r = await viewer.start(http)
-        assert r.status == 201, r.body_text
-        assert _who(r) == (1, pids[1])  # answered through process 1, by process 0
-        assert r.headers["Location"].startswith("/whep/central/")
-        assert r.headers["Accept-Patch"] == "application/trickle-ice-sdpfrag"
-        assert r.headers["Content-Type"].startswith("application/sdp")
-        frames = await viewer.frames(5, timeout=30)
-        assert {(f.width, f.height) for f in frames} == {(320, 180)}
-        async with http.options(viewer.location) as r:
-            assert r.status == 204 and r.headers["Allow"] == "OPTIONS, PATCH, DELETE"
-        async with http.get(supervised.url + "/api/channels/central") as r:
-            assert (await r.json())["viewers"] == 1 and _who(r)[0] == 1
+async def _post_until_created(http: aiohttp.ClientSession, url: str, what: str) -> tuple[Viewer, object]:
+    """A WHEP viewer POSTed on ``http``'s connection until it is answered 201: a fan-out process
+    answers 409 with Retry-After until its relay copy of the channel is up."""
+    got: list = []
 
-        async def in_progress():  # the recording being written, in process 0's memory
-            async with http.get(supervised.url + "/api/recordings") as r:
+    async def created():
+        viewer = Viewer(url, "central")
+        r = await viewer.start(http)
+        if r.status == 201:
+            got.append((viewer, r))
+            return True
+        assert r.status == 409 and r.headers["Retry-After"], (r.status, r.body_text)
+        return False
+    await until(created, timeout=45, what=what, every=0.25)
+    return got[0]
+
+
+async def _stats(http: aiohttp.ClientSession, url: str, worker: int | None = None) -> dict:
+    async with http.get(url + "/api/broadcast/stats" + ("" if worker is None else f"?worker={worker}")) as r:
+        assert r.status == 200
+        return await r.json()
+
+
+async def test_whep_joins_are_answered_by_the_process_they_reach_and_session_urls_find_it(supervised):
+    """Issue 14: every process fans out. Process 1 pulls the channel from process 0 as a
+    forwarding relay and answers the WHEP POSTs that reach it from that copy; a session URL
+    carries its process (``w1.``) and reaches it through any process."""
+    pids = await supervised.pids()
+    http0, http1 = await supervised.session_on(0), await supervised.session_on(1)
+    viewers: list[Viewer] = []
+    try:
+        async with http1.post(supervised.url + "/api/channels/central/camera", headers=SECRETARIAT,
+                              json={"width": 320, "height": 180, "fps": 15}) as r:
+            assert r.status == 201, await r.text()  # the camera is process 0's, through process 1
+            assert _who(r) == (1, pids[1]) and (await r.json())["state"] == "live"
+        by = {}
+        for index, http in ((0, http0), (1, http1)):
+            viewer, r = await _post_until_created(http, supervised.url, f"a WHEP viewer answered by process {index}")
+            viewers.append(viewer)
+            assert _who(r) == (index, pids[index])
+            assert re.fullmatch(rf"/whep/central/w{index}\.[A-Za-z0-9_-]{{32}}", r.headers["Location"])
+            assert r.headers["Accept-Patch"] == "application/trickle-ice-sdpfrag"
+            by[index] = viewer
+        for viewer in viewers:  # each decodes the camera's frames, its clock readable
+            frames = await viewer.frames(5, timeout=30)
+            assert {(f.width, f.height) for f in frames} == {(320, 180)}
+            assert all(read_clock(f) is not None for f in frames[-2:])
+
+        s1 = await _stats(http1, supervised.url)  # process 1's own figures: its viewer and its pull
+        assert s1["worker"] == 1 and s1["sessions"]["whep"] == 1 and s1["sessions"]["relay"] == 1
+        assert s1["channels"]["central"]["state"] == "live" and s1["channels"]["central"]["source"] == "relay"
+        assert s1["channels"]["central"]["program"] is not None
+        s0 = await _stats(http1, supervised.url, worker=0)  # process 0's, asked through process 1
+        assert s0["worker"] == 0 and s0["sessions"]["relay"] == 0
+        assert s0["sessions"]["whep"] == 2  # its own viewer and process 1's pull
+        assert s0["channels"]["central"]["source"] == "camera"
+        async with http0.options(by[1].location) as r:
+            assert r.status == 204 and r.headers["Allow"] == "OPTIONS, PATCH, DELETE"
+
+        # Things that are process 0's, asked of process 1: the recording, the mirrored home page.
+        async def in_progress():
+            async with http1.get(supervised.url + "/api/recordings") as r:
                 return [x for x in (await r.json())["recordings"] if x["in_progress"] and x["channel"] == "central"]
         await until(in_progress, timeout=20, what="the recording in progress, listed through process 1")
 
-        async def on_air_here():  # the home page of process 1 reads the mirrored channels
-            async with http.get(supervised.url + "/") as r:
+        async def on_air_here():
+            async with http1.get(supervised.url + "/") as r:
                 return _who(r)[0] == 1 and 'data-live-channel="central"' in await r.text()
         await until(on_air_here, timeout=20, what="process 1's home page showing central on air")
 
-        location = viewer.location
-        async with http.delete(location) as r:
-            assert r.status == 200 and _who(r)[0] == 1
-        viewer.location = None
-        await viewer.stop(http)
-        async with http.delete(location) as r:  # the session is gone at the media process
+        # Process 1's session ended through a connection that reached process 0.
+        location = by[1].location
+        async with http0.delete(location) as r:
+            assert r.status == 200 and _who(r)[0] == 0
+        by[1].location = None
+        async with http0.delete(location) as r:  # gone at process 1
             assert r.status == 404 and (await r.json())["error"]["reason"].startswith("no such session")
-
-        async def no_viewer():
-            async with http.get(supervised.url + "/api/channels/central") as r:
-                return (await r.json())["viewers"] == 0
-        await until(no_viewer, timeout=20, what="no viewer after the DELETE through process 1")
-        async with http.get(supervised.url + "/api/broadcast/stats") as r:
-            assert (await r.json())["sessions"]["whep"] == 0
+        assert (await _stats(http1, supervised.url))["sessions"]["whep"] == 0
+        assert (await _stats(http0, supervised.url))["sessions"]["whep"] == 2  # process 1 still pulls
+        async with http1.delete(by[0].location) as r:  # and process 0's, through process 1
+            assert r.status == 200 and _who(r)[0] == 1
+        by[0].location = None
+        assert (await _stats(http0, supervised.url))["sessions"]["whep"] == 1
+        async with http1.delete(supervised.url + "/whep/central/w7.nobody") as r:  # no such process
+            assert r.status == 404
     finally:
-        await http.close()
+        for viewer in viewers:
+            await viewer.stop(http0)
+        await http0.close()
+        await http1.close()
 
 
 async def test_a_killed_process_is_started_again_and_the_address_keeps_answering(supervised):
@@ -217,8 +261,23 @@ def test_every_worker_says_demo_but_only_the_media_worker_runs_it():
     from councilcast.workers import Supervisor
 
     config = Config(db="postgresql://u@localhost/db", demo=True, workers=3)
-    sup = Supervisor(config, 8080, "/tmp/media.sock")
+    sup = Supervisor(config, 8080, "/tmp/cc")
     configs = [sup.worker_config(i) for i in range(3)]
     assert [c.demo for c in configs] == [True, True, True]
     assert [c.runs_demo for c in configs] == [True, False, False]
-    assert configs[0].media_url is None and configs[1].media_url == configs[2].media_url == "unix:/tmp/media.sock"
+    assert configs[0].media_url is None and configs[1].media_url == configs[2].media_url == "unix:/tmp/cc/w0.sock"
+    assert [c.extra["worker_index"] for c in configs] == [0, 1, 2]
+    assert configs[2].extra["worker_sockets"] == ["/tmp/cc/w0.sock", "/tmp/cc/w1.sock", "/tmp/cc/w2.sock"]
+    assert [sup.own_socket(i) for i in range(3)] == configs[0].extra["worker_sockets"]
+
+
+def test_with_the_media_on_another_machine_no_process_fans_out():
+    from councilcast.config import Config
+    from councilcast.workers import Supervisor
+
+    config = Config(db="postgresql://u@localhost/db", workers=2, media_url="http://10.0.0.10:8080")
+    sup = Supervisor(config, 8080, "/tmp/cc")
+    for i in range(2):
+        c = sup.worker_config(i)
+        assert c.media_url == "http://10.0.0.10:8080" and "worker_sockets" not in c.extra
+        assert sup.own_socket(i) is None
