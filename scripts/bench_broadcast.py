@@ -35,7 +35,11 @@ The keyframe is seen in the decrypted payload: the joiner's counting hook (below
 for every counting viewer) decrypts each video packet with the joiner's own SRTP receive
 session (aiortc's, idle since the hook keeps RTP from aiortc) until it finds the VP8 payload
 descriptor's S = 1, PID = 0 and the payload header's P bit 0 (:func:`vp8_keyframe_start`);
-after that it only counts. Watchers: loss (sequence gaps) and frames per second (video
+after that it only counts. ``--workers N`` (N > 1) runs the same storm steps a second time,
+against ``serve --workers N`` on a throwaway PostgreSQL (tests/pg.py's cluster), where every
+worker fans out and the kernel spreads the joins (``storm_workers`` in the JSON; CPU summed
+over the worker processes, the encoder's counters worker 0's, the joins' spread per worker).
+Watchers: loss (sequence gaps) and frames per second (video
 packets with the marker bit: the header is in the clear under SRTP) per window. The server:
 whole-process and event-loop CPU, the encoder's CPU and the packets sent per window; CPU
 per join given three ways: the whole process's CPU in the storm window minus the
@@ -572,15 +576,14 @@ def stop_procs(procs: list[subprocess.Popen], timeout: float = 30) -> None:
 
 
 def wait_whep_sessions(url: str, target: int, timeout: float = 40) -> int | None:
-    """Wait until the server holds ``target`` WHEP sessions (the joiners gone); the last count."""
-    import urllib.request
-
+    """Wait until the server holds ``target`` WHEP sessions (the joiners gone); the last count
+    (over every worker, the fan-out workers' pulls at worker 0 not counted)."""
     end = time.time() + timeout
     n = None
     while time.time() < end:
         try:
-            with urllib.request.urlopen(url + "/api/broadcast/stats", timeout=5) as r:
-                n = json.load(r)["sessions"]["whep"]
+            docs = _stats_docs(url, 5)
+            n = sum(d["sessions"]["whep"] - d["sessions"].get("relay", 0) for d in docs)
             if n <= target:
                 return n
         except OSError:
@@ -608,7 +611,7 @@ def storm_step(server_pid: int, url: str, n: int, watchers: list[subprocess.Pope
     """One join storm: ``n`` joiners POST at the same instant while ``watching`` viewers watch."""
     import psutil
 
-    proc = psutil.Process(server_pid)
+    proc = Workers(server_pid, WORKERS) if WORKERS > 1 else psutil.Process(server_pid)
     wb, ws, wp = STORM_WINDOWS
     joiners = [start_storm_worker(url, "join", min(STORM_PER_PROC, n - i)) for i in range(0, n, STORM_PER_PROC)]
     out: dict = {"joiners": n, "watching": watching, "windows_s": {"baseline": wb, "storm": ws, "post": wp},
@@ -629,6 +632,13 @@ def storm_step(server_pid: int, url: str, n: int, watchers: list[subprocess.Pope
             k = server_counters(url)  # first: the server takes its snapshot just before it answers
             c = proc.cpu_times()
             samples.append((time.time(), c.user + c.system, main_thread_cpu(proc), k))
+            if WORKERS > 1 and len(samples) == 3:  # where the joins landed (the kernel's spread)
+                try:
+                    out["whep_sessions_by_worker_at_storm_end"] = [
+                        d["sessions"]["whep"] - (len(proc.procs) - 1 if j == 0 else 0)
+                        for j, d in enumerate(_stats_docs(url, 10))]
+                except OSError:
+                    pass
         wres = [read_line(p, bounds[-1] + 40, b"{") for p in watchers]
         jres = [read_line(p, bounds[-1] + 40, b"{") for p in joiners]
     finally:
@@ -1233,34 +1243,73 @@ def wait_sessions_gone(url: str, timeout: float = 30) -> None:
 
 
 def main_thread_cpu(proc) -> float:
-    """CPU seconds of the event-loop thread (fan-out, RTCP, ICE, HTTP, camera drawing; not the encoder)."""
+    """CPU seconds of the event-loop thread (fan-out, RTCP, ICE, HTTP, camera drawing; not the encoder);
+    of every worker's, summed, for a :class:`Workers`."""
+    if isinstance(proc, Workers):
+        return sum(main_thread_cpu(p) for p in proc.procs)
     for t in proc.threads():
         if t.id == proc.pid:
             return t.user_time + t.system_time
     return 0.0
 
 
-def server_counters(url: str) -> dict | None:
-    """The server's own counters, summed over its channels: fan-out seconds and packets, VP8
-    frames, encoder CPU seconds, VP8 keyframes (all, forced) and keyframe requests."""
+class Workers:
+    """The worker processes of ``serve --workers N`` (the supervisor's spawned children), read
+    as one server: :meth:`cpu_times` and :func:`main_thread_cpu` are their sums."""
+
+    def __init__(self, supervisor_pid: int, count: int):
+        import psutil
+
+        self.count = count
+        self.procs = [c for c in psutil.Process(supervisor_pid).children()
+                      if "spawn_main" in " ".join(c.cmdline())]
+        assert len(self.procs) == count, f"{len(self.procs)} worker processes, expected {count}"
+
+    def cpu_times(self):
+        from types import SimpleNamespace
+
+        times = [p.cpu_times() for p in self.procs]
+        return SimpleNamespace(user=sum(t.user for t in times), system=sum(t.system for t in times))
+
+
+WORKERS = 1
+"""Worker processes of the server under test (``--workers`` steps): the stats are summed over them."""
+
+
+def _stats_docs(url: str, timeout: float) -> list[dict]:
+    """``/api/broadcast/stats`` of every worker (``?worker=j``), or of the one server."""
     import urllib.request
 
+    out = []
+    for j in range(WORKERS):
+        q = f"?worker={j}" if WORKERS > 1 else ""
+        with urllib.request.urlopen(url + "/api/broadcast/stats" + q, timeout=timeout) as r:
+            out.append(json.load(r))
+    return out
+
+
+def server_counters(url: str) -> dict | None:
+    """The server's own counters, summed over its channels: fan-out seconds and packets, VP8
+    frames, encoder CPU seconds, VP8 keyframes (all, forced) and keyframe requests. With
+    several workers the fan-out's are summed over all of them, the others are worker 0's (the
+    encoder's; a fan-out worker forwards its frames)."""
     try:
-        with urllib.request.urlopen(url + "/api/broadcast/stats", timeout=10) as r:
-            stats = json.load(r)
+        docs = _stats_docs(url, 10)
     except OSError:
         return None
     out = {"fanout_s": 0.0, "emitted": 0, "frames": 0, "encode_cpu_s": 0.0, "keyframes": 0, "forced": 0, "requests": 0}
-    for ch in stats["channels"].values():
-        prog = ch.get("program") or {}
-        for codec, st in (prog.get("streams") or {}).items():
-            out["fanout_s"] += st["fanout_s"]
-            out["emitted"] += st["emitted"]
-            out["frames"] += st["frames"] if codec == "vp8" else 0
-        out["encode_cpu_s"] += prog.get("encode_cpu_s") or 0.0
-        out["keyframes"] += (prog.get("keyframes") or {}).get("vp8", 0)
-        out["forced"] += (prog.get("keyframes_forced") or {}).get("vp8", 0)
-        out["requests"] += (prog.get("keyframe_requests") or {}).get("vp8", 0)
+    for j, stats in enumerate(docs):
+        for ch in stats["channels"].values():
+            prog = ch.get("program") or {}
+            for codec, st in (prog.get("streams") or {}).items():
+                out["fanout_s"] += st["fanout_s"]
+                out["emitted"] += st["emitted"]
+                out["frames"] += st["frames"] if codec == "vp8" and j == 0 else 0
+            if j == 0:
+                out["encode_cpu_s"] += prog.get("encode_cpu_s") or 0.0
+                out["keyframes"] += (prog.get("keyframes") or {}).get("vp8", 0)
+                out["forced"] += (prog.get("keyframes_forced") or {}).get("vp8", 0)
+                out["requests"] += (prog.get("keyframe_requests") or {}).get("vp8", 0)
     return out
 
 
@@ -1784,6 +1833,8 @@ def controller(args) -> dict:
         result["storm"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
+        if args.workers > 1:
+            result["storm_workers"] = storm_workers(args.workers, storms, env, tmp)
 
         if steps:
             # Baseline: MediaRelay, one encoder per viewer.
@@ -1828,6 +1879,52 @@ def controller(args) -> dict:
     return result
 
 
+def storm_workers(count: int, storms: list[int], env: dict, tmp: str) -> dict:
+    """The same storm steps against ``serve --workers count`` on a throwaway PostgreSQL
+    (tests/pg.py's cluster): every worker fans out, joins spread by the kernel (SO_REUSEPORT).
+    CPU figures are sums over the worker processes; the encoder's counters are worker 0's."""
+    global WORKERS
+    sys.path.insert(0, str(ROOT))
+    from tests.pg import start_cluster
+
+    cluster, stop_cluster = start_cluster()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    out: dict = {"workers": count, "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+    server = subprocess.Popen([sys.executable, "-m", "councilcast", "serve", "--workers", str(count), "--host",
+                               "127.0.0.1", "--port", str(port), "--db", cluster.new_database()],
+                              env={**env, "COUNCILCAST_DATA_DIR": f"{tmp}/workers-data",
+                                   "COUNCILCAST_KEY_FILE": f"{tmp}/workers-keys/ballot.key"},
+                              cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(url + "/api/health")
+        WORKERS = count
+        deadline = time.time() + 60
+        while True:  # every worker up and answering its stats (each is asked through ?worker=j)
+            try:
+                Workers(server.pid, count)
+                _stats_docs(url, 5)
+                break
+            except (OSError, AssertionError):
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.5)
+        start_camera(url)
+        time.sleep(4.0)  # the mirror (1 s) sees the channel live, each fan-out worker pulls it
+        out.update(storm_steps(server.pid, url, storms))
+        out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    finally:
+        WORKERS = 1
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        stop_cluster()
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="N = 10 and 50 only, 4 s windows; one storm of 50")
@@ -1836,6 +1933,8 @@ def main() -> int:
     ap.add_argument("--profile-storm", action="store_true",
                     help="also one storm against a server whose event loop runs under cProfile")
     ap.add_argument("--profile-joiners", type=int, default=100, help="joiners of the profiled storm")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="also run the storm steps against `serve --workers N` (a throwaway PostgreSQL)")
     ap.add_argument("--profile-timer", choices=("cpu", "wall"), default="cpu",
                     help="the profiler's clock: the loop thread's CPU time (default) or wall time")
     ap.add_argument("--baseline-viewers", type=int, default=2,
