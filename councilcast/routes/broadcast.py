@@ -644,6 +644,7 @@ OPENAPI = {
                                                  "seconds of the recording, href with #t=); as WebVTT at "
                                                  "chapters_vtt",
                                       "responses": {"200": {"description": "recording"}, "404": _ERR}}},
-    "/api/broadcast/stats": {"get": {"summary": "encoders, streams and sessions, for operators",
+    "/api/broadcast/stats": {"get": {"summary": "encoders, streams and sessions, for operators (serve --workers N: "
+                                                "the answering worker's, with its index; ?worker=j: worker j's)",
                                      "responses": {"200": {"description": "figures"}}}},
 }
