@@ -84,8 +84,11 @@ def _as_owner(cmd: list[str], owner: str | None) -> list[str]:
     return ["runuser", "-u", owner, "--", *cmd] if owner else cmd
 
 
-def start_cluster() -> tuple[PgCluster, callable]:
-    """Start a cluster; returns it and the function that stops and removes it."""
+def start_cluster(extra_options: str = "") -> tuple[PgCluster, callable]:
+    """Start a cluster; returns it and the function that stops and removes it.
+
+    ``extra_options``: more ``-c name=value`` settings, after the tests' own (so they win): the
+    benchmarks pass ``-c fsync=on -c full_page_writes=on`` for figures on a durable cluster."""
     bindir = pg_bindir()
     root = Path(tempfile.mkdtemp(prefix="councilcast-pg-"))
     owner = None
@@ -103,7 +106,7 @@ def start_cluster() -> tuple[PgCluster, callable]:
              "--locale=C.UTF-8"])
         # fsync off: a throwaway cluster; what the tests check is the server process's acknowledgements
         opts = (f"-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={sock} -c fsync=off "
-                "-c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB")
+                "-c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB " + extra_options).strip()
         run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-o", opts, "-w", "-t", "60",
              "start"])
     except subprocess.CalledProcessError as exc:
