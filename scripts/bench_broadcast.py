@@ -1891,11 +1891,13 @@ def storm_workers(count: int, storms: list[int], env: dict, tmp: str) -> dict:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     out: dict = {"workers": count, "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+    log = tempfile.NamedTemporaryFile(prefix="bench-broadcast-workers-", suffix=".log", delete=False)
     server = subprocess.Popen([sys.executable, "-m", "councilcast", "serve", "--workers", str(count), "--host",
                                "127.0.0.1", "--port", str(port), "--db", cluster.new_database()],
                               env={**env, "COUNCILCAST_DATA_DIR": f"{tmp}/workers-data",
                                    "COUNCILCAST_KEY_FILE": f"{tmp}/workers-keys/ballot.key"},
-                              cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT)
+    out["server_log"] = log.name  # kept: the supervisor's and the workers' warnings (a relay copy lost...)
     try:
         wait_http(url + "/api/health")
         WORKERS = count
@@ -1922,6 +1924,7 @@ def storm_workers(count: int, storms: list[int], env: dict, tmp: str) -> dict:
             server.kill()
             server.wait()
         stop_cluster()
+        log.close()
     return out
 
 
