@@ -484,8 +484,12 @@ class VotingStore:
         row = conn.execute("SELECT round_id, assembly_id, used FROM voting_codes WHERE tag=?", (tag,)).fetchone()
         if row is None or row[2]:
             raise VotingError("code", self.NOT_VALID, "conflict")
-        # the round before the code, in the close's order: a close waits for this ballot, or it for the close
+        # The round, then the ballot box, then the code: the close's order (a close waits for this
+        # ballot, or it for the close), and one order for every writer (cast_ballots sorts a batch
+        # by round, box and code), so two processes' batches never each hold what the other waits for.
         lock_row(conn, "voting_rounds", "id", row[0], share=True)
+        conn.execute(f"SELECT 1 FROM voting_ballot_boxes WHERE round_id=? AND assembly_id=?{for_update(conn)}",
+                     (row[0], row[1]))
         lock_row(conn, "voting_codes", "tag", tag)
         r, aid = self.get_round(conn, row[0]), row[1]
         self._require_open(r, now)
@@ -509,16 +513,41 @@ class VotingStore:
         Each ballot runs under its own SAVEPOINT and whatever it raises is its own answer:
         a refused or broken ballot leaves no trace and the others of the batch stand.
         """
-        out: list[tuple[bool, Any]] = []
-        for code, choice in items:
+        out: list[tuple[bool, Any] | None] = [None] * len(items)
+        for i in self._lock_order(conn, items):
+            code, choice = items[i]
             conn.execute("SAVEPOINT ballot")
             try:
-                out.append((True, self.cast_ballot(conn, code, choice, now)))
+                out[i] = (True, self.cast_ballot(conn, code, choice, now))
             except Exception as exc:  # noqa: BLE001 - one ballot's failure is that ballot's answer alone
                 conn.execute("ROLLBACK TO ballot")
-                out.append((False, exc))
+                out[i] = (False, exc)
             conn.execute("RELEASE ballot")
         return out
+
+    def _tag_or_none(self, code: Any) -> str | None:
+        """The code's tag, or None for what cast_ballot will refuse (it says why, in its answer)."""
+        if not isinstance(code, str) or not code.strip():
+            return None
+        try:
+            return self._secrets().code_tag(code)
+        except Exception:  # noqa: BLE001 - e.g. a code that is not valid UTF-8: its own ballot fails with it
+            return None
+
+    def _lock_order(self, conn, items: list[tuple[Any, Any]]) -> list[int]:
+        """The indexes of ``items`` in the order every writer locks in: by round, ballot box and
+        code (the answers still go back in the batch's order). One read of the batch's codes;
+        a code that is not there (it fails anyway) keeps its place at the end."""
+        tags = [self._tag_or_none(code) for code, _ in items]
+        known = [t for t in tags if t is not None]
+        where: dict = {}
+        for start in range(0, len(known), 500):
+            part = known[start:start + 500]
+            where.update((t, (r, a)) for t, r, a in conn.execute(
+                f"SELECT tag, round_id, assembly_id FROM voting_codes WHERE tag IN ({','.join('?' * len(part))})",
+                part).fetchall())
+        last = (chr(0x10FFFF), chr(0x10FFFF))
+        return sorted(range(len(items)), key=lambda i: (*where.get(tags[i], last), tags[i] or "", i))
 
     def _open_ballot_boxes(self, conn, r: dict) -> tuple[list[tuple[str, dict, int, int]], list[str]]:
         """At the close: every ballot box of the round opened and checked, then emptied.

@@ -148,6 +148,57 @@ def test_a_code_cast_by_two_writers_at_once_counts_once(pg_cluster):
         b.close()
 
 
+def test_two_writers_casting_into_the_same_boxes_in_opposite_orders_never_deadlock(pg_cluster):
+    """Ballots of two processes' batches for the same ballot boxes, in opposite orders (and a
+    code of each cast by both): before, each batch locked the boxes in arrival order, so two
+    batches could each hold one box and wait for the other's; PostgreSQL broke the cycle after
+    1 s and the loser's ballot was answered 500 (scripts/bench_federation.py found it)."""
+    url = pg_cluster.new_database()
+    a, b = _opened(url), _opened(url)
+    st = VotingStore(BallotSecrets(KEY))
+    try:
+        gas = a.write_sync(lambda c: [st.create_assembly(c, {"name": f"GA {i}", "members": 400, "workplace": None},
+                                                         time.time() - 5) for i in range(4)])
+        spec = check_round_spec({"title": "Q", "options": ["yes", "no"], "duration_s": 600}, time.time())
+        rnd = a.write_sync(lambda c: st.create_round(c, spec, time.time()))
+        codes = {ga["id"]: a.write_sync(lambda c, ga=ga: st.issue_codes(c, rnd["id"], ga["id"], 120, time.time()))
+                 for ga in gas}
+        rounds = 24  # 5 codes of each box a round: 2 for a, 2 for b, 1 that both cast
+        out: dict = {"a": [], "b": []}
+        errors: list = []
+        gate = threading.Barrier(2)
+
+        def cast(db, name, order):
+            mine = (0, 1) if name == "a" else (2, 3)
+            try:
+                for k in range(rounds):
+                    batch = [(codes[ga["id"]][k * 5 + j], "yes") for ga in order for j in mine]
+                    batch.insert(1, (codes[gas[0]["id"]][k * 5 + 4], "no"))  # cast by both writers
+                    gate.wait()
+                    out[name].extend(db.write_sync(lambda c, batch=batch: st.cast_ballots(c, batch, time.time())))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(repr(exc))
+                gate.abort()
+
+        threads = [threading.Thread(target=cast, args=(a, "a", gas)),
+                   threading.Thread(target=cast, args=(b, "b", gas[::-1]))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        failed = [repr(x) for ok, x in out["a"] + out["b"] if not ok]
+        # the only refusals: the shared codes, each taken by one writer and refused to the other
+        assert all("cannot be used" in f for f in failed), failed[:3]
+        assert len(failed) == rounds
+        closed = a.write_sync(lambda c: st.close_round(c, rnd["id"], time.time()))
+        assert closed["result"]["totals"] == {"yes": 2 * 2 * 4 * rounds, "no": rounds}
+        assert "anomalies" not in closed["result"]
+    finally:
+        a.close()
+        b.close()
+
+
 def _region(path) -> tuple[str, str]:
     """A SQLite region with assemblies, a published round, an open round, proposals: (round id, final hash)."""
     db = _opened(str(path))
