@@ -609,12 +609,7 @@ class VotingService:
     async def stop_anchors(self) -> None:
         """Stop the anchor tick (at shutdown, or where a caller runs its own tick)."""
         task, self._anchors = self._anchors, None
-        if task:
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+        await _cancel(task)
 
     async def stop(self) -> None:
         if self.lock is not None:
