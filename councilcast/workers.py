@@ -66,6 +66,10 @@ STABLE_S = 30.0
 """A process that lived this long before it died is started again after :data:`BACKOFF_FIRST_S`."""
 STOP_GRACE_S = 20.0
 """How long the processes have to stop after SIGINT/SIGTERM before they are killed."""
+FANOUT_NICE = 5
+"""Niceness added to the fan-out processes (every one but process 0, when process 0 holds the
+media): when the cores are all taken, the encoder that feeds every viewer of every process
+wins over a join storm in a fan-out process (docs/broadcast.md, "Joining")."""
 
 
 def refusal(config: Config) -> str | None:
@@ -133,6 +137,11 @@ def worker_main(config: Config, index: int, count: int, media: bool, media_socke
     from councilcast.server import Worker, run
 
     _die_with_supervisor(supervisor)
+    if not media and media_socket and FANOUT_NICE:
+        try:
+            os.nice(FANOUT_NICE)
+        except OSError:
+            pass
     logging.basicConfig(level=config.log_level,
                         format=f"%(asctime)s %(levelname)s [worker {index}] %(name)s: %(message)s")
     try:
