@@ -47,7 +47,6 @@ import argparse
 import asyncio
 import json
 import math
-import multiprocessing as mp
 import os
 import re
 import resource
@@ -60,7 +59,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import free_port, percentile, throwaway_postgres  # noqa: E402
+from benchlib import PipedProcesses, free_port, percentile, throwaway_postgres  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -267,39 +266,12 @@ def load_entry(conn, host, port, src, n):
         pass
 
 
-class Load:
+class Load(PipedProcesses):
     def __init__(self, host, port, n_screens, k):
-        ctx = mp.get_context("spawn")
-        self.conns, self.procs = [], []
         self.share = [n_screens // k + (1 if i < n_screens % k else 0) for i in range(k)]
         self.sources = [f"127.0.0.{2 + i}" for i in range(k)]
-        for i in range(k):
-            a, b = ctx.Pipe()
-            p = ctx.Process(target=load_entry, args=(b, host, port, self.sources[i], self.share[i]), daemon=True)
-            p.start()
-            self.conns.append(a)
-            self.procs.append(p)
-
-    def all(self, *cmd, per_process=None, timeout=240):
-        for i, c in enumerate(self.conns):
-            c.send(cmd if per_process is None else (*cmd, *per_process[i]))
-        out = []
-        for c in self.conns:
-            if not c.poll(timeout):
-                raise TimeoutError(f"a load process did not answer {cmd[0]}")
-            out.append(c.recv())
-        return out
-
-    def stop(self):
-        try:
-            self.all("stop", timeout=30)
-        except (TimeoutError, OSError, EOFError):
-            pass
-        for p in self.procs:
-            p.join(5)
-            if p.is_alive():
-                p.kill()
-                p.join(5)
+        super().__init__(load_entry, [(host, port, self.sources[i], self.share[i]) for i in range(k)],
+                         timeout=240, stop_timeout=30)
 
 
 def merge_lists(dicts) -> dict:

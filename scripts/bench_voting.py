@@ -38,7 +38,6 @@ import argparse
 import asyncio
 import base64
 import json
-import multiprocessing as mp
 import os
 import struct
 import subprocess
@@ -48,7 +47,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import free_port, percentile  # noqa: E402
+from benchlib import PipedProcesses, free_port, percentile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -308,38 +307,10 @@ def worker_entry(conn, host, port, n):
 
 
 # -- the driver --------------------------------------------------------------------------------------
-class Workers:
+class Workers(PipedProcesses):
     def __init__(self, host, port, n_clients, k):
-        ctx = mp.get_context("spawn")
-        self.conns, self.procs = [], []
-        share = [n_clients // k + (1 if i < n_clients % k else 0) for i in range(k)]
-        self.share = share
-        for i in range(k):
-            a, b = ctx.Pipe()
-            p = ctx.Process(target=worker_entry, args=(b, host, port, share[i]), daemon=True)
-            p.start()
-            self.conns.append(a)
-            self.procs.append(p)
-
-    def all(self, *cmd, per_worker=None, timeout=180):
-        for i, c in enumerate(self.conns):
-            c.send(cmd if per_worker is None else (*cmd, *per_worker[i]))
-        out = []
-        for c in self.conns:
-            if not c.poll(timeout):
-                raise TimeoutError(f"worker did not answer {cmd[0]}")
-            out.append(c.recv())
-        return out
-
-    def stop(self):
-        try:
-            self.all("stop", timeout=20)
-        except (TimeoutError, OSError, EOFError):
-            pass
-        for p in self.procs:
-            p.join(5)
-            if p.is_alive():
-                p.kill()
+        self.share = [n_clients // k + (1 if i < n_clients % k else 0) for i in range(k)]
+        super().__init__(worker_entry, [(host, port, n) for n in self.share], timeout=180, stop_timeout=20)
 
 
 def server_cpu(proc) -> float:
@@ -454,7 +425,7 @@ async def run(args) -> dict:
             async with s.get(url + "/api/voting/stats", headers=SEC) as r:
                 commits0 = (await r.json())["commits"]
             c0, t0 = server_cpu(proc), time.time()
-            res = await loop.run_in_executor(None, lambda: workers.all("post", per_worker=chunks))
+            res = await loop.run_in_executor(None, lambda: workers.all("post", per_process=chunks))
             wall = max(r[4] for r in res) - min(r[3] for r in res)
             ok = sum(r[1] for r in res)
             lat = [x for r in res for x in r[5]]
@@ -497,7 +468,7 @@ async def run(args) -> dict:
             items = [("/api/ballots", {}, {"code": c, "choice": "AB"[i % 2]}) for i, c in enumerate(codes)]
             chunks = [(items[i::k], 64) for i in range(k)]
             c0 = server_cpu(proc)
-            res = await loop.run_in_executor(None, lambda: workers.all("post", per_worker=chunks))
+            res = await loop.run_in_executor(None, lambda: workers.all("post", per_process=chunks))
             wall = max(r[4] for r in res) - min(r[3] for r in res)
             okb = sum(r[1] for r in res)
             async with s.post(url + f"/api/rounds/{rid2}/close", headers=SEC) as r:

@@ -37,3 +37,47 @@ def throwaway_postgres(durable: bool = True):
     from tests.pg import start_cluster
 
     return start_cluster("-c fsync=on -c full_page_writes=on" if durable else "")
+
+
+class PipedProcesses:
+    """Load processes driven over pipes: ``all(cmd, ...)`` sends a command to every one and
+    gathers their answers in order; ``stop()`` asks them to stop, then kills what is left.
+
+    ``target(conn, *args)`` runs in each process (spawned), with ``args`` from
+    ``args_per_process``; it answers each ``conn.recv()`` with one ``conn.send``.
+    """
+
+    def __init__(self, target, args_per_process, *, timeout: float, stop_timeout: float):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.timeout, self.stop_timeout = timeout, stop_timeout
+        self.conns, self.procs = [], []
+        for args in args_per_process:
+            a, b = ctx.Pipe()
+            p = ctx.Process(target=target, args=(b, *args), daemon=True)
+            p.start()
+            self.conns.append(a)
+            self.procs.append(p)
+
+    def all(self, *cmd, per_process=None, timeout: float | None = None):
+        """Send ``cmd`` (with ``per_process[i]`` appended for process i) to all; their answers."""
+        for i, c in enumerate(self.conns):
+            c.send(cmd if per_process is None else (*cmd, *per_process[i]))
+        out = []
+        for c in self.conns:
+            if not c.poll(self.timeout if timeout is None else timeout):
+                raise TimeoutError(f"a load process did not answer {cmd[0]}")
+            out.append(c.recv())
+        return out
+
+    def stop(self) -> None:
+        try:
+            self.all("stop", timeout=self.stop_timeout)
+        except (TimeoutError, OSError, EOFError):
+            pass
+        for p in self.procs:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+                p.join(5)
