@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from aiohttp import web
 
 from councilcast.app import GENERATED_TOKENS, create_app
 from councilcast.config import Config
-from tests.pg import pg_cluster  # noqa: F401 - the session's PostgreSQL, started when a test asks for it
+from tests.pg import free_port, pg_cluster  # noqa: F401 - pg_cluster: the session's PostgreSQL, started when a test asks for it
 
 SECRETARIAT_TOKEN = "test-secretariat-token"
 STUDIO_TOKEN = "test-studio-token"
@@ -40,12 +39,6 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required", "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

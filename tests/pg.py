@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PgCluster", "start_cluster", "pg_bindir", "db_url_both"]
+__all__ = ["PgCluster", "start_cluster", "pg_bindir", "db_url_both", "free_port"]
 
 STORES = ["sqlite", "postgresql"]
 
@@ -45,7 +45,8 @@ def pg_bindir() -> Path:
                 "Debian's postgresql package")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (the cluster's, and the tests' servers': tests/conftest.py)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -98,7 +99,7 @@ def start_cluster(extra_options: str = "") -> tuple[PgCluster, callable]:
         os.chown(root, pw.pw_uid, pw.pw_gid)
     user = owner or pwd.getpwuid(os.geteuid()).pw_name
     data, sock = root / "data", root / "sock"
-    port = _free_port()
+    port = free_port()
     run = lambda cmd: subprocess.run(_as_owner(cmd, owner), check=True, capture_output=True, text=True)  # noqa: E731
     try:
         run(["mkdir", str(sock)])
