@@ -280,8 +280,7 @@ class Sink:
             elif self._direct is not None:
                 self._send_direct(packets)
             else:
-                header = bytearray(self._header)
-                struct.pack_into("!I", header, 4, (packets[0][2] + self.ts_offset) & 0xFFFFFFFF)
+                header = self._frame_header(packets)
                 protect, sendto, addr = self._protect, self._sendto, self._addr
                 pt, offset = self.payload_type, self.seq_offset
                 octets = 0
@@ -302,6 +301,13 @@ class Sink:
         # Keep the sender's RTCP sender reports truthful (aiortc reads these fields).
         if self._write_sr is not None:
             self._write_sr(ntp, (packets[-1][2] + self.ts_offset) & 0xFFFFFFFF, self.sent, self.octets)
+
+    def _frame_header(self, packets) -> bytearray:
+        """This viewer's header for one frame, its timestamp set (once per frame: the per-packet
+        loops only set the marker, payload type and sequence number)."""
+        header = bytearray(self._header)
+        struct.pack_into("!I", header, 4, (packets[0][2] + self.ts_offset) & 0xFFFFFFFF)
+        return header
 
     def _replay(self, gop, ntp: int) -> None:
         """Start a just-connected viewer on the cached frames: the last keyframe, the frames
@@ -339,8 +345,7 @@ class Sink:
         CPU time: 3.1-3.5 us against 3.7-5.1 us for the per-packet ``sendto`` (docs/broadcast.md).
         """
         srtp, buf, slots, slot, iov, len_p, protect, send, limit = self._batch
-        header = bytearray(self._header)
-        struct.pack_into("!I", header, 4, (packets[0][2] + self.ts_offset) & 0xFFFFFFFF)
+        header = self._frame_header(packets)
         hlen = len(header)
         ctx = srtp[0]
         pt, offset, room = self.payload_type, self.seq_offset, len(slots)
@@ -390,8 +395,7 @@ class Sink:
         would write the authentication tag past the end of the 1,500-byte buffer.
         """
         srtp, cdata, buf, view, len_p, sock, protect, limit = self._direct
-        header = bytearray(self._header)
-        struct.pack_into("!I", header, 4, (packets[0][2] + self.ts_offset) & 0xFFFFFFFF)
+        header = self._frame_header(packets)
         hlen = len(header)
         addr = self._addr
         pt, offset = self.payload_type, self.seq_offset
