@@ -129,7 +129,7 @@ class Broadcaster:
     def __init__(self, recordings_dir: Path | None = None, *, bitrate: int = 1_500_000, fps: int = 30,
                  keyframe_interval: float = 2.0, limits: SessionLimits | None = None,
                  on_recording: Callable[[str, RecordingInfo], Awaitable[None] | None] | None = None,
-                 session_prefix: str = ""):
+                 session_prefix: str = "", lean_joins: bool = True):
         self.session_prefix = session_prefix
         """Put before every WHIP/WHEP session id (``w1.`` in a process of ``serve --workers N``, so
         that a session URL names the process that holds it); 192 random bits follow it."""
@@ -146,6 +146,14 @@ class Broadcaster:
         self.closed = False
         self.ice_servers: list = []
         """The server peers' STUN servers, as IP literals (:mod:`broadcast.ice`); none by default."""
+        self.lean_joins = lean_joins
+        """A WHEP viewer's peer is negotiated in :func:`broadcast.libinternals.lean_join`: the shared
+        DTLS certificate, no receiver bitrate estimator, the offer parsed once, codecs matched
+        without deep copies, the address list cached (docs/broadcast.md, "Joining"). False:
+        aiortc's own set-up, step for step (the benchmark's comparison)."""
+        self.host_addresses: list[str] | None = None
+        """The addresses a WHEP viewer's peer gathers host candidates on, those of them that are on
+        this machine (None, or none of them here: every address aioice would use)."""
 
     def new_peer(self) -> RTCPeerConnection:
         """A server-side peer with exactly :attr:`ice_servers`: never aiortc's default public
@@ -303,11 +311,14 @@ class Broadcaster:
         """Take a WHEP offer for channel ``name`` from address ``client``; returns the session
         and the SDP answer."""
         ch = self.get(name)
-        check_offer(offer, "whep")
+        parsed = check_offer(offer, "whep")
         if ch.state != "live" or ch.program is None:
             raise BroadcastError("not_live", "channel", f"channel {name!r} is {ch.state}: nothing on air yet")
         with self._slot(client):
-            return await self._play(ch, offer, client)
+            if not self.lean_joins:
+                return await self._play(ch, offer, client)
+            with libinternals.lean_join((offer, parsed), self.host_addresses):
+                return await self._play(ch, offer, client)
 
     async def _play(self, ch: Channel, offer: str, client: str | None) -> tuple[Session, str]:
         name = ch.name

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -1568,10 +1569,16 @@ def join_steps_profile(runs: int = 20) -> dict:
     createAnswer, setLocalDescription (ICE gathering of host candidates: the interfaces are
     listed and sockets bound), and two of their parts alone (the interface list; the bitrate
     estimator every receiver builds). Then ICE checks and the DTLS handshake of a loopback
-    pair (both sides are in this thread: about half is the server's)."""
+    pair (both sides are in this thread: about half is the server's).
+
+    Twice, in the same run, the two alternating join by join: ``stock`` as aiortc does each
+    step, ``lean`` inside :func:`broadcast.libinternals.lean_join` as ``Broadcaster.play``
+    does them (the shared certificate, no receiver estimator, the offer parsed once, codecs
+    matched without deep copies, the address list cached)."""
     from aiortc import RTCPeerConnection, RTCSessionDescription
     from aiortc.rate import RemoteBitrateEstimator
 
+    from broadcast import libinternals
     from broadcast.channels import as_dtls_server
     from broadcast.fanout import IdleTrack
     from broadcast.ice import configuration
@@ -1582,28 +1589,28 @@ def join_steps_profile(runs: int = 20) -> dict:
     def ms(t0):
         return (time.thread_time() - t0) * 1000
 
-    codec_matching = []  # aiortc's find_common_codecs (it deep-copies the codecs), timed inside the steps
-    original_match = rtcpeerconnection.find_common_codecs
+    codec_matching = []  # find_common_codecs (aiortc's, or lean_join's), timed inside the steps
+    with libinternals.lean_join():  # the hooks go in at the first lean_join: time the one a join calls
+        pass
+    hooked_match = rtcpeerconnection.find_common_codecs
 
     def timed_match(*a, **kw):
         t = time.thread_time()
         try:
-            return original_match(*a, **kw)
+            return hooked_match(*a, **kw)
         finally:
             codec_matching.append(ms(t))
 
-    async def run() -> dict:
-        steps: dict[str, list[float]] = {}
-
-        def add(name, v):
-            steps.setdefault(name, []).append(v)
-
-        for _ in range(runs):
-            client = await _offer_pc(configuration)
-            offer = client.localDescription.sdp
-            t = time.thread_time()
-            check_offer(offer, "whep")
-            add("check_offer", ms(t))
+    async def one(lean: bool, add) -> None:
+        client = await _offer_pc(configuration)
+        offer = client.localDescription.sdp
+        block = contextlib.nullcontext()
+        t = time.thread_time()
+        parsed = check_offer(offer, "whep")
+        add("check_offer", ms(t))
+        if lean:
+            block = libinternals.lean_join((offer, parsed))
+        with block:
             t = time.thread_time()
             pc = RTCPeerConnection(configuration([]))
             add("peer_with_certificate", ms(t))
@@ -1621,47 +1628,57 @@ def join_steps_profile(runs: int = 20) -> dict:
             t = time.thread_time()
             await pc.setLocalDescription(as_dtls_server(answer))
             add("set_local_description_with_ice_gathering", ms(t))
-            done = asyncio.Event()
+        done = asyncio.Event()
 
-            @client.on("connectionstatechange")
-            def changed(client=client, done=done):
-                if client.connectionState in ("connected", "failed"):
-                    done.set()
+        @client.on("connectionstatechange")
+        def changed():
+            if client.connectionState in ("connected", "failed"):
+                done.set()
 
-            t = time.thread_time()
-            await client.setRemoteDescription(RTCSessionDescription(pc.localDescription.sdp, "answer"))
-            try:
-                await asyncio.wait_for(done.wait(), 10)
-                add("ice_and_dtls_both_sides", ms(t))
-            except asyncio.TimeoutError:
-                pass
-            await client.close()
-            await pc.close()
+        t = time.thread_time()
+        await client.setRemoteDescription(RTCSessionDescription(pc.localDescription.sdp, "answer"))
+        try:
+            await asyncio.wait_for(done.wait(), 10)
+            add("ice_and_dtls_both_sides", ms(t))
+        except asyncio.TimeoutError:
+            pass
+        await client.close()
+        await pc.close()
+
+    async def run() -> dict:
+        steps: dict[str, dict[str, list[float]]] = {"stock": {}, "lean": {}}
+        for i in range(runs * 2):
+            mode = ("stock", "lean")[i % 2]
+            await one(mode == "lean", lambda name, v, mode=mode: steps[mode].setdefault(name, []).append(v))
         t = time.thread_time()
         for _ in range(runs):
             RemoteBitrateEstimator()
-        add("receiver_bitrate_estimator", ms(t) / runs)
+        steps["stock"]["receiver_bitrate_estimator"] = [ms(t) / runs]
         try:
             import ifaddr
 
             t = time.thread_time()
             for _ in range(runs):
                 ifaddr.get_adapters()
-            add("interface_list", ms(t) / runs)
+            steps["stock"]["interface_list"] = [ms(t) / runs]
         except ImportError:
             pass
-        return {k: round(statistics.median(v), 3) for k, v in steps.items()}
+        return {mode: {k: round(statistics.median(v), 3) for k, v in d.items()} for mode, d in steps.items()}
 
     rtcpeerconnection.find_common_codecs = timed_match
     try:
         out = asyncio.run(run())
     finally:
-        rtcpeerconnection.find_common_codecs = original_match
-    signalling = sum(out.get(k, 0.0) for k in ("check_offer", "peer_with_certificate", "set_remote_description",
-                                              "create_answer", "set_local_description_with_ice_gathering"))
-    return {"ms": out, "runs": runs, "offer_to_answer_ms": round(signalling, 3),
-            "note": "thread CPU, median; ice_and_dtls_both_sides is the client and the server of one loopback "
-                    "pair together, from the answer to connected (about half is the server's); "
+        rtcpeerconnection.find_common_codecs = hooked_match
+    signalling = {mode: round(sum(d.get(k, 0.0) for k in ("check_offer", "peer_with_certificate",
+                                                          "set_remote_description", "create_answer",
+                                                          "set_local_description_with_ice_gathering")), 3)
+                  for mode, d in out.items()}
+    return {"ms": out["stock"], "lean_ms": out["lean"], "runs": runs, "offer_to_answer_ms": signalling["stock"],
+            "lean_offer_to_answer_ms": signalling["lean"], "lean_parts": libinternals.join_parts(),
+            "note": "thread CPU, median; stock (aiortc's steps) and lean (inside lean_join, as Broadcaster.play) "
+                    "alternate join by join in the same run; ice_and_dtls_both_sides is the client and the server "
+                    "of one loopback pair together, from the answer to connected (about half is the server's); "
                     "receiver_bitrate_estimator, codec_matching (find_common_codecs, deep copies included) and "
                     "interface_list are parts of set_remote_description and set_local_description"}
 
@@ -1942,6 +1959,8 @@ def main() -> int:
                     help="the profiler's clock: the loop thread's CPU time (default) or wall time")
     ap.add_argument("--baseline-viewers", type=int, default=2,
                     help="viewers of the MediaRelay baseline (each costs about 0.3 core at 720p)")
+    ap.add_argument("--join-steps-only", action="store_true",
+                    help="only join_steps: each server-side step of one join, stock and lean, in this process")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--decode", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
@@ -1966,6 +1985,11 @@ def main() -> int:
         return 0
     if args.baseline_server:
         asyncio.run(baseline_server(args.baseline_server, 1280, 720))
+        return 0
+    if args.join_steps_only:
+        print(json.dumps({"bench": "broadcast join_steps", "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+                          "join_steps": join_steps_profile(),
+                          "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}))
         return 0
     print(json.dumps(controller(args)))
     return 0

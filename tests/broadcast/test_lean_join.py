@@ -1,0 +1,215 @@
+"""A WHEP join without the set-up a viewer's peer does not need (issue 14; docs/broadcast.md,
+"Joining"): :func:`broadcast.libinternals.lean_join`, as ``Broadcaster.play`` uses it.
+
+Real aiortc viewers join a real :class:`Broadcaster` channel (the synthetic camera) and
+decode its video. The evidence that each part is in effect is read from what the peers do
+(the answers' DTLS fingerprints, the receivers' estimators, the parses, the candidates),
+and each part's self-check failing turns that part off, alone.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from aiortc import RTCSessionDescription, sdp
+from aiortc.rate import RemoteBitrateEstimator
+
+from broadcast import libinternals
+from broadcast.channels import Broadcaster
+from tests.broadcast.peers import offer_pc
+
+FINGERPRINT = re.compile(r"^a=fingerprint:sha-256 (\S+)", re.M)
+CANDIDATE = re.compile(r"^a=candidate:\S+ \d+ udp \d+ (\S+) \d+ typ host", re.M)
+
+
+def fingerprint(answer: str) -> str:
+    return FINGERPRINT.search(answer).group(1)
+
+
+def estimators(session) -> list:
+    return [t.receiver._RTCRtpReceiver__remote_bitrate_estimator for t in session.pc.getTransceivers()
+            if t.kind == "video"]
+
+
+async def join(b: Broadcaster, channel: str = "central"):
+    """A viewer's offer answered by ``b``; the viewer's peer, the session, the answer."""
+    pc = await offer_pc()
+    session, answer = await b.play(channel, pc.localDescription.sdp, "127.0.0.1")
+    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    return pc, session, answer
+
+
+async def decoded_frames(pc, n: int = 5, timeout: float = 20.0) -> list:
+    import asyncio
+
+    track = next(t.receiver.track for t in pc.getTransceivers() if t.kind == "video")
+    out = []
+    async with asyncio.timeout(timeout):
+        while len(out) < n:
+            out.append(await track.recv())
+    return out
+
+
+@pytest.fixture
+async def live():
+    b = Broadcaster(None)
+    b.define("central")
+    b.start_camera("central", 320, 240, fps=15)
+    yield b
+    await b.close()
+
+
+@pytest.fixture
+def broken():
+    """Make one part's self-check fail on purpose; afterwards every check runs again."""
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+    assert all(libinternals.self_check(refresh=True)["join"].values())
+
+
+def test_every_part_checks_out_on_the_installed_versions():
+    result = libinternals.self_check()
+    assert result["join"] == {part: True for part in libinternals.JOIN_PARTS}
+    assert result["join_refused"] == {part: None for part in libinternals.JOIN_PARTS}
+    assert libinternals.join_parts() == result["join"]
+
+
+async def test_lean_viewers_share_one_certificate_skip_the_estimator_and_decode(live):
+    viewers = [await join(live) for _ in range(2)]
+    prints = {fingerprint(answer) for _, _, answer in viewers}
+    shared = libinternals.shared_certificate()
+    expected = next(f.value for f in shared.getFingerprints() if f.algorithm == "sha-256")
+    assert prints == {expected}
+    for pc, session, _ in viewers:
+        frames = await decoded_frames(pc)
+        assert frames[-1].width == 320 and frames[-1].height == 240
+        assert session.connected_at is not None
+        (est,) = estimators(session)
+        # the viewer sends RTCP only: the estimator was never built
+        assert isinstance(est, libinternals._LazyEstimator) and est.real is None
+    for pc, _, _ in viewers:
+        await pc.close()
+
+
+async def test_stock_joins_are_aiortc_s_own():
+    b = Broadcaster(None, lean_joins=False)
+    b.define("central")
+    b.start_camera("central", 320, 240, fps=15)
+    try:
+        (pc1, s1, a1), (pc2, s2, a2) = [await join(b) for _ in range(2)]
+        assert fingerprint(a1) != fingerprint(a2)
+        assert all(isinstance(e, RemoteBitrateEstimator) for e in estimators(s1) + estimators(s2))
+        assert (await decoded_frames(pc1))[-1].width == 320
+        await pc1.close()
+        await pc2.close()
+    finally:
+        await b.close()
+
+
+async def test_the_offer_is_parsed_once_by_check_and_handed_to_aiortc(live, monkeypatch):
+    offers = []
+    original = libinternals._ORIG_PARSE
+
+    def counting(cls, text):
+        if text.startswith("v=0") and "a=setup:actpass" in text:
+            offers.append(text)
+        return original(cls, text)
+
+    with libinternals.lean_join():  # the hooks are in (they go in at the first lean join)
+        pass
+    pc = await offer_pc()
+    # under the hook: every parse that is not handed over reaches this
+    monkeypatch.setattr(libinternals, "_ORIG_PARSE", counting)
+    await live.play("central", pc.localDescription.sdp, "127.0.0.1")
+    assert offers == [pc.localDescription.sdp]  # check_offer's; setRemoteDescription got that same object
+    await pc.close()
+
+
+async def test_the_lean_codec_match_is_aiortc_s_on_a_real_offer():
+    from aiortc.codecs import CODECS
+
+    pc = await offer_pc()
+    desc = sdp.SessionDescription.parse(pc.localDescription.sdp)
+    for media in desc.media:
+        stock = libinternals._ORIG_COMMON_CODECS(CODECS[media.kind], media.rtp.codecs)
+        assert libinternals._fast_common_codecs(CODECS[media.kind], media.rtp.codecs) == stock and stock
+    await pc.close()
+
+
+async def test_host_candidates_narrowed_to_an_address_of_this_machine(live):
+    here = libinternals.host_addresses()
+    assert here, "this machine has no non-loopback address"
+    live.host_addresses = [here[0]]
+    pc, _, answer = await join(live)
+    assert set(CANDIDATE.findall(answer)) == {here[0]}
+    assert (await decoded_frames(pc, 2))[-1].width == 320
+    await pc.close()
+    live.host_addresses = ["203.0.113.77"]  # not here: every address, as without the setting
+    pc, _, answer = await join(live)
+    assert set(CANDIDATE.findall(answer)) == set(here)
+    await pc.close()
+
+
+async def test_the_address_list_is_cached(monkeypatch):
+    calls = []
+    original = libinternals._ORIG_HOST_ADDRESSES
+    monkeypatch.setattr(libinternals, "_ORIG_HOST_ADDRESSES", lambda *a: calls.append(a) or original(*a))
+    libinternals._addresses_cache.clear()
+    first = libinternals.host_addresses()
+    assert [libinternals.host_addresses() for _ in range(5)] == [first] * 5 and len(calls) == 1
+
+
+def test_the_shared_certificate_is_replaced_when_old():
+    a = libinternals.shared_certificate()
+    assert libinternals.shared_certificate() is a
+    b = libinternals.shared_certificate(max_age_s=0)
+    assert b is not a and libinternals.shared_certificate() is b
+
+
+async def test_a_publisher_negotiating_meanwhile_is_untouched(live):
+    """The lean block is the joining task's only: a peer made elsewhere at the same time gets
+    its own certificate and estimators."""
+    import asyncio
+
+    from aiortc import RTCPeerConnection
+
+    made = {}
+
+    async def elsewhere():
+        await asyncio.sleep(0)
+        made["pc"] = RTCPeerConnection()
+        made["pc"].addTransceiver("video")
+
+    other = asyncio.ensure_future(elsewhere())
+    pc, session, answer = await join(live)
+    await other
+    assert isinstance(made["pc"].getTransceivers()[0].receiver._RTCRtpReceiver__remote_bitrate_estimator,
+                      RemoteBitrateEstimator)
+    await made["pc"].close()
+    await pc.close()
+
+
+@pytest.mark.parametrize("part", libinternals.JOIN_PARTS)
+async def test_a_part_whose_check_fails_is_left_to_aiortc(live, broken, part):
+    def fail():
+        raise LookupError("upstream changed")
+
+    broken.setitem(libinternals._JOIN_CHECKS, part, fail)
+    result = libinternals.self_check(refresh=True)
+    assert result["join"][part] is False and "upstream changed" in result["join_refused"][part]
+    assert all(on for p, on in result["join"].items() if p != part)
+    assert result["path"] == "direct"  # the fan-out does not depend on it
+    (pc1, s1, a1), (pc2, s2, a2) = [await join(live) for _ in range(2)]
+    if part == "certificate":
+        assert fingerprint(a1) != fingerprint(a2)
+    else:
+        assert fingerprint(a1) == fingerprint(a2)
+    if part == "estimator":
+        assert isinstance(estimators(s1)[0], RemoteBitrateEstimator)
+    else:
+        assert isinstance(estimators(s1)[0], libinternals._LazyEstimator)
+    assert (await decoded_frames(pc1, 2))[-1].width == 320
+    await pc1.close()
+    await pc2.close()
