@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import struct
 import time
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from collections.abc import Callable
 from aiortc import clock
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from broadcast import libinternals
+from broadcast import gso, libinternals
 from broadcast.encoding import EncodedFrame
 
 __all__ = ["Stream", "Sink", "IdleTrack", "MID_URI", "MAX_BUFFERED", "HISTORY", "REPLAY_MAX_PACKETS"]
@@ -92,6 +93,7 @@ class Stream:
         self._gop: list[list[tuple[int, int, int, bytes]]] | None = None  # frames since the last keyframe
         self._gop_packets = 0
         self.replays = 0  # joiners started on the cached frames instead of a keyframe of their own
+        self._runs: tuple[list, list[tuple[int, int]]] | None = None  # the current frame's runs (gso.runs)
 
     def publish(self, frame: EncodedFrame) -> None:
         """Number ``frame``'s payloads and send them to every sink (synchronously)."""
@@ -114,6 +116,16 @@ class Stream:
         for sink in list(self.sinks):
             sink.send_frame(packets, frame.keyframe, ntp)
         self.fanout_s += time.perf_counter() - t
+
+    def runs(self, packets) -> list[tuple[int, int]]:
+        """The runs of ``packets`` that can each go in one segmented send (:func:`broadcast.gso.runs`):
+        worked out once per frame for all sinks, their payload lengths being the same for all."""
+        cached = self._runs
+        if cached is not None and cached[0] is packets:
+            return cached[1]
+        runs = gso.runs([len(p[3]) for p in packets])
+        self._runs = (packets, runs)
+        return runs
 
     def _keep_for_replay(self, packets, keyframe: bool) -> None:
         if keyframe:
@@ -188,6 +200,7 @@ class Sink:
         self._protect = None
         self._direct: libinternals.DirectPath | None = None
         self._batch: libinternals.BatchPath | None = None
+        self._gso: gso.Arena | None = None
         self._send_generic = None
         self._write_sr = libinternals.sender_report_writer(sender)
         self.closed = False
@@ -215,13 +228,20 @@ class Sink:
             self._direct = libinternals.direct_protect_path(session, transport)
             if self._direct is not None and self.stream.kind == "video":  # audio: one packet a frame
                 self._batch = libinternals.batch_protect_path(session, transport, self._addr)
+                if self._direct.sock.family in (socket.AF_INET, socket.AF_INET6) and gso.available():
+                    self._gso = gso.arena()
         self.path = "public" if self._direct is None else "direct"
         return True
 
     @property
     def batched(self) -> bool:
-        """True when this viewer's frames go out in one ``sendmmsg`` call each."""
-        return self._batch is not None
+        """True when this viewer's frames go out in one system call each (segmented or ``sendmmsg``)."""
+        return self._batch is not None or self._gso is not None
+
+    @property
+    def segmented(self) -> bool:
+        """True when this viewer's frames go out as segmented sends (:mod:`broadcast.gso`)."""
+        return self._gso is not None
 
     def _emit(self, seq: int, marker: int, timestamp: int, payload: bytes) -> None:
         header = bytearray(self._header)
@@ -275,6 +295,8 @@ class Sink:
                 self.path = "generic"
                 for item in packets:
                     self._emit(*item)
+            elif self._gso is not None:
+                self._send_gso(packets)
             elif self._batch is not None:
                 self._send_batch(packets)
             elif self._direct is not None:
@@ -337,6 +359,67 @@ class Sink:
             self.first_sent_at = time.time()
         if self._write_sr is not None:
             self._write_sr(ntp, (last_ts + self.ts_offset) & 0xFFFFFFFF, self.sent, self.octets)
+
+    def _send_gso(self, packets) -> None:
+        """The direct path, each run of the frame (:meth:`Stream.runs`: for VP8 the whole frame)
+        assembled back to back in the thread's arena, protected in place and sent in one
+        segmented ``sendmsg`` (:mod:`broadcast.gso`). A route that refuses segmentation turns it
+        off for this sink, and the rest of the frame goes out by ``sendmmsg``."""
+        srtp, _cdata, _buf, _view, _len_p, sock, protect, limit = self._direct
+        arena = self._gso
+        mem, buf, view, len_p = arena.memory, arena.buffer, arena.view, arena.len_p
+        header = self._frame_header(packets)
+        hlen = len(header)
+        ctx = srtp[0]
+        addr = self._addr
+        pt, offset = self.payload_type, self.seq_offset
+        sent = octets = 0
+        for start, end in self.stream.runs(packets):
+            off = size = run_octets = 0
+            for i in range(start, end):
+                seq, marker, _ts, payload = packets[i]
+                header[1] = (marker << 7) | pt
+                _SEQ.pack_into(header, 2, (seq + offset) & 0xFFFF)
+                n = hlen + len(payload)
+                if n > limit:
+                    raise ValueError("packet is too long")
+                buf[off:off + hlen] = header
+                buf[off + hlen:off + n] = payload
+                len_p[0] = n
+                if protect(ctx, mem + off, len_p):
+                    raise RuntimeError("srtp_protect failed")
+                if not size:
+                    size = len_p[0]
+                off += len_p[0]
+                run_octets += n - hlen
+            try:
+                if end - start > 1:
+                    sock.sendmsg([view[:off]], gso.control(size), 0, addr)
+                else:
+                    sock.sendto(view[:off], addr)
+            except (BlockingIOError, InterruptedError):
+                # The socket is full: this viewer is too slow. Drop, and restart at a keyframe.
+                self.dropped += len(packets) - sent
+                if self.stream.kind == "video":
+                    self.waiting_keyframe = True
+                    self.stream.request_keyframe()
+                break
+            except OSError as exc:
+                if exc.errno not in gso.REFUSED_ERRNOS or end - start < 2:
+                    raise
+                log.info("sink %s: no UDP segmentation on this route (%r): sendmmsg from now on", self.ssrc, exc)
+                self._gso = None
+                self.sent += sent
+                self.octets += octets
+                self.stream.emitted += sent
+                rest = packets[start:]
+                (self._send_batch if self._batch is not None else self._send_direct)(rest)
+                return
+            sent += end - start
+            octets += run_octets
+        self.sent += sent
+        self.octets += octets
+        self.stream.emitted += sent
 
     def _send_batch(self, packets) -> None:
         """The direct path, with the frame's packets assembled side by side in the thread's
