@@ -404,6 +404,9 @@ class VotingService:
                 await self.hub.publish({"type": "round.result", "id": rid, "round": pub})
             self.last_close = {"round": rid, "closed_at": r["closed_at"], "committed_at": t_committed,
                                "published_at": time.time()}
+            # the events carried the sums; the answer and the listeners get the breakdown too, read
+            # after the COMMIT from the standing counts (the close's transaction does not build it)
+            r = await self.read(lambda c: self.store.get_round(c, rid)) or r
             log.info("round %s closed and published (%d records, final hash %s)", rid,
                      r["result"]["records"], r["final_hash"][:12])
             runoff = r["result"].get("runoff_round")

@@ -29,7 +29,7 @@ import sqlite3
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = ["SQLiteConnection", "PgConnection", "to_psycopg", "pg_ddl", "is_postgres", "redact", "for_update",
-           "lock_row"]
+           "lock_row", "fetch_each"]
 
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
 
@@ -85,6 +85,30 @@ def lock_row(conn, table: str, key_column: str, key, share: bool = False) -> Non
     ends, on PostgreSQL; nothing on SQLite (see :func:`for_update`)."""
     if conn.dialect == POSTGRESQL:
         conn.execute(f"SELECT 1 FROM {table} WHERE {key_column}=?{for_update(conn, share)}", (key,))
+
+
+def fetch_each(conn, sql: str, seq: list) -> list:
+    """``sql`` run once per parameter tuple of ``seq``: the first row of each (or None), in order.
+
+    For lookups by a whole key, where one statement with a long ``IN (...)`` list would do:
+    PostgreSQL plans such a list from the table's statistics, and a table that has just grown
+    from nothing (a federation's first round: 60,000 counts in a minute, before autovacuum's
+    ANALYZE) is planned as if empty, a scan of the round's rows per batch that made the count
+    path quadratic (docs/voting.md, "Federation: measured"). A lookup of the whole primary key
+    is planned as one index probe whatever the statistics say. On PostgreSQL the statements go
+    out in one pipeline (psycopg's ``executemany(returning=True)``), not one round trip each.
+    """
+    if not seq:
+        return []
+    if conn.dialect != POSTGRESQL:
+        return [conn.execute(sql, p).fetchone() for p in seq]
+    cur = conn.raw.cursor()
+    cur.executemany(to_psycopg(sql), list(seq), returning=True)
+    out = []
+    while True:
+        out.append(cur.fetchone())
+        if not cur.nextset():
+            return out
 
 
 # -- placeholders -----------------------------------------------------------------------------

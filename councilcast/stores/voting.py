@@ -6,17 +6,18 @@ database and either all of its changes commit or none do. A PostgreSQL store is 
 implementation of the same methods. The rules are :mod:`voting`'s (pure); this module
 only reads and writes rows, and carries out what :mod:`voting.consequences` decides.
 
-The same functions run on SQLite and PostgreSQL (:mod:`councilcast.stores.dialect`); the two
-statements only one engine has (the close's add-up over JSON) have their twin in
-:data:`_ADD_UP`. With several processes on one PostgreSQL database, what a transaction reads
+The same functions run on SQLite and PostgreSQL (:mod:`councilcast.stores.dialect`); the
+statement only one engine has (a published round's breakdown in JSON) has its twin in
+:data:`_BREAKDOWN`. With several processes on one PostgreSQL database, what a transaction reads
 to change is locked: a round's row before its audit chain grows or it closes (``FOR UPDATE``),
 shared by the ballots cast in it (``FOR SHARE``: they wait for a close, not for each other),
 a code and its ballot box before they are marked and added to, a delegate's row before a
 recall round opens against them, an election's before a nomination.
 
 Hand-written SQL throughout, on purpose: the batched count path (:meth:`VotingStore.add_tallies`)
-and the close's one-pass add-up (:meth:`VotingStore._add_up`, SQLite's C code outside the GIL)
-are the hot paths measured in docs/voting.md, and the other statements are one line each.
+and the close (:meth:`VotingStore.close_round`, which reads the running sums that every appended
+record updates: ``voting_standing`` and ``voting_sums``) are the hot paths measured in
+docs/voting.md, and the other statements are one line each.
 
 Times are POSIX seconds taken from the caller (``now``): the server clock is the only
 authority on open and close, and the tally check happens in the same transaction that
@@ -33,11 +34,11 @@ from typing import Any
 
 import orjson
 
-from councilcast.stores.dialect import for_update, lock_row
+from councilcast.stores.dialect import fetch_each, for_update, lock_row
 from voting.audit import FORMAT, anchor_hash, definition, genesis_hash, record_hash
 from voting.consequences import (election_outcome, election_round_spec, recall_outcome, runoff_spec,
                                  successor_election)
-from voting.result import decide, recall_rule
+from voting.result import RunningSums, decide, recall_rule
 from voting.rounds import new_code, new_id, round_state
 from voting.secrecy import BallotSecrets, accumulate
 from voting.rules import (ABSTAIN, MAX_OPTIONS, NOMINATION_DEFAULT_S, VotingError, check_int, check_tally, iso)
@@ -214,28 +215,49 @@ MIGRATIONS = [
         PRIMARY KEY (election_id, name)
     );
     """,
+    # 5: each assembly's standing count and each round's running sums, kept as counts arrive, so
+    # that a close reads its sums instead of adding up every record (issue 15; docs/voting.md)
+    """
+    CREATE TABLE voting_standing (
+        round_id TEXT NOT NULL,
+        assembly_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,             -- the standing record of the audit chain
+        version INTEGER NOT NULL,
+        present INTEGER NOT NULL,
+        abstain INTEGER NOT NULL,
+        counts TEXT NOT NULL,
+        source TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (round_id, assembly_id)
+    ) WITHOUT ROWID;
+    INSERT INTO voting_standing(round_id, assembly_id, seq, version, present, abstain, counts, source, hash)
+        SELECT v.round_id, v.assembly_id, v.seq, v.version, v.present, v.abstain, v.counts, v.source, v.hash
+        FROM voting_records v JOIN (SELECT round_id, assembly_id, MAX(version) AS mv FROM voting_records
+        GROUP BY round_id, assembly_id) l ON v.round_id = l.round_id AND v.assembly_id = l.assembly_id
+        AND v.version = l.mv;
+    CREATE TABLE voting_sums (
+        round_id TEXT PRIMARY KEY,
+        head_seq INTEGER NOT NULL,        -- the chain's head, its last record (0: none yet)
+        head_hash TEXT NOT NULL,
+        sums TEXT NOT NULL                -- JSON, voting.result.RunningSums.as_dict()
+    ) WITHOUT ROWID;
+    """,
 ]
 
 
-# The close's add-up (VotingStore._add_up) in each engine's JSON functions: every standing count's
-# options as rows ``(a, k, v)``, and the per-assembly breakdown as one JSON array sorted by assembly.
-_ADD_UP = {
-    "sqlite": {
-        "each": "SELECT st.assembly_id AS a, j.key AS k, j.value AS v FROM st, json_each(st.counts) j",
-        "breakdown": "SELECT json_group_array(json_object('id', st.assembly_id, 'version', st.version, "
-                     "'present', st.present, 'abstain', st.abstain, 'counts', json(st.counts), 'source', st.source, "
-                     "'hash', st.hash, 'name', ga.name, 'members', ga.members)) FROM (SELECT * FROM st ORDER BY "
-                     "assembly_id) st LEFT JOIN voting_assemblies ga ON ga.id = st.assembly_id",
-    },
-    "postgresql": {
-        "each": "SELECT st.assembly_id AS a, j.key AS k, CAST(j.value AS BIGINT) AS v FROM st, "
-                "json_each_text(CAST(st.counts AS json)) j",
-        "breakdown": "SELECT COALESCE(CAST(json_agg(json_build_object('id', st.assembly_id, 'version', st.version, "
-                     "'present', st.present, 'abstain', st.abstain, 'counts', CAST(st.counts AS json), "
-                     "'source', st.source, 'hash', st.hash, 'name', ga.name, 'members', ga.members) "
-                     "ORDER BY st.assembly_id) AS text), '[]') FROM st "
-                     "LEFT JOIN voting_assemblies ga ON ga.id = st.assembly_id",
-    },
+# A published round's per-assembly breakdown, read from its standing counts: one JSON array
+# sorted by assembly, in each engine's JSON functions (the result stored at the close has the
+# sums only, so that the close does not write 10^4-10^5 rows of it inside its transaction).
+_BREAKDOWN = {
+    "sqlite": "SELECT json_group_array(json_object('id', st.assembly_id, 'version', st.version, "
+              "'present', st.present, 'abstain', st.abstain, 'counts', json(st.counts), 'source', st.source, "
+              "'hash', st.hash, 'name', ga.name, 'members', ga.members)) FROM (SELECT * FROM voting_standing "
+              "WHERE round_id = ? ORDER BY assembly_id) st LEFT JOIN voting_assemblies ga ON ga.id = st.assembly_id",
+    "postgresql": "SELECT COALESCE(CAST(json_agg(json_build_object('id', st.assembly_id, 'version', st.version, "
+                  "'present', st.present, 'abstain', st.abstain, 'counts', CAST(st.counts AS json), "
+                  "'source', st.source, 'hash', st.hash, 'name', ga.name, 'members', ga.members) "
+                  "ORDER BY st.assembly_id) AS text), '[]') FROM voting_standing st "
+                  "LEFT JOIN voting_assemblies ga ON ga.id = st.assembly_id WHERE st.round_id = ?",
 }
 
 
@@ -312,15 +334,33 @@ class VotingStore:
             (rid, spec["title"], json.dumps(spec["options"]), kind, subject,
              json.dumps(spec["scope"]) if spec["scope"] is not None else None,
              spec["opens_at"], spec["closes_at"], spec["duration_s"], genesis, now, quorum))
+        conn.execute("INSERT INTO voting_sums(round_id, head_seq, head_hash, sums) VALUES (?,?,?,?)",
+                     (rid, 0, genesis, json.dumps(RunningSums(spec["options"]).as_dict())))
         return self.get_round(conn, rid)
 
-    def get_round(self, conn, rid: str) -> dict | None:
+    def get_round(self, conn, rid: str, breakdown: bool = True) -> dict | None:
+        """A round; once published, its result with the per-assembly breakdown (``breakdown``:
+        False leaves it out, for whoever needs only the sums)."""
         row = conn.execute("SELECT * FROM voting_rounds WHERE id=?", (rid,)).fetchone()
-        return _round_row(row) if row else None
+        if row is None:
+            return None
+        r = _round_row(row)
+        if breakdown:
+            self._with_breakdown(conn, r)
+        return r
 
     def list_rounds(self, conn, limit: int = 200) -> list[dict]:
         rows = conn.execute("SELECT * FROM voting_rounds ORDER BY opens_at DESC, id LIMIT ?", (limit,)).fetchall()
-        return [_round_row(r) for r in rows]
+        return [self._with_breakdown(conn, _round_row(r)) for r in rows]
+
+    def _with_breakdown(self, conn, r: dict) -> dict:
+        """``r`` with its result's ``assemblies`` (sorted by id) read from the standing counts, which
+        no longer change once the round is closed; a result published before the standing table
+        (schema step 5) carries its own."""
+        res = r.get("result")
+        if res is not None and "assemblies" not in res:
+            res["assemblies"] = orjson.loads(conn.execute(_BREAKDOWN[conn.dialect], (r["id"],)).fetchone()[0])
+        return r
 
     def pending_rounds(self, conn) -> list[dict]:
         """Rounds not yet closed and published (for the scheduler, at start and on change)."""
@@ -342,25 +382,82 @@ class VotingStore:
             raise VotingError("round", "this assembly does not vote in this round", "forbidden")
 
     # -- counts and the audit chain -------------------------------------------------------
-    def _append(self, conn, r: dict, aid: str, present: int, abstain: int, counts: dict, source: str,
-                now: float, head=False, last_version=False) -> dict:
-        if head is False:
-            head = conn.execute("SELECT seq, hash FROM voting_records WHERE round_id=? ORDER BY seq DESC LIMIT 1",
-                                (r["id"],)).fetchone()
-        seq, prev = (head[0] + 1, head[1]) if head else (1, r["genesis"])
-        if last_version is False:
-            last_version = conn.execute("SELECT MAX(version) FROM voting_records WHERE round_id=? AND assembly_id=?",
-                                        (r["id"], aid)).fetchone()[0]
-        last = last_version
-        rec = {"round": r["id"], "seq": seq, "assembly": aid, "version": (last or 0) + 1, "present": present,
-               "abstain": abstain, "counts": {o: int(counts.get(o, 0)) for o in r["options"]},
-               "source": source, "received_at": now, "prev": prev}
-        rec["hash"] = record_hash(rec)
-        conn.execute(
+    # Every record appended to a round's chain also replaces its assembly's row of
+    # ``voting_standing`` and moves the round's ``voting_sums`` (its chain head and
+    # :class:`voting.result.RunningSums`), in the same transaction and under the round's lock:
+    # the close reads those sums, whatever the number of records.
+    _STANDING = "SELECT version, present, abstain, counts FROM voting_standing WHERE round_id=? AND assembly_id=?"
+
+    def _sums(self, conn, r: dict) -> tuple[int, str, RunningSums]:
+        """Round ``r``'s chain head and running sums (the caller holds the round's lock). A round
+        opened before schema step 5 has no sums row: they are added up once from its standing
+        counts and kept."""
+        row = conn.execute("SELECT head_seq, head_hash, sums FROM voting_sums WHERE round_id=?", (r["id"],)).fetchone()
+        if row is not None:
+            return row[0], row[1], RunningSums(r["options"], json.loads(row[2]))
+        sums = RunningSums(r["options"])
+        for present, abstain, counts in conn.execute(
+                "SELECT present, abstain, counts FROM voting_standing WHERE round_id=?", (r["id"],)):
+            sums.replace(None, {"present": present, "abstain": abstain, "counts": json.loads(counts)})
+        head = conn.execute("SELECT seq, hash FROM voting_records WHERE round_id=? ORDER BY seq DESC LIMIT 1",
+                            (r["id"],)).fetchone()
+        seq, prev = (head[0], head[1]) if head else (0, r["genesis"])
+        conn.execute("INSERT INTO voting_sums(round_id, head_seq, head_hash, sums) VALUES (?,?,?,?)",
+                     (r["id"], seq, prev, json.dumps(sums.as_dict())))
+        return seq, prev, sums
+
+    def _standing(self, conn, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+        """The standing count of each ``(round, assembly)`` that has one: ``{"version", "present",
+        "abstain", "counts"}``, one primary-key lookup each (:func:`fetch_each`)."""
+        out = {}
+        for key, row in zip(keys, fetch_each(conn, self._STANDING, keys)):
+            if row is not None:
+                out[key] = {"version": row[0], "present": row[1], "abstain": row[2], "counts": json.loads(row[3])}
+        return out
+
+    def _write_records(self, conn, recs: list[dict], heads: dict[str, tuple[int, str, RunningSums]]) -> None:
+        """Insert ``recs`` (built in chain order) into the chain, replace their assemblies'
+        standing counts, and store the rounds' new heads and sums."""
+        if not recs:
+            return
+        conn.executemany(
             "INSERT INTO voting_records(round_id, seq, assembly_id, version, present, abstain, counts, source,"
             " received_at, prev, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (r["id"], seq, aid, rec["version"], present, abstain, json.dumps(rec["counts"]), source, now, prev,
-             rec["hash"]))
+            [(c["round"], c["seq"], c["assembly"], c["version"], c["present"], c["abstain"], json.dumps(c["counts"]),
+              c["source"], c["received_at"], c["prev"], c["hash"]) for c in recs])
+        last = {(c["round"], c["assembly"]): c for c in recs}  # a batch's recount stands over its first count
+        conn.executemany(
+            "INSERT INTO voting_standing(round_id, assembly_id, seq, version, present, abstain, counts, source, hash)"
+            " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(round_id, assembly_id) DO UPDATE SET seq=excluded.seq,"
+            " version=excluded.version, present=excluded.present, abstain=excluded.abstain, counts=excluded.counts,"
+            " source=excluded.source, hash=excluded.hash",
+            [(c["round"], c["assembly"], c["seq"], c["version"], c["present"], c["abstain"], json.dumps(c["counts"]),
+              c["source"], c["hash"]) for c in last.values()])
+        for rid in sorted({c["round"] for c in recs}):
+            seq, prev, sums = heads[rid]
+            conn.execute("UPDATE voting_sums SET head_seq=?, head_hash=?, sums=? WHERE round_id=?",
+                         (seq, prev, json.dumps(sums.as_dict()), rid))
+
+    @staticmethod
+    def _record(r: dict, head: tuple[int, str, RunningSums], standing: dict | None, aid: str, present: int,
+                abstain: int, counts: dict, source: str, now: float) -> tuple[dict, tuple[int, str, RunningSums]]:
+        """The next record of ``r``'s chain after ``head`` (its hash chains to the head's) and the
+        head after it, its sums moved from the assembly's ``standing`` count to this one."""
+        seq, prev, sums = head
+        counts = {o: int(counts.get(o, 0)) for o in r["options"]}
+        rec = {"round": r["id"], "seq": seq + 1, "assembly": aid, "version": (standing["version"] if standing else 0) + 1,
+               "present": present, "abstain": abstain, "counts": counts, "source": source, "received_at": now,
+               "prev": prev}
+        rec["hash"] = record_hash(rec)
+        sums.replace(standing, rec)
+        return rec, (seq + 1, rec["hash"], sums)
+
+    def _append(self, conn, r: dict, aid: str, present: int, abstain: int, counts: dict, source: str,
+                now: float) -> dict:
+        """One record (the caller holds the round's lock)."""
+        standing = self._standing(conn, [(r["id"], aid)]).get((r["id"], aid))
+        rec, head = self._record(r, self._sums(conn, r), standing, aid, present, abstain, counts, source, now)
+        self._write_records(conn, [rec], {r["id"]: head})
         return rec
 
     def add_tally(self, conn, rid: str, aid: str, body: Any, now: float) -> dict:
@@ -376,10 +473,11 @@ class VotingStore:
         The same rules as :meth:`add_tally`, judged at one server time ``now``; returns
         ``(True, record)`` or ``(False, error)`` per item. A refused item changes
         nothing (every check runs before its record is built, and whatever a check raises
-        is that item's answer), so the others stand. A
-        handful of statements serve the whole batch (rounds, assemblies, ballot mode,
-        versions, chain heads, one INSERT of every record), where one statement per count
-        would hand the GIL to and from the event loop thousands of times per second.
+        is that item's answer), so the others stand. A handful of statements serve the whole
+        batch (rounds, assemblies, ballot mode, chain heads and sums, one INSERT of every
+        record and one of every standing count), and the standing counts are one pipelined
+        key lookup each, where one statement per count would hand the GIL to and from the
+        event loop thousands of times per second.
         """
         out: list[tuple[bool, Any]] = []
         rids = sorted({rid for rid, _, _ in items})
@@ -390,19 +488,15 @@ class VotingStore:
                 f"{for_update(conn)}", rids))}
         members = dict(conn.execute(
             f"SELECT id, members FROM voting_assemblies WHERE id IN ({','.join('?' * len(aids))})", aids).fetchall())
-        heads, versions, ballot_mode = {}, {}, set()
+        heads = {rid: self._sums(conn, rounds[rid]) for rid in rounds}
+        standing = self._standing(conn, sorted({(rid, aid) for rid, aid, _ in items if rid in rounds}))
+        ballot_mode = set()
+        q = ",".join("?" * len(aids))
         for rid in rounds:
-            row = conn.execute("SELECT seq, hash FROM voting_records WHERE round_id=? ORDER BY seq DESC LIMIT 1",
-                               (rid,)).fetchone()
-            heads[rid] = (row[0], row[1]) if row else (0, rounds[rid]["genesis"])
-            q = ",".join("?" * len(aids))
-            for aid, v in conn.execute(f"SELECT assembly_id, MAX(version) FROM voting_records WHERE round_id=? "
-                                       f"AND assembly_id IN ({q}) GROUP BY assembly_id", (rid, *aids)):
-                versions[(rid, aid)] = v
             for (aid,) in conn.execute(f"SELECT assembly_id FROM voting_ballot_boxes WHERE round_id=? "
                                        f"AND assembly_id IN ({q})", (rid, *aids)):
                 ballot_mode.add((rid, aid))
-        rows = []
+        recs = []
         for rid, aid, body in items:
             try:
                 r = self._require_open(rounds.get(rid), now)
@@ -415,21 +509,12 @@ class VotingStore:
             except Exception as exc:  # noqa: BLE001 - whatever one count raises is its answer alone
                 out.append((False, exc))
                 continue
-            seq, prev = heads[rid]
-            version = versions.get((rid, aid), 0) + 1
-            rec = {"round": rid, "seq": seq + 1, "assembly": aid, "version": version, "present": tally.present,
-                   "abstain": tally.abstain, "counts": tally.counts, "source": "clerk", "received_at": now,
-                   "prev": prev}
-            rec["hash"] = record_hash(rec)
-            heads[rid] = (seq + 1, rec["hash"])
-            versions[(rid, aid)] = version
-            rows.append((rid, seq + 1, aid, version, tally.present, tally.abstain, json.dumps(tally.counts),
-                         "clerk", now, prev, rec["hash"]))
+            rec, heads[rid] = self._record(r, heads[rid], standing.get((rid, aid)), aid, tally.present,
+                                           tally.abstain, tally.counts, "clerk", now)
+            standing[(rid, aid)] = rec
+            recs.append(rec)
             out.append((True, rec))
-        if rows:
-            conn.executemany(
-                "INSERT INTO voting_records(round_id, seq, assembly_id, version, present, abstain, counts, source,"
-                " received_at, prev, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+        self._write_records(conn, recs, heads)
         return out
 
     # -- individual ballots -----------------------------------------------------------------
@@ -599,7 +684,7 @@ class VotingStore:
         """:meth:`close_round`, and whether this transaction closed it (False: another had, so
         that only the closer's events go out when processes close one round at once)."""
         lock_row(conn, "voting_rounds", "id", rid)
-        r = self.get_round(conn, rid)
+        r = self.get_round(conn, rid, breakdown=False)
         if r is not None and r["published_at"] is not None:
             return r, False
         return self.close_round(conn, rid, now), True
@@ -609,10 +694,13 @@ class VotingStore:
 
         Idempotent: a published round is returned unchanged. The ballots of assemblies
         voting one by one are turned into their count (a record with source ``ballots``)
-        in the same transaction, then every standing count is added up.
+        in the same transaction, then the result is read from the running sums. The round
+        comes back with the result's sums and not its per-assembly breakdown, which
+        :meth:`get_round` reads from the standing counts (at 10^5 assemblies the breakdown
+        would keep this transaction, and the events that go out with its COMMIT, waiting).
         """
         lock_row(conn, "voting_rounds", "id", rid)  # one close, after the counts and ballots before it
-        r = self.get_round(conn, rid)
+        r = self.get_round(conn, rid, breakdown=False)
         if r is None:
             raise VotingError("round", "no such round", "not_found")
         if r["published_at"] is not None:
@@ -650,66 +738,35 @@ class VotingStore:
         row = conn.execute("SELECT id FROM voting_elections WHERE round_id=? AND state='voting'", (rid,)).fetchone()
         if row is not None:  # an election round (or its runoff): the successor, a runoff, or new nominations
             result["election"] = self._settle_election(conn, self.get_election(conn, row[0]), result, now)
-        # the per-assembly rows come from SQLite as one JSON array: splice, do not re-encode
-        rows = result.pop("_rows")
-        text = orjson.dumps(result)[:-1] + b',"assemblies":' + rows + b"}"
+        text = orjson.dumps(result).decode()  # the sums; the breakdown stays in voting_standing (_with_breakdown)
         conn.execute("UPDATE voting_rounds SET result=?, final_hash=?, published_at=? WHERE id=?",
-                     (text.decode(), result["final_hash"], now, rid))
-        r.update(result=orjson.loads(text), final_hash=result["final_hash"], published_at=now)
+                     (text, result["final_hash"], now, rid))
+        r.update(result=result, final_hash=result["final_hash"], published_at=now)
         return r
 
     def _add_up(self, conn, r: dict) -> dict:
-        """Totals, carried, breakdown of the standing counts, added up by the database engine.
+        """The result from the round's running sums (:meth:`_sums`): totals, carried, ties, the
+        rule applied, the chain's head; no pass over the records.
 
-        The same arithmetic as :func:`voting.result.compute_result` (which ``verify-round``
-        runs on the export, so any difference shows), done in SQL: the work runs in
-        SQLite's C code, outside the GIL, and does not compete with the event loop.
-        ``_rows`` is the breakdown as a JSON array (bytes), sorted by assembly id.
+        The same arithmetic as :func:`voting.result.compute_result`, which ``verify-round``
+        runs on the export's records, so any difference between the sums and the chain shows.
         """
         rid, options = r["id"], r["options"]
-        standing = ("WITH last AS (SELECT assembly_id AS a, MAX(version) AS mv FROM voting_records "
-                    "WHERE round_id = :r GROUP BY assembly_id), "
-                    "st AS MATERIALIZED (SELECT v.* FROM last JOIN voting_records v ON v.round_id = :r "
-                    "AND v.assembly_id = last.a AND v.version = last.mv), ")
-        p = {"r": rid}
-        totals = dict.fromkeys(options, 0)
-        carried = dict.fromkeys(options, 0)
-        n = abstain = present = tied_assemblies = 0
-        # one pass: totals per option ('t'), sums ('s'), each assembly's leader ('c'; NULL = tied)
-        for tag, k, v1, v2, v3 in conn.execute(
-                standing + f"e AS MATERIALIZED ({_ADD_UP[conn.dialect]['each']}), "
-                "mx AS (SELECT a, MAX(v) AS m FROM e GROUP BY a), "
-                "top AS (SELECT e.a, MIN(e.k) AS k, COUNT(*) AS c, mx.m AS m FROM e JOIN mx ON e.a = mx.a "
-                "AND e.v = mx.m GROUP BY e.a, mx.m) "
-                "SELECT 't', k, SUM(v), NULL, NULL FROM e GROUP BY k "
-                "UNION ALL SELECT 's', NULL, COUNT(*), COALESCE(SUM(abstain), 0), COALESCE(SUM(present), 0) FROM st "
-                "UNION ALL SELECT 'c', CASE WHEN c = 1 THEN k END, COUNT(*), NULL, NULL FROM top WHERE m > 0 "
-                "GROUP BY 2", p):
-            if tag == "t":
-                totals[k] = v1
-            elif tag == "s":
-                n, abstain, present = v1, v2, v3
-            elif k is None:
-                tied_assemblies = v1
-            else:
-                carried[k] = v1
-        rows = conn.execute(standing.rstrip(", ") + " " + _ADD_UP[conn.dialect]["breakdown"], p).fetchone()[0]
-        head = conn.execute("SELECT seq, hash FROM voting_records WHERE round_id=? ORDER BY seq DESC LIMIT 1",
-                            (rid,)).fetchone()
+        seq, head, sums = self._sums(conn, r)
         if r["scope"] is None:  # everyone registered at the open, and any later assembly that voted
             entitled, registered = conn.execute(
                 "SELECT COUNT(*), COALESCE(SUM(members), 0) FROM voting_assemblies WHERE created_at <= ? OR id IN "
-                "(SELECT DISTINCT assembly_id FROM voting_records WHERE round_id = ?)",
+                "(SELECT assembly_id FROM voting_standing WHERE round_id = ?)",
                 (r["opens_at"], rid)).fetchone()
         else:
             entitled, registered = conn.execute(
                 f"SELECT COUNT(*), COALESCE(SUM(members), 0) FROM voting_assemblies WHERE id IN "
                 f"({','.join('?' * len(r['scope']))})", r["scope"]).fetchone()
-        out = decide(options, totals, registered)
-        out.update(abstain=abstain, present=present, assemblies_reporting=n, carried=carried,
-                   assemblies_tied=tied_assemblies, turnout=round(present / registered, 4) if registered else 0.0,
-                   final_hash=head[1] if head else r["genesis"], records=head[0] if head else 0,
-                   genesis=r["genesis"], assemblies_entitled=entitled, _rows=rows.encode())
+        out = decide(options, sums.totals, registered)
+        out.update(abstain=sums.abstain, present=sums.present, assemblies_reporting=sums.reporting,
+                   carried=sums.carried, assemblies_tied=sums.tied,
+                   turnout=round(sums.present / registered, 4) if registered else 0.0,
+                   final_hash=head, records=seq, genesis=r["genesis"], assemblies_entitled=entitled)
         return out
 
     def anchor(self, conn, rid: str, now: float) -> dict:

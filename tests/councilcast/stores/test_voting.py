@@ -1,4 +1,5 @@
-"""The SQL add-up at the close against the Python reference (voting.result.compute_result)."""
+"""The result of a close, from the running sums kept as counts arrive, and the breakdown read from
+the standing counts, against the Python reference over every count sent (voting.result.compute_result)."""
 
 import random
 import time
@@ -10,7 +11,7 @@ from councilcast.stores.voting import VotingStore
 from tests.pg import db_url_both  # noqa: F401 - every test here runs on SQLite and PostgreSQL
 
 
-def test_sql_add_up_equals_the_python_reference(db_url):
+def test_running_sums_and_breakdown_equal_the_python_reference(db_url):
     db = Database(db_url)
     db.open()
     st = VotingStore()
@@ -34,6 +35,10 @@ def test_sql_add_up_equals_the_python_reference(db_url):
     for key in ("totals", "abstain", "present", "votes_cast", "carried", "assemblies_tied", "decision", "winner",
                 "tied", "runoff", "turnout", "registered", "majority", "assemblies_reporting"):
         assert res[key] == ref[key], key
+    assert "assemblies" not in res  # the close writes the sums; the breakdown is the standing counts
+    published = db.read_sync(lambda c: st.get_round(c, r["id"]))["result"]
+    assert {k: v for k, v in published.items() if k != "assemblies"} == res
+    res = published
     assert [a["id"] for a in res["assemblies"]] == sorted(sent)
     assert {a["id"]: a["counts"] for a in res["assemblies"]} == {a: {o: b["counts"][o] for o in options}
                                                                 for a, b in sent.items()}
