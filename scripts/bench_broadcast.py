@@ -23,7 +23,12 @@ AEAD_AES_128_GCM, and AEAD_AES_256_GCM, which aiortc's own viewers negotiate), `
 and one frame's packets (8 x 1,200 bytes) per ``sendmmsg`` call when
 ``broadcast.libinternals.sendmmsg_sender`` exists (``"sendmmsg": null`` otherwise); and the
 server's own direct and batch paths from libinternals. ``join_steps``: each server-side step
-of one WHEP join timed alone (thread CPU), and ICE + DTLS of a loopback pair.
+of one WHEP join timed alone (thread CPU), and ICE + DTLS of a loopback pair, as aiortc does
+them (``stock``) and inside ``libinternals.lean_join`` as the server does (``lean``), the two
+alternating in the same run. ``--join-only``: ``join_steps``, then ``join_cost``: whole joins
+(POST to connected, then DELETE) against a stock and a lean server at once, batches
+alternating between them, the server's event-loop CPU per join. ``--stock-joins``: the server
+under test (fan-out and storm steps) negotiates with aiortc's own set-up, for a before/after.
 
 Join storm (issue 14; ``--storm-only`` runs just these, ``--quick`` only N = 50): 100
 counting viewers watch, then N = 50, 100, 200 joiners POST their WHEP offers at the same
@@ -1683,6 +1688,126 @@ def join_steps_profile(runs: int = 20) -> dict:
                     "interface_list are parts of set_remote_description and set_local_description"}
 
 
+def stock_joins_server(argv: list[str]) -> int:
+    """``councilcast`` with every ``Broadcaster`` made ``lean_joins=False``: aiortc's own set-up
+    per join (the comparison of :func:`join_cost`)."""
+    from broadcast import channels
+    from councilcast.cli import main as cli_main
+
+    original = channels.Broadcaster.__init__
+
+    def stock(self, *args, **kwargs):
+        original(self, *args, **{**kwargs, "lean_joins": False})
+
+    channels.Broadcaster.__init__ = stock
+    return cli_main(argv)
+
+
+JOIN_COST_ROUNDS = 3
+JOIN_COST_BATCHES = ((20, False), (25, True))  # (joins, all at once?)
+
+
+def join_cost(env: dict, tmp: str, rounds: int = JOIN_COST_ROUNDS) -> dict:
+    """The server's event-loop CPU per whole join, stock against lean, in the same run.
+
+    Two servers at once, one with aiortc's own set-up per join (:func:`stock_joins_server`),
+    one as shipped (lean joins); each has the camera on air at 96x64, 15 fps, and no other
+    viewer. The joiners are aiortc peers in this process (their CPU is not counted). A batch
+    is either 20 joins one after the other (each POSTs when the one before is connected) or
+    25 at once; a join is its POST, the 201 answer, ICE, DTLS and SRTP until the joiner is
+    connected (the server's half: HTTP, SDP, candidates, its STUN checks and answers, the
+    DTLS server's handshake), then its DELETE. The loop thread's CPU over the batch, minus its
+    rate in the 2 s before (the camera's drawing, RTCP), over the joins. Batches alternate
+    between the two servers, ``rounds`` times; the median and range of the batches are given."""
+    import psutil
+
+    servers = {}
+    try:
+        for mode in ("stock", "lean"):
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            argv = ["serve", "--host", "127.0.0.1", "--port", str(port), "--db", f"{tmp}/join-{mode}.db"]
+            cmd = [sys.executable, __file__, "--stock-joins-server", *argv] if mode == "stock" else \
+                [sys.executable, "-m", "councilcast", *argv]
+            servers[mode] = (subprocess.Popen(cmd, env={**env, "COUNCILCAST_DATA_DIR": f"{tmp}/join-{mode}-data"},
+                                              cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), url)
+        for mode, (proc, url) in servers.items():
+            wait_http(url + "/api/health")
+            import urllib.request
+
+            req = urllib.request.Request(url + "/api/channels/central/camera", method="POST",
+                                         data=json.dumps({"width": 96, "height": 64, "fps": 15}).encode(),
+                                         headers={"Authorization": f"Bearer {SECRETARIAT}",
+                                                  "Content-Type": "application/json"})
+            urllib.request.urlopen(req, timeout=10).read()
+        time.sleep(2.0)
+
+        async def batch(url: str, ps, n: int, at_once: bool) -> dict:
+            import aiohttp
+
+            from broadcast.ice import configuration
+
+            pcs = [await _offer_pc(configuration) for _ in range(n)]  # made before: not the server's
+            c0, w0 = main_thread_cpu(ps), time.monotonic()
+            await asyncio.sleep(2.0)
+            c1, w1 = main_thread_cpu(ps), time.monotonic()
+            idle = (c1 - c0) / (w1 - w0)
+            async with aiohttp.ClientSession() as http:
+                async def one(pc):
+                    done = asyncio.Event()
+
+                    @pc.on("connectionstatechange")
+                    def changed():
+                        if pc.connectionState in ("connected", "failed", "closed"):
+                            done.set()
+
+                    _, loc = await _post_offer(http, url + "/whep/central", pc)
+                    await asyncio.wait_for(done.wait(), 20)
+                    ok = pc.connectionState == "connected"
+                    async with http.delete(url + loc) as r:
+                        await r.read()
+                    await pc.close()
+                    return ok
+
+                if at_once:
+                    oks = await asyncio.gather(*(one(pc) for pc in pcs))
+                else:
+                    oks = [await one(pc) for pc in pcs]
+                await asyncio.sleep(0.3)  # the server closes the sessions (DELETE answered first)
+            c2, w2 = main_thread_cpu(ps), time.monotonic()
+            return {"ms_per_join": round(((c2 - c1) - idle * (w2 - w1)) / n * 1000, 2),
+                    "connected": sum(oks), "idle_ms_per_s": round(idle * 1000, 1), "window_s": round(w2 - w1, 2)}
+
+        out: dict = {"rounds": rounds, "batches": {}}
+        for n, at_once in JOIN_COST_BATCHES:
+            key = f"{n}_{'at_once' if at_once else 'one_by_one'}"
+            runs: dict[str, list[dict]] = {"stock": [], "lean": []}
+            for r in range(rounds):
+                order = ("stock", "lean") if r % 2 == 0 else ("lean", "stock")
+                for mode in order:
+                    proc, url = servers[mode]
+                    runs[mode].append(asyncio.run(batch(url, psutil.Process(proc.pid), n, at_once)))
+            cell = {}
+            for mode, rs in runs.items():
+                vals = sorted(x["ms_per_join"] for x in rs)
+                cell[mode] = {"ms_per_join_median": statistics.median(vals), "ms_per_join_range": [vals[0], vals[-1]],
+                              "connected": [x["connected"] for x in rs], "runs": rs}
+            out["batches"][key] = cell
+        out["note"] = ("event-loop thread CPU per join (POST, answer, ICE, DTLS, SRTP to connected, then DELETE), "
+                       "minus the loop's rate in the 2 s before each batch; stock = aiortc's own set-up, "
+                       "lean = Broadcaster.play's lean_join; batches alternate between the two servers")
+        return out
+    finally:
+        for proc, _ in servers.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc, _ in servers.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 def per_packet_limit(profile: dict, packets_per_viewer_s: float, srtp_profile: str) -> dict:
     """The fan-out's floor: (protect + send) per packet times packets per viewer-second."""
     prot = (profile["srtp_protect_us"].get(srtp_profile) or profile["srtp_protect_us"]["AES_CM_128_HMAC_SHA1_80"])[0]
@@ -1813,7 +1938,9 @@ def controller(args) -> dict:
                     "load": "counting viewers: aiortc ICE+DTLS-SRTP set-up, RTP counted at the socket, not decrypted "
                             "or decoded; decoding viewers: full aiortc receive+decode; joiners (storm): counting, "
                             "each video packet decrypted with the joiner's own SRTP session until its first keyframe"}
-    server = subprocess.Popen([sys.executable, "-m", "councilcast", "serve", "--host", "127.0.0.1", "--port",
+    launcher = [__file__, "--stock-joins-server"] if args.stock_joins else ["-m", "councilcast"]
+    result["joins"] = "stock (aiortc's own set-up per join)" if args.stock_joins else "lean (as shipped)"
+    server = subprocess.Popen([sys.executable, *launcher, "serve", "--host", "127.0.0.1", "--port",
                                str(port), "--db", f"{tmp}/bench.db"], env=env, cwd=str(ROOT),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     baseline = None
@@ -1961,6 +2088,11 @@ def main() -> int:
                     help="viewers of the MediaRelay baseline (each costs about 0.3 core at 720p)")
     ap.add_argument("--join-steps-only", action="store_true",
                     help="only join_steps: each server-side step of one join, stock and lean, in this process")
+    ap.add_argument("--join-only", action="store_true",
+                    help="only the joins: join_steps, then join_cost (whole joins against a stock and a lean server)")
+    ap.add_argument("--stock-joins", action="store_true",
+                    help="the server under test negotiates joins with aiortc's own set-up (no lean_join): "
+                         "the before of a before/after")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--decode", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
@@ -1972,6 +2104,8 @@ def main() -> int:
     ap.add_argument("--storm-role", choices=("watch", "join"), help=argparse.SUPPRESS)
     if len(sys.argv) > 2 and sys.argv[1] == "--profiled-server":
         return profiled_server(sys.argv[2:])
+    if len(sys.argv) > 2 and sys.argv[1] == "--stock-joins-server":
+        return stock_joins_server(sys.argv[2:])
     args = ap.parse_args()
     if args.storm_role:
         timeout = STORM_WATCHER_TIMEOUT_S if args.storm_role == "watch" else WORKER_TIMEOUT_S
@@ -1986,10 +2120,21 @@ def main() -> int:
     if args.baseline_server:
         asyncio.run(baseline_server(args.baseline_server, 1280, 720))
         return 0
-    if args.join_steps_only:
-        print(json.dumps({"bench": "broadcast join_steps", "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-                          "join_steps": join_steps_profile(),
-                          "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}))
+    if args.join_steps_only or args.join_only:
+        out = {"bench": "broadcast joins", "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+               "join_steps": join_steps_profile()}
+        if args.join_only:
+            tmp = tempfile.mkdtemp(prefix="bench-broadcast-joins-")
+            env = {**os.environ, "COUNCILCAST_STUDIO_TOKEN": STUDIO, "COUNCILCAST_SECRETARIAT_TOKEN": SECRETARIAT,
+                   "COUNCILCAST_LOG_LEVEL": "WARNING"}
+            try:
+                out["join_cost"] = join_cost(env, tmp)
+            finally:
+                import shutil
+
+                shutil.rmtree(tmp, ignore_errors=True)
+        out["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        print(json.dumps(out))
         return 0
     print(json.dumps(controller(args)))
     return 0
