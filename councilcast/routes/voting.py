@@ -146,10 +146,10 @@ async def post_tally(request: web.Request) -> web.Response:
         raise AuthError("unauthorized", "a bearer token is required")
     body = await read_json(request, max_bytes=SMALL_BODY)
     rid = request.match_info["id"]
-    aid, rec = await _svc(request).submit_tally(rid, hash_token(token), body)
+    # the receipt chains to the anchor before it (read in the count's transaction) and those after it
+    aid, rec, anchor = await _svc(request).submit_tally(rid, hash_token(token), body)
     log.debug("count for round %s from %s: %s", rid, aid, rec)
     # no seq: a receipt must not tell a clerk how many counts the round holds before the close
-    anchor = await _svc(request).latest_anchor(rid)  # the receipt chains to the anchors after it
     return web.json_response({"round": rid, "assembly": aid, "version": rec["version"],
                               "receipt": rec["hash"], "received_at": rec["received_at"], "anchor": anchor},
                              status=201 if rec["version"] == 1 else 200)

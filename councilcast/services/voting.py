@@ -139,8 +139,9 @@ class VotingService:
         return await self.read(lambda c: self.store.export(c, rid))
 
     # -- counts and ballots --------------------------------------------------------------
-    async def submit_tally(self, rid: str, token_hash: str, body) -> tuple[str, dict]:
-        """A clerk's count, batched with its neighbours: (assembly id, audit record)."""
+    async def submit_tally(self, rid: str, token_hash: str, body) -> tuple[str, dict, dict | None]:
+        """A clerk's count, batched with its neighbours: (assembly id, audit record, the round's
+        latest anchor before it, read in the same transaction)."""
         return await self.tallies.submit(rid, token_hash, body)
 
     async def issue_codes(self, rid: str, aid: str, count) -> list[str]:
@@ -636,8 +637,8 @@ def _election_of(r: dict) -> str | None:
 
 
 class TallyBatcher(WriteBatcher):
-    """Counts, batched: one token query, a few queries for rounds, assemblies, versions and
-    chain heads, one INSERT for every count of the batch (:meth:`councilcast.stores.voting.VotingStore.add_tallies`).
+    """Counts, batched: one token query, a few queries for rounds, assemblies, standing counts,
+    chain heads and anchors, one INSERT for every count of the batch (:meth:`councilcast.stores.voting.VotingStore.add_tallies`).
 
     The clerk token is checked in the same transaction as the count: a token revoked or
     rotated before the count commits can never record it (:func:`councilcast.auth.check_role`,
@@ -662,8 +663,11 @@ class TallyBatcher(WriteBatcher):
             where.append(i)
         if items:
             done = self.svc.store.add_tallies(conn, items, time.time())
+            # each receipt's anchor, once per round of the batch: the last one before its record
+            # (a read per count, on another connection, cost more than the count's own share)
+            anchors = {rid: self.svc.store.latest_anchor(conn, rid) for rid in sorted({rid for rid, _, _ in items})}
             for k, (i, (ok, value)) in enumerate(zip(where, done)):
-                results[i] = (ok, (items[k][1], value) if ok else value)
+                results[i] = (ok, (items[k][1], value, anchors[items[k][0]]) if ok else value)
         return results
 
 
