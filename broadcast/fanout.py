@@ -55,6 +55,8 @@ two forced keyframes, so a joiner is either replayed at once or finds the gate o
 burst of 96 packets (115 KB) stays under a receiver's default 208 KiB socket buffer."""
 _SEQ_TS = struct.Struct("!HI")
 _SEQ = struct.Struct("!H")
+_TS = struct.Struct("!I")
+_PT_SEQ_TS = struct.Struct("!BHI")
 
 
 class IdleTrack(MediaStreamTrack):
@@ -187,6 +189,7 @@ class Sink:
             elem += b"\0" * (-len(elem) % 4)
             header += struct.pack("!HH", 0xBEDE, len(elem) // 4) + elem
         self._header = bytes(header)
+        self._hdr = bytearray(header)  # the per-frame working copy (_frame_header)
         self.waiting_keyframe = stream.kind == "video"
         self._asked = False  # a keyframe asked for since this viewer connected
         self.sent = 0
@@ -300,7 +303,10 @@ class Sink:
             elif self._batch is not None:
                 self._send_batch(packets)
             elif self._direct is not None:
-                self._send_direct(packets)
+                if len(packets) == 1:
+                    self._send_one(packets[0])
+                else:
+                    self._send_direct(packets)
             else:
                 header = self._frame_header(packets)
                 protect, sendto, addr = self._protect, self._sendto, self._addr
@@ -326,9 +332,12 @@ class Sink:
 
     def _frame_header(self, packets) -> bytearray:
         """This viewer's header for one frame, its timestamp set (once per frame: the per-packet
-        loops only set the marker, payload type and sequence number)."""
-        header = bytearray(self._header)
-        struct.pack_into("!I", header, 4, (packets[0][2] + self.ts_offset) & 0xFFFFFFFF)
+        loops only set the marker, payload type and sequence number).
+
+        One bytearray per sink, rewritten in place frame after frame: every path copies it
+        (into libsrtp's buffer, the arena, or ``bytes(header) + payload``) before it changes again."""
+        header = self._hdr
+        _TS.pack_into(header, 4, (packets[0][2] + self.ts_offset) & 0xFFFFFFFF)
         return header
 
     def _replay(self, gop, ntp: int) -> None:
@@ -468,6 +477,35 @@ class Sink:
         self.sent += sent
         self.octets += octets
         self.stream.emitted += sent
+
+    def _send_one(self, packet) -> None:
+        """The direct path for a frame of one packet (every Opus frame): the header's marker,
+        payload type, sequence number and timestamp written in one ``pack_into``, no loop."""
+        srtp, cdata, buf, view, len_p, sock, protect, limit = self._direct
+        seq, marker, ts, payload = packet
+        header = self._hdr
+        _PT_SEQ_TS.pack_into(header, 1, (marker << 7) | self.payload_type, (seq + self.seq_offset) & 0xFFFF,
+                             (ts + self.ts_offset) & 0xFFFFFFFF)
+        hlen = len(header)
+        n = hlen + len(payload)
+        if n > limit:
+            raise ValueError("packet is too long")
+        buf[0:hlen] = header
+        buf[hlen:n] = payload
+        len_p[0] = n
+        if protect(srtp[0], cdata, len_p):
+            raise RuntimeError("srtp_protect failed")
+        try:
+            sock.sendto(view[: len_p[0]], self._addr)
+        except (BlockingIOError, InterruptedError):
+            self.dropped += 1
+            if self.stream.kind == "video":
+                self.waiting_keyframe = True
+                self.stream.request_keyframe()
+            return
+        self.sent += 1
+        self.octets += n - hlen
+        self.stream.emitted += 1
 
     def _send_direct(self, packets) -> None:
         """The per-packet path without Python objects in between (see
