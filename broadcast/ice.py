@@ -16,6 +16,7 @@ Public API::
     parse_ice_urls("stun:stun.example.org:3478, turn:turn.example.org") -> list[IceUrl]
     await resolve_stun(urls, getaddrinfo, timeout=2.0) -> list[RTCIceServer] (IP literals)
     configuration(servers) -> RTCConfiguration (never None: no library default)
+    listen_addresses(host) -> list[str] | None (the host candidates of a server listening on host)
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from aiortc import RTCConfiguration, RTCIceServer
 
 from broadcast.errors import BroadcastError
 
-__all__ = ["IceUrl", "parse_ice_urls", "resolve_stun", "configuration", "RESOLVE_TIMEOUT_S"]
+__all__ = ["IceUrl", "parse_ice_urls", "resolve_stun", "configuration", "listen_addresses", "RESOLVE_TIMEOUT_S"]
 
 log = logging.getLogger(__name__)
 
@@ -111,3 +112,23 @@ def configuration(servers: list[RTCIceServer]) -> RTCConfiguration:
     """A peer's configuration with exactly ``servers`` (a list, possibly empty: aiortc's
     default, a public STUN server looked up by name, applies only to ``None``)."""
     return RTCConfiguration(iceServers=list(servers))
+
+
+def listen_addresses(host: str) -> list[str] | None:
+    """The addresses a server listening on ``host`` offers its viewers as host candidates:
+    ``[host]`` when it is one address of its own (browsers reach the server there, so ICE
+    does too), else None: every address of the machine (a wildcard; loopback, which a
+    reverse proxy in front of the server forwards to from the machine's other addresses;
+    a name).
+
+    One candidate instead of one per interface means one socket bound per join instead of
+    several and a single pair to check (docs/broadcast.md, "Joining"). The address must be
+    on the machine: :func:`broadcast.libinternals.lean_join` falls back to every address
+    when none of those wanted is."""
+    try:
+        ip = ipaddress.ip_address((host or "").strip("[]"))
+    except ValueError:
+        return None
+    if ip.is_unspecified or ip.is_loopback or ip.is_link_local or ip.is_multicast:
+        return None
+    return [str(ip)]

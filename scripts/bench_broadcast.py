@@ -17,6 +17,10 @@ the server process's CPU seconds (user + system, all threads) minus the same wit
 viewer, per viewer-second; RTP packets lost (gaps in each viewer's sequence numbers);
 time from POST to first packet (counting viewers) and to first decoded frame (decoding
 viewers); capture-to-decode latency (decoding viewers, from the burnt-in clock).
+Viewers per core (``fanout_viewers_per_core``, issue 14's bar) is taken at the largest step:
+the event-loop thread's CPU beyond idle per packet the server sent, times the packets per
+viewer-second of the first step (full frame rate), inverted; a loop that falls behind sends
+fewer frames and would otherwise look cheaper per viewer (``fanout_step`` has both).
 It also times the steps of the per-packet path in isolation: header rewrite, SRTP protect
 for each profile WebRTC uses that pylibsrtp supports (AES_CM_128_HMAC_SHA1_80 and _32,
 AEAD_AES_128_GCM, and AEAD_AES_256_GCM, which aiortc's own viewers negotiate), ``sendto``,
@@ -1606,7 +1610,10 @@ def join_steps_profile(runs: int = 20) -> dict:
         finally:
             codec_matching.append(ms(t))
 
-    async def one(lean: bool, add) -> None:
+    ipv4 = [a for a in libinternals.host_addresses() if ":" not in a][:1]
+
+    async def one(mode: str, add) -> None:
+        lean = mode != "stock"
         client = await _offer_pc(configuration)
         offer = client.localDescription.sdp
         block = contextlib.nullcontext()
@@ -1614,7 +1621,7 @@ def join_steps_profile(runs: int = 20) -> dict:
         parsed = check_offer(offer, "whep")
         add("check_offer", ms(t))
         if lean:
-            block = libinternals.lean_join((offer, parsed))
+            block = libinternals.lean_join((offer, parsed), ipv4 if mode == "lean_one_address" else None)
         with block:
             t = time.thread_time()
             pc = RTCPeerConnection(configuration([]))
@@ -1651,10 +1658,11 @@ def join_steps_profile(runs: int = 20) -> dict:
         await pc.close()
 
     async def run() -> dict:
-        steps: dict[str, dict[str, list[float]]] = {"stock": {}, "lean": {}}
-        for i in range(runs * 2):
-            mode = ("stock", "lean")[i % 2]
-            await one(mode == "lean", lambda name, v, mode=mode: steps[mode].setdefault(name, []).append(v))
+        modes = ("stock", "lean", "lean_one_address") if ipv4 else ("stock", "lean")
+        steps: dict[str, dict[str, list[float]]] = {mode: {} for mode in modes}
+        for i in range(runs * len(modes)):
+            mode = modes[i % len(modes)]
+            await one(mode, lambda name, v, mode=mode: steps[mode].setdefault(name, []).append(v))
         t = time.thread_time()
         for _ in range(runs):
             RemoteBitrateEstimator()
@@ -1679,9 +1687,12 @@ def join_steps_profile(runs: int = 20) -> dict:
                                                           "set_remote_description", "create_answer",
                                                           "set_local_description_with_ice_gathering")), 3)
                   for mode, d in out.items()}
-    return {"ms": out["stock"], "lean_ms": out["lean"], "runs": runs, "offer_to_answer_ms": signalling["stock"],
-            "lean_offer_to_answer_ms": signalling["lean"], "lean_parts": libinternals.join_parts(),
-            "note": "thread CPU, median; stock (aiortc's steps) and lean (inside lean_join, as Broadcaster.play) "
+    return {"ms": out["stock"], "lean_ms": out["lean"], "lean_one_address_ms": out.get("lean_one_address"),
+            "runs": runs, "offer_to_answer_ms": signalling["stock"], "lean_offer_to_answer_ms": signalling["lean"],
+            "lean_one_address_offer_to_answer_ms": signalling.get("lean_one_address"), "one_address": ipv4,
+            "lean_parts": libinternals.join_parts(),
+            "note": "thread CPU, median; stock (aiortc's steps), lean (inside lean_join, as Broadcaster.play) and "
+                    "lean_one_address (lean, host candidates on one IPv4 address, as a server listening on it) "
                     "alternate join by join in the same run; ice_and_dtls_both_sides is the client and the server "
                     "of one loopback pair together, from the answer to connected (about half is the server's); "
                     "receiver_bitrate_estimator, codec_matching (find_common_codecs, deep copies included) and "
@@ -1884,6 +1895,31 @@ def bars(result: dict) -> dict:
     return out
 
 
+def viewers_per_core_at_step(fan: list[dict]) -> dict:
+    """Issue 14's figure, on the largest step: the event-loop thread's CPU beyond idle over
+    that step's viewers, and the same scaled to the full packet rate.
+
+    The full rate is the first step's (the server keeps 30 fps there): when the loop cannot
+    keep up, its camera skips frames, each viewer gets fewer packets and costs less, and
+    CPU over viewers would flatter it; CPU per packet sent times the full rate does not.
+    ``fanout_viewers_per_core`` (the headline, and the bar's figure) is the full-rate one.
+    The slope over all steps (``fanout_viewers_per_core_slope``) is kept beside it."""
+    steps = [s for s in fan if s.get("main_thread_cpu_s_per_viewer_s") and s.get("emitted_per_viewer_s")]
+    if not steps:
+        return {}
+    top, full = steps[-1], steps[0]["emitted_per_viewer_s"]
+    at_step = top["main_thread_cpu_s_per_viewer_s"]
+    us = top["main_thread_us_per_packet"]
+    at_full = us * full / 1e6
+    return {"fanout_step": {"viewers": top["viewers"], "main_thread_ms_per_viewer_s": round(at_step * 1000, 3),
+                            "viewers_per_core_as_sent": round(1 / at_step) if at_step > 0 else None,
+                            "emitted_per_viewer_s": top["emitted_per_viewer_s"],
+                            "full_rate_per_viewer_s": full, "main_thread_us_per_packet": us,
+                            "main_thread_ms_per_viewer_s_at_full_rate": round(at_full * 1000, 3),
+                            "server_video_fps": top.get("server_video_fps")},
+            "fanout_viewers_per_core": round(1 / at_full) if at_full > 0 else None}
+
+
 def summarize(step: dict, idle_cpu_per_s: float, idle_main_per_s: float = 0.0) -> dict:
     n = step["viewers"]
     window = step["window_s"]
@@ -1911,8 +1947,13 @@ def summarize(step: dict, idle_cpu_per_s: float, idle_main_per_s: float = 0.0) -
     }
     if step.get("fanout_packets"):
         out["fanout_packets"] = step["fanout_packets"]
+        # the server's own count of what it sent, per viewer-second: the load generator's count
+        # (packets_per_viewer_s) covers a longer span than the window when its niced processes
+        # wake late, and a server that cannot keep up sends fewer frames per viewer
+        out["emitted_per_viewer_s"] = round(step["fanout_packets"] / (n * window), 1) if n else None
         out["fanout_loop_us_per_packet"] = round(step["fanout_s"] / step["fanout_packets"] * 1e6, 2)
         out["marginal_cpu_us_per_packet"] = round(marginal / step["fanout_packets"] * 1e6, 2)
+        out["main_thread_us_per_packet"] = round(marginal_main / step["fanout_packets"] * 1e6, 2)
     if step.get("errors"):
         out["errors"] = step["errors"][:3]
     return out
@@ -1970,8 +2011,9 @@ def controller(args) -> dict:
             slope_total = fit_slope([(0, idle)] + [(s["viewers"], s["server_cpu_s"] / window) for s in fan])
             slope = fit_slope([(0, idle_main)] + [(s["viewers"], s["server_main_thread_cpu_s"] / window) for s in fan])
             result["fanout_cpu_s_per_viewer_s"] = round(slope, 6) if slope else None
-            result["fanout_viewers_per_core"] = round(1 / slope) if slope and slope > 0 else None
+            result["fanout_viewers_per_core_slope"] = round(1 / slope) if slope and slope > 0 else None
             result["fanout_cpu_s_per_viewer_s_whole_process_fit"] = round(slope_total, 6) if slope_total else None
+            result.update(viewers_per_core_at_step(fan))
         # Join storms on the same server: 100 watching, N joining in the same second.
         result["storm"] = storm_steps(server.pid, url, storms)
         result["storm"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]

@@ -38,7 +38,7 @@ from broadcast import chapters as chapter_track
 from broadcast.captions import Captions
 from broadcast.channels import SessionLimits
 from broadcast.errors import BroadcastError
-from broadcast.ice import parse_ice_urls
+from broadcast.ice import listen_addresses, parse_ice_urls
 from broadcast.offers import MAX_OFFER_BYTES
 from broadcast.retention import Retention
 from broadcast.synthetic import SIZE_LIMITS
@@ -466,6 +466,7 @@ async def _broadcast_ctx(app: web.Application, session_prefix: str = ""):
                           max_bytes=int(max(0.0, config.recordings_max_mb) * 2**20))
     svc = BroadcastService(app[DB], config.data_path, limits, retention,
                            ice_urls=parse_ice_urls(config.ice_servers), session_prefix=session_prefix)
+    svc.broadcaster.host_addresses = listen_addresses(config.host)
     app[BROADCAST] = svc
     app[BROADCASTER] = svc.broadcaster
     await svc.start(relay_origin=config.relay_origin, relay_channels=config.relay_channels,
@@ -484,6 +485,7 @@ def _handed_off_ctx(proxy: MediaProxy, fanout: bool = False, session_prefix: str
                                connect_timeout=config.media_connect_timeout)
         svc = BroadcastService(app[DB], config.data_path, limits, ice_urls=parse_ice_urls(config.ice_servers),
                                session_prefix=session_prefix)
+        svc.broadcaster.host_addresses = listen_addresses(config.host)
         app[BROADCAST] = svc
         app[BROADCASTER] = svc.broadcaster
 
