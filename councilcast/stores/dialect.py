@@ -29,7 +29,7 @@ import sqlite3
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = ["SQLiteConnection", "PgConnection", "to_psycopg", "pg_ddl", "is_postgres", "redact", "for_update",
-           "lock_row", "fetch_each"]
+           "lock_row", "insert_rows"]
 
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
 
@@ -87,28 +87,25 @@ def lock_row(conn, table: str, key_column: str, key, share: bool = False) -> Non
         conn.execute(f"SELECT 1 FROM {table} WHERE {key_column}=?{for_update(conn, share)}", (key,))
 
 
-def fetch_each(conn, sql: str, seq: list) -> list:
-    """``sql`` run once per parameter tuple of ``seq``: the first row of each (or None), in order.
-
-    For lookups by a whole key, where one statement with a long ``IN (...)`` list would do:
-    PostgreSQL plans such a list from the table's statistics, and a table that has just grown
-    from nothing (a federation's first round: 60,000 counts in a minute, before autovacuum's
-    ANALYZE) is planned as if empty, a scan of the round's rows per batch that made the count
-    path quadratic (docs/voting.md, "Federation: measured"). A lookup of the whole primary key
-    is planned as one index probe whatever the statistics say. On PostgreSQL the statements go
-    out in one pipeline (psycopg's ``executemany(returning=True)``), not one round trip each.
-    """
-    if not seq:
-        return []
+def insert_rows(conn, table: str, columns: list[tuple[str, str]], rows: list[tuple], on_conflict: str = "") -> None:
+    """Insert ``rows`` into ``table`` (``columns``: ``(name, PostgreSQL type)``; ``on_conflict``:
+    what follows ``ON CONFLICT``, for both engines) in one statement on PostgreSQL, where
+    ``executemany`` runs one statement per row, each with its share of psycopg's Python: the
+    rows go as one array per column, ``INSERT ... SELECT * FROM unnest(...)``. On SQLite,
+    ``executemany`` (in process, no round trips). The rows must not repeat a key that
+    ``on_conflict`` updates (one statement may not update a row twice)."""
+    if not rows:
+        return
+    names = ", ".join(name for name, _ in columns)
+    tail = f" ON CONFLICT {on_conflict}" if on_conflict else ""
     if conn.dialect != POSTGRESQL:
-        return [conn.execute(sql, p).fetchone() for p in seq]
-    cur = conn.raw.cursor()
-    cur.executemany(to_psycopg(sql), list(seq), returning=True)
-    out = []
-    while True:
-        out.append(cur.fetchone())
-        if not cur.nextset():
-            return out
+        conn.executemany(f"INSERT INTO {table}({names}) VALUES ({','.join('?' * len(columns))}){tail}", rows)
+        return
+    # %b: the arrays in binary, where the text format quotes and escapes every element (JSON
+    # text is all quotes: psycopg's escaping took more than the rest of the batch)
+    arrays = ", ".join(f"CAST(%b AS {kind}[])" for _, kind in columns)
+    conn.raw.execute(f"INSERT INTO {table}({names}) SELECT * FROM unnest({arrays}){tail}",
+                     [list(c) for c in zip(*rows)])
 
 
 # -- placeholders -----------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from councilcast.stores.dialect import fetch_each, for_update, lock_row
+from councilcast.stores.dialect import for_update, insert_rows, lock_row
 from voting.audit import FORMAT, anchor_hash, definition, genesis_hash, record_hash
 from voting.consequences import (election_outcome, election_round_spec, recall_outcome, runoff_spec,
                                  successor_election)
@@ -261,6 +261,29 @@ _BREAKDOWN = {
 }
 
 
+# Columns of the rows that a batch of counts inserts, with their PostgreSQL types (insert_rows).
+_RECORD_COLUMNS = [("round_id", "text"), ("seq", "bigint"), ("assembly_id", "text"), ("version", "bigint"),
+                   ("present", "bigint"), ("abstain", "bigint"), ("counts", "text"), ("source", "text"),
+                   ("received_at", "float8"), ("prev", "text"), ("hash", "text")]
+_STANDING_COLUMNS = [("round_id", "text"), ("assembly_id", "text"), ("seq", "bigint"), ("version", "bigint"),
+                     ("present", "bigint"), ("abstain", "bigint"), ("counts", "text"), ("source", "text"),
+                     ("hash", "text")]
+
+# The standing counts of a batch's assemblies in one round (``:r``; ``:a`` the assembly ids). Not
+# ``assembly_id IN (...)`` on PostgreSQL: it plans such a list from the table's statistics, and a
+# table that has just grown from nothing (a federation's first round, 60,000 counts in a minute,
+# before autovacuum's ANALYZE) is planned as nearly empty, a scan of the round's rows for every
+# batch, which made the count path quadratic (docs/voting.md, "Federation: measured"); the
+# LATERAL probe with LIMIT 1 stays a nested loop of primary-key lookups whatever the statistics.
+_STANDING = {
+    "sqlite": "SELECT assembly_id, version, present, abstain, counts FROM voting_standing "
+              "WHERE round_id = :r AND assembly_id IN (SELECT value FROM json_each(:a))",
+    "postgresql": "SELECT k.a, s.version, s.present, s.abstain, s.counts FROM unnest(CAST(:a AS text[])) AS k(a) "
+                  "CROSS JOIN LATERAL (SELECT version, present, abstain, counts FROM voting_standing "
+                  "WHERE round_id = :r AND assembly_id = k.a LIMIT 1) s",
+}
+
+
 def _round_row(row) -> dict:
     d = dict(row)
     d["options"] = json.loads(d["options"])
@@ -386,8 +409,6 @@ class VotingStore:
     # ``voting_standing`` and moves the round's ``voting_sums`` (its chain head and
     # :class:`voting.result.RunningSums`), in the same transaction and under the round's lock:
     # the close reads those sums, whatever the number of records.
-    _STANDING = "SELECT version, present, abstain, counts FROM voting_standing WHERE round_id=? AND assembly_id=?"
-
     def _sums(self, conn, r: dict) -> tuple[int, str, RunningSums]:
         """Round ``r``'s chain head and running sums (the caller holds the round's lock). A round
         opened before schema step 5 has no sums row: they are added up once from its standing
@@ -408,31 +429,35 @@ class VotingStore:
 
     def _standing(self, conn, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
         """The standing count of each ``(round, assembly)`` that has one: ``{"version", "present",
-        "abstain", "counts"}``, one primary-key lookup each (:func:`fetch_each`)."""
+        "abstain", "counts"}``, one statement per round (:data:`_STANDING`)."""
+        by_round: dict[str, list[str]] = {}
+        for rid, aid in keys:
+            by_round.setdefault(rid, []).append(aid)
         out = {}
-        for key, row in zip(keys, fetch_each(conn, self._STANDING, keys)):
-            if row is not None:
-                out[key] = {"version": row[0], "present": row[1], "abstain": row[2], "counts": json.loads(row[3])}
+        for rid, aids in sorted(by_round.items()):
+            listed = aids if conn.dialect == "postgresql" else json.dumps(aids)
+            for aid, version, present, abstain, counts in conn.execute(_STANDING[conn.dialect],
+                                                                       {"r": rid, "a": listed}):
+                out[(rid, aid)] = {"version": version, "present": present, "abstain": abstain,
+                                   "counts": json.loads(counts)}
         return out
 
     def _write_records(self, conn, recs: list[dict], heads: dict[str, tuple[int, str, RunningSums]]) -> None:
         """Insert ``recs`` (built in chain order) into the chain, replace their assemblies'
-        standing counts, and store the rounds' new heads and sums."""
+        standing counts, and store the rounds' new heads and sums: one statement each for the
+        records and the standing counts (:func:`insert_rows`), one per round for its sums."""
         if not recs:
             return
-        conn.executemany(
-            "INSERT INTO voting_records(round_id, seq, assembly_id, version, present, abstain, counts, source,"
-            " received_at, prev, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [(c["round"], c["seq"], c["assembly"], c["version"], c["present"], c["abstain"], json.dumps(c["counts"]),
-              c["source"], c["received_at"], c["prev"], c["hash"]) for c in recs])
+        insert_rows(conn, "voting_records", _RECORD_COLUMNS,
+                    [(c["round"], c["seq"], c["assembly"], c["version"], c["present"], c["abstain"],
+                      json.dumps(c["counts"]), c["source"], c["received_at"], c["prev"], c["hash"]) for c in recs])
         last = {(c["round"], c["assembly"]): c for c in recs}  # a batch's recount stands over its first count
-        conn.executemany(
-            "INSERT INTO voting_standing(round_id, assembly_id, seq, version, present, abstain, counts, source, hash)"
-            " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(round_id, assembly_id) DO UPDATE SET seq=excluded.seq,"
-            " version=excluded.version, present=excluded.present, abstain=excluded.abstain, counts=excluded.counts,"
-            " source=excluded.source, hash=excluded.hash",
-            [(c["round"], c["assembly"], c["seq"], c["version"], c["present"], c["abstain"], json.dumps(c["counts"]),
-              c["source"], c["hash"]) for c in last.values()])
+        insert_rows(conn, "voting_standing", _STANDING_COLUMNS,
+                    [(c["round"], c["assembly"], c["seq"], c["version"], c["present"], c["abstain"],
+                      json.dumps(c["counts"]), c["source"], c["hash"]) for c in last.values()],
+                    on_conflict="(round_id, assembly_id) DO UPDATE SET seq=excluded.seq, version=excluded.version, "
+                                "present=excluded.present, abstain=excluded.abstain, counts=excluded.counts, "
+                                "source=excluded.source, hash=excluded.hash")
         for rid in sorted({c["round"] for c in recs}):
             seq, prev, sums = heads[rid]
             conn.execute("UPDATE voting_sums SET head_seq=?, head_hash=?, sums=? WHERE round_id=?",
@@ -474,10 +499,10 @@ class VotingStore:
         ``(True, record)`` or ``(False, error)`` per item. A refused item changes
         nothing (every check runs before its record is built, and whatever a check raises
         is that item's answer), so the others stand. A handful of statements serve the whole
-        batch (rounds, assemblies, ballot mode, chain heads and sums, one INSERT of every
-        record and one of every standing count), and the standing counts are one pipelined
-        key lookup each, where one statement per count would hand the GIL to and from the
-        event loop thousands of times per second.
+        batch (rounds, assemblies, ballot mode, chain heads and sums, the standing counts of
+        each round's assemblies, one INSERT of every record and one of every standing count),
+        where one statement per count would hand the GIL to and from the event loop thousands
+        of times per second.
         """
         out: list[tuple[bool, Any]] = []
         rids = sorted({rid for rid, _, _ in items})
