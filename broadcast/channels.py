@@ -317,7 +317,7 @@ class Broadcaster:
         with self._slot(client):
             if not self.lean_joins:
                 return await self._play(ch, offer, client)
-            with libinternals.lean_join((offer, parsed), self.host_addresses):
+            with libinternals.lean_join((offer, parsed), self.host_addresses, dtls_role="server"):
                 return await self._play(ch, offer, client)
 
     async def _play(self, ch: Channel, offer: str, client: str | None) -> tuple[Session, str]:

@@ -473,7 +473,7 @@ def _check_sendmmsg() -> str:
 
 
 # -- the join: a WHEP peer's set-up without the work it does not need -----------------------------
-JOIN_PARTS = ("certificate", "estimator", "codecs", "offer_parse", "host_addresses")
+JOIN_PARTS = ("certificate", "estimator", "codecs", "offer_parse", "answer_parse", "host_addresses")
 """What :func:`lean_join` changes in a server-side peer's set-up, each with its own self-check
 (``join.<part>``); a part whose check fails is left as aiortc does it:
 
@@ -486,6 +486,8 @@ JOIN_PARTS = ("certificate", "estimator", "codecs", "offer_parse", "host_address
   objects: the codecs' fields are strings, ints and a dict of them);
 - ``offer_parse``: ``setRemoteDescription`` takes the offer already parsed by
   :func:`broadcast.offers.check_offer` instead of parsing the same text again;
+- ``answer_parse``: ``setLocalDescription`` takes the answer ``createAnswer`` built (its DTLS
+  role written in it, ``dtls_role``) instead of parsing the text ``createAnswer`` made of it;
 - ``host_addresses``: aioice's list of the machine's addresses (``ifaddr.get_adapters``, one
   ``getifaddrs`` and a walk of every interface) is cached :data:`HOST_ADDRESSES_TTL_S`, and
   optionally narrowed to the addresses the server is reached at (fewer sockets, fewer STUN
@@ -500,9 +502,9 @@ CERTIFICATE_MAX_AGE_S = 24 * 3600.0
 class LeanJoin:
     """What one WHEP negotiation (the task that runs :func:`lean_join`) skips or shares."""
 
-    __slots__ = ("active", "certificate", "offer", "addresses")
+    __slots__ = ("active", "certificate", "offer", "addresses", "dtls_role", "answer")
 
-    def __init__(self, certificate, offer, addresses):
+    def __init__(self, certificate, offer, addresses, dtls_role=None):
         self.active = True
         self.certificate = certificate
         """The shared certificate, or None (aiortc makes one)."""
@@ -510,6 +512,11 @@ class LeanJoin:
         """``(text, parsed)``: handed once to the first parse of exactly ``text``, then None."""
         self.addresses = addresses
         """The host addresses wanted (a subset of the machine's), or None for all of them."""
+        self.dtls_role = dtls_role
+        """``"server"`` or ``"client"``: written into the answer ``createAnswer`` makes, whose
+        object is then handed to ``setLocalDescription`` (None: its text is parsed again)."""
+        self.answer = None
+        """``(text, built)``: the answer ``createAnswer`` made, until ``setLocalDescription`` parses it."""
 
 
 _LEAN: contextvars.ContextVar[LeanJoin | None] = contextvars.ContextVar("councilcast_lean_join", default=None)
@@ -529,21 +536,29 @@ def join_parts() -> dict[str, bool]:
 
 
 @contextlib.contextmanager
-def lean_join(offer: tuple[str, object] | None = None, addresses: list[str] | None = None):
+def lean_join(offer: tuple[str, object] | None = None, addresses: list[str] | None = None,
+              dtls_role: str | None = None):
     """Negotiate a server-side peer inside this block with the parts of :data:`JOIN_PARTS`
     that passed their self-check: create the ``RTCPeerConnection`` and call its
     ``setRemoteDescription`` and ``setLocalDescription`` in it.
 
     ``offer``: ``(sdp_text, aiortc.sdp.SessionDescription)`` already parsed from that text.
     ``addresses``: the host candidates wanted (others are left out if any of these is on the
-    machine; all of them otherwise). Only the task that runs the block (and the tasks it
-    starts meanwhile) sees it: a publisher or a relay negotiating at the same time is untouched.
+    machine; all of them otherwise). ``dtls_role``: ``"server"`` (``a=setup:passive``) or
+    ``"client"`` (``active``) in the answer ``createAnswer`` makes (as
+    :func:`broadcast.channels.as_dtls_server` would write it in its text), so that
+    ``setLocalDescription`` takes that answer as built rather than parsing it again. Only the
+    task that runs the block (and the tasks it starts meanwhile) sees it: a publisher or a
+    relay negotiating at the same time is untouched.
     """
+    if dtls_role not in (None, "server", "client"):
+        raise ValueError(f"dtls_role is 'server', 'client' or None, not {dtls_role!r}")
     parts = join_parts()
     _install_join(parts)
     lean = LeanJoin(shared_certificate() if parts["certificate"] else None,
                     offer if parts["offer_parse"] else None,
-                    list(addresses) if addresses and parts["host_addresses"] else None)
+                    list(addresses) if addresses and parts["host_addresses"] else None,
+                    dtls_role if parts["answer_parse"] else None)
     token = _LEAN.set(lean)
     try:
         yield lean
@@ -566,6 +581,7 @@ def _install_join(parts: dict[str, bool]) -> None:
         rtcpeerconnection.RTCCertificate = _PeerCertificates
         rtcrtpreceiver.RemoteBitrateEstimator = _estimator
         rtcpeerconnection.find_common_codecs = _common_codecs
+        rtcpeerconnection.wrap_session_description = _wrap
         sdp.SessionDescription.parse = classmethod(_parse)
         aioice_ice.get_host_addresses = _host_addresses
         _join_on.update(parts)
@@ -724,12 +740,39 @@ def _parse(cls, sdp: str):
     """Stands for ``aiortc.sdp.SessionDescription.parse``: inside :func:`lean_join`, the offer
     parsed before is handed over once, for exactly its text."""
     lean = _lean()
-    if lean is not None and lean.offer is not None and _join_on["offer_parse"] and cls is _sdp.SessionDescription:
-        text, parsed = lean.offer
-        if sdp is text or sdp == text:
-            lean.offer = None
-            return parsed
+    if lean is not None and cls is _sdp.SessionDescription:
+        if lean.offer is not None and _join_on["offer_parse"]:
+            text, parsed = lean.offer
+            if sdp is text or sdp == text:
+                lean.offer = None
+                return parsed
+        if lean.answer is not None and _join_on["answer_parse"]:
+            text, built = lean.answer
+            if sdp is text or sdp == text:
+                lean.answer = None
+                return built
     return _ORIG_PARSE(cls, sdp)
+
+
+# answer_parse ------------------------------------------------------------------------------
+_ORIG_WRAP = _rtcpeerconnection.wrap_session_description
+_SETUP = {"server": "passive", "client": "active"}
+
+
+def _wrap(session_description):
+    """Stands for ``wrap_session_description`` in ``aiortc.rtcpeerconnection``, which
+    ``createAnswer`` returns its answer through: inside :func:`lean_join` with a ``dtls_role``,
+    the role goes into the answer and the answer is kept for ``setLocalDescription``."""
+    lean = _lean()
+    if (lean is None or lean.dtls_role is None or not _join_on["answer_parse"] or session_description is None
+            or session_description.type != "answer" or lean.answer is not None):
+        return _ORIG_WRAP(session_description)
+    for media in session_description.media:
+        media.dtls.role = lean.dtls_role
+    out = _ORIG_WRAP(session_description)
+    lean.answer = (out.sdp, session_description)
+    lean.dtls_role = None  # once: the answer given out later (localDescription) is not kept
+    return out
 
 
 # host_addresses ----------------------------------------------------------------------------
@@ -906,8 +949,72 @@ def _check_join_host_addresses() -> str:
     return f"aioice gathers on get_host_addresses(use_ipv4, use_ipv6): {len(found)} here"
 
 
+def _check_join_answer_parse() -> str:
+    """A throwaway peer answers the sample offer (no network: nothing is gathered); the answer as
+    built, with the DTLS role written in it, must be what parsing its own text gives."""
+    pc_cls = _rtcpeerconnection.RTCPeerConnection
+    _reads(pc_cls.createAnswer, ["wrap_session_description"], "RTCPeerConnection.createAnswer")
+    _reads(pc_cls.setLocalDescription, ["SessionDescription", "parse"], "RTCPeerConnection.setLocalDescription")
+    from aiortc import RTCConfiguration, RTCSessionDescription
+
+    out: dict = {}
+
+    async def answer() -> None:
+        pc = pc_cls(RTCConfiguration(iceServers=[]))
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(_SAMPLE_OFFER_CODECS, "offer"))
+            built = []
+            here = threading.get_ident()
+            module = pc_cls.createAnswer.__globals__  # aiortc.rtcpeerconnection's namespace
+            previous = module["wrap_session_description"]  # aiortc's, or _wrap (installs wait for _lock)
+
+            def keep(desc):  # only this thread's call is kept; every other goes on as before
+                if threading.get_ident() == here:
+                    built.append(desc)
+                    return _ORIG_WRAP(desc)
+                return previous(desc)
+
+            module["wrap_session_description"] = keep
+            try:
+                await pc.createAnswer()
+            finally:
+                module["wrap_session_description"] = previous
+            out["built"] = built[0]
+        finally:
+            await pc.close()
+
+    def run() -> None:
+        try:
+            asyncio.run(answer())
+        except BaseException as exc:  # reported below, in the calling thread
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, name="libinternals-answer-check")
+    thread.start()
+    thread.join(5)
+    if "error" in out:
+        raise out["error"]
+    built = out.get("built")
+    if built is None:
+        raise RuntimeError("no answer built within 5 s")
+    for media in built.media:
+        media.dtls.role = "server"
+    text = str(built)
+    parsed = _ORIG_PARSE(_sdp.SessionDescription, text)
+    if str(parsed) != text:
+        raise ValueError("aiortc's answer does not read back as the same text")
+    if "a=setup:passive" not in text or "a=setup:active" in text:
+        raise ValueError("the DTLS role written in the answer is not its a=setup")
+    fields = lambda d: [(m.kind, m.rtp.muxId, m.dtls.role, m.rtcp_mux, m.direction, [c.payloadType for c in m.rtp.codecs])  # noqa: E731
+                        for m in d.media]
+    if fields(built) != fields(parsed):
+        raise ValueError("the answer as built differs from its text parsed")
+    return "createAnswer returns through wrap_session_description; its answer as built reads back the same"
+
+
 _JOIN_CHECKS = {"certificate": _check_join_certificate, "estimator": _check_join_estimator,
                 "codecs": _check_join_codecs, "offer_parse": _check_join_offer_parse,
+                "answer_parse": _check_join_answer_parse,
                 "host_addresses": _check_join_host_addresses}
 
 

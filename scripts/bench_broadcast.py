@@ -1621,7 +1621,8 @@ def join_steps_profile(runs: int = 20) -> dict:
         parsed = check_offer(offer, "whep")
         add("check_offer", ms(t))
         if lean:
-            block = libinternals.lean_join((offer, parsed), ipv4 if mode == "lean_one_address" else None)
+            block = libinternals.lean_join((offer, parsed), ipv4 if mode == "lean_one_address" else None,
+                                           dtls_role="server")
         with block:
             t = time.thread_time()
             pc = RTCPeerConnection(configuration([]))

@@ -127,6 +127,31 @@ async def test_the_offer_is_parsed_once_by_check_and_handed_to_aiortc(live, monk
     await pc.close()
 
 
+async def test_the_answer_is_not_parsed_again(live, monkeypatch):
+    answers = []
+    original = libinternals._ORIG_PARSE
+
+    def counting(cls, text):
+        if "a=setup:passive" in text or "a=setup:active" in text:
+            answers.append(text)
+        return original(cls, text)
+
+    with libinternals.lean_join():  # the hooks are in
+        pass
+    pc = await offer_pc()
+    monkeypatch.setattr(libinternals, "_ORIG_PARSE", counting)
+    session, answer = await live.play("central", pc.localDescription.sdp, "127.0.0.1")
+    assert answers == []  # setLocalDescription took createAnswer's answer as built
+    monkeypatch.undo()
+    assert "a=setup:passive" in answer and "a=setup:active" not in answer
+    assert "a=candidate:" in answer  # gathered after createAnswer, in the answer given out
+    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    assert (await decoded_frames(pc, 2))[-1].width == 320
+    # the server is the DTLS server, as its answer says
+    assert session.pc.getTransceivers()[0].receiver.transport._role == "server"
+    await pc.close()
+
+
 async def test_the_lean_codec_match_is_aiortc_s_on_a_real_offer():
     from aiortc.codecs import CODECS
 
