@@ -1962,7 +1962,7 @@ def summarize(step: dict, idle_cpu_per_s: float, idle_main_per_s: float = 0.0) -
 
 def controller(args) -> dict:
     steps = [] if args.storm_only else ([10, 50] if args.quick else [10, 50, 100, 200])
-    storms = [50] if args.quick else [50, 100, 200]
+    storms = [] if args.fanout_only else ([50] if args.quick else [50, 100, 200])
     window = 4.0 if args.quick else 8.0
     per_proc = 50
     tmp = tempfile.mkdtemp(prefix="bench-broadcast-")
@@ -2016,8 +2016,9 @@ def controller(args) -> dict:
             result["fanout_cpu_s_per_viewer_s_whole_process_fit"] = round(slope_total, 6) if slope_total else None
             result.update(viewers_per_core_at_step(fan))
         # Join storms on the same server: 100 watching, N joining in the same second.
-        result["storm"] = storm_steps(server.pid, url, storms)
-        result["storm"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+        if storms:
+            result["storm"] = storm_steps(server.pid, url, storms)
+            result["storm"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
         if args.workers > 1:
@@ -2042,7 +2043,8 @@ def controller(args) -> dict:
             if base_per and slope and slope > 0:
                 result["cpu_ratio_baseline_over_fanout"] = round(base_per / slope, 1)
         result["per_packet_path"] = per_packet_profile()
-        result["join_steps"] = join_steps_profile()
+        if not args.fanout_only:
+            result["join_steps"] = join_steps_profile()
         if args.profile_storm:
             result["storm_loop_profile"] = profile_storm(args.profile_joiners, env, tmp, args.profile_timer)
         result["bars"] = bars(result)
@@ -2118,6 +2120,8 @@ def storm_workers(count: int, storms: list[int], env: dict, tmp: str) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="N = 10 and 50 only, 4 s windows; one storm of 50")
+    ap.add_argument("--fanout-only", action="store_true",
+                    help="the fan-out steps, the MediaRelay baseline and the per-packet profile; no storms, no join steps")
     ap.add_argument("--storm-only", action="store_true",
                     help="only the join storms (and the per-packet profile their bars need)")
     ap.add_argument("--profile-storm", action="store_true",
