@@ -1728,8 +1728,10 @@ def join_cost(env: dict, tmp: str, rounds: int = JOIN_COST_ROUNDS) -> dict:
     is either 20 joins one after the other (each POSTs when the one before is connected) or
     25 at once; a join is its POST, the 201 answer, ICE, DTLS and SRTP until the joiner is
     connected (the server's half: HTTP, SDP, candidates, its STUN checks and answers, the
-    DTLS server's handshake), then its DELETE. The loop thread's CPU over the batch, minus its
-    rate in the 2 s before (the camera's drawing, RTCP), over the joins. Batches alternate
+    DTLS server's handshake; and the frames sent to the batch's joiners already in), timed
+    until the batch's last joiner is connected; a leave is its DELETE and the session closed.
+    The loop thread's CPU over each part, minus its rate in the 2 s before (the camera's
+    drawing, RTCP), over the joins. Batches alternate
     between the two servers, ``rounds`` times; the median and range of the batches are given."""
     import psutil
 
@@ -1765,7 +1767,7 @@ def join_cost(env: dict, tmp: str, rounds: int = JOIN_COST_ROUNDS) -> dict:
             c1, w1 = main_thread_cpu(ps), time.monotonic()
             idle = (c1 - c0) / (w1 - w0)
             async with aiohttp.ClientSession() as http:
-                async def one(pc):
+                async def join(pc):
                     done = asyncio.Event()
 
                     @pc.on("connectionstatechange")
@@ -1775,20 +1777,30 @@ def join_cost(env: dict, tmp: str, rounds: int = JOIN_COST_ROUNDS) -> dict:
 
                     _, loc = await _post_offer(http, url + "/whep/central", pc)
                     await asyncio.wait_for(done.wait(), 20)
-                    ok = pc.connectionState == "connected"
-                    async with http.delete(url + loc) as r:
-                        await r.read()
+                    return loc if pc.connectionState == "connected" else None
+
+                async def leave(pc, loc):
+                    if loc is not None:
+                        async with http.delete(url + loc) as r:
+                            await r.read()
                     await pc.close()
-                    return ok
 
                 if at_once:
-                    oks = await asyncio.gather(*(one(pc) for pc in pcs))
+                    locs = await asyncio.gather(*(join(pc) for pc in pcs))
                 else:
-                    oks = [await one(pc) for pc in pcs]
+                    locs = [await join(pc) for pc in pcs]
+                c2, w2 = main_thread_cpu(ps), time.monotonic()
+                if at_once:
+                    await asyncio.gather(*(leave(pc, loc) for pc, loc in zip(pcs, locs)))
+                else:
+                    for pc, loc in zip(pcs, locs):
+                        await leave(pc, loc)
                 await asyncio.sleep(0.3)  # the server closes the sessions (DELETE answered first)
-            c2, w2 = main_thread_cpu(ps), time.monotonic()
+            c3, w3 = main_thread_cpu(ps), time.monotonic()
             return {"ms_per_join": round(((c2 - c1) - idle * (w2 - w1)) / n * 1000, 2),
-                    "connected": sum(oks), "idle_ms_per_s": round(idle * 1000, 1), "window_s": round(w2 - w1, 2)}
+                    "ms_per_leave": round(((c3 - c2) - idle * (w3 - w2)) / n * 1000, 2),
+                    "connected": sum(loc is not None for loc in locs), "idle_ms_per_s": round(idle * 1000, 1),
+                    "window_s": round(w3 - w1, 2)}
 
         out: dict = {"rounds": rounds, "batches": {}}
         for n, at_once in JOIN_COST_BATCHES:
@@ -1802,12 +1814,17 @@ def join_cost(env: dict, tmp: str, rounds: int = JOIN_COST_ROUNDS) -> dict:
             cell = {}
             for mode, rs in runs.items():
                 vals = sorted(x["ms_per_join"] for x in rs)
+                leaves = sorted(x["ms_per_leave"] for x in rs)
                 cell[mode] = {"ms_per_join_median": statistics.median(vals), "ms_per_join_range": [vals[0], vals[-1]],
+                              "ms_per_leave_median": statistics.median(leaves),
+                              "ms_per_leave_range": [leaves[0], leaves[-1]],
                               "connected": [x["connected"] for x in rs], "runs": rs}
             out["batches"][key] = cell
-        out["note"] = ("event-loop thread CPU per join (POST, answer, ICE, DTLS, SRTP to connected, then DELETE), "
-                       "minus the loop's rate in the 2 s before each batch; stock = aiortc's own set-up, "
-                       "lean = Broadcaster.play's lean_join; batches alternate between the two servers")
+        out["note"] = ("event-loop thread CPU per join (POST, answer, ICE, DTLS, SRTP until every joiner of the "
+                       "batch is connected, the frames sent to those already in included) and per leave (the "
+                       "DELETEs and the sessions closed), minus the loop's rate in the 2 s before each batch; "
+                       "stock = aiortc's own set-up, lean = Broadcaster.play's lean_join; batches alternate "
+                       "between the two servers")
         return out
     finally:
         for proc, _ in servers.values():
