@@ -62,6 +62,12 @@ two. The first of each pair waits for the second (20 ms), so audio reaches a vie
 "Where the time goes per packet"). A relay forwards the pairs as they come: no further wait."""
 PAIR_WAIT_S = 0.03
 """The longest an audio frame waits for its pair (a gap in the source, DTX, the end)."""
+SR_EVERY_NTP = int(0.1 * (1 << 32))
+"""The sender-report counters (NTP time, RTP timestamp, packets, octets) are written at most
+every 100 ms per sink, not every frame: aiortc sends a report every 0.5-1.5 s, and the pair it
+reports is one frame's (its NTP time when sent, its RTP timestamp), a true mapping whatever
+its age; the counts are up to 100 ms behind. Writing them on every frame was about 4 % of the
+event loop's time at 200 viewers (py-spy, docs/broadcast.md)."""
 _SEQ_TS = struct.Struct("!HI")
 _SEQ = struct.Struct("!H")
 _TS = struct.Struct("!I")
@@ -256,6 +262,7 @@ class Sink:
         self._pair: libinternals.BatchPath | None = None  # audio: a pair of frames in one sendmmsg
         self._send_generic = None
         self._write_sr = libinternals.sender_report_writer(sender)
+        self._sr_due = 0  # NTP time from which the next frame writes the sender-report counters
         self.closed = False
         self._closing = False
 
@@ -387,8 +394,10 @@ class Sink:
             return
         if self.first_sent_at is None:
             self.first_sent_at = time.time()
-        # Keep the sender's RTCP sender reports truthful (aiortc reads these fields).
-        if self._write_sr is not None:
+        # Keep the sender's RTCP sender reports truthful (aiortc reads these fields), at most
+        # every SR_EVERY_NTP: a report's (NTP, RTP) pair is one frame's either way
+        if self._write_sr is not None and ntp >= self._sr_due:
+            self._sr_due = ntp + SR_EVERY_NTP
             self._write_sr(ntp, (packets[-1][2] + self.ts_offset) & 0xFFFFFFFF, self.sent, self.octets)
 
     def _frame_header(self, packets) -> bytearray:
