@@ -13,6 +13,10 @@ so receivers can map RTP time to wall-clock time. Every use of aiortc's, aioice'
 pylibsrtp's internals this needs goes through :mod:`broadcast.libinternals`, which also
 decides the per-packet path (``"direct"``, ``"public"`` or ``"generic"``).
 
+How a sink sends (docs/broadcast.md, "Where the time goes per packet"): a video frame as one
+segmented ``sendmsg`` per viewer where the platform allows (:mod:`broadcast.gso`), else one
+``sendmmsg``; audio two Opus frames per ``sendmmsg`` (:data:`AUDIO_PAIRS`).
+
 Slow viewers drop rather than slow the others: a sink whose socket buffer holds more than
 :data:`MAX_BUFFERED` bytes skips packets and waits for the next keyframe.
 
@@ -118,9 +122,9 @@ class Stream:
     def publish(self, frame: EncodedFrame) -> None:
         """Number ``frame``'s payloads and send them to every sink (synchronously).
 
-        Audio goes out two frames at a time (:data:`AUDIO_PAIRS`): a one-packet frame is held
-        until the next one, or :data:`PAIR_WAIT_S` at most, then both are numbered and sent
-        together, one system call per viewer for the two."""
+        Audio goes out two frames at a time (:data:`AUDIO_PAIRS`): a one-packet frame is
+        numbered at once and held until the next one, or :data:`PAIR_WAIT_S` at most, then both
+        are sent together, one system call per viewer for the two."""
         packets = self._number(frame)  # numbered now, held or not: NACKs and the history see it
         if self._pairs and len(packets) == 1:
             held = self._held
