@@ -32,7 +32,9 @@ them (``stock``) and inside ``libinternals.lean_join`` as the server does (``lea
 alternating in the same run. ``--join-only``: ``join_steps``, then ``join_cost``: whole joins
 (POST to connected, then DELETE) against a stock and a lean server at once, batches
 alternating between them, the server's event-loop CPU per join. ``--stock-joins``: the server
-under test (fan-out and storm steps) negotiates with aiortc's own set-up, for a before/after.
+under test (fan-out and storm steps) negotiates with aiortc's own set-up, for a before/after;
+``--compare-joins [stock-first|stock-last]``: the storm steps also against such a server,
+before or after those against the server as shipped, in the same run.
 
 Join storm (issue 14; ``--storm-only`` runs just these, ``--quick`` only N = 50): 100
 counting viewers watch, then N = 50, 100, 200 joiners POST their WHEP offers at the same
@@ -1751,25 +1753,31 @@ JOIN_COST_BATCHES = ((20, False), (25, True))  # (joins, all at once?)
 def join_cost(env: dict, tmp: str, rounds: int = JOIN_COST_ROUNDS) -> dict:
     """The server's event-loop CPU per whole join, stock against lean, in the same run.
 
-    Two servers at once, one with aiortc's own set-up per join (:func:`stock_joins_server`),
-    one as shipped (lean joins); each has the camera on air at 96x64, 15 fps, and no other
-    viewer. The joiners are aiortc peers in this process (their CPU is not counted). A batch
-    is either 20 joins one after the other (each POSTs when the one before is connected) or
-    25 at once; a join is its POST, the 201 answer, ICE, DTLS and SRTP until the joiner is
+    Servers at once: one with aiortc's own set-up per join (:func:`stock_joins_server`), one as
+    shipped (lean joins), and one as shipped listening on an IPv4 address of this machine
+    (``lean_one_address``: that address its viewers' only host candidate); each has the
+    camera on air at 96x64, 15 fps, and no other viewer. The joiners are aiortc peers in this
+    process (their CPU is not counted). A batch is either 20 joins one after the other (each
+    POSTs when the one before is connected) or 25 at once; a join is its POST, the 201 answer, ICE, DTLS and SRTP until the joiner is
     connected (the server's half: HTTP, SDP, candidates, its STUN checks and answers, the
     DTLS server's handshake; and the frames sent to the batch's joiners already in), timed
     until the batch's last joiner is connected; a leave is its DELETE and the session closed.
     The loop thread's CPU over each part, minus its rate in the 2 s before (the camera's
-    drawing, RTCP), over the joins. Batches alternate
-    between the two servers, ``rounds`` times; the median and range of the batches are given."""
+    drawing, RTCP), over the joins. Batches alternate between the servers (the order reversed
+    every other round), ``rounds`` times; the median and range of the batches are given."""
     import psutil
 
+    from broadcast import libinternals
+
     servers = {}
+    ipv4 = [a for a in libinternals.host_addresses() if ":" not in a][:1]
+    modes = ("stock", "lean", "lean_one_address") if ipv4 else ("stock", "lean")
     try:
-        for mode in ("stock", "lean"):
+        for mode in modes:
             port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            argv = ["serve", "--host", "127.0.0.1", "--port", str(port), "--db", f"{tmp}/join-{mode}.db"]
+            host = ipv4[0] if mode == "lean_one_address" else "127.0.0.1"
+            url = f"http://{host}:{port}"
+            argv = ["serve", "--host", host, "--port", str(port), "--db", f"{tmp}/join-{mode}.db"]
             cmd = [sys.executable, __file__, "--stock-joins-server", *argv] if mode == "stock" else \
                 [sys.executable, "-m", "councilcast", *argv]
             servers[mode] = (subprocess.Popen(cmd, env={**env, "COUNCILCAST_DATA_DIR": f"{tmp}/join-{mode}-data"},
@@ -1834,9 +1842,9 @@ def join_cost(env: dict, tmp: str, rounds: int = JOIN_COST_ROUNDS) -> dict:
         out: dict = {"rounds": rounds, "batches": {}}
         for n, at_once in JOIN_COST_BATCHES:
             key = f"{n}_{'at_once' if at_once else 'one_by_one'}"
-            runs: dict[str, list[dict]] = {"stock": [], "lean": []}
+            runs: dict[str, list[dict]] = {mode: [] for mode in modes}
             for r in range(rounds):
-                order = ("stock", "lean") if r % 2 == 0 else ("lean", "stock")
+                order = modes if r % 2 == 0 else modes[::-1]
                 for mode in order:
                     proc, url = servers[mode]
                     runs[mode].append(asyncio.run(batch(url, psutil.Process(proc.pid), n, at_once)))
@@ -1852,8 +1860,9 @@ def join_cost(env: dict, tmp: str, rounds: int = JOIN_COST_ROUNDS) -> dict:
         out["note"] = ("event-loop thread CPU per join (POST, answer, ICE, DTLS, SRTP until every joiner of the "
                        "batch is connected, the frames sent to those already in included) and per leave (the "
                        "DELETEs and the sessions closed), minus the loop's rate in the 2 s before each batch; "
-                       "stock = aiortc's own set-up, lean = Broadcaster.play's lean_join; batches alternate "
-                       "between the two servers")
+                       "stock = aiortc's own set-up, lean = Broadcaster.play's lean_join, lean_one_address = "
+                       "lean on a server listening on one IPv4 address of this machine (its viewers get that "
+                       "host candidate alone); batches alternate between the servers")
         return out
     finally:
         for proc, _ in servers.values():
@@ -2033,6 +2042,8 @@ def controller(args) -> dict:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     baseline = None
     try:
+        if args.compare_joins == "stock-first" and not args.stock_joins:  # the before, then the after
+            result["storm_stock_joins"] = stock_joins_storms(storms, env, tmp)
         wait_http(url + "/api/health")
         start_camera(url)
         time.sleep(2.0)
@@ -2063,10 +2074,14 @@ def controller(args) -> dict:
             result.update(viewers_per_core_at_step(fan))
         # Join storms on the same server: 100 watching, N joining in the same second.
         if storms:
+            storm_load = [round(x, 2) for x in os.getloadavg()]
             result["storm"] = storm_steps(server.pid, url, storms)
+            result["storm"]["load_average_at_start"] = storm_load
             result["storm"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
+        if args.compare_joins == "stock-last" and not args.stock_joins:  # the after, then the before
+            result["storm_stock_joins"] = stock_joins_storms(storms, env, tmp)
         if args.workers > 1:
             result["storm_workers"] = storm_workers(args.workers, storms, env, tmp)
 
@@ -2112,6 +2127,34 @@ def controller(args) -> dict:
 
         shutil.rmtree(tmp, ignore_errors=True)
     return result
+
+
+def stock_joins_storms(storms: list[int], env: dict, tmp: str) -> dict:
+    """The storm steps against a server that negotiates joins with aiortc's own set-up
+    (:func:`stock_joins_server`): ``--compare-joins`` runs them first, then the same steps
+    against the server as shipped."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    out: dict = {"joins": "stock (aiortc's own set-up per join)",
+                 "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+    server = subprocess.Popen([sys.executable, __file__, "--stock-joins-server", "serve", "--host", "127.0.0.1",
+                               "--port", str(port), "--db", f"{tmp}/stock-joins.db"],
+                              env={**env, "COUNCILCAST_DATA_DIR": f"{tmp}/stock-joins-data"}, cwd=str(ROOT),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(url + "/api/health")
+        start_camera(url)
+        time.sleep(2.0)
+        out.update(storm_steps(server.pid, url, storms))
+        out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    return out
 
 
 def storm_workers(count: int, storms: list[int], env: dict, tmp: str) -> dict:
@@ -2183,6 +2226,10 @@ def main() -> int:
                     help="only join_steps: each server-side step of one join, stock and lean, in this process")
     ap.add_argument("--join-only", action="store_true",
                     help="only the joins: join_steps, then join_cost (whole joins against a stock and a lean server)")
+    ap.add_argument("--compare-joins", nargs="?", const="stock-first", choices=("stock-first", "stock-last"),
+                    help="the storm steps also against a server with aiortc's own set-up per join, before "
+                         "(default) or after those against the server as shipped (storm_stock_joins and storm "
+                         "in the JSON)")
     ap.add_argument("--stock-joins", action="store_true",
                     help="the server under test negotiates joins with aiortc's own set-up (no lean_join): "
                          "the before of a before/after")
