@@ -137,6 +137,23 @@ class EventHub:
             return self.publish_frame(frame_text(text.encode()))
         return await self._publish_public(text)
 
+    async def publish_local_many(self, events: list[dict]) -> int:
+        """Send ``events`` to this process's screens, in order; on the fast path their frames go
+        to each socket as one write. Returns how many sockets the last was written to."""
+        if len(events) == 1 or not self.fastpath:
+            sent = 0
+            for event in events:
+                sent = await self.publish_local(event)
+            return sent
+        now = now_ms()
+        frames = []
+        for event in events:
+            event.setdefault("sent_at", now)
+            frames.append(frame_text(json.dumps(event, separators=(",", ":")).encode()))
+        sent = self.publish_frame(b"".join(frames))
+        self.published += len(events) - 1  # publish_frame counted one
+        return sent
+
     def publish_frame(self, frame: bytes) -> int:
         """Write one encoded frame to every socket's transport (the fast path's fan-out)."""
         sent, slow = wsfast.write_all(self._clients.items(), frame)

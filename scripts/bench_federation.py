@@ -259,10 +259,12 @@ async def load_main(conn, host, port, src, n):
             return
 
 
-def load_entry(conn, host, port, src, n, loop_kind="asyncio"):
+def load_entry(conn, host, port, src, n, loop_kind="asyncio", nice=0):
     # uvloop: the load processes share the 2 cores with the servers, and a screen's read costs
     # them less on uvloop's C event loop than on asyncio's selector loop, so more of the cores
     # is left to the servers under test (which run on asyncio's loop, as shipped)
+    if nice:  # the screens stand for machines elsewhere: on the shared cores they yield to the servers
+        os.nice(nice)
     run = asyncio.run
     if loop_kind == "uvloop":
         import uvloop
@@ -274,11 +276,11 @@ def load_entry(conn, host, port, src, n, loop_kind="asyncio"):
 
 
 class Load(PipedProcesses):
-    def __init__(self, host, port, n_screens, k, loop_kind="asyncio"):
+    def __init__(self, host, port, n_screens, k, loop_kind="asyncio", nice=0):
         self.share = [n_screens // k + (1 if i < n_screens % k else 0) for i in range(k)]
         self.sources = [f"127.0.0.{2 + i}" for i in range(k)]
-        super().__init__(load_entry, [(host, port, self.sources[i], self.share[i], loop_kind) for i in range(k)],
-                         timeout=240, stop_timeout=30)
+        super().__init__(load_entry, [(host, port, self.sources[i], self.share[i], loop_kind, nice)
+                                      for i in range(k)], timeout=240, stop_timeout=30)
 
 
 def merge_lists(dicts) -> dict:
@@ -396,8 +398,9 @@ async def listen_broker(url: str, got: list, ready: asyncio.Event) -> None:
             if text is None:
                 got.append((t, "stored", None, ref))
                 continue
-            ev = json.loads(text)
-            got.append((t, ev.get("type"), ev.get("sent_at"), None))
+            data = json.loads(text)
+            for ev in data if isinstance(data, list) else [data]:  # a list: events emitted together
+                got.append((t, ev.get("type"), ev.get("sent_at"), None))
 
 
 async def watch_locks(url: str, seen: list, every: float = 2.0) -> None:
@@ -480,7 +483,7 @@ async def run(args, out: dict) -> dict:
         await asyncio.wait_for(ready.wait(), 10)
 
         # 1. assemblies (over every process) and screens
-        load = Load(host, port, n, k, args.load_loop)
+        load = Load(host, port, n, k, args.load_loop, args.load_nice)
         sizes = [m // k + (1 if j < m % k else 0) for j in range(k)]
         shares = [(sum(sizes[:j]), sizes[j]) for j in range(k)]  # (first assembly's number, how many)
         t0 = time.time()
@@ -607,6 +610,10 @@ async def run(args, out: dict) -> dict:
         out["close_to_result"] = {
             "records": body["result"]["records"] if "records" in body["result"] else None,
             "server_commit_ms": round((lc["committed_at"] - lc["closed_at"]) * 1000, 1),
+            # the closing transaction's work (lock, ballots, sums, result) and its COMMIT, apart
+            "server_work_ms": round((lc["worked_until"] - lc["began_at"]) * 1000, 1) if "began_at" in lc else None,
+            "server_commit_only_ms": (round((lc["committed_at"] - lc["worked_until"]) * 1000, 1)
+                                      if "worked_until" in lc else None),
             "server_published_ms": round((lc["published_at"] - lc["closed_at"]) * 1000, 1),
             "api_answer_ms": round(t_api - t_close, 1), "screens_received": len(got),
             "from_close_sent": summary(from_close), "from_closed_at": summary(from_closed_at),
@@ -762,6 +769,8 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=600, help="the whole run's deadline (s)")
     ap.add_argument("--load-loop", choices=("uvloop", "asyncio"), default=None,
                     help="the load processes' event loop (default uvloop when installed: the bench extra)")
+    ap.add_argument("--load-nice", type=int, default=0,
+                    help="niceness of the load processes (0: as the servers; 10: they yield the cores to them)")
     args = ap.parse_args()
     args.screens = args.screens or (8000 if args.quick else 60000)
     args.assemblies = args.assemblies or args.screens
@@ -778,7 +787,7 @@ def main() -> int:
     if args.screens / args.servers > 18000:
         ap.error("at most 18,000 screens per server process (20,000 open files per process)")
     out: dict = {"bench": "federation", "screens": args.screens, "assemblies": args.assemblies,
-                 "load_loop": args.load_loop,
+                 "load_loop": args.load_loop, "load_nice": args.load_nice,
                  "server_processes": args.servers, "load_processes": args.load_processes,
                  "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
                  "machine": f"{os.cpu_count()} cores shared by {args.servers} server processes, PostgreSQL, "

@@ -75,6 +75,16 @@ class PgBus:
         event.setdefault("sent_at", now_ms())
         store.notify(conn, self.id, json.dumps(event, separators=(",", ":")), time.time())
 
+    def emit_together(self, conn, events: list[dict]) -> None:
+        """In a write function: ``events`` (made true by this one transaction) go to every process
+        at its COMMIT as one notification, and each process writes them to a screen in one write
+        of their frames: the close's ``round.closed`` and ``round.result`` cost 60,000 screens one
+        system call each, not two."""
+        now = now_ms()
+        for event in events:
+            event.setdefault("sent_at", now)
+        store.notify(conn, self.id, json.dumps(events, separators=(",", ":")), time.time())
+
     def emit_after(self, conn, value, events_of: Callable[[object], list[dict]]):
         for event in events_of(value):
             self.emit(conn, event)
@@ -131,18 +141,22 @@ class PgBus:
                 if text is None:
                     log.error("event bus: body %s is gone (kept %d s)", ref, store.BODIES_KEPT_S)
                     return
-            event = json.loads(text)
+            data = json.loads(text)
+            events = data if isinstance(data, list) else [data]  # a list: emit_together's
+            if not all(isinstance(e, dict) for e in events):
+                raise TypeError("not an event")
         except (ValueError, TypeError):
             log.error("event bus: a notification that is not ours: %.80r", payload)
             return
-        self.received += 1
+        self.received += len(events)
         own = origin == self.id
-        for callback in self.hub.on_received:
-            try:
-                await callback(event, own)
-            except Exception:  # noqa: BLE001 - the screens still get the event
-                log.exception("event bus: a listener failed on %s", event.get("type"))
-        await self.hub.publish_local(event)
+        for event in events:
+            for callback in self.hub.on_received:
+                try:
+                    await callback(event, own)
+                except Exception:  # noqa: BLE001 - the screens still get the event
+                    log.exception("event bus: a listener failed on %s", event.get("type"))
+        await self.hub.publish_local_many(events)
 
     async def _resync(self) -> None:
         """The areas re-read their state; this process's screens get ``resync`` (what a hello

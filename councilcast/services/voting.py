@@ -61,6 +61,7 @@ class VotingService:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.last_close: dict = {}  # timings of the last close, for the benchmark
+        self._close_work: tuple[float, float] | None = None
         self.tallies = TallyBatcher(self)
         self.ballots = WriteBatcher(self.db, lambda conn, items: self.store.cast_ballots(conn, items, time.time()))
         self.guard = BallotGuard()
@@ -405,6 +406,8 @@ class VotingService:
                 await self.hub.publish({"type": "round.result", "id": rid, "round": pub})
             self.last_close = {"round": rid, "closed_at": r["closed_at"], "committed_at": t_committed,
                                "published_at": time.time()}
+            if self._close_work is not None:  # PostgreSQL: when the writer began the close and ended its work
+                self.last_close["began_at"], self.last_close["worked_until"] = self._close_work
             # the events carried the sums; the answer and the listeners get the breakdown too, read
             # after the COMMIT from the standing counts (the close's transaction does not build it)
             r = await self.read(lambda c: self.store.get_round(c, rid)) or r
@@ -434,12 +437,14 @@ class VotingService:
         and what the result sets in motion (a runoff's ``round.scheduled``, a successor
         election's ``election.updated``) go out with its COMMIT, only from the transaction that
         closed it."""
-        r, here = self.store.close_round_once(c, rid, time.time())
+        t0 = time.time()
+        r, here = self.store.close_round_once(c, rid, t0)
+        self._close_work = (t0, time.time())  # the transaction's own work, before its COMMIT (benchmark)
         if not here:
             return r, False
         bus = self.hub.bus
-        bus.emit(c, {"type": "round.closed", "id": rid, "closed_at": r["closed_at"] * 1000})
-        bus.emit(c, {"type": "round.result", "id": rid, "round": public_round(r, time.time(), brief=True)})
+        bus.emit_together(c, [{"type": "round.closed", "id": rid, "closed_at": r["closed_at"] * 1000},
+                              {"type": "round.result", "id": rid, "round": public_round(r, time.time(), brief=True)}])
         runoff = r["result"].get("runoff_round")
         if runoff:
             bus.emit(c, self._scheduled(self.store.get_round(c, runoff)))

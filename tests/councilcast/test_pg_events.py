@@ -97,6 +97,9 @@ async def test_a_round_made_on_one_process_reaches_the_screens_of_both_once_and_
         for screen in (on_a, on_b):
             for kind in ("round.scheduled", "round.opened", "round.closed", "round.result"):
                 assert len(screen.of(kind, rid)) == 1, (kind, screen.msgs)
+            # one notification carries the close's two events (emit_together): in their order
+            assert screen.msgs.index(screen.of("round.closed", rid)[0]) < screen.msgs.index(
+                screen.of("round.result", rid)[0])
         [(seen, (closes_at, closed_at, published_at))] = [c for c in on_b.checked if c]
         assert seen == rid and closed_at is not None and published_at is not None  # durable before it went out
         assert closed_at == closes_at
