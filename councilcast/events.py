@@ -140,6 +140,8 @@ class EventHub:
     async def publish_local_many(self, events: list[dict]) -> int:
         """Send ``events`` to this process's screens, in order; on the fast path their frames go
         to each socket as one write. Returns how many sockets the last was written to."""
+        if not events:
+            return 0
         if len(events) == 1 or not self.fastpath:
             sent = 0
             for event in events:

@@ -110,7 +110,8 @@ def verify_export(export: dict) -> dict:
          for a, r in standing.items()],
         result.get("registered", 0),
     )
-    for key in ("totals", "abstain", "present", "votes_cast", "decision", "winner", "runoff", "carried"):
+    for key in ("totals", "abstain", "present", "votes_cast", "decision", "winner", "runoff", "carried",
+                "assemblies_tied", "assemblies_reporting", "turnout"):
         if recomputed[key] != result.get(key):
             errors.append(f"{key}: recomputed {recomputed[key]!r}, published {result.get(key)!r}")
     published = {a["id"]: a for a in result.get("assemblies", [])}

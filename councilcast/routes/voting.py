@@ -112,7 +112,7 @@ async def create_round(request: web.Request) -> web.Response:
 
 @routes.get("/api/rounds")
 async def list_rounds(request: web.Request) -> web.Response:
-    rows = await _svc(request).list_rounds()
+    rows = await _svc(request).list_rounds(breakdown=False)
     now = time.time()
     return web.json_response({"rounds": [public_round(r, now, brief=True) for r in rows], "server_time": now})
 

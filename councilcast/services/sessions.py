@@ -346,7 +346,7 @@ class SessionService:
             if i["kind"] == "decision":
                 final = None
                 if i["outcome"]:
-                    final = await self.voting.get_round(i["outcome"]["round"])
+                    final = await self.voting.get_round(i["outcome"]["round"], breakdown=False)
                 entry["decision"] = {"options": i["options"], "rounds": i["rounds"], "outcome": i["outcome"],
                                      "totals": final["result"]["totals"] if final and final["result"] else None,
                                      "abstain": final["result"]["abstain"] if final and final["result"] else None,

@@ -130,11 +130,13 @@ class VotingService:
         return await self.read(q)
 
     # -- rounds (reads) ------------------------------------------------------------------
-    async def list_rounds(self) -> list[dict]:
-        return await self.read(self.store.list_rounds)
+    async def list_rounds(self, breakdown: bool = True) -> list[dict]:
+        return await self.read(lambda c: self.store.list_rounds(c, breakdown=breakdown))
 
-    async def get_round(self, rid: str) -> dict | None:
-        return await self.read(lambda c: self.store.get_round(c, rid))
+    async def get_round(self, rid: str, breakdown: bool = True) -> dict | None:
+        """A round; ``breakdown``: False for whoever needs the result's sums only (a published
+        round's per-assembly rows are read from its standing counts, 10^4-10^5 of them)."""
+        return await self.read(lambda c: self.store.get_round(c, rid, breakdown))
 
     async def export(self, rid: str) -> dict:
         return await self.read(lambda c: self.store.export(c, rid))
@@ -212,7 +214,7 @@ class VotingService:
                 d["constituency"] = [self.store.get_assembly(conn, a) for a in d["assemblies"]]
                 d["recalls"] = [{**public_round(r, now), "quorum": r.get("quorum"),
                                  "requests": self.store.recall_requests(conn, r["id"])}
-                                for r in self.store.list_rounds(conn, 1000)
+                                for r in self.store.list_rounds(conn, 1000, breakdown=False)
                                 if r["kind"] == "recall" and r["subject"] == did]
                 e = self.store.election_of(conn, did)
                 d["successor_election"] = self._election_view(conn, e) if e else None
@@ -242,7 +244,7 @@ class VotingService:
     def _election_view(self, conn, e: dict) -> dict:
         """An election with its rounds as public rounds (results only once published)."""
         now = time.time()
-        rounds = [self.store.get_round(conn, rid) for rid in e["rounds"]]
+        rounds = [self.store.get_round(conn, rid, breakdown=False) for rid in e["rounds"]]
         return {**e, "rounds": [public_round(r, now, brief=True) for r in rounds if r is not None]}
 
     async def successor_election(self, did: str) -> dict | None:
@@ -386,6 +388,7 @@ class VotingService:
                 if not here:  # another process closed it: its events went out, its listeners ran
                     self.pending.pop(rid, None)
                     self.announced.discard(rid)
+                    r = await self._with_breakdown(r)
                     fut.set_result(r)
                     return r
             else:
@@ -410,7 +413,7 @@ class VotingService:
                 self.last_close["began_at"], self.last_close["worked_until"] = self._close_work
             # the events carried the sums; the answer and the listeners get the breakdown too, read
             # after the COMMIT from the standing counts (the close's transaction does not build it)
-            r = await self.read(lambda c: self.store.get_round(c, rid)) or r
+            r = await self._with_breakdown(r)
             log.info("round %s closed and published (%d records, final hash %s)", rid,
                      r["result"]["records"], r["final_hash"][:12])
             runoff = r["result"].get("runoff_round")
@@ -431,6 +434,15 @@ class VotingService:
             raise
         finally:
             self.closing.pop(rid, None)
+
+    async def _with_breakdown(self, r: dict) -> dict:
+        """Published round ``r`` read again with its breakdown; ``r`` itself if that read fails
+        (the result is published: what follows it, the listeners, must still run)."""
+        try:
+            return await self.read(lambda c: self.store.get_round(c, r["id"])) or r
+        except Exception:  # noqa: BLE001 - the answer lacks the breakdown, nothing else
+            log.exception("round %s: its breakdown could not be read after the close", r["id"])
+            return r
 
     def _close_and_emit(self, c, rid: str) -> tuple[dict, bool]:
         """The close on PostgreSQL, in the writer's transaction: ``round.closed``, ``round.result``
@@ -465,7 +477,7 @@ class VotingService:
             if kind == "round.opened":
                 self.announced.add(rid)  # a process that takes over does not announce it again
             if not own:
-                r = await self.read(lambda c: self.store.get_round(c, rid))
+                r = await self.read(lambda c: self.store.get_round(c, rid, breakdown=False))
                 if r is not None and r["published_at"] is None:
                     self.pending[rid] = r
                     self._wake.set()
@@ -500,7 +512,7 @@ class VotingService:
             else:
                 out.append({"type": "round.scheduled", "round": public_round(r, now), "resync": True})
         for rid in sorted(before - set(self.pending)):
-            r = await self.read(lambda c, rid=rid: self.store.get_round(c, rid))
+            r = await self.read(lambda c, rid=rid: self.store.get_round(c, rid, breakdown=False))
             if r is not None and r["published_at"] is not None:
                 self.announced.discard(rid)
                 out.append({"type": "round.closed", "id": rid, "closed_at": r["closed_at"] * 1000, "resync": True})

@@ -29,6 +29,7 @@ The schema is :data:`MIGRATIONS` (append-only: never edit a step that has shippe
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any
 
@@ -46,6 +47,7 @@ from voting.rules import (ABSTAIN, MAX_OPTIONS, NOMINATION_DEFAULT_S, VotingErro
 __all__ = ["VotingStore", "AREA", "MIGRATIONS"]
 
 AREA = "voting"
+log = logging.getLogger(__name__)
 
 MIGRATIONS = [
     """
@@ -372,9 +374,10 @@ class VotingStore:
             self._with_breakdown(conn, r)
         return r
 
-    def list_rounds(self, conn, limit: int = 200) -> list[dict]:
+    def list_rounds(self, conn, limit: int = 200, breakdown: bool = True) -> list[dict]:
         rows = conn.execute("SELECT * FROM voting_rounds ORDER BY opens_at DESC, id LIMIT ?", (limit,)).fetchall()
-        return [self._with_breakdown(conn, _round_row(r)) for r in rows]
+        rounds = [_round_row(r) for r in rows]
+        return [self._with_breakdown(conn, r) for r in rounds] if breakdown else rounds
 
     def _with_breakdown(self, conn, r: dict) -> dict:
         """``r`` with its result's ``assemblies`` (sorted by id) read from the standing counts, which
@@ -412,20 +415,39 @@ class VotingStore:
     def _sums(self, conn, r: dict) -> tuple[int, str, RunningSums]:
         """Round ``r``'s chain head and running sums (the caller holds the round's lock). A round
         opened before schema step 5 has no sums row: they are added up once from its standing
-        counts and kept."""
+        counts and kept. Sums whose head is not the chain's (a server of the code before step 5,
+        still running beside this one on the same PostgreSQL database, appended records without
+        them) are made again from the chain, standing counts included: one index probe per
+        round and batch keeps the sums from ever being read stale."""
         row = conn.execute("SELECT head_seq, head_hash, sums FROM voting_sums WHERE round_id=?", (r["id"],)).fetchone()
-        if row is not None:
+        head = conn.execute("SELECT seq, hash FROM voting_records WHERE round_id=? ORDER BY seq DESC LIMIT 1",
+                            (r["id"],)).fetchone()
+        if row is not None and (row[0], row[1]) == ((head[0], head[1]) if head else (0, r["genesis"])):
             return row[0], row[1], RunningSums(r["options"], json.loads(row[2]))
+        if row is not None:  # the chain grew without its sums: a process of the code before step 5 wrote to it
+            log.warning("round %s: its running sums lag its audit chain (a server older than the sums wrote to it); "
+                        "added up again from the chain", r["id"])
+            self._restand(conn, r["id"])
+            conn.execute("DELETE FROM voting_sums WHERE round_id=?", (r["id"],))
         sums = RunningSums(r["options"])
         for present, abstain, counts in conn.execute(
                 "SELECT present, abstain, counts FROM voting_standing WHERE round_id=?", (r["id"],)):
             sums.replace(None, {"present": present, "abstain": abstain, "counts": json.loads(counts)})
-        head = conn.execute("SELECT seq, hash FROM voting_records WHERE round_id=? ORDER BY seq DESC LIMIT 1",
-                            (r["id"],)).fetchone()
         seq, prev = (head[0], head[1]) if head else (0, r["genesis"])
         conn.execute("INSERT INTO voting_sums(round_id, head_seq, head_hash, sums) VALUES (?,?,?,?)",
                      (r["id"], seq, prev, json.dumps(sums.as_dict())))
         return seq, prev, sums
+
+    def _restand(self, conn, rid: str) -> None:
+        """Round ``rid``'s standing counts made again from its chain (each assembly's last version),
+        as schema step 5 first made them."""
+        conn.execute("DELETE FROM voting_standing WHERE round_id=?", (rid,))
+        conn.execute(
+            "INSERT INTO voting_standing(round_id, assembly_id, seq, version, present, abstain, counts, source, hash) "
+            "SELECT v.round_id, v.assembly_id, v.seq, v.version, v.present, v.abstain, v.counts, v.source, v.hash "
+            "FROM voting_records v JOIN (SELECT assembly_id, MAX(version) AS mv FROM voting_records WHERE round_id=? "
+            "GROUP BY assembly_id) l ON v.assembly_id = l.assembly_id AND v.version = l.mv WHERE v.round_id=?",
+            (rid, rid))
 
     def _standing(self, conn, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
         """The standing count of each ``(round, assembly)`` that has one: ``{"version", "present",
@@ -579,7 +601,7 @@ class VotingStore:
                            (self._secrets().code_tag(code),)).fetchone()
         if row is None:
             return None
-        return self.get_round(conn, row[0]), row[1], bool(row[2])
+        return self.get_round(conn, row[0], breakdown=False), row[1], bool(row[2])
 
     def cast_ballot(self, conn, code: Any, choice: Any, now: float) -> dict:
         """Take one member's ballot: the code marked used, the choice sealed, in this transaction.
@@ -601,7 +623,7 @@ class VotingStore:
         conn.execute(f"SELECT 1 FROM voting_ballot_boxes WHERE round_id=? AND assembly_id=?{for_update(conn)}",
                      (row[0], row[1]))
         lock_row(conn, "voting_codes", "tag", tag)
-        r, aid = self.get_round(conn, row[0]), row[1]
+        r, aid = self.get_round(conn, row[0], breakdown=False), row[1]
         self._require_open(r, now)
         if choice != ABSTAIN and choice not in r["options"]:
             raise VotingError("choice", "not an option of this round (or 'abstain')")
@@ -1030,7 +1052,7 @@ class VotingStore:
                 "note": out["note"]}
 
     def create_rollcall(self, conn, title: str, options: list[str], round_id: str | None, now: float) -> dict:
-        if round_id is not None and self.get_round(conn, round_id) is None:
+        if round_id is not None and self.get_round(conn, round_id, breakdown=False) is None:
             raise VotingError("round", "no such round")
         rid = new_id("rc")
         conn.execute("INSERT INTO voting_rollcalls(id, title, options, round_id, opened_at) VALUES (?,?,?,?,?)",

@@ -45,3 +45,30 @@ def test_running_sums_and_breakdown_equal_the_python_reference(db_url):
     assert all(a["members"] == 50 and a["name"].startswith("GA ") for a in res["assemblies"])
     assert res["records"] == 300 and res["assemblies_entitled"] == 120
     db.close()
+
+
+def test_verify_round_rechecks_every_figure_the_running_sums_give(db_url):
+    """Turnout, assemblies tied and assemblies reporting come from the running sums alone:
+    verify-round re-adds them from the chain too (found by review: a drift of those passed)."""
+    import copy
+
+    from voting.audit import verify_export
+    db = Database(db_url)
+    db.open()
+    st, now = VotingStore(), time.time()
+    gas = db.write_sync(lambda c: [st.create_assembly(c, {"name": f"G{i}", "members": 30, "workplace": None}, now - 5)
+                                   for i in range(3)])
+    spec = check_round_spec({"title": "Q", "options": ["A", "B"], "duration_s": 600}, time.time())
+    r = db.write_sync(lambda c: st.create_round(c, spec, time.time()))
+    for g, counts in zip(gas, ({"A": 2, "B": 2}, {"A": 3, "B": 1}, {"A": 0, "B": 0})):
+        db.write_sync(lambda c: st.add_tally(c, r["id"], g["id"], {"present": 5, "abstain": 0, "counts": counts},
+                                             time.time()))
+    db.write_sync(lambda c: st.close_round(c, r["id"], time.time()))
+    export = db.read_sync(lambda c: st.export(c, r["id"]))
+    assert verify_export(export)["ok"]
+    for key, drift in (("assemblies_tied", 1), ("assemblies_reporting", 1), ("turnout", 0.01)):
+        bad = copy.deepcopy(export)
+        bad["result"][key] += drift
+        report = verify_export(bad)
+        assert not report["ok"] and any(e.startswith(key) for e in report["errors"]), (key, report)
+    db.close()

@@ -8,7 +8,7 @@ import time
 from councilcast.storage import Database
 from councilcast.stores.voting import VotingStore
 from tests.pg import db_url_both  # noqa: F401 - every test here runs on SQLite and PostgreSQL
-from voting.audit import verify_export
+from voting.audit import record_hash, verify_export
 from voting.result import compute_result
 from voting.rules import check_round_spec
 
@@ -62,4 +62,53 @@ def test_an_upgraded_database_closes_open_rounds_on_the_whole_chain(db_url):
     export = db.read_sync(lambda c: st.export(c, late["id"]))
     assert res["final_hash"] == export["records"][-1]["hash"] and verify_export(export)["ok"]
     assert db.read_sync(lambda c: st.get_round(c, early["id"]))["result"] == old_result  # kept as stored
+    db.close()
+
+
+def test_records_appended_by_a_server_older_than_the_sums_are_added_up_again(db_url):
+    """A rolling upgrade on one PostgreSQL database: a process still on the code before step 5
+    appends a record to the chain only. The next count and the close see that the sums' head is
+    not the chain's and add the round up again from the chain (found by review: the next count
+    collided on its sequence number and the close published the sums without that record)."""
+    st, now = VotingStore(), time.time()
+    db = Database(db_url)
+    db.open()
+    g = db.write_sync(lambda c: [st.create_assembly(c, {"name": f"G{i}", "members": 30, "workplace": None}, now - 5)
+                                 for i in range(3)])
+    spec = check_round_spec({"title": "Q", "options": ["A", "B"], "duration_s": 600}, now)
+    r = db.write_sync(lambda c: st.create_round(c, spec, now))
+    sent = {g[0]["id"]: {"present": 5, "abstain": 0, "counts": {"A": 4, "B": 1}}}
+    db.write_sync(lambda c: st.add_tally(c, r["id"], g[0]["id"], sent[g[0]["id"]], time.time()))
+
+    def as_the_old_code_appended(c, aid, body, version):
+        seq, prev = c.execute("SELECT seq, hash FROM voting_records WHERE round_id=? ORDER BY seq DESC LIMIT 1",
+                              (r["id"],)).fetchone()
+        rec = {"round": r["id"], "seq": seq + 1, "assembly": aid, "version": version, "present": body["present"],
+               "abstain": body["abstain"], "counts": body["counts"], "source": "clerk", "received_at": time.time(),
+               "prev": prev}
+        rec["hash"] = record_hash(rec)
+        c.execute("INSERT INTO voting_records(round_id, seq, assembly_id, version, present, abstain, counts, source,"
+                  " received_at, prev, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                  (r["id"], rec["seq"], aid, version, body["present"], body["abstain"], json.dumps(body["counts"]),
+                   "clerk", rec["received_at"], prev, rec["hash"]))
+
+    old = {"present": 20, "abstain": 0, "counts": {"A": 0, "B": 20}}
+    db.write_sync(lambda c: as_the_old_code_appended(c, g[1]["id"], old, 1))
+    recount = {"present": 6, "abstain": 1, "counts": {"A": 1, "B": 4}}  # an old-code recount of g0, too
+    db.write_sync(lambda c: as_the_old_code_appended(c, g[0]["id"], recount, 2))
+    sent[g[1]["id"]], sent[g[0]["id"]] = old, recount
+    rec = db.write_sync(lambda c: st.add_tally(c, r["id"], g[2]["id"], {"present": 9, "abstain": 0,
+                                                                         "counts": {"A": 9, "B": 0}}, time.time()))
+    sent[g[2]["id"]] = {"present": 9, "abstain": 0, "counts": {"A": 9, "B": 0}}
+    assert rec["seq"] == 4
+    db.write_sync(lambda c: as_the_old_code_appended(c, g[1]["id"], {"present": 20, "abstain": 0,
+                                                                     "counts": {"A": 2, "B": 18}}, 2))
+    sent[g[1]["id"]] = {"present": 20, "abstain": 0, "counts": {"A": 2, "B": 18}}
+    closed = db.write_sync(lambda c: st.close_round(c, r["id"], time.time()))["result"]
+    ref = compute_result(["A", "B"], [{"id": a, **b} for a, b in sent.items()], 3 * 30)
+    for key in ("totals", "carried", "assemblies_tied", "abstain", "present", "assemblies_reporting", "winner"):
+        assert closed[key] == ref[key], key
+    assert closed["records"] == 5
+    export = db.read_sync(lambda c: st.export(c, r["id"]))
+    assert verify_export(export)["ok"], verify_export(export)["errors"]
     db.close()
