@@ -259,28 +259,19 @@ async def load_main(conn, host, port, src, n):
             return
 
 
-def load_entry(conn, host, port, src, n, loop_kind="asyncio", nice=0):
-    # uvloop: the load processes share the 2 cores with the servers, and a screen's read costs
-    # them less on uvloop's C event loop than on asyncio's selector loop, so more of the cores
-    # is left to the servers under test (which run on asyncio's loop, as shipped)
-    if nice:  # the screens stand for machines elsewhere: on the shared cores they yield to the servers
-        os.nice(nice)
-    run = asyncio.run
-    if loop_kind == "uvloop":
-        import uvloop
-        run = uvloop.run
+def load_entry(conn, host, port, src, n):
     try:
-        run(load_main(conn, host, port, src, n))
+        asyncio.run(load_main(conn, host, port, src, n))
     except (EOFError, KeyboardInterrupt):
         pass
 
 
 class Load(PipedProcesses):
-    def __init__(self, host, port, n_screens, k, loop_kind="asyncio", nice=0):
+    def __init__(self, host, port, n_screens, k):
         self.share = [n_screens // k + (1 if i < n_screens % k else 0) for i in range(k)]
         self.sources = [f"127.0.0.{2 + i}" for i in range(k)]
-        super().__init__(load_entry, [(host, port, self.sources[i], self.share[i], loop_kind, nice)
-                                      for i in range(k)], timeout=240, stop_timeout=30)
+        super().__init__(load_entry, [(host, port, self.sources[i], self.share[i]) for i in range(k)],
+                         timeout=240, stop_timeout=30)
 
 
 def merge_lists(dicts) -> dict:
@@ -483,7 +474,7 @@ async def run(args, out: dict) -> dict:
         await asyncio.wait_for(ready.wait(), 10)
 
         # 1. assemblies (over every process) and screens
-        load = Load(host, port, n, k, args.load_loop, args.load_nice)
+        load = Load(host, port, n, k)
         sizes = [m // k + (1 if j < m % k else 0) for j in range(k)]
         shares = [(sum(sizes[:j]), sizes[j]) for j in range(k)]  # (first assembly's number, how many)
         t0 = time.time()
@@ -767,27 +758,16 @@ def main() -> int:
                                                                          "for the ballots")
     ap.add_argument("--ballots", type=int, help="individual ballots cast (default 10000, --quick 2000)")
     ap.add_argument("--timeout", type=float, default=600, help="the whole run's deadline (s)")
-    ap.add_argument("--load-loop", choices=("uvloop", "asyncio"), default=None,
-                    help="the load processes' event loop (default uvloop when installed: the bench extra)")
-    ap.add_argument("--load-nice", type=int, default=0,
-                    help="niceness of the load processes (0: as the servers; 10: they yield the cores to them)")
     args = ap.parse_args()
     args.screens = args.screens or (8000 if args.quick else 60000)
     args.assemblies = args.assemblies or args.screens
     args.load_processes = args.load_processes or max(2, math.ceil(args.screens / PER_LOAD_PROCESS))
     args.ballots = args.ballots or (2000 if args.quick else 10000)
-    if args.load_loop is None:
-        try:
-            import uvloop  # noqa: F401
-            args.load_loop = "uvloop"
-        except ImportError:
-            args.load_loop = "asyncio"
     if args.screens / args.load_processes > 18000:
         ap.error("at most 18,000 screens per load process (20,000 open files per process)")
     if args.screens / args.servers > 18000:
         ap.error("at most 18,000 screens per server process (20,000 open files per process)")
     out: dict = {"bench": "federation", "screens": args.screens, "assemblies": args.assemblies,
-                 "load_loop": args.load_loop, "load_nice": args.load_nice,
                  "server_processes": args.servers, "load_processes": args.load_processes,
                  "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
                  "machine": f"{os.cpu_count()} cores shared by {args.servers} server processes, PostgreSQL, "
