@@ -12,18 +12,7 @@ import asyncio
 import pytest
 
 from broadcast.fanout import PAIR_WAIT_S
-from tests.broadcast.test_fanout import PATHS, Link, frame, payloads
-from tests.broadcast.transports import dtls_pair
-
-
-@pytest.fixture
-async def link():
-    async with dtls_pair() as (server, viewer):
-        lk = Link(server, viewer)
-        try:
-            yield lk
-        finally:
-            lk.close()
+from tests.broadcast.test_fanout import PATHS, frame, payloads
 
 
 @pytest.mark.parametrize("path", PATHS)

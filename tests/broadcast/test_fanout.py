@@ -108,16 +108,6 @@ class Link:
             c.close()
 
 
-@pytest.fixture
-async def link():
-    async with dtls_pair() as (server, viewer):
-        lk = Link(server, viewer)
-        try:
-            yield lk
-        finally:
-            lk.close()
-
-
 # -- the header: sequence numbers, timestamps, marker, SSRC, MID, payload ---------------------------
 @pytest.mark.parametrize("path", PATHS)
 async def test_header_rewritten_and_payload_intact(link, path):

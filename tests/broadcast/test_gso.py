@@ -25,16 +25,6 @@ pytestmark = pytest.mark.skipif(not gso.available(), reason="no UDP segmentation
 SO_NO_CHECK = 11  # asm-generic/socket.h
 
 
-@pytest.fixture
-async def link():
-    async with dtls_pair() as (server, viewer):
-        lk = Link(server, viewer)
-        try:
-            yield lk
-        finally:
-            lk.close()
-
-
 def test_runs_cut_where_a_segmented_send_must_end():
     assert gso.runs([1300] * 5 + [700]) == [(0, 6)]  # a VP8 frame: one run
     assert gso.runs([1300]) == [(0, 1)]

@@ -8,22 +8,9 @@ packets the viewer decrypts.
 
 from __future__ import annotations
 
-import pytest
 
 from broadcast import libinternals
 from broadcast.fanout import SR_EVERY_NTP
-from tests.broadcast.test_fanout import Link
-from tests.broadcast.transports import dtls_pair
-
-
-@pytest.fixture
-async def link():
-    async with dtls_pair() as (server, viewer):
-        lk = Link(server, viewer)
-        try:
-            yield lk
-        finally:
-            lk.close()
 
 
 async def test_the_counters_follow_the_frames_at_most_every_100_ms(link):
