@@ -8,7 +8,6 @@ packets the viewer decrypts.
 
 from __future__ import annotations
 
-
 from broadcast import libinternals
 from broadcast.fanout import SR_EVERY_NTP
 
