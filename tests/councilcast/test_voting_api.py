@@ -459,3 +459,44 @@ async def test_the_members_routes_take_small_bodies(server):
         assert r.status == 413
     async with server.session.post(server.api("/api/ballots"), json={"code": "X" * 10, "choice": "A"}) as r:
         assert r.status == 409  # a normal ballot body still reaches the check
+
+
+async def test_malformed_counts_in_a_burst_are_refused_alone_and_the_sums_hold(server):
+    """Counts sent at once land in the same batches (group commit): the malformed ones among them
+    are each refused with a 4xx naming the field, and every other count, first counts and
+    recounts, stands in the result, whose sums (kept count by count) equal the sum of the
+    accepted counts and re-add from the audit export."""
+    gas = [await register(server, f"Burst {i}", 50) for i in range(12)]
+    r = await new_round(server, options=("A", "B", "C"), duration_s=60)
+    sends, expected = [], {}
+    for i, g in enumerate(gas):
+        good = {"present": 30, "abstain": i % 3, "counts": {"A": i, "B": 2 * (i % 4), "C": 1}}
+        sends.append((g, good, True))
+        recount = {"present": 31, "abstain": 0, "counts": {"A": 1, "B": i % 5, "C": i}}
+        sends.append((g, recount, True))
+        sends.append((g, {"present": 30, "counts": {"A": 60, "B": 0, "C": 0}}, False))  # more votes than members
+        sends.append((g, {"present": 30, "counts": {"A": 1, "Z": 2}}, False))  # not an option
+        sends.append((g, {"present": "30", "counts": {"A": 1, "B": 1, "C": 1}}, False))  # not a number
+    # each assembly's good counts in order, the bad ones anywhere among everyone's
+    results = await asyncio.gather(*[tally(server, r["id"], g["token"], body) for g, body, _ in sends])
+    for (g, body, good), (status, out) in zip(sends, results):
+        if good:
+            assert status in (200, 201), out
+        else:
+            assert 400 <= status < 500 and out["error"]["field"], (body, status, out)
+    # the standing count of each assembly is whichever of its two good counts got the higher version
+    # (the two travel on different connections: either may arrive first)
+    for (g, body, good), (status, out) in zip(sends, results):
+        if good and (g["id"] not in expected or out["version"] > expected[g["id"]][0]):
+            expected[g["id"]] = (out["version"], body)
+    assert all(v == 2 for v, _ in expected.values())
+    async with server.session.post(server.api(f"/api/rounds/{r['id']}/close"), headers=server.secretariat) as c:
+        res = (await c.json())["result"]
+    totals = {o: sum(b["counts"][o] for _, b in expected.values()) for o in ("A", "B", "C")}
+    assert res["totals"] == totals and res["records"] == 24 and res["assemblies_reporting"] == 12
+    assert res["abstain"] == sum(b["abstain"] for _, b in expected.values())
+    assert res["present"] == sum(b["present"] for _, b in expected.values())
+    async with server.session.get(server.api(f"/api/rounds/{r['id']}/audit")) as a:
+        export = await a.json()
+    from voting.audit import verify_export
+    assert verify_export(export)["ok"], verify_export(export)["errors"]
