@@ -91,7 +91,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import free_port, percentile  # noqa: E402
+from benchlib import free_port, percentile, stop_process  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -1025,13 +1025,7 @@ def profile_storm(n: int, env: dict, tmp: str, timer: str = "cpu") -> dict:
         return res
     finally:
         stop_procs(watchers)
-        if server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+        stop_process(server)
 
 
 def start_camera(url: str) -> None:
@@ -2111,13 +2105,8 @@ def controller(args) -> dict:
         result["bars"] = bars(result)
     finally:
         for p in (server, baseline):
-            if p is not None and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            if p is not None:
+                stop_process(p, timeout=15)
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result["elapsed_s"] = round(time.time() - started, 1)
     if args.profile_storm:  # the JSON names the profile dumps in it
@@ -2148,12 +2137,7 @@ def stock_joins_storms(storms: list[int], env: dict, tmp: str) -> dict:
         out.update(storm_steps(server.pid, url, storms))
         out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
     return out
 
 
@@ -2195,12 +2179,7 @@ def storm_workers(count: int, storms: list[int], env: dict, tmp: str) -> dict:
         out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         WORKERS = 1
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server, timeout=30)
         stop_cluster()
         log.close()
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import socket
 
-__all__ = ["free_port", "percentile", "throwaway_postgres"]
+__all__ = ["free_port", "percentile", "stop_process", "throwaway_postgres"]
 
 
 def free_port() -> int:
@@ -13,6 +13,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def stop_process(proc, timeout: float = 20) -> None:
+    """Stop a server the benchmark started: SIGTERM, ``timeout`` seconds to exit, then SIGKILL."""
+    import signal
+    import subprocess
+
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def percentile(values, q: float, digits: int = 1):

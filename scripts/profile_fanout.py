@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -111,12 +110,7 @@ def step(root: str, viewers: int, window: float, perf: str | None = None, spy: s
                     "loop_viewers_per_core": round(got / extra) if got and extra > 0 else None})
     finally:
         bb.stop_procs(procs)
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        bb.stop_process(server)
         out["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return out
 
