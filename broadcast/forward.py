@@ -13,8 +13,10 @@ Why packets and not the frames aiortc's jitter buffer hands its decoder: the jit
 releases a frame only when the first packet of the *next* frame arrives (one frame
 interval, 33 ms at 30 fps, per hop), and audio only after 4 packets more (80 ms). Here a
 VP8 frame goes out as soon as its last packet (the RTP marker) is in and nothing before it
-is missing, and each Opus packet goes out as it arrives. aiortc's own receive path still
-runs after the tap: receiver reports, NACKs for missing packets, bandwidth estimates.
+is missing, and each Opus packet goes out as it arrives. aiortc's receiver still counts each
+packet after the tap (receiver reports, NACKs for missing packets); once the pull is connected
+its packets come straight from the socket's callback, without aiortc's queue, receive task
+and jitter buffer (:func:`broadcast.libinternals.receive_directly`).
 
 Keyframes: when a relay viewer needs one (joining, a PLI, a slow viewer), the program's
 keyframe gate (at most one per 0.5 s) calls :meth:`Forwarder.request_keyframe`, which
@@ -337,7 +339,8 @@ class Forwarder:
         return {"packets": dict(self.packets), "ignored": self.ignored, "video_frames": v.frames,
                 "video_keyframes": v.keyframes, "gaps": v.gaps, "late": v.late,
                 "waiting_keyframe": v.waiting_keyframe, "audio_frames": self.audio_frames,
-                "plis_upstream": self.plis}
+                "plis_upstream": self.plis, "payload_types": dict(self._pt),
+                "received_directly": bool(self._receivers) and libinternals.receiving_directly(self._receivers["video"])}
 
 
 def _log_failure(task: asyncio.Future) -> None:

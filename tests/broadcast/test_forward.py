@@ -131,13 +131,16 @@ def test_a_packet_lost_for_good_waits_for_the_next_keyframe():
 
 
 # -- a relay in this process ---------------------------------------------------------------------
-async def relayed(origin: Broadcaster, recordings_dir=None, **kw) -> Broadcaster:
-    """A relay Broadcaster pulling channel ``c`` from ``origin`` (its offer handed to origin.play)."""
+async def relayed(origin: Broadcaster, recordings_dir=None, sessions: list | None = None, **kw) -> Broadcaster:
+    """A relay Broadcaster pulling channel ``c`` from ``origin`` (its offer handed to origin.play);
+    the origin's session for the pull is appended to ``sessions``."""
     relay = Broadcaster(recordings_dir)
     relay.define("c")
 
     async def post_offer(sdp: str) -> str:
-        _, answer = await origin.play("c", sdp, "relay")
+        session, answer = await origin.play("c", sdp, "relay")
+        if sessions is not None:
+            sessions.append(session)
         return answer
 
     await pull(relay, "c", post_offer, **kw)
@@ -279,3 +282,95 @@ async def test_the_relays_copy_ends_with_the_origins_channel(origin):
         assert program.ended.done()
     finally:
         await relay.close()
+
+
+# -- the pull received directly (libinternals.receive_directly) ------------------------------------
+def pull_receivers(relay: Broadcaster):
+    pc = relay.get("c").publisher.pc
+    return {t.kind: t.receiver for t in pc.getTransceivers()}
+
+
+async def inbound_packets(receiver) -> int:
+    stats = await receiver.getStats()
+    return sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp")
+
+
+async def test_the_pull_is_received_directly_and_still_counted(origin):
+    relay = await relayed(origin)
+    try:
+        program = relay.get("c").program
+        rx = pull_receivers(relay)
+        await until(lambda: program.upstream.stats()["received_directly"], timeout=20,
+                    what="the pull received directly")
+        assert all(libinternals.receiving_directly(r) for r in rx.values())
+        before = {k: await inbound_packets(r) for k, r in rx.items()}
+        frames, audio = program.forwarded["video"], program.forwarded["audio"]
+        await asyncio.sleep(1.0)
+        # aiortc's statistics (its receiver reports) still count every packet, both kinds
+        after = {k: await inbound_packets(r) for k, r in rx.items()}
+        assert after["video"] - before["video"] > 30 and after["audio"] - before["audio"] > 30
+        # and the relay's viewers get the frames
+        pc, _ = await watch(relay)
+        got = await video_frames(pc, 5)
+        assert all(read_clock(f) is not None for f in got)
+        await pc.close()
+        assert program.forwarded["video"] > frames + 20 and program.forwarded["audio"] > audio + 30
+        assert program.upstream.stats()["gaps"] == 0
+    finally:
+        await relay.close()
+
+
+async def test_a_packet_lost_on_the_direct_path_is_nacked_and_retransmitted(origin):
+    sessions: list = []
+    relay = await relayed(origin, sessions=sessions)
+    try:
+        program = relay.get("c").program
+        await until(lambda: program.upstream.stats()["received_directly"], timeout=20,
+                    what="the pull received directly")
+        video = pull_receivers(relay)["video"]
+        protocol = video.transport.transport._connection._nominated[1].protocol
+        direct = protocol.datagram_received  # receive_directly's
+        seen, dropped = [0], []
+        vp8 = program.upstream.stats()["payload_types"]["video"]
+
+        def lossy(data, addr):  # the network loses the 40th video packet after this point
+            if len(data) >= 12 and 127 < data[0] < 192 and data[1] & 0x7F == vp8:
+                seen[0] += 1
+                if seen[0] == 40:
+                    dropped.append(data)
+                    return
+            direct(data, addr)
+
+        protocol.datagram_received = lossy
+        sink_of_relay = sessions[0].sinks
+        await until(lambda: dropped and sum(s.retransmitted for s in sink_of_relay) > 0, timeout=20,
+                    what="the origin retransmitting the packet lost to the relay (NACKed by the relay)")
+        frames = program.upstream.stats()["video_frames"]
+        await until(lambda: program.upstream.stats()["video_frames"] > frames + 30, timeout=20,
+                    what="frames after the loss")
+        st = program.upstream.stats()
+        assert st["gaps"] == 0, "the retransmission did not fill the hole"
+    finally:
+        await relay.close()
+
+
+async def test_without_the_direct_receive_the_tap_still_forwards(origin, monkeypatch):
+    # as if aiortc's receive handler did one more thing: the lean handler would skip it, so refuse
+    monkeypatch.setattr(libinternals, "_RX_HANDLER_NAMES", libinternals._RX_HANDLER_NAMES - {"depayload"})
+    result = libinternals.self_check(refresh=True)
+    relay = None
+    try:
+        assert result["relay_forward"] and not result["relay_direct"]
+        assert "does more than it did: depayload" in result["refused"]["relay_direct"]
+        relay = await relayed(origin)
+        program = relay.get("c").program
+        await until(lambda: program.forwarded["video"] > 30, timeout=20, what="frames forwarded")
+        assert program.stats()["mode"] == "forward" and not program.upstream.stats()["received_directly"]
+        pc, _ = await watch(relay)
+        assert all(read_clock(f) is not None for f in await video_frames(pc, 5))
+        await pc.close()
+    finally:
+        monkeypatch.undo()
+        assert libinternals.self_check(refresh=True)["relay_direct"]
+        if relay is not None:
+            await relay.close()
