@@ -22,6 +22,14 @@ that scripts/bench_broadcast.py reads too); and each hop's added delay frame by 
 same frame (the same stamp) decoded at a viewer of relay 1 minus at a viewer of the origin
 (hop 1), relay 2 minus relay 1 (hop 2), relay 2 minus origin (both).
 
+``--py-spy DIR`` samples each relay with ``py-spy record --nonblocking -f raw`` (200 Hz) over
+the window (``DIR/<mode>-relay1.txt``, ``-relay2.txt``), ``--perf DIR`` records each with
+``perf record -e cpu-clock -g`` (``DIR/<mode>-relay1.data``); each relay's CPU is also given per
+thread (its event loop's apart). ``--ab TREE_A TREE_B --rounds N`` runs the relays of the
+``forward`` mode from two trees in turn, N times each, behind the same origin and viewers
+(this tree's), and adds the ranges: a before and after in one run. Use it under
+``flock /tmp/bench.lock``, like every benchmark here.
+
 Prints ONE JSON line. Bounded: every wait has a deadline, and every process it starts is
 stopped before it exits.
 """
@@ -235,7 +243,14 @@ def hop_delays(viewers: list[dict], a: str, b: str) -> list[float]:
     return [first_b[s] - first_a[s] for s in first_a.keys() & first_b.keys()]
 
 
-def run_mode(mode: str, origin_url: str, tmp: str, env: dict, args) -> dict:
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of ``pid``; the event loop's id is ``pid``."""
+    import psutil
+
+    return {t.id: t.user_time + t.system_time for t in psutil.Process(pid).threads()}
+
+
+def run_mode(mode: str, origin_url: str, tmp: str, env: dict, args, root: Path = ROOT, tag: str = "") -> dict:
     import psutil
 
     p1, p2 = free_port(), free_port()
@@ -245,14 +260,14 @@ def run_mode(mode: str, origin_url: str, tmp: str, env: dict, args) -> dict:
     def relay(port: int, upstream: str, name: str) -> subprocess.Popen:
         if mode == "forward":
             cmd = [sys.executable, "-m", "councilcast", "relay", "--origin", upstream, "--channels", "central",
-                   "--host", "127.0.0.1", "--port", str(port), "--db", f"{tmp}/{mode}-{name}.db"]
+                   "--host", "127.0.0.1", "--port", str(port), "--db", f"{tmp}/{mode}{tag}-{name}.db"]
         else:
             cmd = [sys.executable, __file__, "--decode-relay", str(port), "--origin", upstream]
-        p = subprocess.Popen(cmd, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(cmd, env=env, cwd=str(root), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(p)
         return p
 
-    out: dict = {"mode": mode}
+    out: dict = {"mode": mode, "root": str(root), "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
     try:
         r1 = relay(p1, origin_url, "relay1")
         wait_until(lambda: live(u1), 40, f"{mode} relay 1 live")
@@ -275,10 +290,31 @@ def run_mode(mode: str, origin_url: str, tmp: str, env: dict, args) -> dict:
         ps = [psutil.Process(r.pid) for r in (r1, r2)]
         time.sleep(max(0.0, start - time.time()))
         c0 = [sum(p.cpu_times()[:2]) for p in ps]
+        s0 = [p.cpu_times().system for p in ps]
+        th0 = [thread_cpu(p.pid) for p in ps]
         t0 = time.time()
+        spies = []
+        if args.py_spy:
+            Path(args.py_spy).mkdir(parents=True, exist_ok=True)
+            for r, name in zip((r1, r2), ("relay1", "relay2")):
+                spies.append(subprocess.Popen(
+                    ["py-spy", "record", "-p", str(r.pid), "-d", str(int(args.window)), "-r", "200", "-f", "raw",
+                     "--nonblocking", "-o", f"{args.py_spy}/{mode}{tag}-{name}.txt"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        if args.perf:
+            Path(args.perf).mkdir(parents=True, exist_ok=True)
+            for r, name in zip((r1, r2), ("relay1", "relay2")):
+                spies.append(subprocess.Popen(
+                    ["perf", "record", "-e", "cpu-clock", "-g", "-p", str(r.pid), "-o",
+                     f"{args.perf}/{mode}{tag}-{name}.data", "--", "sleep", str(args.window)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         time.sleep(max(0.0, end - time.time()))
         c1 = [sum(p.cpu_times()[:2]) for p in ps]
+        s1 = [p.cpu_times().system for p in ps]
+        th1 = [thread_cpu(p.pid) for p in ps]
         elapsed = time.time() - t0
+        for spy in spies:
+            spy.wait(timeout=60)
         try:
             data, _ = w.communicate(timeout=WORKER_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -290,6 +326,11 @@ def run_mode(mode: str, origin_url: str, tmp: str, env: dict, args) -> dict:
             v["frames"] = {int(k): t for k, t in v["frames"].items()}
         for i, name in enumerate(("relay1", "relay2")):
             out[f"{name}_cpu_per_s"] = round((c1[i] - c0[i]) / elapsed, 4)
+            out[f"{name}_system_cpu_per_s"] = round((s1[i] - s0[i]) / elapsed, 4)
+            pid = ps[i].pid
+            out[f"{name}_loop_cpu_per_s"] = round((th1[i].get(pid, 0) - th0[i].get(pid, 0)) / elapsed, 4)
+            out[f"{name}_other_threads_cpu_per_s"] = round(
+                sum(v - th0[i].get(k, 0) for k, v in th1[i].items() if k != pid) / elapsed, 4)
             prog = program_stats((u1, u2)[i])
             if prog:
                 out[f"{name}_program"] = {k: prog.get(k) for k in ("mode", "encoded", "encode_cpu_s", "forwarded")}
@@ -303,6 +344,20 @@ def run_mode(mode: str, origin_url: str, tmp: str, env: dict, args) -> dict:
                 out[f"{name}_added_ms"] = {"p50": pct(d, 50), "p95": pct(d, 95), "frames": len(d)}
     finally:
         stop(procs)
+        out["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return out
+
+
+AB_KEYS = ("relay1_cpu_per_s", "relay2_cpu_per_s", "relay1_loop_cpu_per_s", "relay2_loop_cpu_per_s")
+
+
+def ab_summary(runs: dict[str, list[dict]]) -> dict:
+    """Per tree, each CPU figure and each hop's added p95 over its rounds, in run order."""
+    out = {}
+    for tree, rs in runs.items():
+        out[tree] = {k: [r.get(k) for r in rs] for k in AB_KEYS}
+        for hop in ("hop1_added_ms", "hop2_added_ms", "two_hops_added_ms"):
+            out[tree][hop.replace("_ms", "_p95_ms")] = [(r.get(hop) or {}).get("p95") for r in rs]
     return out
 
 
@@ -335,8 +390,16 @@ def controller(args) -> dict:
                                      headers={"Authorization": f"Bearer {SECRETARIAT}",
                                               "Content-Type": "application/json"})
         urllib.request.urlopen(req, timeout=10).read()
-        modes = ["forward"] + ([] if args.no_baseline else ["decode"])
-        result["modes"] = [run_mode(m, url, tmp, env, args) for m in modes]
+        if args.ab:
+            runs: dict[str, list[dict]] = {t: [] for t in args.ab}
+            for n in range(args.rounds):
+                for k, tree in enumerate(args.ab):
+                    runs[tree].append(run_mode("forward", url, tmp, env, args, Path(tree), f"-{k}-{n}"))
+            result["ab"] = ab_summary(runs)
+            result["runs"] = runs
+        else:
+            modes = ["forward"] + ([] if args.no_baseline else ["decode"])
+            result["modes"] = [run_mode(m, url, tmp, env, args) for m in modes]
     finally:
         stop([origin])
     result["load_after"] = os.getloadavg()[0]
@@ -350,6 +413,11 @@ def main() -> int:
     ap.add_argument("--settle", type=float, default=2.0, help="seconds after the viewers are in, before the window")
     ap.add_argument("--viewers", type=int, default=1, help="decoding viewers at each of origin, relay 1, relay 2")
     ap.add_argument("--no-baseline", action="store_true", help="skip the decoding relays (the old path)")
+    ap.add_argument("--py-spy", dest="py_spy", metavar="DIR", help="py-spy raw profiles of each relay over the window")
+    ap.add_argument("--perf", metavar="DIR", help="perf record -g of each relay over the window")
+    ap.add_argument("--ab", nargs=2, metavar=("TREE_A", "TREE_B"),
+                    help="forwarding relays from two trees in turn, behind this tree's origin")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of --ab (default 3)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--urls", help=argparse.SUPPRESS)
     ap.add_argument("--start", type=float, default=0, help=argparse.SUPPRESS)
