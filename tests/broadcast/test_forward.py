@@ -356,7 +356,7 @@ async def test_a_packet_lost_on_the_direct_path_is_nacked_and_retransmitted(orig
 
 async def test_without_the_direct_receive_the_tap_still_forwards(origin, monkeypatch):
     # as if aiortc's receive handler did one more thing: the lean handler would skip it, so refuse
-    monkeypatch.setattr(libinternals, "_RX_HANDLER_NAMES", libinternals._RX_HANDLER_NAMES - {"depayload"})
+    monkeypatch.setattr(libinternals.tap, "_RX_HANDLER_NAMES", libinternals.tap._RX_HANDLER_NAMES - {"depayload"})
     result = libinternals.self_check(refresh=True)
     relay = None
     try:

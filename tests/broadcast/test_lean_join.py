@@ -88,7 +88,7 @@ async def test_lean_viewers_share_one_certificate_skip_the_estimator_and_decode(
         assert session.connected_at is not None
         (est,) = estimators(session)
         # the viewer sends RTCP only: the estimator was never built
-        assert isinstance(est, libinternals._LazyEstimator) and est.real is None
+        assert isinstance(est, libinternals.join._LazyEstimator) and est.real is None
     for pc, _, _ in viewers:
         await pc.close()
 
@@ -110,7 +110,7 @@ async def test_stock_joins_are_aiortc_s_own():
 
 async def test_the_offer_is_parsed_once_by_check_and_handed_to_aiortc(live, monkeypatch):
     offers = []
-    original = libinternals._ORIG_PARSE
+    original = libinternals.join._ORIG_PARSE
 
     def counting(cls, text):
         if text.startswith("v=0") and "a=setup:actpass" in text:
@@ -121,7 +121,7 @@ async def test_the_offer_is_parsed_once_by_check_and_handed_to_aiortc(live, monk
         pass
     pc = await offer_pc()
     # under the hook: every parse that is not handed over reaches this
-    monkeypatch.setattr(libinternals, "_ORIG_PARSE", counting)
+    monkeypatch.setattr(libinternals.join, "_ORIG_PARSE", counting)
     await live.play("central", pc.localDescription.sdp, "127.0.0.1")
     assert offers == [pc.localDescription.sdp]  # check_offer's; setRemoteDescription got that same object
     await pc.close()
@@ -129,7 +129,7 @@ async def test_the_offer_is_parsed_once_by_check_and_handed_to_aiortc(live, monk
 
 async def test_the_answer_is_not_parsed_again(live, monkeypatch):
     answers = []
-    original = libinternals._ORIG_PARSE
+    original = libinternals.join._ORIG_PARSE
 
     def counting(cls, text):
         if "a=setup:passive" in text or "a=setup:active" in text:
@@ -139,7 +139,7 @@ async def test_the_answer_is_not_parsed_again(live, monkeypatch):
     with libinternals.lean_join():  # the hooks are in
         pass
     pc = await offer_pc()
-    monkeypatch.setattr(libinternals, "_ORIG_PARSE", counting)
+    monkeypatch.setattr(libinternals.join, "_ORIG_PARSE", counting)
     session, answer = await live.play("central", pc.localDescription.sdp, "127.0.0.1")
     assert answers == []  # setLocalDescription took createAnswer's answer as built
     monkeypatch.undo()
@@ -158,8 +158,8 @@ async def test_the_lean_codec_match_is_aiortc_s_on_a_real_offer():
     pc = await offer_pc()
     desc = sdp.SessionDescription.parse(pc.localDescription.sdp)
     for media in desc.media:
-        stock = libinternals._ORIG_COMMON_CODECS(CODECS[media.kind], media.rtp.codecs)
-        assert libinternals._fast_common_codecs(CODECS[media.kind], media.rtp.codecs) == stock and stock
+        stock = libinternals.join._ORIG_COMMON_CODECS(CODECS[media.kind], media.rtp.codecs)
+        assert libinternals.join._fast_common_codecs(CODECS[media.kind], media.rtp.codecs) == stock and stock
     await pc.close()
 
 
@@ -179,9 +179,9 @@ async def test_host_candidates_narrowed_to_an_address_of_this_machine(live):
 
 async def test_the_address_list_is_cached(monkeypatch):
     calls = []
-    original = libinternals._ORIG_HOST_ADDRESSES
-    monkeypatch.setattr(libinternals, "_ORIG_HOST_ADDRESSES", lambda *a: calls.append(a) or original(*a))
-    libinternals._addresses_cache.clear()
+    original = libinternals.join._ORIG_HOST_ADDRESSES
+    monkeypatch.setattr(libinternals.join, "_ORIG_HOST_ADDRESSES", lambda *a: calls.append(a) or original(*a))
+    libinternals.join._addresses_cache.clear()
     first = libinternals.host_addresses()
     assert [libinternals.host_addresses() for _ in range(5)] == [first] * 5 and len(calls) == 1
 
@@ -221,7 +221,7 @@ async def test_a_part_whose_check_fails_is_left_to_aiortc(live, broken, part):
     def fail():
         raise LookupError("upstream changed")
 
-    broken.setitem(libinternals._JOIN_CHECKS, part, fail)
+    broken.setitem(libinternals.join._JOIN_CHECKS, part, fail)
     result = libinternals.self_check(refresh=True)
     assert result["join"][part] is False and "upstream changed" in result["join_refused"][part]
     assert all(on for p, on in result["join"].items() if p != part)
@@ -234,7 +234,7 @@ async def test_a_part_whose_check_fails_is_left_to_aiortc(live, broken, part):
     if part == "estimator":
         assert isinstance(estimators(s1)[0], RemoteBitrateEstimator)
     else:
-        assert isinstance(estimators(s1)[0], libinternals._LazyEstimator)
+        assert isinstance(estimators(s1)[0], libinternals.join._LazyEstimator)
     assert (await decoded_frames(pc1, 2))[-1].width == 320
     await pc1.close()
     await pc2.close()

@@ -60,7 +60,7 @@ async def test_two_chromium_viewers_on_the_shared_certificate_decode(server, bro
         for t in s.pc.getTransceivers():
             est = t.receiver._RTCRtpReceiver__remote_bitrate_estimator
             if t.kind == "video":  # Chromium sends RTCP only: the estimator was never built
-                assert isinstance(est, libinternals._LazyEstimator) and est.real is None
+                assert isinstance(est, libinternals.join._LazyEstimator) and est.real is None
         assert re.search(r"a=setup:passive", s.pc.localDescription.sdp)
     for page in pages:
         await page.close()
