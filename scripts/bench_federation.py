@@ -25,7 +25,8 @@ processes, PostgreSQL and other engineers' work, so CPU is the honest figure):
    ``pg_notify`` to every process and its screens: receipt minus ``sent_at`` (the scheduler's
    stamp in the transaction, before COMMIT; every process is on this machine's clock, so the
    stamps compare directly, as in bench_voting.py), p50/p99 over all N and per process;
-   the server CPU of each process in the fan-out window, per event;
+   the server CPU of each process in the fan-out window, per event, and the load processes' CPU
+   in the same window (``load_processes_cpu_s``: what the apparatus took of the 2 cores);
 4. the broker hop: this script LISTENs on the channel itself (an idle listener) and stamps
    each notification's arrival against its ``sent_at``; per process, the first screen's
    receipt of ``round.opened`` minus the first screen's receipt of its own ping, and the p50s;
@@ -211,11 +212,39 @@ def times_by_worker(screens, match: bytes):
     return out
 
 
+class Seen:
+    """Which screens hold a message containing a given text, for the driver's polls.
+
+    The driver polls every 0.25 s while an event is arriving; scanning every message of
+    15,000 screens on each poll took the load process's CPU from the fan-out it measures,
+    so each poll reads only the messages that arrived since the last one.
+    """
+
+    def __init__(self):
+        self._found: dict[bytes, set[int]] = {}
+        self._read: dict[bytes, list[int]] = {}
+
+    def have(self, screens: list, match: bytes) -> int:
+        found = self._found.setdefault(match, set())
+        read = self._read.setdefault(match, [])
+        read.extend([0] * (len(screens) - len(read)))
+        for i, sc in enumerate(screens):
+            if i in found:
+                continue
+            msgs = sc.messages
+            if len(msgs) > read[i]:
+                if any(match in p for _, p in msgs[read[i]:]):
+                    found.add(i)
+                read[i] = len(msgs)
+        return len(found)
+
+
 async def load_main(conn, host, port, src, n):
     loop = asyncio.get_running_loop()
     nofile = raise_nofile()
     screens: list[Screen] = []
     gas: list[dict] = []
+    seen = Seen()
     while True:
         cmd, *args = await loop.run_in_executor(None, conn.recv)
         if cmd == "register":
@@ -234,8 +263,7 @@ async def load_main(conn, host, port, src, n):
                 per[sc.worker] = per.get(sc.worker, 0) + 1
             conn.send(("connected", len(screens), time.time() - t, per, nofile))
         elif cmd == "have":
-            match = args[0].encode()
-            conn.send(("have", sum(1 for sc in screens if any(match in p for _, p in sc.messages)), len(screens)))
+            conn.send(("have", seen.have(screens, args[0].encode()), len(screens)))
         elif cmd == "arrivals":
             conn.send(("arrivals", *latencies_by_worker(screens, args[0].encode())))
         elif cmd == "times":
@@ -251,6 +279,7 @@ async def load_main(conn, host, port, src, n):
         elif cmd == "forget":  # drop the messages kept so far (memory), keep the sockets
             for sc in screens:
                 sc.messages = []
+            seen = Seen()
             conn.send(("forgot",))
         elif cmd == "stop":
             for sc in screens:
@@ -466,6 +495,11 @@ async def run(args, out: dict) -> dict:
         postmaster = psutil.Process(pm_pid)
         groups = {f"w{i}": (lambda p=p: [p]) for i, p in procs.items()}
         groups["postgres"] = lambda: [postmaster, *postmaster.children(recursive=True)]
+        # the load processes too: they share the 2 cores, and their CPU in a window says how much
+        # of it the apparatus, not the server, took (a federation's screens are on other machines)
+        load = Load(host, port, n, k)
+        loaders = [psutil.Process(p.pid) for p in load.procs]
+        groups["load"] = lambda: loaders
         sampler = CpuSampler(groups)
         sampler.start()
         broker: list = []
@@ -474,7 +508,6 @@ async def run(args, out: dict) -> dict:
         await asyncio.wait_for(ready.wait(), 10)
 
         # 1. assemblies (over every process) and screens
-        load = Load(host, port, n, k)
         sizes = [m // k + (1 if j < m % k else 0) for j in range(k)]
         shares = [(sum(sizes[:j]), sizes[j]) for j in range(k)]  # (first assembly's number, how many)
         t0 = time.time()
@@ -550,6 +583,7 @@ async def run(args, out: dict) -> dict:
         out["round_opened"] = {"screens": connected, "received": len(every), "missing": connected - len(every),
                                **summary(every), "scheduled_at_to_last_ms": round((last - opens) * 1000, 1),
                                "window_s": win["window_s"], "postgres_cpu_s": win["postgres"],
+                               "load_processes_cpu_s": win["load"],
                                "per_server_process": per_proc}
 
         # 4. counts from every assembly, over every process
