@@ -57,6 +57,7 @@ __all__ = ["EVENTS", "EventHub", "setup", "frame_text"]
 log = logging.getLogger(__name__)
 
 MAX_CLIENT_MESSAGE = 4096
+HEARTBEAT_S = 30.0  # s between pings to a screen; one silent for as long after a ping is dropped
 PUBLIC_SEND_WAIT = 0.1  # s the public path's publish waits for sockets in flow control
 
 
@@ -84,6 +85,9 @@ class EventHub:
         self.fastpath = fastpath
         self.fastpath_off_reason = None if fastpath else (fastpath_off_reason or "off")
         self._sending: set[asyncio.Future] = set()  # public path: sends still in flow control
+        # fast path: one shared ping frame per pass instead of aiohttp's per-socket heartbeat
+        self.heartbeat = wsfast.Heartbeat(HEARTBEAT_S)
+        self.silent_dropped = 0
         self.bus = None  # PostgreSQL: the process's LISTEN/NOTIFY bus (councilcast.services.bus.PgBus)
         # with a bus: callbacks(event, own) for every event received, before the screens get it
         # (areas keep their state for the hello), and async callbacks() -> [events] after a lost
@@ -99,11 +103,37 @@ class EventHub:
     def __len__(self) -> int:
         return len(self._clients)
 
-    def add(self, ws: web.WebSocketResponse, transport: asyncio.Transport) -> None:
+    def add(self, ws: web.WebSocketResponse, transport: asyncio.Transport, stamp: wsfast.Stamp | None = None) -> None:
         self._clients[ws] = transport
+        if self.fastpath:
+            self.heartbeat.add(ws, transport, stamp, asyncio.get_running_loop().time())
 
     def discard(self, ws: web.WebSocketResponse) -> None:
         self._clients.pop(ws, None)
+        self.heartbeat.discard(ws)
+
+    def beat(self) -> int:
+        """One pass of the fast path's heartbeat: ping the screens that are due (one shared
+        frame, one synchronous pass) and close the silent ones; returns how many were pinged."""
+        ping, silent = self.heartbeat.due(asyncio.get_running_loop().time())
+        sent, slow = wsfast.write_all(ping, wsfast.PING)
+        self._drop(slow)
+        for ws in silent:
+            self.silent_dropped += 1
+            transport = self._clients.get(ws)
+            self.discard(ws)
+            if transport is not None:
+                transport.close()  # as aiohttp does when no pong came: its handler then ends
+        return sent
+
+    async def heartbeat_loop(self) -> None:
+        """:meth:`beat` about every second (a quarter of the interval when it is shorter)."""
+        while True:
+            await asyncio.sleep(min(1.0, self.heartbeat.interval / 4))
+            try:
+                self.beat()
+            except Exception:  # noqa: BLE001 - one bad pass must not end the heartbeat
+                log.exception("/ws heartbeat pass failed")
 
     async def publish(self, event: dict) -> int | None:
         """Send ``event`` to every screen: here (returns how many sockets it was written to) or,
@@ -214,6 +244,7 @@ class EventHub:
         """Close every socket (code 1001), all at once, waiting at most ``timeout`` s."""
         clients = list(self._clients)
         self._clients.clear()
+        self.heartbeat.clear()
         if not clients:
             return
 
@@ -287,7 +318,9 @@ def _answer_at_read(payload: bytes, t1: float) -> bytes | None:
 async def ws_handler(request: web.Request) -> web.StreamResponse:
     hub = request.app[EVENTS]
     # No permessage-deflate: compressing per socket would undo the shared frame.
-    ws = web.WebSocketResponse(compress=False, heartbeat=30, max_msg_size=MAX_CLIENT_MESSAGE)
+    # The fast path's heartbeat is the hub's (EventHub.beat); the public path keeps aiohttp's.
+    ws = web.WebSocketResponse(compress=False, heartbeat=None if hub.fastpath else HEARTBEAT_S,
+                               max_msg_size=MAX_CLIENT_MESSAGE)
     try:
         await ws.prepare(request)
     except ConnectionError:  # gone before the handshake's answer was written
@@ -305,7 +338,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             log.exception("hello extra failed")
     try:
         await ws.send_str(json.dumps(hello, separators=(",", ":")))
-        hub.add(ws, transport)  # after the hello, so that no event reaches a screen before it
+        hub.add(ws, transport, stamp)  # after the hello, so that no event reaches a screen before it
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue
@@ -338,4 +371,10 @@ def setup(app: web.Application, *, fastpath: bool = True) -> EventHub:
     app.router.add_get("/ws", ws_handler, name="ws")
 
     app.on_shutdown.append(lambda app: hub.close_all())
+    if hub.fastpath:
+        async def heartbeat(app):
+            task = asyncio.create_task(hub.heartbeat_loop())
+            yield
+            task.cancel()
+        app.cleanup_ctx.append(heartbeat)
     return hub
