@@ -17,11 +17,16 @@ Two paths, one behaviour (``COUNCILCAST_WS_FASTPATH``, on by default; docs/setti
   are then written to each socket's transport in one synchronous pass, with no per-socket
   coroutine, await or copy. Each connection's protocol is wrapped so that ``t1`` is taken
   at the socket read and a sync request in the exact form clock.js sends is answered there.
+  The heartbeat is the hub's (:meth:`EventHub.beat`, :class:`councilcast.wsfast.Heartbeat`):
+  every ``HEARTBEAT_S`` a screen gets a ping, the due ones of a pass as one shared frame,
+  its pong is taken at the read, and a screen that read nothing since its last ping is
+  closed, as aiohttp's per-socket heartbeat (a task and two timers each) would.
 - **public** (the setting off, or :func:`councilcast.wsfast.check` finding that the
   installed aiohttp lacks what the fast path needs): aiohttp's public API only,
   ``ws.send_str`` per socket (started together, so one socket in flow control does not
   hold the others) and ``async for msg in ws`` with ``t1`` taken when the message comes
-  out of aiohttp's reader. Same messages, more CPU per event and per sync.
+  out of aiohttp's reader, and aiohttp's own heartbeat. Same messages, more CPU per event,
+  per sync and per idle screen.
 
 :attr:`EventHub.ws_path` says which is active (``/api/voting/stats`` reports it). The naive
 loop (``await ws.send_str(text)`` per socket, in turn) is kept as

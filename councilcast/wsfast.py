@@ -6,6 +6,9 @@ bytes, for two costs measured in docs/voting.md (Figures):
 - **Shared frame** (:func:`frame_text`, :func:`write_all`): an event is framed once as an
   unmasked, uncompressed RFC 6455 text frame and the same bytes go to every socket's
   transport in one synchronous pass, with no per-socket coroutine, await or copy.
+- **One heartbeat** (:class:`Heartbeat`, :data:`PING`): every screen pinged by a shared
+  frame in one pass, its pong taken at the read (:class:`Stamp`), instead of aiohttp's task
+  and timers per socket per ping.
 - **Sync at the read** (:class:`Stamp`, :func:`install`): the connection's protocol is
   wrapped, so that the receipt time ``t1`` is taken when the bytes reach the process, and
   a read that is exactly one small sync request is answered right there, without the trip
