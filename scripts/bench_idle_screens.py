@@ -33,7 +33,8 @@ from benchlib import free_port, stop_process  # noqa: E402
 import bench_voting  # noqa: E402  (its WebSocket screen)
 
 ROOT = Path(__file__).resolve().parents[1]
-HEARTBEAT_S = 30.0  # councilcast.events: WebSocketResponse(heartbeat=30)
+sys.path.insert(0, str(ROOT))
+from councilcast.events import HEARTBEAT_S  # noqa: E402  (the server's own period, not a copy of it)
 
 
 def cpu(proc) -> float:
