@@ -317,7 +317,10 @@ class Broadcaster:
         with self._slot(client):
             if not self.lean_joins:
                 return await self._play(ch, offer, client)
-            with libinternals.lean_join((offer, parsed), self.host_addresses, dtls_role="server"):
+            # ICE-lite only with host candidates alone: an agent that gathers through a STUN or
+            # TURN server (COUNCILCAST_ICE_SERVERS) is behind a NAT and must run its own checks
+            with libinternals.lean_join((offer, parsed), self.host_addresses, dtls_role="server",
+                                        ice_lite=not self.ice_servers):
                 return await self._play(ch, offer, client)
 
     async def _play(self, ch: Channel, offer: str, client: str | None) -> tuple[Session, str]:

@@ -1647,7 +1647,7 @@ def join_steps_profile(runs: int = 20) -> dict:
         add("check_offer", ms(t))
         if lean:
             block = libinternals.lean_join((offer, parsed), ipv4 if mode == "lean_one_address" else None,
-                                           dtls_role="server")
+                                           dtls_role="server", ice_lite=mode != "lean_full_ice")
         with block:
             t = time.thread_time()
             pc = RTCPeerConnection(configuration([]))
@@ -1684,7 +1684,7 @@ def join_steps_profile(runs: int = 20) -> dict:
         await pc.close()
 
     async def run() -> dict:
-        modes = ("stock", "lean", "lean_one_address") if ipv4 else ("stock", "lean")
+        modes = ("stock", "lean_full_ice", "lean", "lean_one_address") if ipv4 else ("stock", "lean_full_ice", "lean")
         steps: dict[str, dict[str, list[float]]] = {mode: {} for mode in modes}
         for i in range(runs * len(modes)):
             mode = modes[i % len(modes)]
@@ -1714,10 +1714,12 @@ def join_steps_profile(runs: int = 20) -> dict:
                                                           "set_local_description_with_ice_gathering")), 3)
                   for mode, d in out.items()}
     return {"ms": out["stock"], "lean_ms": out["lean"], "lean_one_address_ms": out.get("lean_one_address"),
+            "lean_full_ice_ms": out["lean_full_ice"],
             "runs": runs, "offer_to_answer_ms": signalling["stock"], "lean_offer_to_answer_ms": signalling["lean"],
             "lean_one_address_offer_to_answer_ms": signalling.get("lean_one_address"), "one_address": ipv4,
             "lean_parts": libinternals.join_parts(),
-            "note": "thread CPU, median; stock (aiortc's steps), lean (inside lean_join, as Broadcaster.play) and "
+            "note": "thread CPU, median; stock (aiortc's steps), lean (inside lean_join, as Broadcaster.play), "
+                    "lean_full_ice (lean with the server's ICE end a full agent, before ICE-lite) and "
                     "lean_one_address (lean, host candidates on one IPv4 address, as a server listening on it) "
                     "alternate join by join in the same run; ice_and_dtls_both_sides is the client and the server "
                     "of one loopback pair together, from the answer to connected (about half is the server's); "
@@ -1737,6 +1739,19 @@ def stock_joins_server(argv: list[str]) -> int:
         original(self, *args, **{**kwargs, "lean_joins": False})
 
     channels.Broadcaster.__init__ = stock
+    return cli_main(argv)
+
+
+def full_ice_server(argv: list[str]) -> int:
+    """``councilcast`` with lean joins but a full ICE agent at the server's end (the ``ice_lite``
+    part refused, as a failed self-check would): the before of ICE-lite in :func:`join_cost`."""
+    from broadcast.libinternals import join
+    from councilcast.cli import main as cli_main
+
+    def refused():
+        raise LookupError("turned off by bench_broadcast --full-ice-server")
+
+    join._JOIN_CHECKS["ice_lite"] = refused
     return cli_main(argv)
 
 
@@ -1765,15 +1780,15 @@ def join_cost(env: dict, tmp: str, rounds: int = JOIN_COST_ROUNDS) -> dict:
 
     servers = {}
     ipv4 = [a for a in libinternals.host_addresses() if ":" not in a][:1]
-    modes = ("stock", "lean", "lean_one_address") if ipv4 else ("stock", "lean")
+    modes = ("stock", "lean_full_ice", "lean", "lean_one_address") if ipv4 else ("stock", "lean_full_ice", "lean")
     try:
         for mode in modes:
             port = free_port()
             host = ipv4[0] if mode == "lean_one_address" else "127.0.0.1"
             url = f"http://{host}:{port}"
             argv = ["serve", "--host", host, "--port", str(port), "--db", f"{tmp}/join-{mode}.db"]
-            cmd = [sys.executable, __file__, "--stock-joins-server", *argv] if mode == "stock" else \
-                [sys.executable, "-m", "councilcast", *argv]
+            launcher = {"stock": [__file__, "--stock-joins-server"], "lean_full_ice": [__file__, "--full-ice-server"]}
+            cmd = [sys.executable, *launcher.get(mode, ["-m", "councilcast"]), *argv]
             servers[mode] = (subprocess.Popen(cmd, env={**env, "COUNCILCAST_DATA_DIR": f"{tmp}/join-{mode}-data"},
                                               cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), url)
         for mode, (proc, url) in servers.items():
@@ -1854,7 +1869,8 @@ def join_cost(env: dict, tmp: str, rounds: int = JOIN_COST_ROUNDS) -> dict:
         out["note"] = ("event-loop thread CPU per join (POST, answer, ICE, DTLS, SRTP until every joiner of the "
                        "batch is connected, the frames sent to those already in included) and per leave (the "
                        "DELETEs and the sessions closed), minus the loop's rate in the 2 s before each batch; "
-                       "stock = aiortc's own set-up, lean = Broadcaster.play's lean_join, lean_one_address = "
+                       "stock = aiortc's own set-up, lean = Broadcaster.play's lean_join, lean_full_ice = lean "
+                       "with a full ICE agent at the server's end (the ice_lite part off), lean_one_address = "
                        "lean on a server listening on one IPv4 address of this machine (its viewers get that "
                        "host candidate alone); batches alternate between the servers")
         return out
@@ -2029,8 +2045,12 @@ def controller(args) -> dict:
                     "load": "counting viewers: aiortc ICE+DTLS-SRTP set-up, RTP counted at the socket, not decrypted "
                             "or decoded; decoding viewers: full aiortc receive+decode; joiners (storm): counting, "
                             "each video packet decrypted with the joiner's own SRTP session until its first keyframe"}
-    launcher = [__file__, "--stock-joins-server"] if args.stock_joins else ["-m", "councilcast"]
-    result["joins"] = "stock (aiortc's own set-up per join)" if args.stock_joins else "lean (as shipped)"
+    if args.stock_joins:
+        launcher, result["joins"] = [__file__, "--stock-joins-server"], "stock (aiortc's own set-up per join)"
+    elif args.full_ice_joins:
+        launcher, result["joins"] = [__file__, "--full-ice-server"], "lean, a full ICE agent at the server (no ICE-lite)"
+    else:
+        launcher, result["joins"] = ["-m", "councilcast"], "lean with ICE-lite (as shipped)"
     server = subprocess.Popen([sys.executable, *launcher, "serve", "--host", "127.0.0.1", "--port",
                                str(port), "--db", f"{tmp}/bench.db"], env=env, cwd=str(ROOT),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -2212,6 +2232,9 @@ def main() -> int:
     ap.add_argument("--stock-joins", action="store_true",
                     help="the server under test negotiates joins with aiortc's own set-up (no lean_join): "
                          "the before of a before/after")
+    ap.add_argument("--full-ice-joins", action="store_true",
+                    help="the server under test joins lean but with a full ICE agent at its end (the ice_lite "
+                         "part off): the before of ICE-lite")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--decode", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
@@ -2225,6 +2248,8 @@ def main() -> int:
         return profiled_server(sys.argv[2:])
     if len(sys.argv) > 2 and sys.argv[1] == "--stock-joins-server":
         return stock_joins_server(sys.argv[2:])
+    if len(sys.argv) > 2 and sys.argv[1] == "--full-ice-server":
+        return full_ice_server(sys.argv[2:])
     args = ap.parse_args()
     if args.storm_role:
         timeout = STORM_WATCHER_TIMEOUT_S if args.storm_role == "watch" else WORKER_TIMEOUT_S

@@ -22,7 +22,7 @@ from broadcast.libinternals.common import reads
 __all__ = ["JOIN_PARTS", "LeanJoin", "lean_join", "shared_certificate", "host_addresses", "join_parts",
            "HOST_ADDRESSES_TTL_S", "CERTIFICATE_MAX_AGE_S", "SharedCertificate"]
 
-JOIN_PARTS = ("certificate", "estimator", "codecs", "offer_parse", "answer_parse", "host_addresses")
+JOIN_PARTS = ("certificate", "estimator", "codecs", "offer_parse", "answer_parse", "host_addresses", "ice_lite")
 """What :func:`lean_join` changes in a server-side peer's set-up, each with its own self-check
 (``join.<part>``); a part whose check fails is left as aiortc does it:
 
@@ -40,7 +40,17 @@ JOIN_PARTS = ("certificate", "estimator", "codecs", "offer_parse", "answer_parse
 - ``host_addresses``: aioice's list of the machine's addresses (``ifaddr.get_adapters``, one
   ``getifaddrs`` and a walk of every interface) is cached :data:`HOST_ADDRESSES_TTL_S`, and
   optionally narrowed to the addresses the server is reached at (fewer sockets, fewer STUN
-  checks)."""
+  checks);
+- ``ice_lite``: the server's end is an ICE-lite agent (RFC 8445 section 2.5): the answer says
+  ``a=ice-lite``, the viewer (a full agent, controlling) runs every check, and the server only
+  answers them (:class:`LiteConnection`): no checks of its own, no 20 ms pacing, no triggered
+  checks; a pair is valid when the viewer's check on it arrives, selected when that check
+  nominates it. A server has public host candidates (or a TURN server in front), which is
+  what ICE-lite is for."""
+
+LITE_CONNECT_TIMEOUT_S = 30.0
+"""An ICE-lite end whose viewer nominated no pair within this gives up (a full agent fails when
+its checks time out; a lite one has none)."""
 
 HOST_ADDRESSES_TTL_S = 10.0
 """How long the machine's address list is reused (an interface that comes up is seen after this)."""
@@ -51,10 +61,12 @@ CERTIFICATE_MAX_AGE_S = 24 * 3600.0
 class LeanJoin:
     """What one WHEP negotiation (the task that runs :func:`lean_join`) skips or shares."""
 
-    __slots__ = ("active", "certificate", "offer", "addresses", "dtls_role", "answer")
+    __slots__ = ("active", "certificate", "offer", "addresses", "dtls_role", "answer", "ice_lite")
 
-    def __init__(self, certificate, offer, addresses, dtls_role=None):
+    def __init__(self, certificate, offer, addresses, dtls_role=None, ice_lite=False):
         self.active = True
+        self.ice_lite = ice_lite
+        """The peer's ICE end is a :class:`LiteConnection`."""
         self.certificate = certificate
         """The shared certificate, or None (aiortc makes one)."""
         self.offer = offer
@@ -85,7 +97,7 @@ def join_parts() -> dict[str, bool]:
 
 @contextlib.contextmanager
 def lean_join(offer: tuple[str, object] | None = None, addresses: list[str] | None = None,
-              dtls_role: str | None = None):
+              dtls_role: str | None = None, ice_lite: bool = True):
     """Negotiate a server-side peer inside this block with the parts of :data:`JOIN_PARTS`
     that passed their self-check: create the ``RTCPeerConnection`` and call its
     ``setRemoteDescription`` and ``setLocalDescription`` in it.
@@ -95,7 +107,9 @@ def lean_join(offer: tuple[str, object] | None = None, addresses: list[str] | No
     machine; all of them otherwise). ``dtls_role``: ``"server"`` (``a=setup:passive``) or
     ``"client"`` (``active``) in the answer ``createAnswer`` makes (as
     :func:`broadcast.channels.as_dtls_server` would write it in its text), so that
-    ``setLocalDescription`` takes that answer as built rather than parsing it again. Only the
+    ``setLocalDescription`` takes that answer as built rather than parsing it again.
+    ``ice_lite``: the peer's ICE end only answers the remote end's checks (the remote end must
+    be a full agent that offers: a WHEP viewer or a relay pulling). Only the
     task that runs the block (and the tasks it starts meanwhile) sees it: a publisher or a
     relay negotiating at the same time is untouched.
     """
@@ -106,7 +120,8 @@ def lean_join(offer: tuple[str, object] | None = None, addresses: list[str] | No
     lean = LeanJoin(shared_certificate() if parts["certificate"] else None,
                     offer if parts["offer_parse"] else None,
                     list(addresses) if addresses and parts["host_addresses"] else None,
-                    dtls_role if parts["answer_parse"] else None)
+                    dtls_role if parts["answer_parse"] else None,
+                    ice_lite and parts["ice_lite"])
     token = _LEAN.set(lean)
     try:
         yield lean
@@ -124,7 +139,7 @@ def _install_join(parts: dict[str, bool]) -> None:
             _join_on.update(parts)
             return
         from aioice import ice as aioice_ice
-        from aiortc import rtcpeerconnection, rtcrtpreceiver, sdp
+        from aiortc import rtcicetransport, rtcpeerconnection, rtcrtpreceiver, sdp
 
         rtcpeerconnection.RTCCertificate = _PeerCertificates
         rtcrtpreceiver.RemoteBitrateEstimator = _estimator
@@ -132,6 +147,8 @@ def _install_join(parts: dict[str, bool]) -> None:
         rtcpeerconnection.wrap_session_description = _wrap
         sdp.SessionDescription.parse = classmethod(_parse)
         aioice_ice.get_host_addresses = _host_addresses
+        rtcicetransport.Connection = _ice_connection
+        rtcicetransport.RTCIceGatherer.getLocalParameters = _local_parameters
         _join_on.update(parts)
         _join_installed = True
 
@@ -342,6 +359,76 @@ def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
     return found
 
 
+# ice_lite ----------------------------------------------------------------------------------
+from aiortc import rtcicetransport as _rtcicetransport  # noqa: E402
+
+_ORIG_CONNECTION = _rtcicetransport.Connection  # aioice.Connection, as aiortc imports it
+_ORIG_LOCAL_PARAMETERS = _rtcicetransport.RTCIceGatherer.getLocalParameters
+
+
+class LiteConnection(_ORIG_CONNECTION):
+    """aioice's ``Connection`` as an ICE-lite agent (RFC 8445 sections 2.5, 6.1.1 and 7.3): it
+    gathers host candidates and answers the full agent's checks (aioice's ``request_received``,
+    unchanged: authentication, role conflicts, the response), and starts no check of its own.
+    A check that arrives makes its pair valid (a response went back on the same pair); one
+    with USE-CANDIDATE selects it, which completes ICE. aioice's consent freshness (RFC 7675)
+    runs as before once connected: the server still asks the viewer before it keeps sending."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._lite_deadline = None
+
+    def check_start_task(self, pair) -> None:
+        """No checks from a lite agent: not paced ones, not triggered ones."""
+
+    def _check_periodic(self) -> bool:
+        # connect() calls this every 20 ms until it returns False, then waits for the check
+        # list's state, or fails at once if the list is empty: so wait here until a pair
+        # exists (a candidate of the offer, or a check from a prflx address), then hand over.
+        if self._lite_deadline is None:
+            loop = asyncio.get_running_loop()
+            self._lite_deadline = loop.call_later(LITE_CONNECT_TIMEOUT_S, self._lite_give_up)
+        return not self._check_list_done and not self._check_list
+
+    def _lite_give_up(self) -> None:
+        if not self._check_list_done:
+            self._check_list_state.put_nowait(_aioice_ice.ICE_FAILED)
+            self._check_list_done = True
+
+    def check_incoming(self, message, addr, protocol) -> None:
+        super().check_incoming(message, addr, protocol)  # finds or learns the pair; starts nothing
+        pair = next((p for p in self._check_list if p.protocol is protocol and p.remote_addr == tuple(addr[:2])),
+                    None)
+        if pair is None:  # pragma: no cover - check_incoming always leaves the pair in the list
+            return
+        if pair.state != _aioice_ice.CandidatePair.State.SUCCEEDED:
+            self.check_state(pair, _aioice_ice.CandidatePair.State.SUCCEEDED)
+        if pair.remote_nominated and not pair.nominated:
+            pair.nominated = True
+            self.check_complete(pair)
+
+    async def close(self) -> None:
+        if self._lite_deadline is not None:
+            self._lite_deadline.cancel()
+        await super().close()
+
+
+def _ice_connection(*args, **kwargs):
+    """Stands for ``Connection`` in ``aiortc.rtcicetransport`` (``RTCIceGatherer.__init__``)."""
+    lean = _lean()
+    if lean is not None and lean.ice_lite and _join_on["ice_lite"]:
+        return LiteConnection(*args, **kwargs)
+    return _ORIG_CONNECTION(*args, **kwargs)
+
+
+def _local_parameters(self):
+    """Stands for ``RTCIceGatherer.getLocalParameters``: a lite end says so (``a=ice-lite``)."""
+    params = _ORIG_LOCAL_PARAMETERS(self)
+    if isinstance(getattr(self, "_connection", None), LiteConnection):
+        params.iceLite = True
+    return params
+
+
 # the join's self-checks --------------------------------------------------------------------
 def _check_join_certificate() -> str:
     from aiortc import rtcdtlstransport
@@ -548,7 +635,34 @@ def _check_join_answer_parse() -> str:
     return "createAnswer returns through wrap_session_description; its answer as built reads back the same"
 
 
+def _check_join_ice_lite() -> str:
+    import dataclasses
+
+    gatherer = _rtcicetransport.RTCIceGatherer
+    reads(gatherer.__init__, ["Connection"], "RTCIceGatherer.__init__")
+    reads(_ORIG_LOCAL_PARAMETERS, ["RTCIceParameters"], "RTCIceGatherer.getLocalParameters")
+    if "iceLite" not in {f.name for f in dataclasses.fields(_rtcicetransport.RTCIceParameters)}:
+        raise LookupError("aiortc's RTCIceParameters has no iceLite")
+    desc = _ORIG_PARSE(_sdp.SessionDescription, _SAMPLE_OFFER_CODECS)
+    for media in desc.media:
+        media.ice.iceLite = True
+    if "\r\na=ice-lite\r\n" not in str(desc):
+        raise ValueError("aiortc's SDP does not write a=ice-lite for an iceLite end")
+    conn = _ORIG_CONNECTION
+    reads(conn.connect, ["_check_periodic", "_check_list", "_check_list_state"], "aioice Connection.connect")
+    reads(conn.check_incoming, ["check_start_task", "_find_pair", "remote_nominated"],
+          "aioice Connection.check_incoming")
+    reads(conn.request_received, ["check_incoming"], "aioice Connection.request_received")
+    reads(conn.check_complete, ["_nominated", "_check_list_maybe_complete"], "aioice Connection.check_complete")
+    if not hasattr(_aioice_ice, "ICE_FAILED"):
+        raise LookupError("aioice.ice has no ICE_FAILED")
+    if not hasattr(_aioice_ice.CandidatePair.State, "SUCCEEDED"):
+        raise LookupError("aioice CandidatePair.State has no SUCCEEDED")
+    return ("RTCIceGatherer makes aioice's Connection; connect() paces checks through _check_periodic "
+            "and check_incoming starts triggered ones through check_start_task")
+
+
 _JOIN_CHECKS = {"certificate": _check_join_certificate, "estimator": _check_join_estimator,
                 "codecs": _check_join_codecs, "offer_parse": _check_join_offer_parse,
                 "answer_parse": _check_join_answer_parse,
-                "host_addresses": _check_join_host_addresses}
+                "host_addresses": _check_join_host_addresses, "ice_lite": _check_join_ice_lite}

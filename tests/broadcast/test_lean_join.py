@@ -177,6 +177,113 @@ async def test_host_candidates_narrowed_to_an_address_of_this_machine(live):
     await pc.close()
 
 
+def client_ice(pc):
+    """The aioice connection of an aiortc peer's first transceiver."""
+    return pc.getTransceivers()[0].sender.transport.transport.iceGatherer._connection
+
+
+async def joined_counting_checks(b: Broadcaster):
+    """A viewer joins ``b`` and decodes two frames; the STUN requests its ICE end got meanwhile."""
+    pc = await offer_pc()
+    got = []
+    conn = client_ice(pc)
+    answer_check = conn.request_received
+
+    def counted(message, addr, protocol):
+        got.append(message.transaction_id)
+        return answer_check(message, addr, protocol)
+
+    conn.request_received = counted  # the StunProtocol calls it through the instance
+    session, answer = await b.play("central", pc.localDescription.sdp, "127.0.0.1")
+    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    frames = await decoded_frames(pc, 2)
+    return pc, session, answer, len(got), frames
+
+
+async def test_the_server_end_is_ice_lite_and_sends_no_check(live):
+    pc, session, answer, checks, frames = await joined_counting_checks(live)
+    assert "\r\na=ice-lite\r\n" in answer
+    server_end = session.pc.getTransceivers()[0].sender.transport.transport.iceGatherer._connection
+    assert isinstance(server_end, libinternals.join.LiteConnection)
+    assert client_ice(pc).remote_is_lite and client_ice(pc).ice_controlling
+    assert checks == 0  # the viewer ran every check; the server answered them
+    assert frames[-1].width == 320
+    assert session.pc.iceConnectionState == "completed"
+    await pc.close()
+
+
+async def test_a_stock_server_end_checks_the_viewer_too():
+    """The counter above can see checks: aiortc's full agent sends its own (triggered) ones."""
+    b = Broadcaster(None, lean_joins=False)
+    b.define("central")
+    b.start_camera("central", 320, 240, fps=15)
+    try:
+        pc, session, answer, checks, frames = await joined_counting_checks(b)
+        assert "a=ice-lite" not in answer
+        assert checks >= 1
+        assert frames[-1].width == 320
+        await pc.close()
+    finally:
+        await b.close()
+
+
+class StunResponder:
+    """A STUN server on loopback (RFC 8489 Binding only): what COUNCILCAST_ICE_SERVERS would name."""
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        from aioice import stun
+
+        request = stun.parse_message(data)
+        response = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.RESPONSE,
+                                transaction_id=request.transaction_id)
+        response.attributes["XOR-MAPPED-ADDRESS"] = addr
+        self.transport.sendto(bytes(response), addr)
+
+    def error_received(self, exc):
+        pass
+
+    def connection_lost(self, exc):
+        pass
+
+
+async def test_a_server_that_gathers_through_a_stun_server_stays_a_full_agent(live):
+    """ICE-lite is for an end with host candidates alone; one behind a NAT runs its checks."""
+    import asyncio
+
+    from aiortc import RTCIceServer
+
+    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(StunResponder, local_addr=("127.0.0.1", 0))
+    try:
+        live.ice_servers = [RTCIceServer(f"stun:127.0.0.1:{transport.get_extra_info('sockname')[1]}")]
+        pc, session, answer, checks, frames = await joined_counting_checks(live)
+        assert "a=ice-lite" not in answer
+        end = session.pc.getTransceivers()[0].sender.transport.transport.iceGatherer._connection
+        assert not isinstance(end, libinternals.join.LiteConnection)
+        assert checks >= 1 and frames[-1].width == 320
+        await pc.close()
+    finally:
+        transport.close()
+
+
+async def test_a_lite_end_that_is_never_checked_gives_up(live, monkeypatch):
+    import asyncio
+
+    monkeypatch.setattr(libinternals.join, "LITE_CONNECT_TIMEOUT_S", 0.5)
+    pc = await offer_pc()
+    session, answer = await live.play("central", pc.localDescription.sdp, "127.0.0.1")
+    assert "a=ice-lite" in answer  # the viewer never takes the answer, so never checks
+    states = []
+    session.pc.on("iceconnectionstatechange", lambda: states.append(session.pc.iceConnectionState))
+    async with asyncio.timeout(10):
+        while not session.closed:
+            await asyncio.sleep(0.05)
+    assert "failed" in states
+    await pc.close()
+
+
 async def test_the_address_list_is_cached(monkeypatch):
     calls = []
     original = libinternals.join._ORIG_HOST_ADDRESSES
@@ -231,6 +338,7 @@ async def test_a_part_whose_check_fails_is_left_to_aiortc(live, broken, part):
         assert fingerprint(a1) != fingerprint(a2)
     else:
         assert fingerprint(a1) == fingerprint(a2)
+    assert ("a=ice-lite" in a1) is (part != "ice_lite")
     if part == "estimator":
         assert isinstance(estimators(s1)[0], RemoteBitrateEstimator)
     else:
