@@ -26,7 +26,9 @@ processes, PostgreSQL and other engineers' work, so CPU is the honest figure):
    stamp in the transaction, before COMMIT; every process is on this machine's clock, so the
    stamps compare directly, as in bench_voting.py), p50/p99 over all N and per process;
    the server CPU of each process in the fan-out window, per event, and the load processes' CPU
-   in the same window (``load_processes_cpu_s``: what the apparatus took of the 2 cores);
+   in the same window (``load_processes_cpu_s``: what the apparatus took of the 2 cores; and
+   ``load_processes_kernel_cpu_s``, the system time of it: reading the sockets and the
+   loopback's TCP work);
 4. the broker hop: this script LISTENs on the channel itself (an idle listener) and stamps
    each notification's arrival against its ``sent_at``; per process, the first screen's
    receipt of ``round.opened`` minus the first screen's receipt of its own ping, and the p50s;
@@ -322,27 +324,34 @@ def merge_counts(dicts) -> dict:
 # -- CPU, sampled ------------------------------------------------------------------------------------
 class CpuSampler(threading.Thread):
     """Every ``every`` s: (time, {name: CPU seconds}) for each process watched (user + system, all
-    threads; a group such as PostgreSQL's backends summed)."""
+    threads; a group such as PostgreSQL's backends summed). A group named in ``kernel`` also
+    has its system time alone, as ``<name>_kernel``: where the loopback's TCP work lands."""
 
-    def __init__(self, groups: dict, every: float = 0.05):
+    def __init__(self, groups: dict, every: float = 0.05, kernel: tuple = ()):
         super().__init__(daemon=True)
-        self.groups, self.every = groups, every
+        self.groups, self.every, self.kernel = groups, every, kernel
         self.samples: list[tuple[float, dict]] = []
         self.halt = threading.Event()
 
     @staticmethod
-    def _cpu(procs) -> float:
-        total = 0.0
+    def _cpu(procs) -> tuple[float, float]:
+        total = system = 0.0
         for p in procs:
             try:
                 t = p.cpu_times()
                 total += t.user + t.system
+                system += t.system
             except Exception:  # noqa: BLE001 - a backend that ended
                 pass
-        return total
+        return total, system
 
     def snapshot(self) -> dict:
-        return {name: self._cpu(get()) for name, get in self.groups.items()}
+        out = {}
+        for name, get in self.groups.items():
+            out[name], system = self._cpu(get())
+            if name in self.kernel:
+                out[f"{name}_kernel"] = system
+        return out
 
     def run(self):
         while not self.halt.is_set():
@@ -500,7 +509,7 @@ async def run(args, out: dict) -> dict:
         load = Load(host, port, n, k)
         loaders = [psutil.Process(p.pid) for p in load.procs]
         groups["load"] = lambda: loaders
-        sampler = CpuSampler(groups)
+        sampler = CpuSampler(groups, kernel=("load",))
         sampler.start()
         broker: list = []
         ready = asyncio.Event()
@@ -584,6 +593,7 @@ async def run(args, out: dict) -> dict:
                                **summary(every), "scheduled_at_to_last_ms": round((last - opens) * 1000, 1),
                                "window_s": win["window_s"], "postgres_cpu_s": win["postgres"],
                                "load_processes_cpu_s": win["load"],
+                               "load_processes_kernel_cpu_s": win["load_kernel"],
                                "per_server_process": per_proc}
 
         # 4. counts from every assembly, over every process
