@@ -26,6 +26,7 @@ CODES = {
     "bad_caption": "invalid",          # a caption cue without text, too long, or of a wrong duration
     "bad_camera": "invalid",           # a synthetic camera of a size or rate it cannot make
     "full": "unavailable",             # every media session (in all, or of this address) is taken (503)
+    "bad_ice_interface": "invalid",    # COUNCILCAST_ICE_INTERFACES names no address or interface of this machine
     "bad_ice_server": "invalid",       # COUNCILCAST_ICE_SERVERS names something that is not an ICE URL
 }
 

@@ -17,6 +17,8 @@ Public API::
     await resolve_stun(urls, getaddrinfo, timeout=2.0) -> list[RTCIceServer] (IP literals)
     configuration(servers) -> RTCConfiguration (never None: no library default)
     listen_addresses(host) -> list[str] | None (the host candidates of a server listening on host)
+    ice_addresses("eth0, 203.0.113.5") -> list[str] | None (COUNCILCAST_ICE_INTERFACES: the host
+        candidates named by interface or address, checked against this machine's)
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from aiortc import RTCConfiguration, RTCIceServer
 
 from broadcast.errors import BroadcastError
 
-__all__ = ["IceUrl", "parse_ice_urls", "resolve_stun", "configuration", "listen_addresses", "RESOLVE_TIMEOUT_S"]
+__all__ = ["IceUrl", "parse_ice_urls", "resolve_stun", "configuration", "listen_addresses", "ice_addresses",
+           "RESOLVE_TIMEOUT_S"]
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +135,64 @@ def listen_addresses(host: str) -> list[str] | None:
     if ip.is_unspecified or ip.is_loopback or ip.is_link_local or ip.is_multicast:
         return None
     return [str(ip)]
+
+
+def _usable(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    # what aioice gathers host candidates on: not loopback, not link-local (nor a wildcard)
+    return not (ip.is_unspecified or ip.is_loopback or ip.is_link_local or ip.is_multicast)
+
+
+def _machine_adapters() -> dict[str, list[str]]:
+    """Each interface's name and its addresses (ifaddr, as aioice lists them)."""
+    import ifaddr
+
+    out: dict[str, list[str]] = {}
+    for adapter in ifaddr.get_adapters():
+        for a in adapter.ips:
+            ip = a.ip[0] if isinstance(a.ip, tuple) else a.ip  # IPv6: (address, flowinfo, scope)
+            out.setdefault(adapter.nice_name, []).append(str(ip))
+    return out
+
+
+def ice_addresses(setting: str, adapters: dict[str, list[str]] | None = None) -> list[str] | None:
+    """The host candidates named by ``COUNCILCAST_ICE_INTERFACES``: a comma-separated list of
+    interface names (``eth0``: its addresses) and addresses of this machine (``203.0.113.5``);
+    None when empty (then :func:`listen_addresses` decides). A name or address that is not on
+    the machine, or one that cannot be a host candidate (loopback, link-local), raises
+    ``BroadcastError`` on field ``ice_interfaces``: a typo must stop the start, not make every
+    viewer's join fall back to every address in silence.
+
+    >>> ice_addresses("eth1, 192.0.2.9", {"eth1": ["10.0.0.2", "fe80::1"], "eth2": ["192.0.2.9"]})
+    ['10.0.0.2', '192.0.2.9']
+    """
+    items = [x.strip() for x in (setting or "").split(",") if x.strip()]
+    if not items:
+        return None
+    adapters = _machine_adapters() if adapters is None else adapters
+    here = {addr for addrs in adapters.values() for addr in addrs}
+    out: list[str] = []
+    for item in items:
+        try:
+            ip = ipaddress.ip_address(item.strip("[]"))
+        except ValueError:
+            if item not in adapters:
+                raise BroadcastError("bad_ice_interface", "ice_interfaces",
+                                     f"{item!r} is neither an address nor an interface of this machine "
+                                     f"(interfaces: {', '.join(sorted(adapters)) or 'none'})") from None
+            usable = [a for a in adapters[item] if _usable(ipaddress.ip_address(a))]
+            if not usable:
+                raise BroadcastError("bad_ice_interface", "ice_interfaces",
+                                     f"interface {item!r} has no address a viewer can reach "
+                                     f"(loopback and link-local addresses are no host candidates)")
+            out += [a for a in usable if a not in out]
+            continue
+        if not _usable(ip):
+            raise BroadcastError("bad_ice_interface", "ice_interfaces",
+                                 f"{item} cannot be a host candidate (loopback, link-local or a wildcard)")
+        if str(ip) not in here:
+            raise BroadcastError("bad_ice_interface", "ice_interfaces",
+                                 f"{item} is not an address of this machine, and a host candidate must be one (a "
+                                 "public address in front of a NAT is learnt from a STUN server: COUNCILCAST_ICE_SERVERS)")
+        if str(ip) not in out:
+            out.append(str(ip))
+    return out

@@ -43,6 +43,11 @@ class Config:
     """Comma-separated STUN/TURN URLs (none by default: loopback and LAN). Browsers get all of
     them (WHIP/WHEP ``Link`` headers); the server's own peers use the STUN ones, their names
     resolved once at start-up in the background, never on a join (broadcast/ice.py)."""
+    ice_interfaces: str = ""
+    """Comma-separated interface names (``eth0``) and addresses of this machine that the server's
+    peers offer viewers as host candidates (empty: the address ``host`` names if it is one of the
+    machine's own, else every address). Fewer candidates, fewer sockets and checks per join
+    (docs/broadcast.md, "Joining"). A name or address not on the machine stops the start."""
     demo: bool = False
     """Start the demo: bundled economy, synthetic camera on channel ``central``, simulated assemblies."""
     demo_fast: bool = False

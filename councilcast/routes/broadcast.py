@@ -38,7 +38,7 @@ from broadcast import chapters as chapter_track
 from broadcast.captions import Captions
 from broadcast.channels import SessionLimits
 from broadcast.errors import BroadcastError
-from broadcast.ice import listen_addresses, parse_ice_urls
+from broadcast.ice import ice_addresses, listen_addresses, parse_ice_urls
 from broadcast.offers import MAX_OFFER_BYTES
 from broadcast.retention import Retention
 from broadcast.synthetic import SIZE_LIMITS
@@ -458,6 +458,12 @@ async def studio_page(request: web.Request) -> web.Response:
 
 
 # -- start and stop ------------------------------------------------------------------------
+def host_candidates(config) -> list[str] | None:
+    """The addresses the server's peers offer as host candidates: COUNCILCAST_ICE_INTERFACES, else
+    the listening address if it is one of the machine's own, else None (every address)."""
+    return ice_addresses(config.ice_interfaces) or listen_addresses(config.host)
+
+
 async def _broadcast_ctx(app: web.Application, session_prefix: str = ""):
     config = app[CONFIG]
     limits = SessionLimits(max_sessions=config.media_max_sessions, per_client=config.media_max_sessions_per_address,
@@ -466,7 +472,7 @@ async def _broadcast_ctx(app: web.Application, session_prefix: str = ""):
                           max_bytes=int(max(0.0, config.recordings_max_mb) * 2**20))
     svc = BroadcastService(app[DB], config.data_path, limits, retention,
                            ice_urls=parse_ice_urls(config.ice_servers), session_prefix=session_prefix)
-    svc.broadcaster.host_addresses = listen_addresses(config.host)
+    svc.broadcaster.host_addresses = host_candidates(config)
     app[BROADCAST] = svc
     app[BROADCASTER] = svc.broadcaster
     await svc.start(relay_origin=config.relay_origin, relay_channels=config.relay_channels,
@@ -485,7 +491,7 @@ def _handed_off_ctx(proxy: MediaProxy, fanout: bool = False, session_prefix: str
                                connect_timeout=config.media_connect_timeout)
         svc = BroadcastService(app[DB], config.data_path, limits, ice_urls=parse_ice_urls(config.ice_servers),
                                session_prefix=session_prefix)
-        svc.broadcaster.host_addresses = listen_addresses(config.host)
+        svc.broadcaster.host_addresses = host_candidates(config)
         app[BROADCAST] = svc
         app[BROADCASTER] = svc.broadcaster
 
@@ -563,6 +569,10 @@ def setup(app: web.Application) -> None:
         parse_ice_urls(app[CONFIG].ice_servers)
     except BroadcastError as exc:
         raise SystemExit(f"COUNCILCAST_ICE_SERVERS (--ice-servers): {exc.reason}") from None
+    try:  # the same for an interface or address that is not on this machine
+        ice_addresses(app[CONFIG].ice_interfaces)
+    except BroadcastError as exc:
+        raise SystemExit(f"COUNCILCAST_ICE_INTERFACES: {exc.reason}") from None
     extra = app[CONFIG].extra
     if "worker_sockets" in extra:  # serve --workers N, the media in process 0: every process fans out
         _setup_workers(app, int(extra["worker_index"]), list(extra["worker_sockets"]))
