@@ -17,6 +17,12 @@ The client's address, which the media process bounds sessions by
 (``COUNCILCAST_MEDIA_MAX_SESSIONS_PER_ADDRESS``), travels in ``X-Councilcast-Client``; the media
 process believes it only on a request that came through its Unix socket
 (:func:`client_address`), and the proxy replaces whatever a client sent in it.
+
+A fan-out process's pull of a live channel (``serve --workers N``) is a WHEP session at
+process 0 like a viewer's, but it is no viewer: its ``POST`` says so in ``X-Councilcast-Copy``
+(:data:`COPY_HEADER`), believed only over the Unix socket (:func:`copy_of`) and never passed
+on by the proxy, and the answer tells the puller which programme it copies
+(:data:`PROGRAMME_HEADER`, the channel's ``live_since``).
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ from yarl import URL
 
 from councilcast.errors import ApiError
 from councilcast.middleware import CORS
+from councilcast.services.broadcast import COPY_HEADER, PROGRAMME_HEADER
 
-__all__ = ["MediaProxy", "client_address", "CLIENT_HEADER"]
+__all__ = ["MediaProxy", "client_address", "copy_of", "from_a_worker", "CLIENT_HEADER", "COPY_HEADER",
+           "PROGRAMME_HEADER"]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +49,7 @@ CLIENT_HEADER = "X-Councilcast-Client"
 
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
                "trailer", "transfer-encoding", "upgrade", "content-length"}
-_NOT_FORWARDED = _HOP_BY_HOP | {CLIENT_HEADER.lower()}
+_NOT_FORWARDED = _HOP_BY_HOP | {CLIENT_HEADER.lower(), COPY_HEADER.lower()}
 
 RETRY_AFTER_S = 2
 """What a client is told to wait when the media process does not answer (it is being restarted)."""
@@ -55,6 +63,20 @@ def client_address(request: web.Request) -> str | None:
     if sock is not None and sock.family == socket.AF_UNIX:
         return request.headers.get(CLIENT_HEADER) or None
     return request.remote
+
+
+def from_a_worker(request: web.Request) -> bool:
+    """Whether ``request`` came over this process's Unix socket (from another process of
+    ``serve --workers N``; only this user can open the socket)."""
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    return sock is not None and sock.family == socket.AF_UNIX
+
+
+def copy_of(request: web.Request) -> str | None:
+    """The fan-out process a WHEP ``POST`` pulls a copy for (:data:`COPY_HEADER`), believed only
+    over the Unix socket; None for a viewer."""
+    return request.headers.get(COPY_HEADER) or None if from_a_worker(request) else None
 
 
 class MediaProxy:

@@ -45,7 +45,7 @@ from broadcast.synthetic import SIZE_LIMITS
 from councilcast.appkeys import AUTH, BROADCAST, BROADCASTER, CONFIG, COUNCIL, DB, SESSIONS
 from councilcast.services.broadcast import BroadcastService
 from councilcast.errors import ApiError, read_json
-from councilcast.media_proxy import MediaProxy, client_address
+from councilcast.media_proxy import PROGRAMME_HEADER, MediaProxy, client_address, copy_of, from_a_worker
 from councilcast.middleware import CORS, cors_headers
 from councilcast.pages import render
 
@@ -135,8 +135,12 @@ async def _open_session(request: web.Request, protocol: str) -> web.Response:
     name = request.match_info["channel"]
     _svc(request).channel(name)  # an unknown channel is a 404 before the body is read
     offer = await _read_sdp(request)
-    session, answer = await _svc(request).open_session(protocol, name, offer, client_address(request))
-    return _created(request, f"/{protocol}/{name}/{session.id}", answer)
+    copy = protocol == "whep" and copy_of(request) is not None  # a fan-out process's pull, no viewer
+    session, answer = await _svc(request).open_session(protocol, name, offer, client_address(request), copy=copy)
+    resp = _created(request, f"/{protocol}/{name}/{session.id}", answer)
+    if copy:  # which programme the copy is of: the puller drops it when process 0 has another on air
+        resp.headers[PROGRAMME_HEADER] = repr(_svc(request).channel(name).live_since)
+    return resp
 
 
 @routes.post("/whip/{channel}")
@@ -533,6 +537,35 @@ def _stats_of(index: int, peers: dict[int, MediaProxy]):
     return handler
 
 
+VIEWER_REPORT_BYTES = 64 << 10
+
+
+async def viewer_report(request: web.Request) -> web.Response:
+    """``PUT /api/broadcast/workers/{worker}/viewers`` (process 0 of ``serve --workers N``, over
+    its Unix socket only): fan-out process ``worker``'s viewers by channel,
+    ``{"channels": {"central": 3, ...}}``; 204."""
+    if not from_a_worker(request):  # the processes' own route: not on the public address
+        raise ApiError(404, None, "no such resource")
+    wanted = request.match_info["worker"]
+    body = await read_json(request, max_bytes=VIEWER_REPORT_BYTES)
+    channels = body.get("channels")
+    if not isinstance(channels, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+            for k, v in channels.items()):
+        raise ApiError(400, "channels", "must be an object of channel name -> viewers (an integer >= 0)")
+    if not wanted.isdigit() or not _svc(request).report_viewers(int(wanted), channels):
+        raise ApiError(404, "worker", f"no fan-out process {wanted!r} reports here")
+    return web.Response(status=204)
+
+
+def _joined(index: int, count: int):
+    """After the broadcast service starts: tell it which process of ``count`` it is."""
+    async def ctx(app: web.Application):
+        app[BROADCAST].join_workers(index, count)
+        yield
+    return ctx
+
+
 def _setup_workers(app: web.Application, index: int, sockets: list[str]) -> None:
     """``serve --workers N`` with the media in process 0: every process answers its own WHEP
     joins and session URLs, the rest of the area is process 0's."""
@@ -544,7 +577,8 @@ def _setup_workers(app: web.Application, index: int, sockets: list[str]) -> None
         app.cleanup_ctx.append(_broadcast_ctx_with(prefix))
     else:
         app.cleanup_ctx.append(_handed_off_ctx(peers[0], fanout=True, session_prefix=prefix))
-    defs = []
+    app.cleanup_ctx.append(_joined(index, len(sockets)))
+    defs = [web.RouteDef("PUT", "/api/broadcast/workers/{worker}/viewers", viewer_report, {})] if index == 0 else []
     for r in routes:
         if r.path == "/api/broadcast/stats":
             defs.append(web.RouteDef(r.method, r.path, _stats_of(index, peers), r.kwargs))

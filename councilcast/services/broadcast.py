@@ -16,6 +16,15 @@ others are also fan-out processes (``fanout``): each channel the mirror sees liv
 from the media process by a forwarding relay loop (no decoding, no recording), and the
 process's own WHEP viewers are served from that copy (docs/deploy.md, docs/broadcast.md
 "Joining").
+
+A channel's ``viewers`` are the people watching it in every process (``serve --workers N``):
+each fan-out process reports its own viewers to process 0 every :data:`MIRROR_EVERY_S`
+(:meth:`BroadcastService.report_viewers`, with the mirror's read), process 0 adds them to
+its own and does not count the fan-out processes' pulls (:meth:`BroadcastService.open_session`
+with ``copy``); a process whose report is older than :data:`REPORT_STALE_S` is left out and
+the figure says it is partial (``viewers_partial``, ``viewers_by_worker``). A fan-out process
+drops its copy of a channel when process 0 no longer has that programme on air (it restarted,
+or its socket refuses connections) and pulls the new one as soon as the mirror sees it live.
 """
 
 from __future__ import annotations
@@ -41,7 +50,8 @@ from broadcast.trickle import parse_sdpfrag
 from councilcast.storage import Database
 from councilcast.stores import broadcast as store
 
-__all__ = ["BroadcastService", "ChannelView", "DEFAULT_CHANNELS", "RETENTION_EVERY_S", "MIRROR_EVERY_S"]
+__all__ = ["BroadcastService", "ChannelView", "DEFAULT_CHANNELS", "RETENTION_EVERY_S", "MIRROR_EVERY_S",
+           "REPORT_STALE_S", "REPORT_TIMEOUT_S", "COPY_HEADER", "PROGRAMME_HEADER"]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +66,22 @@ RETENTION_EVERY_S = 60.0
 """How often the retention rule runs (besides at start-up and after each recording)."""
 
 MIRROR_EVERY_S = 1.0
-"""How often a process without media reads the media process's channels (``GET /api/channels``)."""
+"""How often a process without media reads the media process's channels (``GET /api/channels``);
+a fan-out process also reports its viewers to process 0 as often."""
+
+REPORT_STALE_S = 3.0
+"""Process 0 leaves out of a channel's ``viewers`` a fan-out process whose last report is older
+than this (three missed reports): that process's figure is unknown, the sum is partial."""
+
+REPORT_TIMEOUT_S = 1.0
+"""How long a fan-out process waits for process 0 to take its report."""
+
+COPY_HEADER = "X-Councilcast-Copy"
+"""On a fan-out process's WHEP pull of a channel from process 0: that process's index. Process 0
+believes it only over its Unix socket (:func:`councilcast.media_proxy.copy_of`) and does not count
+the session among the channel's viewers."""
+PROGRAMME_HEADER = "X-Councilcast-Live-Since"
+"""On process 0's answer to a pull: the ``live_since`` of the programme the copy is of."""
 
 
 @dataclass
@@ -72,18 +97,24 @@ class ChannelView:
     captions_url: str | None = None
     source: str | None = None
     live_since: float | None = None
+    partial: bool = False
+    by_worker: dict | None = None
 
     @classmethod
     def of(cls, info: dict) -> "ChannelView":
         return cls(name=info["name"], title=info.get("title") or info["name"], state=info.get("state", "idle"),
                    watching=int(info.get("viewers") or 0), companion=info.get("companion"),
                    captions_url=info.get("captions_url"), source=info.get("source"),
-                   live_since=info.get("live_since"))
+                   live_since=info.get("live_since"), partial=bool(info.get("viewers_partial")),
+                   by_worker=info.get("viewers_by_worker"))
 
     def info(self) -> dict:
-        return {"name": self.name, "title": self.title, "state": self.state, "viewers": self.watching,
-                "companion": self.companion, "captions_url": self.captions_url, "source": self.source,
-                "live_since": self.live_since}
+        out = {"name": self.name, "title": self.title, "state": self.state, "viewers": self.watching,
+               "viewers_partial": self.partial, "companion": self.companion, "captions_url": self.captions_url,
+               "source": self.source, "live_since": self.live_since}
+        if self.by_worker is not None:
+            out["viewers_by_worker"] = self.by_worker
+        return out
 
 
 class BroadcastService:
@@ -106,6 +137,14 @@ class BroadcastService:
         self.mirror_every_s = MIRROR_EVERY_S
         self._fanout: tuple[str, Callable[[], aiohttp.BaseConnector]] | None = None
         self._relays: dict[str, asyncio.Task] = {}  # fan-out process: channel -> its relay loop
+        self._copied: dict[str, tuple[float, float]] = {}  # fan-out process: channel -> (process 0's live_since
+        # of the programme copied, monotonic time the copy was made)
+        self._wake: dict[str, asyncio.Event] = {}  # fan-out process: channel -> wakes its relay loop's wait
+        self.worker: int | None = None
+        """This process's index in ``serve --workers N`` (None: one process)."""
+        self._reporters: range = range(0)  # process 0: the fan-out processes whose viewers it adds
+        self._reports: dict[int, tuple[float, dict[str, int]]] = {}  # worker -> (monotonic time, viewers)
+        self._copies: set[str] = set()  # process 0: ids of the fan-out processes' pulls (no viewers)
 
     # -- start and stop ------------------------------------------------------------------
     async def start(self, *, relay_origin: str | None = None, relay_channels: str | None = None,
@@ -143,6 +182,12 @@ class BroadcastService:
             self.broadcaster.start_camera("central", 1280, 720, 30)
             self.broadcaster.start_camera("central-sign", 320, 240, 15)
 
+    def join_workers(self, index: int, count: int) -> None:
+        """``serve --workers N`` with the media in process 0: this process is ``index`` of
+        ``count``; process 0 adds to its channels' viewers those processes 1 to N-1 report."""
+        self.worker = index
+        self._reporters = range(1, count) if index == 0 else range(0)
+
     def _self_check(self) -> None:
         checked = libinternals.self_check()  # once, before the first viewer: which per-packet path runs
         refused = {k: v for k, v in checked["refused"].items() if v}
@@ -166,25 +211,67 @@ class BroadcastService:
 
     async def _mirror_loop(self, fetch: Callable[[], Awaitable[list[dict]]]) -> None:
         failing, reached = False, False
-        while True:
-            try:
-                self.mirrored = {c["name"]: ChannelView.of(c) for c in await fetch()}
-                if self._fanout is not None:
-                    self._follow(self.mirrored)
-                if failing:
-                    log.info("broadcast: the media process answers again")
-                failing, reached = False, True
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - the media process restarts: keep the last view
-                if not failing and reached:  # before its first answer it is still starting: not worth a warning
-                    log.warning("broadcast: cannot read the media process's channels (%r); keeping the last view", exc)
-                failing = reached
-            await asyncio.sleep(self.mirror_every_s)
+        http = None
+        if self._fanout is not None:  # the viewer reports to process 0, over its Unix socket
+            http = aiohttp.ClientSession(connector=self._fanout[1](),
+                                         timeout=aiohttp.ClientTimeout(total=REPORT_TIMEOUT_S))
+        try:
+            while True:
+                if http is not None:
+                    await self._report(http)
+                asked = time.monotonic()
+                try:
+                    self.mirrored = {c["name"]: ChannelView.of(c) for c in await fetch()}
+                    if self._fanout is not None:
+                        self._follow(self.mirrored, asked)
+                    if failing:
+                        log.info("broadcast: the media process answers again")
+                    failing, reached = False, True
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the media process restarts: keep the last view
+                    if not failing and reached:  # before its first answer it is still starting: not worth a warning
+                        log.warning("broadcast: cannot read the media process's channels (%r); keeping the last view",
+                                    exc)
+                    failing = reached
+                    if self._fanout is not None and _nobody_listens(exc):
+                        self._drop_copies(None, "process 0 does not listen (it died or is starting again)")
+                await asyncio.sleep(self.mirror_every_s)
+        finally:
+            if http is not None:
+                await http.close()
 
-    def _follow(self, views: dict[str, ChannelView]) -> None:
+    async def _report(self, http: aiohttp.ClientSession) -> None:
+        """Fan-out process: tell process 0 how many viewers each channel has here."""
+        if self.worker is None:
+            return
+        try:
+            async with http.put(f"{self._fanout[0]}/api/broadcast/workers/{self.worker}/viewers",
+                                json={"channels": self.own_viewers()}) as r:
+                if r.status != 204:
+                    log.warning("broadcast: process 0 refused this process's viewer report: %d %s", r.status,
+                                (await r.text())[:200])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - process 0 down or slow: its count says partial
+            log.debug("broadcast: viewer report not taken (%r)", exc)
+
+    def _drop_copies(self, name: str | None, why: str) -> None:
+        """Fan-out process: end the copy of ``name`` (every copy: None), whose programme is gone
+        at process 0; the relay loop then pulls the channel again when it is live."""
+        bc = self.broadcaster
+        for n in ([name] if name is not None else [n for n, ch in bc.channels.items() if ch.source == "relay"]):
+            self._copied.pop(n, None)
+            ch = bc.channels.get(n)
+            if ch is not None and ch.source == "relay" and ch.program is not None:
+                log.info("broadcast: dropping this process's copy of %s: %s", n, why)
+                self._tasks.append(asyncio.ensure_future(bc.end(n)))
+
+    def _follow(self, views: dict[str, ChannelView], asked: float) -> None:
         """Fan-out process: define the media process's channels here, and keep a relay loop
-        pulling each one it has seen live (the loop itself retries while it is not)."""
+        pulling each one it has seen live (the loop itself retries while it is not); drop a copy
+        whose programme process 0 no longer has on air, by a view asked for (at monotonic time
+        ``asked``) after the copy was made."""
         bc = self.broadcaster
         origin, connector = self._fanout
         for name, view in views.items():
@@ -193,11 +280,17 @@ class BroadcastService:
                     bc.define(name, view.title, view.companion, view.captions_url)
                 except Exception:  # noqa: BLE001 - a name this process refuses: not pulled
                     continue
+            copied = self._copied.get(name)
+            if copied is not None and asked > copied[1] and (view.state != "live" or view.live_since != copied[0]):
+                self._drop_copies(name, f"process 0 has {'another programme' if view.state == 'live' else 'nothing'} "
+                                        "on air")
             task = self._relays.get(name)
             if view.state == "live" and (task is None or task.done()) and not bc.closed:
                 task = asyncio.ensure_future(self._relay_loop(origin, name, connector=connector))
                 self._relays[name] = task
                 self._tasks.append(task)
+            elif view.state == "live" and name not in self._copied and name in self._wake:
+                self._wake[name].set()  # its loop waits after a refused pull: pull now
 
     async def _resolve_ice(self) -> None:
         servers = await ice.resolve_stun(self.ice_urls, asyncio.get_running_loop().getaddrinfo)
@@ -227,15 +320,51 @@ class BroadcastService:
         return self.broadcaster.get(name)
 
     def channel_info(self, name: str) -> dict:
-        """A channel as the API shows it: its state, and where to watch and caption it."""
+        """A channel as the API shows it: its state, its viewers in every process, and where to
+        watch and caption it."""
         if self.mirrored is not None:
             if name not in self.mirrored:
                 self.broadcaster.get(name)  # BroadcastError unknown_channel, as where the media is
             info = self.mirrored[name].info()
         else:
-            info = self.broadcaster.get(name).info()
+            ch = self.broadcaster.get(name)
+            info = ch.info()
+            info.update(self._viewers(name, self._own(ch)))
         info.update(whep=f"/whep/{name}", watch=f"/watch/{name}", captions=f"/api/channels/{name}/captions")
         return info
+
+    # -- viewers in every process ----------------------------------------------------------
+    def _own(self, ch) -> int:
+        """Viewers of ``ch`` connected to this process, the fan-out processes' pulls not counted."""
+        return sum(s.connected_at is not None and s.id not in self._copies for s in ch.viewers.values())
+
+    def own_viewers(self) -> dict[str, int]:
+        """This process's connected viewers, by channel (what a fan-out process reports)."""
+        self._copies &= self.broadcaster.sessions.keys()
+        return {name: self._own(ch) for name, ch in self.broadcaster.channels.items()}
+
+    def report_viewers(self, worker: int, channels: dict[str, int]) -> bool:
+        """Process 0: fan-out process ``worker`` has ``channels`` viewers (by channel) now.
+        False when no such fan-out process is expected here."""
+        if worker not in self._reporters:
+            return False
+        self._reports[worker] = (time.monotonic(), dict(channels))
+        return True
+
+    def _viewers(self, name: str, own: int) -> dict:
+        """``viewers`` of channel ``name``: this process's ``own`` and, in process 0 of ``serve
+        --workers N``, those of every fan-out process whose report is fresh; a process whose
+        report is not is ``None`` in ``viewers_by_worker`` and the sum is ``viewers_partial``."""
+        if not self._reporters:
+            return {"viewers": own, "viewers_partial": False}
+        self._copies &= self.broadcaster.sessions.keys()
+        now = time.monotonic()
+        by: dict[str, int | None] = {str(self.worker or 0): own}
+        for j in self._reporters:
+            report = self._reports.get(j)
+            by[str(j)] = report[1].get(name, 0) if report is not None and now - report[0] <= REPORT_STALE_S else None
+        return {"viewers": sum(n for n in by.values() if n is not None), "viewers_partial": None in by.values(),
+                "viewers_by_worker": by}
 
     def channel_infos(self) -> list[dict]:
         return [self.channel_info(n) for n in sorted(self.channels)]
@@ -262,10 +391,15 @@ class BroadcastService:
         return self.captions.setdefault(name, Captions())
 
     # -- sessions ------------------------------------------------------------------------
-    async def open_session(self, protocol: str, name: str, offer: str, client: str | None):
-        """WHIP (publish) or WHEP (play) on channel ``name``: (session, SDP answer)."""
+    async def open_session(self, protocol: str, name: str, offer: str, client: str | None, *,
+                           copy: bool = False):
+        """WHIP (publish) or WHEP (play) on channel ``name``: (session, SDP answer). ``copy``: a
+        fan-out process's pull (``serve --workers N``), not counted among the viewers."""
         start = self.broadcaster.publish if protocol == "whip" else self.broadcaster.play
-        return await start(name, offer, client=client)
+        session, answer = await start(name, offer, client=client)
+        if copy and protocol == "whep":
+            self._copies.add(session.id)
+        return session, answer
 
     def session(self, sid: str, kind: str) -> Session:
         return self.broadcaster.session(sid, kind)
@@ -421,18 +555,28 @@ class BroadcastService:
         ``connector``: how the HTTP client reaches the origin (a fan-out process: the media
         process's Unix socket); the media itself goes over UDP as always."""
         bc = self.broadcaster
+        copy = self._fanout is not None and record is False and connector is not None
+        if copy:
+            wake = self._wake.setdefault(channel, asyncio.Event())
         async with aiohttp.ClientSession(connector=connector() if connector else None) as http:
             while not bc.closed:
-                delay = RETRY_AFTER_S
+                delay, not_live = RETRY_AFTER_S, False
                 location: list[str] = []
+                programme: list[float | None] = []
 
                 async def post_offer(sdp: str) -> str:
-                    async with http.post(f"{origin}/whep/{channel}", data=sdp.encode(),
-                                         headers={"Content-Type": "application/sdp"}) as r:
+                    headers = {"Content-Type": "application/sdp"}
+                    if copy:  # a fan-out process's copy: process 0 does not count it as a viewer
+                        headers[COPY_HEADER] = "fan-out" if self.worker is None else str(self.worker)
+                    async with http.post(f"{origin}/whep/{channel}", data=sdp.encode(), headers=headers) as r:
                         if r.status != 201:
                             raise RuntimeError(f"origin answered {r.status}: {(await r.text())[:200]}",
-                                               int(r.headers.get("Retry-After", RETRY_AFTER_S)))
+                                               int(r.headers.get("Retry-After", RETRY_AFTER_S)), r.status)
                         location.append(str(r.url.join(URL(r.headers["Location"]))))
+                        try:
+                            programme.append(float(r.headers[PROGRAMME_HEADER]))
+                        except (KeyError, ValueError):
+                            programme.append(None)
                         return await r.text()
 
                 async def hang_up() -> None:
@@ -445,6 +589,8 @@ class BroadcastService:
 
                 try:
                     session = await pull(bc, channel, post_offer, on_close=hang_up, record=record)
+                    if copy and programme and programme[0] is not None:  # unknown: never dropped for it
+                        self._copied[channel] = (programme[0], time.monotonic())
                     try:
                         program = bc.get(channel).program
                         if program is not None:
@@ -456,7 +602,27 @@ class BroadcastService:
                     raise
                 except RuntimeError as exc:
                     delay = exc.args[1] if len(exc.args) > 1 else RETRY_AFTER_S
+                    not_live = len(exc.args) > 2 and exc.args[2] == 409
                     log.info("relay %s: %s", channel, exc.args[0])
                 except Exception as exc:  # noqa: BLE001 - keep the relay alive whatever the origin does
                     log.warning("relay %s from %s: %r", channel, origin, exc)
-                await asyncio.sleep(min(max(delay, 1), 30))
+                finally:
+                    if copy:
+                        self._copied.pop(channel, None)
+                if not (copy and not_live):
+                    await asyncio.sleep(min(max(delay, 1), 30))
+                    continue
+                wake.clear()  # a copy refused as not live: again after Retry-After, or as soon as the
+                try:          # mirror sees the channel live at process 0 (its next read, within MIRROR_EVERY_S)
+                    await asyncio.wait_for(wake.wait(), min(max(delay, 1), 30))
+                except asyncio.TimeoutError:
+                    pass
+
+
+def _nobody_listens(exc: BaseException) -> bool:
+    """Whether reading the media process failed because no process listens on its Unix socket
+    (refused, or the socket file missing): it died, or is starting again. A slow process times
+    out instead."""
+    os_error = getattr(exc, "os_error", None)
+    return isinstance(exc, aiohttp.ClientConnectorError) and isinstance(os_error, (ConnectionRefusedError,
+                                                                                   FileNotFoundError))
