@@ -560,7 +560,7 @@ class BroadcastService:
             wake = self._wake.setdefault(channel, asyncio.Event())
         async with aiohttp.ClientSession(connector=connector() if connector else None) as http:
             while not bc.closed:
-                delay, not_live = RETRY_AFTER_S, False
+                delay, refused = RETRY_AFTER_S, False
                 location: list[str] = []
                 programme: list[float | None] = []
 
@@ -602,18 +602,18 @@ class BroadcastService:
                     raise
                 except RuntimeError as exc:
                     delay = exc.args[1] if len(exc.args) > 1 else RETRY_AFTER_S
-                    not_live = len(exc.args) > 2 and exc.args[2] == 409
+                    refused = len(exc.args) > 2 and exc.args[2] != 409  # e.g. 503 full: its Retry-After holds
                     log.info("relay %s: %s", channel, exc.args[0])
                 except Exception as exc:  # noqa: BLE001 - keep the relay alive whatever the origin does
                     log.warning("relay %s from %s: %r", channel, origin, exc)
                 finally:
                     if copy:
                         self._copied.pop(channel, None)
-                if not (copy and not_live):
+                if not copy or refused:
                     await asyncio.sleep(min(max(delay, 1), 30))
                     continue
-                wake.clear()  # a copy refused as not live: again after Retry-After, or as soon as the
-                try:          # mirror sees the channel live at process 0 (its next read, within MIRROR_EVERY_S)
+                wake.clear()  # a copy not up (not live, or process 0 not answering): again after the delay,
+                try:          # or as soon as the mirror sees the channel live at process 0 (within MIRROR_EVERY_S)
                     await asyncio.wait_for(wake.wait(), min(max(delay, 1), 30))
                 except asyncio.TimeoutError:
                     pass
