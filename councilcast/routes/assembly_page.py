@@ -27,7 +27,8 @@ async def assembly_page(request: web.Request) -> web.Response:
     channel = request.app[BROADCAST].channels.get("central")
     plan_set, cards = await request.app[PLAN_VARIANTS].workplace_cards(assembly["workplace"], public_base(request))
     return render(request, "assembly.html", {"a": assembly, "channel": channel, "plan_set": plan_set,
-                                             "cards": [render_card(c) for c in cards]})
+                                             "cards": [render_card(c) for c in cards],
+                                             "viewers": request.app[BROADCAST].viewer_counts()})
 
 
 @routes.get("/assemblies/{id}/room")
@@ -41,7 +42,8 @@ async def assembly_room(request: web.Request) -> web.Response:
     if channel is None:
         raise web.HTTPNotFound()
     companion = channels.get(channel.companion) if channel.companion else None
-    return render(request, "broadcast/room.html", {"channel": channel, "companion": companion, "assembly": assembly})
+    return render(request, "broadcast/room.html", {"channel": channel, "companion": companion, "assembly": assembly,
+                                                   "viewers": request.app[BROADCAST].viewer_counts()})
 
 
 def setup(app: web.Application) -> None:

@@ -417,7 +417,7 @@ def _page_channel(request: web.Request, name: str) -> dict:
     if ch is None:
         raise web.HTTPNotFound()
     companion = channels.get(ch.companion) if ch.companion else None
-    return {"channel": ch, "companion": companion}
+    return {"channel": ch, "companion": companion, "viewers": _svc(request).viewer_counts()}
 
 
 @routes.get("/live")

@@ -369,6 +369,11 @@ class BroadcastService:
     def channel_infos(self) -> list[dict]:
         return [self.channel_info(n) for n in sorted(self.channels)]
 
+    def viewer_counts(self) -> dict[str, int]:
+        """Each channel's ``viewers`` as :meth:`channel_info` gives them (every process's, no pulls):
+        what a page shows before its player's first poll of ``/api/channels/{name}``."""
+        return {n: self.channel_info(n)["viewers"] for n in self.channels}
+
     def start_camera(self, name: str, width: int, height: int, fps: int) -> None:
         self.broadcaster.get(name)
         self.broadcaster.start_camera(name, width, height, fps)

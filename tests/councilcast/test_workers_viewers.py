@@ -210,6 +210,11 @@ async def test_viewers_are_counted_in_every_process_whichever_answers(supervised
 
         assert await at1.pop().stop(http0) == 200  # process 1's viewer leaves, through process 0
         await until(lambda: counted(2, {"0": 2, "1": 0}), timeout=15, what="2 viewers after process 1's left")
+        for http in (http0, http1):  # a page's count before its player polls: 2 (process 0's own
+            async with http.get(supervised.url + "/live") as r:  # sessions are 3: its 2 and the pull)
+                assert r.status == 200
+                page = await r.text()
+            assert re.search(r'<span data-role="viewers">2</span> watching', page), _who(r)
         assert await at0.pop().stop(http1) == 200  # one of process 0's, through process 1
         await until(lambda: counted(1, {"0": 1, "1": 0}), timeout=15, what="1 viewer after process 0's left")
         assert pids == await supervised.pids()
