@@ -87,17 +87,6 @@ def lock_row(conn, table: str, key_column: str, key, share: bool = False) -> Non
         conn.execute(f"SELECT 1 FROM {table} WHERE {key_column}=?{for_update(conn, share)}", (key,))
 
 
-def in_list(conn, values: list) -> tuple[str, list]:
-    """``(fragment, params)`` for ``column <fragment>`` matching any of ``values``: ``= ANY(?)``
-    with one array on PostgreSQL, so that a statement's text is the same whatever the batch's
-    size (psycopg prepares a statement by its text: ``IN (?,?,...)`` made one text per length,
-    each prepared and planned again, and more than its cache of 100 keeps); ``IN (?,...)``
-    on SQLite. ``values`` must not be empty."""
-    if conn.dialect == POSTGRESQL:
-        return "= ANY(?)", [list(values)]
-    return f"IN ({','.join('?' * len(values))})", list(values)
-
-
 def insert_rows(conn, table: str, columns: list[tuple[str, str]], rows: list[tuple], on_conflict: str = "") -> None:
     """Insert ``rows`` into ``table`` (``columns``: ``(name, PostgreSQL type)``; ``on_conflict``:
     what follows ``ON CONFLICT``, for both engines) in one statement on PostgreSQL, where

@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from councilcast.stores.dialect import for_update, in_list, insert_rows, lock_row
+from councilcast.stores.dialect import for_update, insert_rows, lock_row
 from voting.audit import FORMAT, anchor_hash, definition, genesis_hash, record_hash
 from voting.consequences import (election_outcome, election_round_spec, recall_outcome, runoff_spec,
                                  successor_election)
@@ -533,15 +533,15 @@ class VotingStore:
             _round_row(row) for row in conn.execute(
                 f"SELECT * FROM voting_rounds WHERE id IN ({','.join('?' * len(rids))}) ORDER BY id"
                 f"{for_update(conn)}", rids))}
-        any_aid, aid_params = in_list(conn, aids)
-        members = dict(conn.execute(f"SELECT id, members FROM voting_assemblies WHERE id {any_aid}",
-                                    aid_params).fetchall())
+        members = dict(conn.execute(
+            f"SELECT id, members FROM voting_assemblies WHERE id IN ({','.join('?' * len(aids))})", aids).fetchall())
         heads = {rid: self._sums(conn, rounds[rid]) for rid in rounds}
         standing = self._standing(conn, sorted({(rid, aid) for rid, aid, _ in items if rid in rounds}))
         ballot_mode = set()
+        q = ",".join("?" * len(aids))
         for rid in rounds:
             for (aid,) in conn.execute(f"SELECT assembly_id FROM voting_ballot_boxes WHERE round_id=? "
-                                       f"AND assembly_id {any_aid}", (rid, *aid_params)):
+                                       f"AND assembly_id IN ({q})", (rid, *aids)):
                 ballot_mode.add((rid, aid))
         recs = []
         for rid, aid, body in items:
