@@ -27,6 +27,7 @@ from councilcast.appkeys import CONFIG
 from councilcast.errors import DOMAIN_ERRORS, ApiError, error_body, error_response
 from councilcast.pages import render
 from councilcast.paths import TEMPLATES_DIR
+from councilcast.storage import MAX_TRIES, gave_way
 
 __all__ = ["error_middleware", "cors_headers", "SECURITY_HEADERS", "content_security_policy"]
 
@@ -164,7 +165,13 @@ async def _handle(request: web.Request, handler):
         if exc.status == 404:
             return render(request, "404.html", {"path": request.path}, status=404)
         raise
-    except Exception:  # a bug: log it, answer without leaking internals
+    except Exception as exc:  # a bug: log it, answer without leaking internals
+        if gave_way(exc):  # a deadlock lost three times over (storage.MAX_TRIES): nothing written
+            log.warning("%s %s gave way in a deadlock %d times; answered 503", request.method, request.path,
+                        MAX_TRIES)
+            return web.json_response(error_body(None, "the database is busy with a conflicting write; nothing "
+                                                      "of this request was written: send it again"),
+                                     status=503, headers={"Retry-After": "1", **cors_headers(request)})
         log.exception("unhandled error on %s %s", request.method, request.path)
         if _wants_json(request):
             return web.json_response(error_body(None, "internal error"), status=500)

@@ -50,6 +50,15 @@ __all__ = ["Database", "migration_steps", "schema_versions", "table_names", "cop
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512  # writes per transaction; bounds the latency of the first in a batch
+MAX_TRIES = 3  # a write that PostgreSQL chose as a deadlock's victim runs again, in the next transaction
+
+
+def gave_way(exc: BaseException) -> bool:
+    """Whether ``exc`` is PostgreSQL rolling a statement back to break a deadlock or a
+    serialization conflict (SQLSTATE class 40): nothing of the write is left, and the same
+    write can succeed in a later transaction."""
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(state, str) and state in ("40P01", "40001")
 _CHECKPOINT = object()  # a queue item: checkpoint the WAL between batches
 MIGRATION_LOCK = 0x636F756E63696C  # pg_advisory_lock key held while one process migrates ("council")
 
@@ -343,17 +352,22 @@ class Database:
     def _run_writer(self) -> None:
         conn = self._conn
         pending = None
+        again: list = []  # writes that gave way in a deadlock: first in the next transaction
+        tries: dict[int, int] = {}
+        stop = False
         while True:
-            item = pending or self._queue.get()
-            pending = None
-            if item is None:
-                return
-            if item[0] is _CHECKPOINT:
-                self._run_checkpoint(item)
-                continue
-            batch = [item]
-            stop = False
-            while len(batch) < MAX_BATCH:
+            if again:
+                batch, again = again, []
+            else:
+                item = pending or self._queue.get()
+                pending = None
+                if item is None:
+                    return
+                if item[0] is _CHECKPOINT:
+                    self._run_checkpoint(item)
+                    continue
+                batch = [item]
+            while len(batch) < MAX_BATCH and not stop:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
@@ -370,20 +384,31 @@ class Database:
                 conn = self._reconnect(conn)
             try:
                 conn.execute(self._begin)
-                for i, (fn, _loop, _fut) in enumerate(batch):
+                for i, job in enumerate(batch):
                     conn.execute(f"SAVEPOINT w{i}")
                     try:
-                        value = fn(conn)
+                        value = job[0](conn)
                     except BaseException as exc:  # noqa: BLE001 - handed back to the caller
                         conn.execute(f"ROLLBACK TO w{i}")
                         conn.execute(f"RELEASE w{i}")
+                        # A deadlock's victim (another process's writer holds what this one
+                        # waits for, and waits for what an earlier write of this batch holds):
+                        # its savepoint is undone, and run again it would wait again inside this
+                        # transaction, so it goes first into the next one instead.
+                        if gave_way(exc) and tries.get(id(job), 1) < MAX_TRIES:
+                            tries[id(job)] = tries.get(id(job), 1) + 1
+                            log.warning("a write gave way in a deadlock with another process; run again "
+                                        "(try %d of %d)", tries[id(job)], MAX_TRIES)
+                            again.append(job)
+                            results.append(None)
+                            continue
                         results.append((False, exc))
                     else:
                         conn.execute(f"RELEASE w{i}")
                         results.append((True, value))
                 conn.execute("COMMIT")
                 self.commits += 1
-                self.writes += len(batch)
+                self.writes += len(batch) - len(again)
             except BaseException as exc:  # the commit itself failed: nobody's write is durable
                 log.exception("write batch failed")
                 try:
@@ -391,11 +416,16 @@ class Database:
                 except Exception:  # noqa: BLE001 - sqlite3.Error or psycopg.Error: the batch is lost either way
                     pass
                 results = [(False, exc)] * len(batch)
+                again = []  # nothing to run again: every write of the batch is told it failed
                 if self.engine == "postgresql" and conn.broken:  # the server went away: a new connection
                     conn = self._reconnect(conn)
             # One wake-up of each event loop per batch, not one per write.
             by_loop: dict = {}
-            for (fn, loop, fut), (ok, value) in zip(batch, results):
+            for job, result in zip(batch, results):
+                if result is None:  # runs again in the next transaction
+                    continue
+                tries.pop(id(job), None)
+                (fn, loop, fut), (ok, value) = job, result
                 if loop is None:
                     fut(ok, value)
                 else:
@@ -405,7 +435,7 @@ class Database:
                     loop.call_soon_threadsafe(_resolve_all, items)
                 except RuntimeError:  # that loop has closed: nobody is waiting any more
                     pass
-            if stop:
+            if stop and not again:  # the writes to run again first, then stop
                 if pending is not None:
                     self._run_checkpoint(pending)
                 return
