@@ -51,13 +51,25 @@ async def decoded_frames(pc, n: int = 5, timeout: float = 20.0) -> list:
     return out
 
 
-@pytest.fixture
-async def live():
-    b = Broadcaster(None)
+async def _on_air(lean_joins: bool):
+    b = Broadcaster(None, lean_joins=lean_joins)
     b.define("central")
     b.start_camera("central", 320, 240, fps=15)
     yield b
     await b.close()
+
+
+@pytest.fixture
+async def live():
+    async for b in _on_air(True):
+        yield b
+
+
+@pytest.fixture
+async def stock():
+    """A broadcaster that negotiates as aiortc does (``lean_joins=False``)."""
+    async for b in _on_air(False):
+        yield b
 
 
 @pytest.fixture
@@ -93,19 +105,13 @@ async def test_lean_viewers_share_one_certificate_skip_the_estimator_and_decode(
         await pc.close()
 
 
-async def test_stock_joins_are_aiortc_s_own():
-    b = Broadcaster(None, lean_joins=False)
-    b.define("central")
-    b.start_camera("central", 320, 240, fps=15)
-    try:
-        (pc1, s1, a1), (pc2, s2, a2) = [await join(b) for _ in range(2)]
-        assert fingerprint(a1) != fingerprint(a2)
-        assert all(isinstance(e, RemoteBitrateEstimator) for e in estimators(s1) + estimators(s2))
-        assert (await decoded_frames(pc1))[-1].width == 320
-        await pc1.close()
-        await pc2.close()
-    finally:
-        await b.close()
+async def test_stock_joins_are_aiortc_s_own(stock):
+    (pc1, s1, a1), (pc2, s2, a2) = [await join(stock) for _ in range(2)]
+    assert fingerprint(a1) != fingerprint(a2)
+    assert all(isinstance(e, RemoteBitrateEstimator) for e in estimators(s1) + estimators(s2))
+    assert (await decoded_frames(pc1))[-1].width == 320
+    await pc1.close()
+    await pc2.close()
 
 
 async def test_the_offer_is_parsed_once_by_check_and_handed_to_aiortc(live, monkeypatch):
@@ -212,19 +218,13 @@ async def test_the_server_end_is_ice_lite_and_sends_no_check(live):
     await pc.close()
 
 
-async def test_a_stock_server_end_checks_the_viewer_too():
+async def test_a_stock_server_end_checks_the_viewer_too(stock):
     """The counter above can see checks: aiortc's full agent sends its own (triggered) ones."""
-    b = Broadcaster(None, lean_joins=False)
-    b.define("central")
-    b.start_camera("central", 320, 240, fps=15)
-    try:
-        pc, session, answer, checks, frames = await joined_counting_checks(b)
-        assert "a=ice-lite" not in answer
-        assert checks >= 1
-        assert frames[-1].width == 320
-        await pc.close()
-    finally:
-        await b.close()
+    pc, session, answer, checks, frames = await joined_counting_checks(stock)
+    assert "a=ice-lite" not in answer
+    assert checks >= 1
+    assert frames[-1].width == 320
+    await pc.close()
 
 
 class StunResponder:

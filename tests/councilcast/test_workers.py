@@ -52,6 +52,15 @@ class Supervised:
                                           "--host", "127.0.0.1", "--port", str(self.port), "--db", db],
                                          env=env, stdout=out, stderr=subprocess.STDOUT)
 
+    def stop(self) -> None:
+        """SIGTERM to the supervisor (it stops its processes), SIGKILL after 30 s."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
@@ -101,12 +110,7 @@ class Supervised:
 def supervised(pg_cluster, tmp_path_factory):
     sv = Supervised(pg_cluster.new_database(), tmp_path_factory.mktemp("workers"))
     yield sv
-    if sv.proc.poll() is None:
-        sv.proc.send_signal(signal.SIGTERM)
-        try:
-            sv.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            sv.proc.kill()
+    sv.stop()
 
 
 async def test_two_processes_answer_on_one_address_and_tokens_print_once(supervised):

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -50,12 +49,7 @@ def supervised(pg_cluster, tmp_path_factory):
             os.kill(pid, signal.SIGCONT)
         except ProcessLookupError:
             pass
-    if sv.proc.poll() is None:
-        sv.proc.send_signal(signal.SIGTERM)
-        try:
-            sv.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            sv.proc.kill()
+    sv.stop()
 
 
 _stopped: set[int] = set()
