@@ -354,10 +354,6 @@ class Broadcaster:
             raise BroadcastError("not_live", "channel", f"channel {name!r} went off air")
         for t, key, pt, ext in plan:
             session.sinks.append(Sink(program.streams[key], t.sender, pt, t.mid, ext))
-        video = next((s for s in session.sinks if s.stream.kind == "video"), None)
-        audio = next((s for s in session.sinks if s.stream.kind == "audio"), None)
-        if video is not None and audio is not None:
-            video.carry(audio)  # the viewer's audio rides in its video frames' system calls
         self.sessions[session.id] = session
         ch.viewers[session.id] = session
         self._watch(session, expires=True)

@@ -15,8 +15,7 @@ decides the per-packet path (``"direct"``, ``"public"`` or ``"generic"``).
 
 How a sink sends (docs/broadcast.md, "Where the time goes per packet"): a video frame as one
 segmented ``sendmsg`` per viewer where the platform allows (:mod:`broadcast.gso`), else one
-``sendmmsg``; the audio held since the last video frame rides in that frame's call
-(:data:`RIDE_WAIT_S`, :meth:`Sink.carry`).
+``sendmmsg``; audio two Opus frames per ``sendmmsg`` (:data:`AUDIO_PAIRS`).
 
 Slow viewers drop rather than slow the others: a sink whose socket buffer holds more than
 :data:`MAX_BUFFERED` bytes skips packets and waits for the next keyframe.
@@ -45,7 +44,7 @@ from broadcast import gso, libinternals
 from broadcast.encoding import EncodedFrame
 
 __all__ = ["Stream", "Sink", "IdleTrack", "MID_URI", "MAX_BUFFERED", "HISTORY", "REPLAY_MAX_PACKETS",
-           "RIDE_WAIT_S"]
+           "AUDIO_PAIRS", "PAIR_WAIT_S"]
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +58,14 @@ At 720p and 1.5 Mbit/s a VP8 keyframe is about 13 packets and a frame after it a
 so 96 packets cover the first 0.6 s after every keyframe: longer than the 0.5 s between
 two forced keyframes, so a joiner is either replayed at once or finds the gate open. A
 burst of 96 packets (115 KB) stays under a receiver's default 208 KiB socket buffer."""
-RIDE_WAIT_S = 0.04
-"""The longest an audio packet waits for the next video frame.
-
-Audio is held from one video frame to the next (at 30 fps one or two 20 ms Opus packets) and
-rides in that frame's system call to each viewer (:meth:`Sink.carry`,
-:class:`broadcast.libinternals.RidePath`): a viewer's audio then costs no call of its own.
-Measured at 200 viewers, audio in calls of its own (two packets each) was 29 % of the event
-loop's CPU for a quarter of the packets, the call more than the packets (docs/broadcast.md,
-"Where the time goes per packet"). The cost: audio reaches a viewer up to a frame interval
-later than it could (33 ms at 30 fps, 17 on average); the sender reports keep the packets'
-true capture time, so lip sync is not shifted. With no video frame within this wait (a
-stalled camera) the held audio goes alone."""
+AUDIO_PAIRS = True
+"""Send audio two 20 ms Opus frames at a time: one system call per viewer per 40 ms instead of
+two. The first of each pair waits for the second (20 ms), so audio reaches a viewer up to
+20 ms later than it could; measured in the server at 200 viewers, the audio's single
+``sendto`` per packet was about a third of the fan-out's time (docs/broadcast.md,
+"Where the time goes per packet"). A relay forwards the pairs as they come: no further wait."""
+PAIR_WAIT_S = 0.03
+"""The longest an audio frame waits for its pair (a gap in the source, DTX, the end)."""
 SR_EVERY_NTP = int(0.1 * (1 << 32))
 """The sender-report counters (NTP time, RTP timestamp, packets, octets) are written at most
 every 100 ms per sink, not every frame: aiortc sends a report every 0.5-1.5 s, and the pair it
@@ -120,45 +115,33 @@ class Stream:
         self._gop_packets = 0
         self.replays = 0  # joiners started on the cached frames instead of a keyframe of their own
         self._runs: tuple[list, list[tuple[int, int]]] | None = None  # the current frame's runs (gso.runs)
-        self._held: list[tuple[int, int, int, bytes]] | None = None  # audio waiting for the next video frame
-        self.held_ntp = 0  # the NTP time the last held packet was published at (its sender reports' time)
+        self._pairs = kind == "audio" and AUDIO_PAIRS
+        self._held: list[tuple[int, int, int, bytes]] | None = None  # an audio packet waiting for the next one
         self._held_timer: asyncio.TimerHandle | None = None
 
-    def publish(self, frame: EncodedFrame, riders: list[tuple[int, int, int, bytes]] | None = None) -> None:
+    def publish(self, frame: EncodedFrame) -> None:
         """Number ``frame``'s payloads and send them to every sink (synchronously).
 
-        Audio is numbered at once (NACKs and the history see it) and held for the next video
-        frame (:data:`RIDE_WAIT_S`): the programme passes what is held as a video frame's
-        ``riders``, each video sink sends its viewer's share in the frame's own system call
-        (:meth:`Sink.carry`), and :meth:`release` then sends it to the audio sinks nobody
-        carried."""
-        packets = self._number(frame)
-        if self.kind == "audio":
-            self._hold(packets)
-            return
-        self._send(packets, frame.keyframe, riders)
-
-    def _hold(self, packets) -> None:
-        held = self._held
-        self._held = packets if held is None else held + packets  # a new list: riders are told apart by identity
-        self.held_ntp = clock.current_ntp_time()
-        if len(self._held) >= libinternals.RIDERS:
-            self.release()  # no video frame for a while: do not wait for one
-            return
-        if held is None:
+        Audio goes out two frames at a time (:data:`AUDIO_PAIRS`): a one-packet frame is
+        numbered at once and held until the next one, or :data:`PAIR_WAIT_S` at most, then both
+        are sent together, one system call per viewer for the two."""
+        packets = self._number(frame)  # numbered now, held or not: NACKs and the history see it
+        if self._pairs and len(packets) == 1:
+            held = self._held
+            if held is not None:
+                self._held = None
+                self._held_timer.cancel()
+                self._send(held + packets, True)
+                return
             try:
-                self._held_timer = asyncio.get_running_loop().call_later(RIDE_WAIT_S, self.release)
-            except RuntimeError:  # no loop to release it later: no holding
-                self.release()
-
-    def release(self) -> None:
-        """Send the held audio to every sink that has not had it in a video frame's call."""
-        held, self._held = self._held, None
-        if self._held_timer is not None:
-            self._held_timer.cancel()
-            self._held_timer = None
-        if held is not None:
-            self._send(held, True, ntp=self.held_ntp)
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop to flush it later: no holding
+                loop = None
+            if loop is not None:
+                self._held = packets
+                self._held_timer = loop.call_later(PAIR_WAIT_S, self._flush_held)
+                return
+        self._send(packets, frame.keyframe)
 
     def _number(self, frame: EncodedFrame) -> list[tuple[int, int, int, bytes]]:
         n = len(frame.payloads)
@@ -175,19 +158,24 @@ class Stream:
         self._keep_for_replay(packets, frame.keyframe)
         return packets
 
-    def _send(self, packets, keyframe: bool, riders=None, ntp: int | None = None) -> None:
-        """``packets``: one video frame's, or the audio packets held since the last one."""
+    def _send(self, packets, keyframe: bool) -> None:
+        """``packets``: one frame's, or a pair of one-packet audio frames."""
         if not self.sinks:
             return
         t = time.perf_counter()
-        if ntp is None:
-            ntp = clock.current_ntp_time()
+        ntp = clock.current_ntp_time()
         for sink in list(self.sinks):
-            sink.send_frame(packets, keyframe, ntp, riders)
+            sink.send_frame(packets, keyframe, ntp)
         self.fanout_s += time.perf_counter() - t
 
+    def _flush_held(self) -> None:
+        """No second audio frame came within :data:`PAIR_WAIT_S`: the held one goes alone."""
+        held, self._held = self._held, None
+        if held is not None:
+            self._send(held, True)
+
     def held(self) -> list[tuple[int, int, int, bytes]] | None:
-        """The audio packets numbered and waiting for the next video frame, if any."""
+        """The audio packet numbered and waiting for its pair, if any."""
         return self._held
 
     def runs(self, packets) -> list[tuple[int, int]]:
@@ -267,7 +255,6 @@ class Sink:
         self.octets = 0
         self.dropped = 0
         self.retransmitted = 0
-        self.carried = 0  # audio: packets sent in a video frame's system call (carry)
         self.first_sent_at: float | None = None
         self._transport = None
         self._sendto = None
@@ -276,10 +263,7 @@ class Sink:
         self._direct: libinternals.DirectPath | None = None
         self._batch: libinternals.BatchPath | None = None
         self._gso: gso.Arena | None = None
-        self._pair: libinternals.BatchPath | None = None  # audio: the held packets in one sendmmsg
-        self._ride: libinternals.RidePath | None = None  # video: a frame and the rider's audio in one sendmmsg
-        self.rider: Sink | None = None  # video: the same viewer's audio sink (carry)
-        self._carried = None  # audio: the held packets a video sink last sent for this one
+        self._pair: libinternals.BatchPath | None = None  # audio: a pair of frames in one sendmmsg
         self._send_generic = None
         self._write_sr = libinternals.sender_report_writer(sender)
         self._sr_due = 0  # NTP time from which the next frame writes the sender-report counters
@@ -311,61 +295,10 @@ class Sink:
                 self._batch = libinternals.batch_protect_path(session, transport, self._addr)
                 if self._direct.sock.family in (socket.AF_INET, socket.AF_INET6) and gso.available():
                     self._gso = gso.arena()
-                    self._ride = libinternals.ride_protect_path(session, transport, self._addr)
             elif self._direct is not None:
                 self._pair = libinternals.batch_protect_path(session, transport, self._addr)
         self.path = "public" if self._direct is None else "direct"
         return True
-
-    def carry(self, audio: "Sink") -> None:
-        """Send ``audio``'s share of the held audio in this video sink's call for each frame:
-        the same viewer, bundled on the same transport (else nothing changes)."""
-        if self.stream.kind == "video" and audio.stream.kind == "audio" and audio.dtls is self.dtls:
-            self.rider = audio
-
-    # -- the audio sink's side of a ride (called by its video sink: _send_ride) ------------
-    def can_ride(self, riders) -> bool:
-        """True when this audio sink can be sent ``riders`` in its video sink's call now."""
-        if self.closed or self._carried is riders:
-            return False
-        if self._sendto is None and not self._resolve():
-            return False
-        return self._direct is not None
-
-    def load_ride(self, ride: "libinternals.RidePath", riders) -> None:
-        """Assemble ``riders`` in the ride's last audio slots with this viewer's audio header
-        (its SSRC, payload type, offsets), each protected in place."""
-        buf, slot, slots, iov, len_p, protect, limit = ride.buffer, ride.slot, ride.slots, ride.iov, ride.len_p, \
-            ride.protect, ride.limit
-        first = libinternals.RIDERS - len(riders)
-        header = self._hdr
-        hlen = len(header)
-        ctx = self._direct.srtp[0]
-        pt, offset, ts_offset = self.payload_type, self.seq_offset, self.ts_offset
-        for j, (seq, marker, ts, payload) in enumerate(riders):
-            _PT_SEQ_TS.pack_into(header, 1, (marker << 7) | pt, (seq + offset) & 0xFFFF, (ts + ts_offset) & 0xFFFFFFFF)
-            n = hlen + len(payload)
-            if n > limit:
-                raise ValueError("packet is too long")
-            at = (first + j) * slot
-            buf[at:at + hlen] = header
-            buf[at + hlen:at + n] = payload
-            len_p[0] = n
-            if protect(ctx, slots[first + j], len_p):
-                raise RuntimeError("srtp_protect failed")
-            iov[first + j].iov_len = len_p[0]
-
-    def rode(self, riders, went: int) -> None:
-        """The first ``went`` of ``riders`` went in the video sink's call, the rest were dropped
-        (a full socket); the stream's release must not send them again either way."""
-        self._carried = riders
-        self.sent += went
-        self.carried += went
-        self.octets += sum(len(p[3]) for p in riders[:went])
-        self.dropped += len(riders) - went
-        self.stream.emitted += went
-        if went:
-            self._note_sent(self.stream.held_ntp, riders[went - 1][2])
 
     @property
     def batched(self) -> bool:
@@ -394,14 +327,13 @@ class Sink:
         self.octets += len(payload)
         self.stream.emitted += 1
 
-    def send_frame(self, packets, keyframe: bool, ntp: int, riders=None) -> None:
-        """Send one frame's packets (``(seq, marker, timestamp, payload)``) to this viewer, and
-        for a video sink, the audio ``riders`` with them (:meth:`carry`).
+    def send_frame(self, packets, keyframe: bool, ntp: int) -> None:
+        """Send one frame's packets (``(seq, marker, timestamp, payload)``) to this viewer.
 
         The hot loop of the whole server: per packet, two header fields, one SRTP protect,
         one ``sendto``. Everything else is done once per frame.
         """
-        if self.closed or packets is self._carried:  # audio a video sink has sent already
+        if self.closed:
             return
         # connected first: a keyframe that reached a viewer still in ICE/DTLS was lost to it,
         # and the viewer then waited for the encoder's next scheduled one (up to 2 s)
@@ -431,7 +363,7 @@ class Sink:
                 for item in packets:
                     self._emit(*item)
             elif self._gso is not None:
-                self._send_gso(packets, riders)
+                self._send_gso(packets)
             elif self._batch is not None:
                 self._send_batch(packets)
             elif self._direct is not None:
@@ -464,17 +396,13 @@ class Sink:
             log.debug("sink %s stops: %r", self.ssrc, exc)
             self.close()
             return
-        self._note_sent(ntp, packets[-1][2])
-
-    def _note_sent(self, ntp: int, timestamp: int) -> None:
-        """After a send: the first send's time, and the sender's RTCP sender-report counters kept
-        truthful (aiortc reads these fields), at most every SR_EVERY_NTP: a report's (NTP, RTP)
-        pair is one frame's either way, ``ntp`` being the time ``timestamp`` was published at."""
         if self.first_sent_at is None:
             self.first_sent_at = time.time()
+        # Keep the sender's RTCP sender reports truthful (aiortc reads these fields), at most
+        # every SR_EVERY_NTP: a report's (NTP, RTP) pair is one frame's either way
         if self._write_sr is not None and ntp >= self._sr_due:
             self._sr_due = ntp + SR_EVERY_NTP
-            self._write_sr(ntp, (timestamp + self.ts_offset) & 0xFFFFFFFF, self.sent, self.octets)
+            self._write_sr(ntp, (packets[-1][2] + self.ts_offset) & 0xFFFFFFFF, self.sent, self.octets)
 
     def _frame_header(self, packets) -> bytearray:
         """This viewer's header for one frame, its timestamp set (once per frame: the per-packet
@@ -515,27 +443,38 @@ class Sink:
         if self._write_sr is not None:
             self._write_sr(ntp, (last_ts + self.ts_offset) & 0xFFFFFFFF, self.sent, self.octets)
 
-    def _send_gso(self, packets, riders=None) -> None:
+    def _send_gso(self, packets) -> None:
         """The direct path, each run of the frame (:meth:`Stream.runs`: for VP8 the whole frame)
         assembled back to back in the thread's arena, protected in place and sent in one
         segmented ``sendmsg`` (:mod:`broadcast.gso`). A route that refuses segmentation turns it
-        off for this sink, and the rest of the frame goes out by ``sendmmsg``. A frame of one
-        run takes the audio ``riders`` along when this viewer's audio sink can have them
-        (:meth:`_send_ride`)."""
-        if riders is not None and self._ride is not None and len(riders) <= libinternals.RIDERS:
-            rider = self.rider
-            if rider is not None and len(self.stream.runs(packets)) == 1 and rider.can_ride(riders):
-                if self._send_ride(packets, riders, rider):
-                    return
+        off for this sink, and the rest of the frame goes out by ``sendmmsg``."""
         srtp, _cdata, _buf, _view, _len_p, sock, protect, limit = self._direct
         arena = self._gso
-        view = arena.view
+        mem, buf, view, len_p = arena.memory, arena.buffer, arena.view, arena.len_p
         header = self._frame_header(packets)
+        hlen = len(header)
+        ctx = srtp[0]
         addr = self._addr
+        pt, offset = self.payload_type, self.seq_offset
         sent = octets = 0
         for start, end in self.stream.runs(packets):
-            off, size, run_octets = self._pack_run(packets, start, end, header, srtp[0], arena.memory, arena.buffer, 0,
-                                                   arena.len_p, protect, limit)
+            off = size = run_octets = 0
+            for i in range(start, end):
+                seq, marker, _ts, payload = packets[i]
+                header[1] = (marker << 7) | pt
+                _SEQ.pack_into(header, 2, (seq + offset) & 0xFFFF)
+                n = hlen + len(payload)
+                if n > limit:
+                    raise ValueError("packet is too long")
+                buf[off:off + hlen] = header
+                buf[off + hlen:off + n] = payload
+                len_p[0] = n
+                if protect(ctx, mem + off, len_p):
+                    raise RuntimeError("srtp_protect failed")
+                if not size:
+                    size = len_p[0]
+                off += len_p[0]
+                run_octets += n - hlen
             try:
                 if end - start > 1:
                     sock.sendmsg([view[:off]], gso.control(size), 0, addr)
@@ -552,7 +491,7 @@ class Sink:
                 if exc.errno not in gso.REFUSED_ERRNOS or end - start < 2:
                     raise
                 log.info("sink %s: no UDP segmentation on this route (%r): sendmmsg from now on", self.ssrc, exc)
-                self._gso = self._ride = None
+                self._gso = None
                 self.sent += sent
                 self.octets += octets
                 self.stream.emitted += sent
@@ -564,59 +503,6 @@ class Sink:
         self.sent += sent
         self.octets += octets
         self.stream.emitted += sent
-
-    def _pack_run(self, packets, start, end, header, ctx, mem, buf, base, len_p, protect, limit) -> tuple[int, int, int]:
-        """Assemble ``packets[start:end]`` back to back from ``buf[base:]`` (``mem`` is the C
-        address of ``buf[base]``), each protected in place; returns the run's length, its
-        first datagram's length (the segment size) and its payload octets."""
-        hlen = len(header)
-        pt, offset = self.payload_type, self.seq_offset
-        off = size = octets = 0
-        for i in range(start, end):
-            seq, marker, _ts, payload = packets[i]
-            header[1] = (marker << 7) | pt
-            _SEQ.pack_into(header, 2, (seq + offset) & 0xFFFF)
-            n = hlen + len(payload)
-            if n > limit:
-                raise ValueError("packet is too long")
-            buf[base + off:base + off + hlen] = header
-            buf[base + off + hlen:base + off + n] = payload
-            len_p[0] = n
-            if protect(ctx, mem + off, len_p):
-                raise RuntimeError("srtp_protect failed")
-            if not size:
-                size = len_p[0]
-            off += len_p[0]
-            octets += n - hlen
-        return off, size, octets
-
-    def _send_ride(self, packets, riders, rider: "Sink") -> bool:
-        """``rider``'s audio, then this frame's one run, in one ``sendmmsg``
-        (:class:`broadcast.libinternals.RidePath`). The audio goes first: a relay that pulls
-        this stream has it in hand when the frame completes, and sends it on with that frame.
-
-        True when the frame was dealt with (sent, or dropped for a full socket); False when
-        the run did not go after the audio did: the caller sends it again by itself, which
-        raises what ``sendmmsg`` could not report (a route that refuses segmentation)."""
-        ride = self._ride
-        k = len(riders)
-        rider.load_ride(ride, riders)
-        off, size, octets = self._pack_run(packets, 0, len(packets), self._frame_header(packets), ride.srtp[0],
-                                           ride.run, ride.buffer, ride.run_at, ride.len_p, ride.protect, ride.limit)
-        ride.iov[libinternals.RIDERS].iov_len = off
-        done = ride.send(k, size)
-        rider.rode(riders, min(done, k))
-        if done == k + 1:
-            self.sent += len(packets)
-            self.octets += octets
-            self.stream.emitted += len(packets)
-            return True
-        if done == k and k:
-            return False
-        self.dropped += len(packets)  # the socket is full: this viewer is too slow; restart at a keyframe
-        self.waiting_keyframe = True
-        self.stream.request_keyframe()
-        return True
 
     def _send_batch(self, packets) -> None:
         """The direct path, with the frame's packets assembled side by side in the thread's
@@ -696,8 +582,8 @@ class Sink:
         self.stream.emitted += 1
 
     def _send_pair(self, packets) -> None:
-        """Audio frames of one packet each (the held ones: :meth:`Stream.release`), each with its
-        own timestamp, in one ``sendmmsg`` (the batch slots, as for video)."""
+        """Audio frames of one packet each, each with its own timestamp, in one ``sendmmsg``
+        (the batch slots, as for video)."""
         srtp, buf, slots, slot, iov, len_p, protect, send, limit = self._pair
         header = self._hdr
         hlen = len(header)
@@ -784,14 +670,14 @@ class Sink:
         self.stream.add(self)
 
     def close(self) -> None:
-        """Stop sending to this viewer. Audio the stream has already published but holds for the
-        next video frame is sent to this viewer first: a sink sends everything the stream
+        """Stop sending to this viewer. An audio packet the stream has already published but
+        holds for its pair is sent to this viewer first: a sink sends everything the stream
         numbered until its close, nothing after (``tests/broadcast/test_every_packet.py``)."""
         if self.closed:
             return
         held = self.stream.held() if self in self.stream.sinks else None
         if held is not None and not self._closing:
             self._closing = True  # a failure while sending it closes without trying again
-            self.send_frame(held, True, self.stream.held_ntp)
+            self.send_frame(held, True, clock.current_ntp_time())
         self.closed = True
         self.stream.remove(self)

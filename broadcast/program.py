@@ -198,18 +198,15 @@ class Program:
             results = await queue.get()
             if results is None:
                 return
-            audio = self.streams["opus"]
-            riders = audio.held()  # the audio since the last frame rides with this one (fanout.RIDE_WAIT_S)
             for codec, enc in results:
                 if enc is None:
                     continue
                 try:
-                    self.streams[codec].publish(enc, riders)
+                    self.streams[codec].publish(enc)
                     if codec == "vp8" and self.recorder is not None:
                         self.recorder.video(enc, self._encoders["vp8"].size)
                 except Exception:
                     log.exception("publishing %s on %s", codec, self.name)
-            self._release(audio)
 
     async def _pump_audio(self) -> None:
         try:
@@ -238,21 +235,12 @@ class Program:
             gate.pending = False  # this keyframe answers every request made so far
         else:
             self._ask_upstream(now)
-        audio = self.streams["opus"]
         try:
-            self.streams["vp8"].publish(frame, audio.held())
+            self.streams["vp8"].publish(frame)
             if self.recorder is not None:
                 self.recorder.video(frame, size)
         except Exception:
             log.exception("forwarding video on %s", self.name)
-        self._release(audio)
-
-    def _release(self, audio) -> None:
-        """After a video frame: the held audio to the viewers whose video sink did not carry it."""
-        try:
-            audio.release()
-        except Exception:
-            log.exception("releasing audio on %s", self.name)
 
     def forward_audio(self, frame: EncodedFrame) -> None:
         """Publish one Opus packet as the origin encoded it."""

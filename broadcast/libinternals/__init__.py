@@ -14,8 +14,7 @@ objects, that every name relied on here exists, and picks the fastest path that 
   libsrtp through pylibsrtp's binding, sent from that buffer with the socket's ``sendto``;
   for video, where it can (``"batch"``: Linux's ``sendmmsg`` through cffi), a frame's
   packets are assembled side by side in shared slots and sent in one system call
-  (:func:`batch_protect_path`), and the audio held since the last video frame rides in that
-  frame's call (``"ride"``: :func:`ride_protect_path`);
+  (:func:`batch_protect_path`);
 - ``"public"``: ``Session.protect`` and the datagram transport's ``sendto``;
 - ``"generic"``: ``Session.protect`` and aiortc's ICE transport send (one task per packet),
   which is also what a TURN-relayed pair always uses.
@@ -40,7 +39,7 @@ cached result they share). Import the names from the package: they are all here.
 
 from __future__ import annotations
 
-from broadcast.libinternals.batch import BATCH_SLOTS, RIDERS, BatchPath, RidePath, batch_protect_path, ride_protect_path
+from broadcast.libinternals.batch import BATCH_SLOTS, BatchPath, batch_protect_path
 from broadcast.libinternals.join import JOIN_PARTS, LeanJoin, host_addresses, join_parts, lean_join, shared_certificate
 from broadcast.libinternals.packetizers import h264_payloads, vp8_payloads
 from broadcast.libinternals.selfcheck import active_path, report, self_check
@@ -58,6 +57,6 @@ __all__ = [
     "tx_srtp", "selected_pair", "direct_protect_path", "generic_sender",
     "vp8_payloads", "h264_payloads",
     "tap_receiver", "receiver_pli", "relay_forward_refused", "receive_directly", "receiving_directly",
-    "BATCH_SLOTS", "BatchPath", "batch_protect_path", "RIDERS", "RidePath", "ride_protect_path",
+    "BATCH_SLOTS", "BatchPath", "batch_protect_path",
     "JOIN_PARTS", "LeanJoin", "lean_join", "shared_certificate", "host_addresses", "join_parts",
 ]

@@ -40,9 +40,8 @@ def self_check(*, refresh: bool = False) -> dict:
                 why = f"self-check failed: {exc!r}"
                 common.store_result({
                     "versions": versions, "checks": {}, "path": "generic",
-                    "refused": {"direct": why, "public": why, "relay_forward": why, "batch": why, "ride": why,
-                                "relay_direct": why},
-                    "relay_forward": False, "relay_direct": False, "batch": False, "ride": False,
+                    "refused": {"direct": why, "public": why, "relay_forward": why, "batch": why, "relay_direct": why},
+                    "relay_forward": False, "relay_direct": False, "batch": False,
                     "sender_reports": False, "feedback": False,
                     "join": {part: False for part in join.JOIN_PARTS},
                     "join_refused": {part: why for part in join.JOIN_PARTS}, "elapsed_ms": 0.0})
@@ -59,9 +58,8 @@ def report() -> dict:
          "checks": {name: {"ok": bool, "detail": str}},
          "path": "direct" | "public" | "generic",
          "refused": {"direct": reason | None, "public": reason | None, "relay_forward": reason | None,
-                     "batch": reason | None, "ride": reason | None, "relay_direct": reason | None},
-         "relay_forward": bool, "relay_direct": bool, "batch": bool, "ride": bool, "sender_reports": bool,
-         "feedback": bool,
+                     "batch": reason | None, "relay_direct": reason | None},
+         "relay_forward": bool, "relay_direct": bool, "batch": bool, "sender_reports": bool, "feedback": bool,
          "elapsed_ms": float}
     """
     return self_check()
@@ -80,7 +78,6 @@ _NEEDS = {
     "relay_forward": ("receiver.tap", "receiver.pli", "codecs.vp8_packetize"),
     "relay_direct": ("receiver.direct",),  # and everything relay_forward needs: it receives for the tap
     "batch": ("socket.sendmmsg",),  # and everything direct needs: it is the direct path, batched
-    "ride": ("socket.sendmmsg_segmented",),  # and everything batch needs: audio riding with a video frame
 }
 
 
@@ -123,7 +120,6 @@ def _run_checks() -> dict:
     check("receiver.pli", lambda: tap._check_receiver_pli(need("receiver")))
     check("receiver.direct", lambda: tap._check_receiver_direct(need("receiver"), need("ice")))
     check("socket.sendmmsg", batch._check_sendmmsg)
-    check("socket.sendmmsg_segmented", batch._check_ride)
     for part in join.JOIN_PARTS:
         check(f"join.{part}", join._JOIN_CHECKS[part])
 
@@ -138,7 +134,6 @@ def _run_checks() -> dict:
     if refused_forward:
         log.warning("relays decode and re-encode: forwarding refused (%s)", refused_forward)
     refused_batch = refused_direct or failing("batch")
-    refused_ride = refused_batch or failing("ride")
     refused_rx = refused_forward or failing("relay_direct")
     if failing("generic"):
         log.error("aiortc %s: even the generic send path is broken: %s", aiortc.__version__, failing("generic"))
@@ -149,11 +144,10 @@ def _run_checks() -> dict:
         "checks": checks,
         "path": path,
         "refused": {"direct": refused_direct, "public": refused_public, "relay_forward": refused_forward,
-                    "batch": refused_batch, "ride": refused_ride, "relay_direct": refused_rx},
+                    "batch": refused_batch, "relay_direct": refused_rx},
         "relay_forward": refused_forward is None,
         "relay_direct": refused_rx is None,
         "batch": refused_batch is None,
-        "ride": refused_ride is None,
         "sender_reports": checks["sender.report_fields"]["ok"],
         "feedback": checks["sender.feedback"]["ok"],
         "join": {part: checks[f"join.{part}"]["ok"] for part in join.JOIN_PARTS},

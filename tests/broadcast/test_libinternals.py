@@ -116,9 +116,8 @@ def test_everything_checks_out_on_the_installed_versions():
     assert {n: c for n, c in result["checks"].items() if not c["ok"]} == {}
     assert result["path"] == libinternals.active_path() == "direct"
     assert result["refused"] == {"direct": None, "public": None, "relay_forward": None, "batch": None,
-                                 "ride": None, "relay_direct": None}
+                                 "relay_direct": None}
     assert result["sender_reports"] and result["feedback"] and result["relay_forward"] and result["batch"]
-    assert result["ride"]
     assert result["relay_direct"]
     assert set(result["versions"]) >= {"aiortc", "aioice", "pylibsrtp", "av"}
     assert result["versions"]["pylibsrtp"] == pylibsrtp.__version__
