@@ -563,6 +563,16 @@ class BroadcastService:
         copy = self._fanout is not None and record is False and connector is not None
         if copy:
             wake = self._wake.setdefault(channel, asyncio.Event())
+        failing: str | None = None  # the failure of the last attempts, told once (then at debug level)
+
+        def tell(level: int, what: str) -> None:
+            nonlocal failing
+            if what != failing:
+                log.log(level, "relay %s from %s: %s (trying again until it answers)", channel, origin, what)
+            else:
+                log.debug("relay %s from %s: still %s", channel, origin, what)
+            failing = what
+
         async with aiohttp.ClientSession(connector=connector() if connector else None) as http:
             while not bc.closed:
                 delay, refused = RETRY_AFTER_S, False
@@ -594,6 +604,9 @@ class BroadcastService:
 
                 try:
                     session = await pull(bc, channel, post_offer, on_close=hang_up, record=record)
+                    if failing is not None:
+                        log.info("relay %s from %s: pulling again", channel, origin)
+                        failing = None
                     if copy and programme and programme[0] is not None:  # unknown: never dropped for it
                         self._copied[channel] = (programme[0], time.monotonic())
                     try:
@@ -608,9 +621,11 @@ class BroadcastService:
                 except RuntimeError as exc:
                     delay = exc.args[1] if len(exc.args) > 1 else RETRY_AFTER_S
                     refused = len(exc.args) > 2 and exc.args[2] != 409  # e.g. 503 full: its Retry-After holds
-                    log.info("relay %s: %s", channel, exc.args[0])
+                    tell(logging.INFO, exc.args[0])
                 except Exception as exc:  # noqa: BLE001 - keep the relay alive whatever the origin does
-                    log.warning("relay %s from %s: %r", channel, origin, exc)
+                    # once per kind of failure: a fan-out process's copy retries about every second
+                    # while process 0 is down, and said so each time
+                    tell(logging.WARNING, repr(exc))
                 finally:
                     if copy:
                         self._copied.pop(channel, None)
