@@ -108,7 +108,10 @@ class Screen(asyncio.Protocol):
         self.transport.write(header + mask + masked)
 
     def data_received(self, data):
-        t = now_ms()
+        self.received(now_ms(), data)
+
+    def received(self, t: float, data: bytes) -> None:
+        """``data`` read from the socket at ``t`` (ms): the handshake, then frames."""
         self.buf += data
         if not self.upgraded:
             end = self.buf.find(b"\r\n\r\n")
