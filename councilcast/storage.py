@@ -50,7 +50,7 @@ __all__ = ["Database", "migration_steps", "schema_versions", "table_names", "cop
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512  # writes per transaction; bounds the latency of the first in a batch
-MAX_TRIES = 3  # a write that PostgreSQL chose as a deadlock's victim runs again, in the next transaction
+MAX_TRIES = 5  # a write that PostgreSQL chose as a deadlock's victim runs again, in a transaction of its own
 
 
 def gave_way(exc: BaseException) -> bool:
@@ -356,7 +356,8 @@ class Database:
         tries: dict[int, int] = {}
         stop = False
         while True:
-            if again:
+            alone = bool(again)  # writes that gave way run in a transaction of their own, nothing
+            if again:            # else's locks held before theirs: a cycle is then less likely
                 batch, again = again, []
             else:
                 item = pending or self._queue.get()
@@ -367,7 +368,7 @@ class Database:
                     self._run_checkpoint(item)
                     continue
                 batch = [item]
-            while len(batch) < MAX_BATCH and not stop:
+            while len(batch) < MAX_BATCH and not stop and not alone:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
