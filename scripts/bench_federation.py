@@ -827,6 +827,27 @@ async def run(args, out: dict) -> dict:
             "cpu_s": sampler.between(t_close / 1000, max(got, default=t_api) / 1000 + 0.02)}
         await loop.run_in_executor(None, load.all, "forget")
 
+        # 5b. the published round as anyone reads it (GET /api/rounds/{id}, its breakdown whole),
+        # twice at each process: the process that closed it first, then the others
+        fetches = {}
+        for i in [closer] + [j for j in range(P) if j != closer]:
+            s_get = await worker_session(url, i)
+            try:
+                for attempt in ("first", "second"):
+                    cpu0 = procs[i].cpu_times()
+                    t0 = time.perf_counter()
+                    async with s_get.get(url + f"/api/rounds/{rid}") as r:
+                        data = await r.read()
+                        assert r.status == 200 and _index(r) == i
+                    wall = time.perf_counter() - t0
+                    cpu1 = procs[i].cpu_times()
+                    fetches[f"w{i}_{attempt}"] = {
+                        "ms": round(wall * 1000, 1), "bytes": len(data),
+                        "server_cpu_ms": round((cpu1.user + cpu1.system - cpu0.user - cpu0.system) * 1000, 1)}
+            finally:
+                await s_get.close()
+        out["published_round_get"] = fetches
+
         # 6. individual ballots, over every process
         n_ballot_ga = max(1, min(args.ballots // MEMBERS, m))
         res = await loop.run_in_executor(None, load.all, "tokens", n_ballot_ga)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import io
 import logging
+import secrets
 import time
 
+import orjson
 import segno
 from aiohttp import web
 
@@ -118,15 +120,34 @@ async def list_rounds(request: web.Request) -> web.Response:
 
 
 async def _round(request: web.Request) -> dict:
-    return _found(await _svc(request).get_round(request.match_info["id"]), "round")
+    """The round named in the path, without a published round's per-assembly breakdown."""
+    return _found(await _svc(request).get_round(request.match_info["id"], breakdown=False), "round")
+
+
+_BREAKDOWN_SLOT = "councilcast-breakdown-" + secrets.token_hex(12)  # stands for the breakdown until spliced in
+
+
+async def _round_response(request: web.Request, r: dict, extra: dict | None = None) -> web.Response:
+    """``public_round(r)`` (and ``extra``), the published breakdown spliced in as the JSON text
+    the service keeps (:meth:`VotingService.breakdown_json`), not decoded and encoded again."""
+    out = {**public_round(r, time.time()), **(extra or {})}
+    text = await _svc(request).breakdown_json(r) if out["state"] == "published" else None
+    if text is None:
+        return web.json_response(out)
+    out["result"] = {**out["result"], "assemblies": _BREAKDOWN_SLOT}
+    body = orjson.dumps(out)
+    slot = orjson.dumps(_BREAKDOWN_SLOT)
+    if body.count(slot) != 1:  # the slot's text also in a title or a name: never in practice
+        out["result"]["assemblies"] = orjson.loads(text)
+        return web.json_response(out)
+    return web.Response(body=body.replace(slot, text), content_type="application/json")
 
 
 @routes.get("/api/rounds/{id}")
 async def get_round(request: web.Request) -> web.Response:
     r = await _round(request)
-    out = public_round(r, time.time())
-    out["anchor"] = await _svc(request).latest_anchor(r["id"])  # {at, anchor}: keep it to check the chain later
-    return web.json_response(out)
+    # {at, anchor}: keep it to check the chain later
+    return await _round_response(request, r, {"anchor": await _svc(request).latest_anchor(r["id"])})
 
 
 @routes.post("/api/rounds/{id}/close")
@@ -136,7 +157,7 @@ async def close_round(request: web.Request) -> web.Response:
     if r["published_at"] is not None:
         raise ApiError(409, "id", "the round is already closed")
     r = await _svc(request).close(r["id"])
-    return web.json_response(public_round(r, time.time()))
+    return await _round_response(request, {**r, "result": {k: v for k, v in r["result"].items() if k != "assemblies"}})
 
 
 @routes.post("/api/rounds/{id}/tallies")

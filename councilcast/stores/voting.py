@@ -379,6 +379,11 @@ class VotingStore:
         rounds = [_round_row(r) for r in rows]
         return [self._with_breakdown(conn, r) for r in rounds] if breakdown else rounds
 
+    def breakdown_json(self, conn, rid: str) -> bytes:
+        """A published round's per-assembly breakdown as the database writes it: JSON text
+        (a list sorted by assembly id; what :meth:`_with_breakdown` decodes)."""
+        return conn.execute(_BREAKDOWN[conn.dialect], (rid,)).fetchone()[0].encode()
+
     def _with_breakdown(self, conn, r: dict) -> dict:
         """``r`` with its result's ``assemblies`` (sorted by id) read from the standing counts, which
         no longer change once the round is closed; a result published before the standing table

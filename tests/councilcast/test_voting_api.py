@@ -506,3 +506,42 @@ async def test_malformed_counts_in_a_burst_are_refused_alone_and_the_sums_hold(s
         export = await a.json()
     from voting.audit import verify_export
     assert verify_export(export)["ok"], verify_export(export)["errors"]
+
+
+async def test_a_published_breakdown_is_read_once_and_answered_whole(server, monkeypatch):
+    """A published round's per-assembly breakdown (13 MB of JSON at 60,000 assemblies) is kept
+    by the process as JSON text after the close and spliced into each answer: the close's own
+    answer and the GETs after it read the breakdown from the database once, until the copy is old."""
+    from councilcast.appkeys import VOTING
+    from councilcast.services import voting as voting_service
+
+    s = server.session
+    gas = [await register(server, f"GA{i}", 100) for i in range(3)]
+    rnd = await new_round(server, duration_s=60)
+    for i, g in enumerate(gas):
+        st, _ = await tally(server, rnd["id"], g["token"], {"present": 90, "counts": {"A": 50 + i, "B": 40 - i},
+                                                            "abstain": 0})
+        assert st == 201
+    svc = server.app[VOTING]
+    reads = []
+    read = svc.store.breakdown_json
+    monkeypatch.setattr(svc.store, "breakdown_json", lambda c, rid: reads.append(rid) or read(c, rid))
+    async with s.post(server.api(f"/api/rounds/{rnd['id']}/close"), headers=server.secretariat) as r:
+        assert r.status == 200
+        closed = await r.json()
+    got = await get_round(server, rnd["id"])
+    assert reads == [rnd["id"]]  # read once, by the close itself, for its answer and the GET
+    want = {g["id"]: {"A": 50 + i, "B": 40 - i} for i, g in enumerate(gas)}
+    for doc in (closed, got):
+        rows = doc["result"]["assemblies"]
+        assert [a["id"] for a in rows] == sorted(want)
+        assert {a["id"]: a["counts"] for a in rows} == want
+        assert {a["name"] for a in rows} == {"GA0", "GA1", "GA2"} and {a["version"] for a in rows} == {1}
+        assert doc["result"]["totals"] == {"A": 153, "B": 117} and doc["state"] == "published"
+    assert closed["result"]["assemblies"] == got["result"]["assemblies"] and "anchor" in got
+    monkeypatch.setattr(voting_service, "BREAKDOWN_KEPT_S", 0.0)  # the copy is old: read again
+    again = await get_round(server, rnd["id"])
+    assert reads == [rnd["id"]] * 2 and again["result"]["assemblies"] == got["result"]["assemblies"]
+    # a round that is not published has no breakdown to keep
+    other = await new_round(server, duration_s=60)
+    assert "result" not in await get_round(server, other["id"]) and reads == [rnd["id"]] * 2
