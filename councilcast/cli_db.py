@@ -47,7 +47,8 @@ def cmd_copy(args: argparse.Namespace) -> int:
         for table, n in copied.items():
             print(f"{table}: {n} rows")
         store = VotingStore()
-        rounds = dst.read_sync(lambda c: [r["id"] for r in store.list_rounds(c, limit=10**9) if r["published_at"]])
+        rounds = dst.read_sync(lambda c: [r["id"] for r in store.list_rounds(c, limit=10**9, breakdown=False)
+                                          if r["published_at"]])
         bad = []
         for rid in rounds:
             report = verify_export(dst.read_sync(lambda c, rid=rid: store.export(c, rid)))

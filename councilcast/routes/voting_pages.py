@@ -12,7 +12,7 @@ import time
 
 from aiohttp import web
 
-from councilcast.errors import status_for
+from councilcast.errors import ApiError, status_for
 from councilcast.pages import render
 from voting.rules import ABSTAIN, VotingError, iso
 from councilcast.appkeys import JINJA, VOTING
@@ -26,22 +26,34 @@ def _svc(request) -> VotingService:
     return request.app[VOTING]
 
 
+ROUNDS_HEAD = 6  # assemblies of each result shown in the list of rounds
+
+
 @routes.get("/rounds")
 async def rounds_page(request: web.Request) -> web.Response:
     svc = _svc(request)
-    rows = await svc.list_rounds()
+    rows = await svc.list_rounds(breakdown=False)  # each published round's first rows only, below
     now = time.time()
-    return render(request, "voting/rounds.html", {"rounds": [public_round(r, now) for r in rows]})
+    rounds = [public_round(r, now) for r in rows]
+    heads = {r["id"]: await svc.breakdown_page(r, 1, per_page=ROUNDS_HEAD)
+             for r in rows if r.get("published_at") is not None and r.get("result") is not None}
+    return render(request, "voting/rounds.html", {"rounds": rounds, "heads": heads})
 
 
 @routes.get("/rounds/{id}")
 async def round_page(request: web.Request) -> web.Response:
     svc = _svc(request)
     rid = request.match_info["id"]
-    r = await svc.get_round(rid)
+    page = request.query.get("page", "1")
+    if not page.isdigit() or not 1 <= int(page) <= 10**6:
+        raise ApiError(400, "page", "must be a whole number from 1")
+    find = request.query.get("find", "").strip()[:200] or None
+    r = await svc.get_round(rid, breakdown=False)  # the breakdown a page at a time (60,000 rows in a federation)
     if r is None:
         raise web.HTTPNotFound()
-    return render(request, "voting/round.html", {"r": public_round(r, time.time()),
+    pub = public_round(r, time.time())
+    breakdown = await svc.breakdown_page(r, int(page), find) if pub["state"] == "published" else None
+    return render(request, "voting/round.html", {"r": pub, "breakdown": breakdown,
                                                  "anchor": await svc.latest_anchor(rid)})
 
 

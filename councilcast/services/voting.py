@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 RETRY_S = 1.0  # PostgreSQL: a close or an announcement that failed is tried again after this
 BREAKDOWN_KEPT_S = 60.0  # a published round's breakdown is kept this long per process (breakdown_json)
 BREAKDOWN_ROUNDS = 16  # and for at most this many rounds
+BREAKDOWN_PAGE = 100  # rows of a published round's breakdown on one page of /rounds/{id}
 
 
 class VotingService:
@@ -162,6 +163,24 @@ class VotingService:
         text = await self.read(lambda c: self.store.breakdown_json(c, r["id"]))
         self._keep_breakdown(r["id"], text, now)
         return text
+
+    async def breakdown_page(self, r: dict, page: int, find: str | None = None,
+                             per_page: int | None = None) -> dict:
+        """One page (from 1) of published round ``r``'s breakdown: ``rows`` (at most ``per_page``,
+        by default :data:`BREAKDOWN_PAGE`, by assembly id), ``total`` (rows in all, or matching
+        ``find``: an assembly id, or a part of a name), ``page``, ``pages``, ``first`` and ``last``
+        (the rows' numbers, from 1) and ``find``. A page past the last is empty."""
+        size = per_page or BREAKDOWN_PAGE
+        offset = (page - 1) * size
+        own = r["result"].get("assemblies")
+        if own is not None:  # a result published before the standing counts carries its own
+            low = (find or "").lower()
+            rows = [a for a in own if not find or a["id"] == find or low in (a.get("name") or "").lower()]
+            total, rows = len(rows), rows[offset:offset + size]
+        else:
+            rows, total = await self.read(lambda c: self.store.breakdown_rows(c, r["id"], offset, size, find))
+        return {"rows": rows, "total": total, "page": page, "pages": max(1, math.ceil(total / size)),
+                "first": offset + 1, "last": offset + len(rows), "find": find}
 
     def _keep_breakdown(self, rid: str, text: bytes, now: float) -> None:
         self._breakdowns.pop(rid, None)

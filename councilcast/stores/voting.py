@@ -384,6 +384,26 @@ class VotingStore:
         (a list sorted by assembly id; what :meth:`_with_breakdown` decodes)."""
         return conn.execute(_BREAKDOWN[conn.dialect], (rid,)).fetchone()[0].encode()
 
+    def breakdown_rows(self, conn, rid: str, offset: int, limit: int,
+                       find: str | None = None) -> tuple[list[dict], int]:
+        """``limit`` rows of a published round's breakdown from ``offset`` (sorted by assembly id,
+        as in :meth:`breakdown_json`), and how many rows there are; with ``find``, only the
+        assembly of that id and those whose name contains it (any case; SQLite folds ASCII
+        letters only)."""
+        where, params = "st.round_id = ?", [rid]
+        if find:
+            pattern = "%" + find.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where += " AND (st.assembly_id = ? OR lower(ga.name) LIKE ? ESCAPE '\\')"
+            params += [find, pattern]
+        joined = f"FROM voting_standing st LEFT JOIN voting_assemblies ga ON ga.id = st.assembly_id WHERE {where}"
+        total = conn.execute(f"SELECT count(*) {joined}", params).fetchone()[0]
+        rows = conn.execute(f"SELECT st.assembly_id, st.version, st.present, st.abstain, st.counts, st.source, "
+                            f"st.hash, ga.name, ga.members {joined} ORDER BY st.assembly_id LIMIT ? OFFSET ?",
+                            [*params, limit, offset]).fetchall()
+        return [{"id": aid, "version": version, "present": present, "abstain": abstain,
+                 "counts": orjson.loads(counts), "source": source, "hash": h, "name": name, "members": members}
+                for aid, version, present, abstain, counts, source, h, name, members in rows], total
+
     def _with_breakdown(self, conn, r: dict) -> dict:
         """``r`` with its result's ``assemblies`` (sorted by id) read from the standing counts, which
         no longer change once the round is closed; a result published before the standing table
