@@ -8,6 +8,7 @@ import time
 
 from aiohttp import web
 
+from councilcast import gcstats
 from councilcast.appkeys import AUTH, CONFIG, DB, GENERATED_TOKENS, JINJA, STARTED_AT, STARTUP_NOTES
 from councilcast.auth import Auth
 from councilcast.config import Config
@@ -33,6 +34,7 @@ def open_database(config: Config) -> Database:
 def create_app(config: Config | None = None, db: Database | None = None) -> web.Application:
     """Build the app. The database opens here (migrations run before the first request)."""
     config = config or Config.from_env()
+    gcstats.install()  # the collector's pauses, in /api/broadcast/stats
     app = web.Application(middlewares=[error_middleware], client_max_size=4 << 20)
     app[CONFIG] = config
     app[DB] = db or open_database(config)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from councilcast import gcstats
 from councilcast.app import GENERATED_TOKENS, STARTUP_NOTES, create_app
 from councilcast.config import Config
 
@@ -77,6 +78,7 @@ async def run(config: Config, ready: asyncio.Event | None = None, worker: Worker
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
+    gcstats.settle()  # start-up's objects frozen; a join storm's collections cheaper (docs/broadcast.md)
     if ready is not None:
         ready.set()
     try:

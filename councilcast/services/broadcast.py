@@ -47,6 +47,7 @@ from broadcast.errors import RETRY_AFTER_S
 from broadcast.relay import pull
 from broadcast.retention import Retention, oldest_first
 from broadcast.trickle import parse_sdpfrag
+from councilcast import gcstats
 from councilcast.storage import Database
 from councilcast.stores import broadcast as store
 
@@ -306,7 +307,7 @@ class BroadcastService:
 
     def stats(self) -> dict:
         """Encoders, streams and sessions, and which library internals the fan-out uses."""
-        return {**self.broadcaster.stats(), "internals": libinternals.report()}
+        return {**self.broadcaster.stats(), "internals": libinternals.report(), "gc": gcstats.snapshot()}
 
     # -- channels ------------------------------------------------------------------------
     @property
