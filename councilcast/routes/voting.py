@@ -157,7 +157,7 @@ async def close_round(request: web.Request) -> web.Response:
     if r["published_at"] is not None:
         raise ApiError(409, "id", "the round is already closed")
     r = await _svc(request).close(r["id"])
-    return await _round_response(request, {**r, "result": {k: v for k, v in r["result"].items() if k != "assemblies"}})
+    return await _round_response(request, r)
 
 
 @routes.post("/api/rounds/{id}/tallies")
