@@ -395,7 +395,7 @@ class Database:
                         # A deadlock's victim (another process's writer holds what this one
                         # waits for, and waits for what an earlier write of this batch holds):
                         # its savepoint is undone, and run again it would wait again inside this
-                        # transaction, so it goes first into the next one instead.
+                        # transaction, so it goes into the next one instead, alone.
                         if gave_way(exc) and tries.get(id(job), 1) < MAX_TRIES:
                             tries[id(job)] = tries.get(id(job), 1) + 1
                             log.warning("a write gave way in a deadlock with another process; run again "

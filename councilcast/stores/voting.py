@@ -410,7 +410,7 @@ class VotingStore:
         (schema step 5) carries its own."""
         res = r.get("result")
         if res is not None and "assemblies" not in res:
-            res["assemblies"] = orjson.loads(conn.execute(_BREAKDOWN[conn.dialect], (r["id"],)).fetchone()[0])
+            res["assemblies"] = orjson.loads(self.breakdown_json(conn, r["id"]))
         return r
 
     def pending_rounds(self, conn) -> list[dict]:
