@@ -29,6 +29,7 @@ import asyncio
 import concurrent.futures
 import fractions
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -44,7 +45,19 @@ log = logging.getLogger(__name__)
 
 KEYFRAME_MIN_INTERVAL = 0.5
 """Seconds between two forced keyframes of one codec (scheduled ones come every keyframe_interval)."""
+MAX_PENDING = 3
+"""Video frames being encoded or encoded and waiting for the event loop to send them. More
+are not taken: a source on the encoder thread waits (and skips the frames it is late for), a
+source on the loop has its frame skipped, so a busy loop never builds a queue of old frames."""
 _TB_90K = fractions.Fraction(1, 90_000)
+
+
+def _post(loop: asyncio.AbstractEventLoop, callback, *args) -> None:
+    """``callback(*args)`` on ``loop`` from any thread; nothing once the loop is closed."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        pass
 
 
 async def track_frames(track) -> AsyncIterator:
@@ -106,9 +119,14 @@ class Program:
                           "h264": VideoEncoder("h264", bitrate, fps, keyframe_interval)}
         self._opus = OpusEncoder()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"encode-{name}")
+        self._loop = asyncio.get_event_loop()
+        self._slots = threading.Semaphore(MAX_PENDING)
+        self._stopping = threading.Event()
+        self._video_job: concurrent.futures.Future | None = None
         self._tasks: list[asyncio.Task] = []
         self.encode_seconds = 0.0
         self.frames_in = 0
+        self.frames_skipped = 0  # arrived while MAX_PENDING frames were still being encoded or sent
         self.last_frame_at: float | None = None
         self.ended = asyncio.get_event_loop().create_future()
         self.recording: RecordingInfo | None = None
@@ -119,16 +137,25 @@ class Program:
         if self.upstream is not None:  # forwarded: frames come in when the pull's packets do; stop() ends it
             self.upstream.attach(self)
             return
-        if self._video_src is not None:
-            self._tasks.append(asyncio.ensure_future(self._pump_video()))
+        loop = asyncio.get_running_loop()
+        if hasattr(self._video_src, "frames"):  # drawn on the encoder thread (the synthetic camera)
+            self._video_job = self._pool.submit(self._run_threaded_source, loop)
+        elif self._video_src is not None:
+            self._tasks.append(asyncio.ensure_future(self._pump_video(loop)))
         if self._audio_src is not None:
             self._tasks.append(asyncio.ensure_future(self._pump_audio()))
-        if not self._tasks:
+        if not self._tasks and self._video_job is None:
             self._finish()
 
     async def stop(self) -> RecordingInfo | None:
         if self.upstream is not None:
             self.upstream.attach(None)
+        self._stopping.set()
+        if self._video_job is not None:
+            try:
+                await asyncio.wrap_future(self._video_job)
+            except Exception:
+                pass
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -162,51 +189,91 @@ class Program:
         self.encode_seconds += time.thread_time() - t
         return out
 
-    async def _pump_video(self) -> None:
-        """Frames in, encoded frames out to :meth:`_publish_video` (a separate task).
+    def _encode_and_post(self, frame: av.VideoFrame, now: float, loop: asyncio.AbstractEventLoop) -> None:
+        """On the encoder thread: encode ``frame`` for every codec watched, then hand the
+        result to the event loop in one callback (:meth:`_publish`), with a slot of
+        :data:`MAX_PENDING` taken for it by the caller."""
+        jobs = []
+        for codec in ("vp8", "h264"):
+            if codec == "vp8" or self.streams[codec].sinks:
+                jobs.append((codec, self._gates[codec].take(now)))
+        try:
+            results = self._encode(frame, jobs)
+        except BaseException:
+            self._slots.release()
+            raise
+        _post(loop, self._publish, results)
 
-        Drawing and encoding run on helper threads and the fan-out on the event loop, so
-        the three overlap: while frame n goes out to the viewers, frame n+1 is encoded.
-        """
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue(maxsize=2)
-        publisher = asyncio.ensure_future(self._publish_video(queue))
-        self._tasks.append(publisher)
+    def _stamp(self, frame: av.VideoFrame) -> float:
+        now = time.time()
+        frame.pts = int((now - self.t0) * 90_000)
+        frame.time_base = _TB_90K
+        self.frames_in += 1
+        self.last_frame_at = now
+        return now
+
+    def _run_threaded_source(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The encoder thread's loop for a source drawn there (the synthetic camera's
+        :meth:`~broadcast.synthetic.ThreadedFrames.frames`): draw, encode, hand over, for as
+        long as the programme runs. When the loop is :data:`MAX_PENDING` frames behind, the
+        thread waits and the source skips the frames it is late for: an encoded frame is never
+        dropped (the frames after it are coded against it)."""
+        try:
+            for frame in self._video_src.frames(self._stopping):
+                while not self._slots.acquire(timeout=0.1):
+                    if self._stopping.is_set():
+                        return
+                self._encode_and_post(frame, self._stamp(frame), loop)
+        except Exception:
+            log.exception("video of channel %s failed", self.name)
+        finally:
+            _post(loop, self._video_ended)
+
+    async def _pump_video(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Frames that arrive on the event loop (a WHIP publisher's decoded track) go to the
+        encoder thread, which hands each encoded frame back in one callback: the fan-out of
+        frame n overlaps the encoding of frame n+1. A frame that arrives while
+        :data:`MAX_PENDING` are still being encoded or sent is not encoded (live video skips
+        rather than falls behind)."""
         try:
             async for frame in self._video_src:
-                now = time.time()
-                frame.pts = int((now - self.t0) * 90_000)
-                frame.time_base = _TB_90K
-                self.frames_in += 1
-                self.last_frame_at = now
-                jobs = []
-                for codec in ("vp8", "h264"):
-                    if codec == "vp8" or self.streams[codec].sinks:
-                        jobs.append((codec, self._gates[codec].take(now)))
-                results = await loop.run_in_executor(self._pool, self._encode, frame, jobs)
-                await queue.put(results)  # waits when the fan-out is two frames behind
+                now = self._stamp(frame)
+                if not self._slots.acquire(blocking=False):
+                    self.frames_skipped += 1
+                    continue
+                job = self._pool.submit(self._encode_and_post, frame, now, loop)
+                job.add_done_callback(self._encoder_failed)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("video of channel %s failed", self.name)
-        await queue.put(None)
-        await publisher
-        self._finish()  # the picture defines the programme: no video, no programme
+        # through the encoder thread: after the frames still being encoded are handed over
+        self._pool.submit(_post, loop, self._video_ended)
 
-    async def _publish_video(self, queue: asyncio.Queue) -> None:
-        while True:
-            results = await queue.get()
-            if results is None:
-                return
-            for codec, enc in results:
-                if enc is None:
-                    continue
-                try:
-                    self.streams[codec].publish(enc)
-                    if codec == "vp8" and self.recorder is not None:
-                        self.recorder.video(enc, self._encoders["vp8"].size)
-                except Exception:
-                    log.exception("publishing %s on %s", codec, self.name)
+    def _encoder_failed(self, job: concurrent.futures.Future) -> None:
+        exc = job.exception()
+        if exc is not None and not self._stopping.is_set():
+            log.error("encoding video of channel %s failed", self.name, exc_info=exc)
+            _post(self._loop, self._video_ended)
+
+    def _publish(self, results: list[tuple[str, EncodedFrame | None]]) -> None:
+        """On the event loop: one encoded frame per codec out to its stream and the recording."""
+        self._slots.release()
+        if self._stopping.is_set():
+            return
+        for codec, enc in results:
+            if enc is None:
+                continue
+            try:
+                self.streams[codec].publish(enc)
+                if codec == "vp8" and self.recorder is not None:
+                    self.recorder.video(enc, self._encoders["vp8"].size)
+            except Exception:
+                log.exception("publishing %s on %s", codec, self.name)
+
+    def _video_ended(self) -> None:
+        if not self._stopping.is_set():
+            self._finish()  # the picture defines the programme: no video, no programme
 
     async def _pump_audio(self) -> None:
         try:
@@ -270,6 +337,7 @@ class Program:
             "forwarded": dict(self.forwarded),
             "upstream": self.upstream.stats() if self.upstream is not None else None,
             "frames_in": self.frames_in,
+            "frames_skipped": self.frames_skipped,
             "encode_cpu_s": round(self.encode_seconds, 3),
             "encoded": {c: e.frames for c, e in self._encoders.items()},
             "keyframes": {c: e.keyframes for c, e in self._encoders.items()},

@@ -11,15 +11,16 @@ capture-to-decode latency without any side channel.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import fractions
 import math
+import threading
 import time
+from collections.abc import Iterator
 
 import av
 import numpy as np
 
-__all__ = ["SyntheticCamera", "read_clock", "CLOCK_BITS", "VIDEO_CLOCK", "AUDIO_RATE", "SIZE_LIMITS"]
+__all__ = ["SyntheticCamera", "ThreadedFrames", "read_clock", "CLOCK_BITS", "VIDEO_CLOCK", "AUDIO_RATE", "SIZE_LIMITS"]
 
 CLOCK_BITS = 48
 SIZE_LIMITS = {"width": (2 * CLOCK_BITS, 1920), "height": (64, 1080)}
@@ -67,8 +68,9 @@ def read_clock(frame: av.VideoFrame) -> int | None:
 class SyntheticCamera:
     """Makes timestamped frames on demand: video (``yuv420p``) and a 440 Hz tone.
 
-    It does not run by itself; :meth:`video_frames` and :meth:`audio_frames` are paced
-    async generators, started and cancelled by whoever puts the camera on air.
+    It does not run by itself: :meth:`video_frames` is a source the programme draws on its
+    encoder thread, :meth:`audio_frames` a paced async generator; whoever puts the camera on
+    air starts and stops them.
     """
 
     def __init__(self, name: str, width: int = 1280, height: int = 720, fps: int = 30,
@@ -134,26 +136,10 @@ class SyntheticCamera:
         ww = min(ww, self.width)
         y[top: top + hh, :ww] = arr[:hh, :ww]
 
-    async def video_frames(self):
-        """Yield frames at ``fps``, paced by the wall clock (frames are skipped, not queued, when late)."""
-        period = 1.0 / self.fps
-        start = time.monotonic()
-        index = 0
-        loop = asyncio.get_running_loop()
-        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"camera-{self.name}")
-        try:
-            while True:
-                due = start + index * period
-                delay = due - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                elif delay < -3 * period:  # more than 3 frames behind: skip ahead rather than burst
-                    index = int((time.monotonic() - start) / period)
-                # Drawing (numpy, PIL) runs on a helper thread: the event loop stays free for the fan-out.
-                yield await loop.run_in_executor(pool, self.make_video_frame, index)
-                index += 1
-        finally:
-            pool.shutdown(wait=False)
+    def video_frames(self) -> "ThreadedFrames":
+        """The camera's video as a source drawn on the programme's encoder thread
+        (:meth:`broadcast.program.Program.start`), paced there by the wall clock."""
+        return ThreadedFrames(self)
 
     # -- audio ---------------------------------------------------------------------
     def make_audio_frame(self, index: int) -> av.AudioFrame:
@@ -180,4 +166,34 @@ class SyntheticCamera:
             elif delay < -0.2:
                 index = int((time.monotonic() - start) / period)
             yield self.make_audio_frame(index)
+            index += 1
+
+
+class ThreadedFrames:
+    """The camera's frames, made on the thread that encodes them.
+
+    :class:`broadcast.program.Program` runs :meth:`frames` on its encoder thread, so drawing,
+    encoding and the hand-over of the encoded frame take one trip through the event loop
+    between them, not three: during a join storm the loop's queue of ready callbacks holds
+    tens of milliseconds of work, and every trip waited behind all of it (the camera ran at
+    9.6 fps with the loop 90 % busy that way, against 30 now; docs/broadcast.md, "Storms").
+    """
+
+    def __init__(self, camera: SyntheticCamera):
+        self.camera = camera
+
+    def frames(self, stop: threading.Event) -> Iterator[av.VideoFrame]:
+        """Frames at the camera's fps until ``stop`` is set; late frames are skipped, not
+        queued (more than 3 frames behind: skip ahead rather than burst)."""
+        period = 1.0 / self.camera.fps
+        start = time.monotonic()
+        index = 0
+        while not stop.is_set():
+            delay = start + index * period - time.monotonic()
+            if delay > 0:
+                if stop.wait(delay):
+                    return
+            elif delay < -3 * period:
+                index = int((time.monotonic() - start) / period)
+            yield self.camera.make_video_frame(index)
             index += 1
