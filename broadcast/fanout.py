@@ -15,7 +15,8 @@ decides the per-packet path (``"direct"``, ``"public"`` or ``"generic"``).
 
 How a sink sends (docs/broadcast.md, "Where the time goes per packet"): a video frame as one
 segmented ``sendmsg`` per viewer where the platform allows (:mod:`broadcast.gso`), else one
-``sendmmsg``; audio two Opus frames per ``sendmmsg`` (:data:`AUDIO_PAIRS`).
+``sendmmsg``; audio one ``sendto`` per Opus packet (40 ms of sound:
+:data:`broadcast.encoding.OPUS_FRAME_MS`).
 
 Slow viewers drop rather than slow the others: a sink whose socket buffer holds more than
 :data:`MAX_BUFFERED` bytes skips packets and waits for the next keyframe.
@@ -43,8 +44,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from broadcast import gso, libinternals
 from broadcast.encoding import EncodedFrame
 
-__all__ = ["Stream", "Sink", "IdleTrack", "MID_URI", "MAX_BUFFERED", "HISTORY", "REPLAY_MAX_PACKETS",
-           "AUDIO_PAIRS", "PAIR_WAIT_S"]
+__all__ = ["Stream", "Sink", "IdleTrack", "MID_URI", "MAX_BUFFERED", "HISTORY", "REPLAY_MAX_PACKETS"]
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +58,6 @@ At 720p and 1.5 Mbit/s a VP8 keyframe is about 13 packets and a frame after it a
 so 96 packets cover the first 0.6 s after every keyframe: longer than the 0.5 s between
 two forced keyframes, so a joiner is either replayed at once or finds the gate open. A
 burst of 96 packets (115 KB) stays under a receiver's default 208 KiB socket buffer."""
-AUDIO_PAIRS = True
-"""Send audio two 20 ms Opus frames at a time: one system call per viewer per 40 ms instead of
-two. The first of each pair waits for the second (20 ms), so audio reaches a viewer up to
-20 ms later than it could; measured in the server at 200 viewers, the audio's single
-``sendto`` per packet was about a third of the fan-out's time (docs/broadcast.md,
-"Where the time goes per packet"). A relay forwards the pairs as they come: no further wait."""
-PAIR_WAIT_S = 0.03
-"""The longest an audio frame waits for its pair (a gap in the source, DTX, the end)."""
 SR_EVERY_NTP = int(0.1 * (1 << 32))
 """The sender-report counters (NTP time, RTP timestamp, packets, octets) are written at most
 every 100 ms per sink, not every frame: aiortc sends a report every 0.5-1.5 s, and the pair it
@@ -115,33 +107,10 @@ class Stream:
         self._gop_packets = 0
         self.replays = 0  # joiners started on the cached frames instead of a keyframe of their own
         self._runs: tuple[list, list[tuple[int, int]]] | None = None  # the current frame's runs (gso.runs)
-        self._pairs = kind == "audio" and AUDIO_PAIRS
-        self._held: list[tuple[int, int, int, bytes]] | None = None  # an audio packet waiting for the next one
-        self._held_timer: asyncio.TimerHandle | None = None
 
     def publish(self, frame: EncodedFrame) -> None:
-        """Number ``frame``'s payloads and send them to every sink (synchronously).
-
-        Audio goes out two frames at a time (:data:`AUDIO_PAIRS`): a one-packet frame is
-        numbered at once and held until the next one, or :data:`PAIR_WAIT_S` at most, then both
-        are sent together, one system call per viewer for the two."""
-        packets = self._number(frame)  # numbered now, held or not: NACKs and the history see it
-        if self._pairs and len(packets) == 1:
-            held = self._held
-            if held is not None:
-                self._held = None
-                self._held_timer.cancel()
-                self._send(held + packets, True)
-                return
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # no loop to flush it later: no holding
-                loop = None
-            if loop is not None:
-                self._held = packets
-                self._held_timer = loop.call_later(PAIR_WAIT_S, self._flush_held)
-                return
-        self._send(packets, frame.keyframe)
+        """Number ``frame``'s payloads and send them to every sink (synchronously)."""
+        self._send(self._number(frame), frame.keyframe)
 
     def _number(self, frame: EncodedFrame) -> list[tuple[int, int, int, bytes]]:
         n = len(frame.payloads)
@@ -159,7 +128,7 @@ class Stream:
         return packets
 
     def _send(self, packets, keyframe: bool) -> None:
-        """``packets``: one frame's, or a pair of one-packet audio frames."""
+        """``packets``: one frame's."""
         if not self.sinks:
             return
         t = time.perf_counter()
@@ -167,16 +136,6 @@ class Stream:
         for sink in list(self.sinks):
             sink.send_frame(packets, keyframe, ntp)
         self.fanout_s += time.perf_counter() - t
-
-    def _flush_held(self) -> None:
-        """No second audio frame came within :data:`PAIR_WAIT_S`: the held one goes alone."""
-        held, self._held = self._held, None
-        if held is not None:
-            self._send(held, True)
-
-    def held(self) -> list[tuple[int, int, int, bytes]] | None:
-        """The audio packet numbered and waiting for its pair, if any."""
-        return self._held
 
     def runs(self, packets) -> list[tuple[int, int]]:
         """The runs of ``packets`` that can each go in one segmented send (:func:`broadcast.gso.runs`):
@@ -263,12 +222,10 @@ class Sink:
         self._direct: libinternals.DirectPath | None = None
         self._batch: libinternals.BatchPath | None = None
         self._gso: gso.Arena | None = None
-        self._pair: libinternals.BatchPath | None = None  # audio: a pair of frames in one sendmmsg
         self._send_generic = None
         self._write_sr = libinternals.sender_report_writer(sender)
         self._sr_due = 0  # NTP time from which the next frame writes the sender-report counters
         self.closed = False
-        self._closing = False
 
     # -- the per-packet path -----------------------------------------------------------
     def _resolve(self) -> bool:
@@ -295,8 +252,6 @@ class Sink:
                 self._batch = libinternals.batch_protect_path(session, transport, self._addr)
                 if self._direct.sock.family in (socket.AF_INET, socket.AF_INET6) and gso.available():
                     self._gso = gso.arena()
-            elif self._direct is not None:
-                self._pair = libinternals.batch_protect_path(session, transport, self._addr)
         self.path = "public" if self._direct is None else "direct"
         return True
 
@@ -369,8 +324,6 @@ class Sink:
             elif self._direct is not None:
                 if len(packets) == 1:
                     self._send_one(packets[0])
-                elif self._pair is not None:
-                    self._send_pair(packets)
                 elif self.stream.kind == "audio":  # frames of their own timestamps
                     for item in packets:
                         self._send_one(item)
@@ -581,35 +534,6 @@ class Sink:
         self.octets += n - hlen
         self.stream.emitted += 1
 
-    def _send_pair(self, packets) -> None:
-        """Audio frames of one packet each, each with its own timestamp, in one ``sendmmsg``
-        (the batch slots, as for video)."""
-        srtp, buf, slots, slot, iov, len_p, protect, send, limit = self._pair
-        header = self._hdr
-        hlen = len(header)
-        ctx = srtp[0]
-        pt, offset, ts_offset = self.payload_type, self.seq_offset, self.ts_offset
-        k = 0
-        for seq, marker, ts, payload in packets:
-            _PT_SEQ_TS.pack_into(header, 1, (marker << 7) | pt, (seq + offset) & 0xFFFF, (ts + ts_offset) & 0xFFFFFFFF)
-            n = hlen + len(payload)
-            if n > limit:
-                raise ValueError("packet is too long")
-            at = k * slot
-            buf[at:at + hlen] = header
-            buf[at + hlen:at + n] = payload
-            len_p[0] = n
-            if protect(ctx, slots[k], len_p):
-                raise RuntimeError("srtp_protect failed")
-            iov[k].iov_len = len_p[0]
-            k += 1
-        done = send(k)
-        if done < k:  # the socket is full: this viewer drops what did not go
-            self.dropped += k - done
-        self.sent += done
-        self.octets += sum(len(p[3]) for p in packets[:done])
-        self.stream.emitted += done
-
     def _send_direct(self, packets) -> None:
         """The per-packet path without Python objects in between (see
         :class:`broadcast.libinternals.DirectPath`).
@@ -670,14 +594,8 @@ class Sink:
         self.stream.add(self)
 
     def close(self) -> None:
-        """Stop sending to this viewer. An audio packet the stream has already published but
-        holds for its pair is sent to this viewer first: a sink sends everything the stream
-        numbered until its close, nothing after (``tests/broadcast/test_every_packet.py``)."""
+        """Stop sending to this viewer."""
         if self.closed:
             return
-        held = self.stream.held() if self in self.stream.sinks else None
-        if held is not None and not self._closing:
-            self._closing = True  # a failure while sending it closes without trying again
-            self.send_frame(held, True, clock.current_ntp_time())
         self.closed = True
         self.stream.remove(self)

@@ -195,9 +195,9 @@ async def watch_and_collect(seconds: float = WATCH_S) -> dict[str, Evidence]:
 async def test_every_packet_of_the_shared_stream_reaches_the_viewer_without_retransmission():
     evidence = await watch_and_collect()
     video, audio = evidence["video"], evidence["audio"]
-    # seconds of media, not a handful (about 80 video and 50 audio packets a second here; fewer
+    # seconds of media, not a handful (about 80 video and 25 audio packets a second here; fewer
     # video frames when the machine is loaded)
-    assert video.sent > 30 and audio.sent > 50, (video.sent, audio.sent)
+    assert video.sent > 30 and audio.sent > 30, (video.sent, audio.sent)
     assert delivery_problems(video) == []
     assert delivery_problems(audio) == []
     assert video.retransmitted == audio.retransmitted == 0

@@ -307,14 +307,15 @@ async def test_the_pull_is_received_directly_and_still_counted(origin):
         frames, audio = program.forwarded["video"], program.forwarded["audio"]
         await asyncio.sleep(1.0)
         # aiortc's statistics (its receiver reports) still count every packet, both kinds
+        # (in a second: 30 frames of video, 25 Opus packets of 40 ms)
         after = {k: await inbound_packets(r) for k, r in rx.items()}
-        assert after["video"] - before["video"] > 30 and after["audio"] - before["audio"] > 30
+        assert after["video"] - before["video"] > 30 and after["audio"] - before["audio"] > 15
         # and the relay's viewers get the frames
         pc, _ = await watch(relay)
         got = await video_frames(pc, 5)
         assert all(read_clock(f) is not None for f in got)
         await pc.close()
-        assert program.forwarded["video"] > frames + 20 and program.forwarded["audio"] > audio + 30
+        assert program.forwarded["video"] > frames + 20 and program.forwarded["audio"] > audio + 15
         assert program.upstream.stats()["gaps"] == 0
     finally:
         await relay.close()

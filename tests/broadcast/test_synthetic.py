@@ -63,3 +63,23 @@ def test_h264_packets_decode():
             for p in out.packets:
                 frames += dec.decode(av.Packet(bytes(p)))
     assert frames and (frames[0].width, frames[0].height) == (160, 120)
+
+
+def test_opus_packets_carry_40_ms_and_decode_whole():
+    """OPUS_FRAME_MS: one packet per 40 ms, timestamps 1,920 apart on the 48 kHz clock, each
+    decoding to 1,920 samples of the tone (libopus, as every receiver decodes it)."""
+    from broadcast.encoding import OPUS_FRAME_MS, OpusEncoder
+
+    assert OPUS_FRAME_MS == 40
+    cam = SyntheticCamera("central")
+    enc = OpusEncoder()
+    out = []
+    for i in range(50):  # one second of the camera's 20 ms frames
+        out += enc.encode(cam.make_audio_frame(i), i * 960)
+    assert 24 <= len(out) <= 25  # libopus keeps back its look-ahead
+    stamps = [e.timestamp for e in out]
+    assert all((b - a) & 0xFFFFFFFF == 1920 for a, b in zip(stamps, stamps[1:]))
+    assert all(len(e.payloads) == 1 and e.keyframe for e in out)
+    dec = av.CodecContext.create("libopus", "r")
+    samples = [f.samples for e in out for f in dec.decode(av.Packet(e.payloads[0]))]
+    assert samples == [1920] * len(out)
